@@ -1,0 +1,148 @@
+# sepnet: the only build system (GNU make).
+#
+#   make            lib/libsepnet.a and every tool into bin/
+#   make test       install missing Debian packages, build, run every test
+#   make deps       install the Debian packages of DESIGN §1 when missing
+#   make demo       the bundled demo
+#   make bench      benchmarks (ratios against PyTorch, measured side by side)
+#   make golden     regenerate tests/golden/ with Debian's python3-torch
+#   make install PREFIX=/usr/local
+#
+# NO_CUDA=1 forces the CPU build; ARCH=native tunes for this machine;
+# OBJDIR=… BINDIR=… put build output elsewhere (parallel builds of one tree).
+
+SHELL := /bin/bash
+CC ?= cc
+ARCH ?= x86-64-v3
+PREFIX ?= /usr/local
+OBJDIR ?= build
+BINDIR ?= bin
+CUDA_HOME ?= /usr/local/cuda
+
+CFLAGS ?= -O3 -g
+CFLAGS += -std=c11 -D_DEFAULT_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP
+LDLIBS := -lsndfile -linih -lfftw3f -lfftw3f_threads -lopenblas -lcjson -lpthread -lm
+
+DEBIAN_PACKAGES := build-essential libsndfile1-dev libinih-dev libfftw3-dev \
+	libopenblas-dev libcjson-dev bats bats-assert bats-support sox time
+
+# ---- what this machine has (one ✓/✗ line each) ----
+have_header = $(shell printf '\#include <%s>\n' $(1) | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
+HAVE_SNDFILE := $(call have_header,sndfile.h)
+HAVE_INIH := $(call have_header,ini.h)
+HAVE_FFTW := $(call have_header,fftw3.h)
+HAVE_CBLAS := $(call have_header,cblas.h)
+HAVE_CJSON := $(call have_header,cjson/cJSON.h)
+HAVE_OPENMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null >/dev/null 2>&1 && echo y)
+NVCC := $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc; })
+ifneq ($(NO_CUDA),)
+NVCC :=
+endif
+
+ifeq ($(HAVE_OPENMP),y)
+CFLAGS += -fopenmp
+LDFLAGS += -fopenmp
+endif
+
+LIB_SRCS := $(wildcard lib/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(OBJDIR)/%.o)
+CU_SRCS := $(wildcard cuda/*.cu)
+CU_OBJS :=
+ifneq ($(NVCC),)
+ifneq ($(CU_SRCS),)
+CU_OBJS := $(CU_SRCS:%.cu=$(OBJDIR)/%.o)
+CFLAGS += -DSEPNET_CUDA
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcufft -lcudart -lstdc++
+endif
+endif
+NVCCFLAGS ?= -O3 -lineinfo
+NVCCFLAGS += -std=c++17 -Ilib -Icuda -gencode arch=compute_90,code=sm_90 \
+	-gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Wextra,-march=$(ARCH)
+
+TOOLS := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
+TOOL_BINS := $(TOOLS:%=$(BINDIR)/%)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(OBJDIR)/tests/%)
+TEST_TOOL_SRCS := $(wildcard tests/tools/*.c)
+TEST_TOOL_BINS := $(TEST_TOOL_SRCS:tests/tools/%.c=$(OBJDIR)/tests/tools/%)
+LIBA := $(if $(filter build,$(OBJDIR)),lib/libsepnet.a,$(OBJDIR)/libsepnet.a)
+
+.PHONY: all check-deps deps test unit demo bench golden install clean
+.DEFAULT_GOAL := all
+
+all: check-deps $(TOOL_BINS) $(UNIT_BINS) $(TEST_TOOL_BINS)
+
+check = @if [ "$(1)" = y ]; then echo "✓ $(2)"; else echo "✗ $(2): $(3)"; fi
+check-deps:
+ifeq ($(MAKELEVEL),0)
+	$(call check,$(HAVE_SNDFILE),libsndfile,missing (make deps))
+	$(call check,$(HAVE_INIH),inih,missing (make deps))
+	$(call check,$(HAVE_FFTW),fftw3f,missing (make deps))
+	$(call check,$(HAVE_CBLAS),openblas,missing (make deps))
+	$(call check,$(HAVE_CJSON),cjson,missing (make deps))
+	$(call check,$(HAVE_OPENMP),openmp,building single-threaded)
+	$(call check,$(if $(NVCC),y),nvcc $(NVCC),$(if $(NO_CUDA),NO_CUDA set,not found): skipping CUDA)
+endif
+	@missing=""; for v in "$(HAVE_SNDFILE)" "$(HAVE_INIH)" "$(HAVE_FFTW)" "$(HAVE_CBLAS)" "$(HAVE_CJSON)"; do \
+		[ "$$v" = y ] || missing=1; done; \
+	if [ -n "$$missing" ]; then echo "missing libraries: run 'make deps' (as root) first" >&2; exit 1; fi
+
+$(LIBA): $(LIB_OBJS) $(CU_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(OBJDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OBJDIR)/cuda/%.o: cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BINDIR)/%: $(OBJDIR)/tools/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+$(OBJDIR)/tests/%: $(OBJDIR)/tests/unit/%.o $(LIBA)
+	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+$(OBJDIR)/tests/tools/%: $(OBJDIR)/tests/tools/%.o $(LIBA)
+	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "✓ Debian packages"; exit 0; fi; \
+	echo "missing Debian packages:$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+		echo "run as root: apt-get update && apt-get install -y$$missing" >&2; exit 1; \
+	fi
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/run
+
+unit: all
+	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/run --unit
+
+demo: all
+	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) examples/demo.sh
+
+bench: all
+	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/bench/run
+
+golden: all
+	@for g in tests/reference/golden-*.py; do echo "== $$g"; OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) /usr/bin/python3 $$g || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(PREFIX)/share/man/man5
+
+clean:
+	rm -rf $(OBJDIR) $(BINDIR) $(LIBA)
+
+-include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)

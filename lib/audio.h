@@ -1,0 +1,63 @@
+/* audio.h: audio files through libsndfile.
+ *
+ * Everything libsndfile reads is accepted; "-" reads stdin, where WAV (and
+ * the other formats libsndfile can stream) work from a pipe.  Samples move
+ * as planar float [C, N] (the SNT waveform convention), converted to and
+ * from libsndfile's interleaved frames in bounded chunks. */
+#ifndef SEPNET_AUDIO_H
+#define SEPNET_AUDIO_H
+
+#include <stdint.h>
+
+#include "util.h"
+
+struct audio_reader {
+	void *sf;		/* SNDFILE * */
+	char *path;		/* for messages */
+	int sr;
+	int channels;
+	int64_t frames;		/* -1 when unknown (a pipe) */
+	float *chunk;		/* interleaved scratch */
+	int64_t chunk_frames;
+};
+
+/* Dies with "PATH: reason" when the file is missing or not audio. */
+struct audio_reader *audio_open_read(const char *path);
+/* Reads up to n frames into planar out[c * stride + i]; returns frames read
+ * (0 at the end). */
+int64_t audio_read(struct audio_reader *ar, float *out, int64_t stride, int64_t n);
+/* Seek to frame (files only); dies when not seekable. */
+void audio_seek(struct audio_reader *ar, int64_t frame);
+void audio_close(struct audio_reader *ar);
+/* Read a whole file as planar float [channels, *frames] (caller frees). */
+float *audio_read_all(const char *path, int *sr, int *channels, int64_t *frames);
+
+enum audio_sample {
+	AUDIO_PCM16,
+	AUDIO_PCM24,
+	AUDIO_FLOAT32,
+};
+/* "16", "24", "32f" (also "32", "f32", "float"); -1 if unknown */
+int audio_sample_parse(const char *s, enum audio_sample *out);
+
+struct audio_writer {
+	void *sf;
+	struct atomic_file af;	/* written to a temporary, renamed on commit */
+	int channels;
+	float *chunk;
+	int64_t chunk_frames;
+	int64_t clipped;	/* samples outside [-1, 1] in an integer format */
+};
+
+/* Format from the extension (.wav .flac .aiff/.aif .ogg .au .caf .w64);
+ * dies naming the path when unknown or when the format cannot hold the
+ * sample type. */
+struct audio_writer *audio_open_write(const char *path, int sr, int channels,
+				      enum audio_sample sample);
+/* planar in[c * stride + i], n frames */
+void audio_write(struct audio_writer *aw, const float *in, int64_t stride, int64_t n);
+/* Finishes the file and renames it into place (warns about clipping). */
+void audio_commit(struct audio_writer *aw);
+void audio_abort(struct audio_writer *aw);
+
+#endif

@@ -1,0 +1,35 @@
+/* stft.h: STFT and iSTFT with torch.stft / torch.istft semantics.
+ *
+ * Periodic Hann window of length n_fft, centered frames with reflect
+ * padding of n_fft/2 on both sides, T = 1 + n / hop frames, onesided
+ * F = n_fft/2 + 1 bins, no normalisation:
+ *   X[f, t] = sum_k w[k] xpad[t*hop + k] exp(-2 pi i f k / n_fft)
+ * The inverse is torch.istft(center=True, length=n): windowed overlap-add
+ * divided by the summed squared window, trimmed to n samples.
+ *
+ * Spectrograms are interleaved complex [F, T] (the c64 layout: re, im).
+ * One struct stft holds a plan and scratch; it is not shared between
+ * threads: make one per thread (plans are created once, under a lock). */
+#ifndef SEPNET_STFT_H
+#define SEPNET_STFT_H
+
+#include <stdint.h>
+
+struct stft;
+
+struct stft *stft_create(int n_fft, int hop);
+void stft_free(struct stft *s);
+int stft_n_fft(const struct stft *s);
+int stft_hop(const struct stft *s);
+int stft_bins(const struct stft *s);			/* n_fft / 2 + 1 */
+int64_t stft_frames(const struct stft *s, int64_t n);	/* 1 + n / hop */
+const float *stft_window(const struct stft *s);		/* [n_fft] */
+
+/* out: complex [F, T] (2*F*T floats), x: [n].  Reflect padding needs
+ * n > n_fft/2; shorter signals are an error (returns -1). */
+int stft_forward(struct stft *s, float *out, const float *x, int64_t n);
+/* y: [n], in: complex [F, T] with T frames.  Returns -1 if T is too small
+ * to cover n samples or n is too small to hold the padding. */
+int stft_inverse(struct stft *s, float *y, const float *in, int64_t T, int64_t n);
+
+#endif

@@ -1,0 +1,251 @@
+/* util.c: die/warn, checked allocation, strict number parsing, stdout
+ * hygiene and atomic file replacement. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *progname = "sepnet";
+
+void set_progname(const char *argv0)
+{
+	const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+	if (argv0)
+		progname = slash ? slash + 1 : argv0;
+}
+
+static void vmessage(const char *fmt, va_list ap)
+{
+	int saved = errno;
+	fflush(stdout);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	size_t n = strlen(fmt);
+	if (n && fmt[n - 1] == ':')
+		fprintf(stderr, " %s", strerror(saved));
+	fputc('\n', stderr);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	exit(2);
+}
+
+void warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		die("out of memory allocating %zu bytes", n);
+	return p;
+}
+
+void *xcalloc(size_t count, size_t size)
+{
+	void *p = calloc(count ? count : 1, size ? size : 1);
+	if (!p)
+		die("out of memory allocating %zu x %zu bytes", count, size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		die("out of memory allocating %zu bytes", n);
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(xmalloc(n), s, n);
+}
+
+int parse_int64(const char *s, int64_t *out)
+{
+	char *end;
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || end == s)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int parse_int(const char *s, int *out)
+{
+	int64_t v;
+	if (parse_int64(s, &v) || v < INT_MIN || v > INT_MAX)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int parse_double(const char *s, double *out)
+{
+	char *end;
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || end == s || !isfinite(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int parse_float(const char *s, float *out)
+{
+	double v;
+	if (parse_double(s, &v) || fabs(v) > 3.4e38)
+		return -1;
+	*out = (float)v;
+	return 0;
+}
+
+void die_write(const char *what)
+{
+	if (errno == EPIPE)
+		_exit(141);	/* downstream closed: end quietly, like SIGPIPE */
+	die("write error on %s:", what);
+}
+
+void close_stdout(void)
+{
+	if (fflush(stdout) == EOF)
+		die_write("standard output");
+	if (fclose(stdout) == EOF)
+		die_write("standard output");
+}
+
+void refuse_tty_stdout(void)
+{
+	if (isatty(STDOUT_FILENO))
+		die("refusing to write binary data to a terminal (redirect or pipe stdout)");
+}
+
+/* ---- atomic files ---- */
+
+#define MAX_ATOMIC 64
+static struct atomic_file *open_files[MAX_ATOMIC];
+static volatile sig_atomic_t handlers_installed;
+
+void atomic_cleanup_all(void)
+{
+	for (int i = 0; i < MAX_ATOMIC; i++)
+		if (open_files[i] && open_files[i]->tmp)
+			unlink(open_files[i]->tmp);
+}
+
+static void on_fatal_signal(int sig)
+{
+	atomic_cleanup_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void atomic_open(struct atomic_file *af, const char *path)
+{
+	if (!handlers_installed) {
+		handlers_installed = 1;
+		atexit(atomic_cleanup_all);
+		int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+		for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+			struct sigaction sa = { 0 }, old;
+			sigaction(sigs[i], NULL, &old);
+			if (old.sa_handler != SIG_DFL)
+				continue;	/* the tool handles it itself */
+			sa.sa_handler = on_fatal_signal;
+			sigemptyset(&sa.sa_mask);
+			sigaction(sigs[i], &sa, NULL);
+		}
+	}
+	size_t n = strlen(path) + 32;
+	af->path = xstrdup(path);
+	af->tmp = xmalloc(n);
+	snprintf(af->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+	int fd = open(af->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+	if (fd < 0)
+		die("%s:", af->tmp);
+	af->fp = fdopen(fd, "wb");
+	if (!af->fp)
+		die("%s:", af->tmp);
+	for (int i = 0; i < MAX_ATOMIC; i++)
+		if (!open_files[i]) {
+			open_files[i] = af;
+			return;
+		}
+	die("%s: too many files open for atomic replacement", path);
+}
+
+static void atomic_forget(struct atomic_file *af)
+{
+	for (int i = 0; i < MAX_ATOMIC; i++)
+		if (open_files[i] == af)
+			open_files[i] = NULL;
+	free(af->path);
+	free(af->tmp);
+	af->path = af->tmp = NULL;
+	af->fp = NULL;
+}
+
+void atomic_commit(struct atomic_file *af)
+{
+	if (fflush(af->fp) == EOF || fsync(fileno(af->fp)) < 0)
+		die("%s:", af->tmp);
+	if (fclose(af->fp) == EOF) {
+		af->fp = NULL;
+		die("%s:", af->tmp);
+	}
+	af->fp = NULL;
+	if (rename(af->tmp, af->path) < 0)
+		die("rename %s to %s:", af->tmp, af->path);
+	atomic_forget(af);
+}
+
+void atomic_abort(struct atomic_file *af)
+{
+	if (af->fp)
+		fclose(af->fp);
+	if (af->tmp)
+		unlink(af->tmp);
+	atomic_forget(af);
+}
+
+double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,60 @@
+/* util.h: error reporting and checked allocation shared by every tool.
+ *
+ * Diagnostics follow sbase: "progname: message" on stderr; a format that
+ * ends in ':' gets ": strerror(errno)" appended.  die() exits 1. */
+#ifndef SEPNET_UTIL_H
+#define SEPNET_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SEPNET_VERSION "0.1.0"
+
+extern const char *progname;
+
+void set_progname(const char *argv0);
+_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* usage errors: message, then exit 2 */
+_Noreturn void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* Parse a whole string as a number; 0 on success, -1 when malformed or out
+ * of range.  No partial parses: "12x" is malformed. */
+int parse_int64(const char *s, int64_t *out);
+int parse_int(const char *s, int *out);
+int parse_float(const char *s, float *out);
+int parse_double(const char *s, double *out);
+
+/* Exit quietly when a write failed because the reader went away (EPIPE),
+ * otherwise die naming what was written.  Called after a failed fwrite. */
+_Noreturn void die_write(const char *what);
+
+/* Flush and close stdout, dying on error (a full disk is not silent). */
+void close_stdout(void);
+
+/* Refuse to write binary data to a terminal (exit 1 with a message). */
+void refuse_tty_stdout(void);
+
+/* Atomic output: data is written to "PATH.tmp.PID", fsync'd and renamed over
+ * PATH on commit; abort (or exit before commit) removes the temporary. */
+struct atomic_file {
+	char *path;
+	char *tmp;
+	FILE *fp;
+};
+void atomic_open(struct atomic_file *af, const char *path);
+void atomic_commit(struct atomic_file *af);
+void atomic_abort(struct atomic_file *af);
+/* Remove every temporary still open; installed with atexit by atomic_open. */
+void atomic_cleanup_all(void);
+
+/* Seconds since an arbitrary fixed point (CLOCK_MONOTONIC). */
+double now_seconds(void);
+
+#endif
