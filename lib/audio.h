@@ -46,6 +46,7 @@ struct audio_writer {
 	int channels;
 	float *chunk;
 	int64_t chunk_frames;
+	int is_float;		/* float samples: no clipping */
 	int64_t clipped;	/* samples outside [-1, 1] in an integer format */
 };
 

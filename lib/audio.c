@@ -1,0 +1,225 @@
+/* audio.c: audio files through libsndfile, as planar float [C, N].
+ *
+ * Reading "-" uses sf_open_fd on stdin, which libsndfile supports for WAV
+ * and the other formats it can stream without seeking.  Writers go through
+ * a temporary file renamed into place (lib/util.h atomic_*), so a failed
+ * or interrupted write never leaves a half-written file at the target. */
+#include "audio.h"
+
+#include <math.h>
+#include <sndfile.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define CHUNK_FRAMES 16384
+
+struct audio_reader *audio_open_read(const char *path)
+{
+	SF_INFO info = { 0 };
+	SNDFILE *sf;
+	int is_stdin = !path || !strcmp(path, "-");
+	if (is_stdin)
+		sf = sf_open_fd(STDIN_FILENO, SFM_READ, &info, 0);
+	else
+		sf = sf_open(path, SFM_READ, &info);
+	const char *name = is_stdin ? "<stdin>" : path;
+	if (!sf)
+		die("%s: cannot read audio: %s", name, sf_strerror(NULL));
+	if (info.channels < 1 || info.samplerate < 1)
+		die("%s: invalid audio header (%d channels, %d Hz)", name, info.channels, info.samplerate);
+	struct audio_reader *ar = xcalloc(1, sizeof *ar);
+	ar->sf = sf;
+	ar->path = xstrdup(name);
+	ar->sr = info.samplerate;
+	ar->channels = info.channels;
+	/* On a pipe the header's length may be a placeholder (streamed WAV):
+	 * trust only the samples that arrive. */
+	int known = info.seekable && info.frames > 0 && info.frames < SF_COUNT_MAX / 2;
+	ar->frames = known ? info.frames : -1;
+	ar->chunk_frames = CHUNK_FRAMES;
+	ar->chunk = xmalloc(sizeof(float) * CHUNK_FRAMES * info.channels);
+	return ar;
+}
+
+int64_t audio_read(struct audio_reader *ar, float *out, int64_t stride, int64_t n)
+{
+	int C = ar->channels;
+	int64_t done = 0;
+	while (done < n) {
+		int64_t want = n - done < ar->chunk_frames ? n - done : ar->chunk_frames;
+		sf_count_t got = sf_readf_float(ar->sf, ar->chunk, want);
+		if (got < 0)
+			die("%s: read error: %s", ar->path, sf_strerror(ar->sf));
+		for (int c = 0; c < C; c++) {
+			float *dst = out + c * stride + done;
+			const float *src = ar->chunk + c;
+			for (sf_count_t i = 0; i < got; i++)
+				dst[i] = src[i * C];
+		}
+		done += got;
+		if (got < want) {
+			if (sf_error(ar->sf))
+				die("%s: read error: %s", ar->path, sf_strerror(ar->sf));
+			break;
+		}
+	}
+	return done;
+}
+
+void audio_seek(struct audio_reader *ar, int64_t frame)
+{
+	if (sf_seek(ar->sf, frame, SEEK_SET) < 0)
+		die("%s: cannot seek to frame %lld: %s", ar->path, (long long)frame, sf_strerror(ar->sf));
+}
+
+void audio_close(struct audio_reader *ar)
+{
+	if (!ar)
+		return;
+	sf_close(ar->sf);
+	free(ar->chunk);
+	free(ar->path);
+	free(ar);
+}
+
+float *audio_read_all(const char *path, int *sr, int *channels, int64_t *frames)
+{
+	struct audio_reader *ar = audio_open_read(path);
+	int C = ar->channels;
+	/* planar [C, cap]: grown by doubling when the length is unknown */
+	int64_t cap = ar->frames > 0 ? ar->frames : 1 << 20, n = 0;
+	float *buf = xmalloc(sizeof(float) * C * cap);
+	for (;;) {
+		int64_t got = audio_read(ar, buf + n, cap, cap - n);
+		n += got;
+		if (n < cap)
+			break;
+		if (ar->frames > 0) {	/* known length: confirm the end */
+			if (sf_readf_float(ar->sf, ar->chunk, 1) <= 0)
+				break;
+			die("%s: more frames than the header declares", ar->path);
+		}
+		int64_t ncap = cap * 2;
+		float *nbuf = xmalloc(sizeof(float) * C * ncap);
+		for (int c = 0; c < C; c++)
+			memcpy(nbuf + c * ncap, buf + c * cap, sizeof(float) * n);
+		free(buf);
+		buf = nbuf;
+		cap = ncap;
+	}
+	if (n < cap) {	/* compact the planes to stride n */
+		for (int c = 1; c < C; c++)
+			memmove(buf + c * n, buf + c * cap, sizeof(float) * n);
+	}
+	if (ar->frames > 0 && n < ar->frames)
+		die("%s: file ends after %lld of %lld frames", ar->path, (long long)n, (long long)ar->frames);
+	*sr = ar->sr;
+	*channels = C;
+	*frames = n;
+	audio_close(ar);
+	return buf;
+}
+
+int audio_sample_parse(const char *s, enum audio_sample *out)
+{
+	if (!strcmp(s, "16"))
+		*out = AUDIO_PCM16;
+	else if (!strcmp(s, "24"))
+		*out = AUDIO_PCM24;
+	else if (!strcmp(s, "32f") || !strcmp(s, "32") || !strcmp(s, "f32") || !strcmp(s, "float"))
+		*out = AUDIO_FLOAT32;
+	else
+		return -1;
+	return 0;
+}
+
+static int major_format(const char *path)
+{
+	static const struct {
+		const char *ext;
+		int format;
+	} table[] = {
+		{ "wav", SF_FORMAT_WAV }, { "wave", SF_FORMAT_WAV }, { "flac", SF_FORMAT_FLAC },
+		{ "aiff", SF_FORMAT_AIFF }, { "aif", SF_FORMAT_AIFF }, { "ogg", SF_FORMAT_OGG },
+		{ "au", SF_FORMAT_AU }, { "caf", SF_FORMAT_CAF }, { "w64", SF_FORMAT_W64 },
+		{ "rf64", SF_FORMAT_RF64 },
+	};
+	const char *dot = strrchr(path, '.');
+	if (!dot || strchr(dot, '/'))
+		return -1;
+	for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+		if (!strcasecmp(dot + 1, table[i].ext))
+			return table[i].format;
+	return -1;
+}
+
+struct audio_writer *audio_open_write(const char *path, int sr, int channels,
+				      enum audio_sample sample)
+{
+	int major = major_format(path);
+	if (major < 0)
+		die("%s: unknown audio file extension (use .wav, .flac, .aiff, .ogg, .au, .caf, .w64, .rf64)", path);
+	int sub = sample == AUDIO_PCM16 ? SF_FORMAT_PCM_16 : sample == AUDIO_PCM24 ? SF_FORMAT_PCM_24
+									     : SF_FORMAT_FLOAT;
+	if (major == SF_FORMAT_OGG)
+		sub = SF_FORMAT_VORBIS;
+	SF_INFO info = { .samplerate = sr, .channels = channels, .format = major | sub };
+	if (!sf_format_check(&info))
+		die("%s: this file format cannot hold %s samples at %d Hz, %d channels", path,
+		    sample == AUDIO_FLOAT32 ? "32-bit float" : sample == AUDIO_PCM24 ? "24-bit" : "16-bit",
+		    sr, channels);
+	struct audio_writer *aw = xcalloc(1, sizeof *aw);
+	atomic_open(&aw->af, path);
+	aw->sf = sf_open_fd(fileno(aw->af.fp), SFM_WRITE, &info, 0);
+	if (!aw->sf)
+		die("%s: cannot write audio: %s", path, sf_strerror(NULL));
+	if (sub != SF_FORMAT_FLOAT)	/* clip rather than wrap out-of-range samples */
+		sf_command(aw->sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
+	aw->channels = channels;
+	aw->chunk_frames = CHUNK_FRAMES;
+	aw->chunk = xmalloc(sizeof(float) * CHUNK_FRAMES * channels);
+	aw->is_float = sub == SF_FORMAT_FLOAT;
+	return aw;
+}
+
+void audio_write(struct audio_writer *aw, const float *in, int64_t stride, int64_t n)
+{
+	int C = aw->channels;
+	for (int64_t done = 0; done < n;) {
+		int64_t m = n - done < aw->chunk_frames ? n - done : aw->chunk_frames;
+		for (int c = 0; c < C; c++) {
+			const float *src = in + c * stride + done;
+			for (int64_t i = 0; i < m; i++) {
+				float v = src[i];
+				if (!aw->is_float && !(fabsf(v) <= 1.0f))
+					aw->clipped++;
+				aw->chunk[i * C + c] = v;
+			}
+		}
+		if (sf_writef_float(aw->sf, aw->chunk, m) != m)
+			die("%s: write error: %s", aw->af.path, sf_strerror(aw->sf));
+		done += m;
+	}
+}
+
+void audio_commit(struct audio_writer *aw)
+{
+	if (aw->clipped)
+		warn("%s: %lld samples clipped to [-1, 1]", aw->af.path, (long long)aw->clipped);
+	sf_write_sync(aw->sf);
+	if (sf_close(aw->sf))
+		die("%s: write error", aw->af.path);
+	atomic_commit(&aw->af);
+	free(aw->chunk);
+	free(aw);
+}
+
+void audio_abort(struct audio_writer *aw)
+{
+	sf_close(aw->sf);
+	atomic_abort(&aw->af);
+	free(aw->chunk);
+	free(aw);
+}
