@@ -15,32 +15,99 @@
 
 #define CHUNK_FRAMES 16384
 
-struct audio_reader *audio_open_read(const char *path)
+/* Standard input held in memory, read by libsndfile through virtual I/O. */
+struct memfile {
+	unsigned char *data;
+	sf_count_t len, pos;
+};
+
+static sf_count_t mem_len(void *u) { return ((struct memfile *)u)->len; }
+static sf_count_t mem_tell(void *u) { return ((struct memfile *)u)->pos; }
+
+static sf_count_t mem_seek(sf_count_t off, int whence, void *u)
 {
-	SF_INFO info = { 0 };
-	SNDFILE *sf;
-	int is_stdin = !path || !strcmp(path, "-");
-	if (is_stdin)
-		sf = sf_open_fd(STDIN_FILENO, SFM_READ, &info, 0);
-	else
-		sf = sf_open(path, SFM_READ, &info);
-	const char *name = is_stdin ? "<stdin>" : path;
-	if (!sf)
-		die("%s: cannot read audio: %s", name, sf_strerror(NULL));
-	if (info.channels < 1 || info.samplerate < 1)
-		die("%s: invalid audio header (%d channels, %d Hz)", name, info.channels, info.samplerate);
+	struct memfile *m = u;
+	sf_count_t base = whence == SEEK_CUR ? m->pos : whence == SEEK_END ? m->len : 0;
+	if (base + off < 0 || base + off > m->len)
+		return -1;
+	return m->pos = base + off;
+}
+
+static sf_count_t mem_read(void *ptr, sf_count_t n, void *u)
+{
+	struct memfile *m = u;
+	if (n > m->len - m->pos)
+		n = m->len - m->pos;
+	memcpy(ptr, m->data + m->pos, n);
+	m->pos += n;
+	return n;
+}
+
+static sf_count_t mem_write(const void *ptr, sf_count_t n, void *u)
+{
+	(void)ptr, (void)n, (void)u;
+	return 0;
+}
+
+static struct audio_reader *reader_new(SNDFILE *sf, const SF_INFO *info, const char *name)
+{
+	if (info->channels < 1 || info->samplerate < 1)
+		die("%s: invalid audio header (%d channels, %d Hz)", name, info->channels, info->samplerate);
 	struct audio_reader *ar = xcalloc(1, sizeof *ar);
 	ar->sf = sf;
 	ar->path = xstrdup(name);
-	ar->sr = info.samplerate;
-	ar->channels = info.channels;
-	/* On a pipe the header's length may be a placeholder (streamed WAV):
-	 * trust only the samples that arrive. */
-	int known = info.seekable && info.frames > 0 && info.frames < SF_COUNT_MAX / 2;
-	ar->frames = known ? info.frames : -1;
+	ar->sr = info->samplerate;
+	ar->channels = info->channels;
+	/* a streamed WAV may carry a placeholder length: -1 means unknown */
+	ar->frames = info->frames > 0 && info->frames < SF_COUNT_MAX / 2 ? info->frames : -1;
 	ar->chunk_frames = CHUNK_FRAMES;
-	ar->chunk = xmalloc(sizeof(float) * CHUNK_FRAMES * info.channels);
+	ar->chunk = xmalloc(sizeof(float) * CHUNK_FRAMES * info->channels);
 	return ar;
+}
+
+struct audio_reader *audio_open_read_stdin_prefix(const void *prefix, size_t n)
+{
+	struct memfile *m = xcalloc(1, sizeof *m);
+	size_t cap = 1 << 20;
+	m->data = xmalloc(cap);
+	if (n)
+		memcpy(m->data, prefix, n);
+	m->len = n;
+	for (;;) {
+		if ((size_t)m->len == cap)
+			m->data = xrealloc(m->data, cap *= 2);
+		size_t got = fread(m->data + m->len, 1, cap - m->len, stdin);
+		m->len += got;
+		if (got == 0) {
+			if (ferror(stdin))
+				die("<stdin>:");
+			break;
+		}
+	}
+	static SF_VIRTUAL_IO vio = { mem_len, mem_seek, mem_read, mem_write, mem_tell };
+	SF_INFO info = { 0 };
+	SNDFILE *sf = sf_open_virtual(&vio, SFM_READ, &info, m);
+	if (!sf)
+		die("<stdin>: %s", m->len ? "not an audio file or SNT stream" : "empty input");
+	struct audio_reader *ar = reader_new(sf, &info, "<stdin>");
+	ar->mem = m;
+	return ar;
+}
+
+struct audio_reader *audio_open_read(const char *path)
+{
+	if (!path || !strcmp(path, "-"))
+		return audio_open_read_stdin_prefix(NULL, 0);
+	SF_INFO info = { 0 };
+	SNDFILE *sf = sf_open(path, SFM_READ, &info);
+	if (!sf) {
+		FILE *fp = fopen(path, "rb");	/* say "No such file" rather than libsndfile's guess */
+		if (!fp)
+			die("%s:", path);
+		fclose(fp);
+		die("%s: cannot read audio: %s", path, sf_strerror(NULL));
+	}
+	return reader_new(sf, &info, path);
 }
 
 int64_t audio_read(struct audio_reader *ar, float *out, int64_t stride, int64_t n)
@@ -79,6 +146,10 @@ void audio_close(struct audio_reader *ar)
 	if (!ar)
 		return;
 	sf_close(ar->sf);
+	if (ar->mem) {
+		free(((struct memfile *)ar->mem)->data);
+		free(ar->mem);
+	}
 	free(ar->chunk);
 	free(ar->path);
 	free(ar);

@@ -19,10 +19,15 @@ struct audio_reader {
 	int64_t frames;		/* -1 when unknown (a pipe) */
 	float *chunk;		/* interleaved scratch */
 	int64_t chunk_frames;
+	void *mem;		/* standard input held in memory (virtual I/O) */
 };
 
-/* Dies with "PATH: reason" when the file is missing or not audio. */
+/* Dies with "PATH: reason" when the file is missing or not audio.  Standard
+ * input is read whole into memory first (one file is one record), so every
+ * format libsndfile knows works from a pipe. */
 struct audio_reader *audio_open_read(const char *path);
+/* Standard input whose first n bytes the caller already consumed. */
+struct audio_reader *audio_open_read_stdin_prefix(const void *prefix, size_t n);
 /* Reads up to n frames into planar out[c * stride + i]; returns frames read
  * (0 at the end). */
 int64_t audio_read(struct audio_reader *ar, float *out, int64_t stride, int64_t n);

@@ -321,6 +321,17 @@ struct snt_reader *snt_reader_from_fp(FILE *fp, const char *name)
 	return r;
 }
 
+struct snt_reader *snt_reader_from_fp_prefix(FILE *fp, const char *name,
+					     const void *prefix, int n)
+{
+	struct snt_reader *r = snt_reader_from_fp(fp, name);
+	if (n < 0 || n > (int)sizeof r->prefix)
+		die("snt_reader_from_fp_prefix: prefix of %d bytes", n);
+	memcpy(r->prefix, prefix, n);
+	r->nprefix = n;
+	return r;
+}
+
 struct snt_reader *snt_reader_open(const char *path)
 {
 	if (!path || !strcmp(path, "-"))
@@ -360,7 +371,11 @@ static int reader_error(struct snt_reader *r, uint64_t at, const char *fmt, ...)
 /* Read exactly len bytes; returns bytes read (short only at EOF/error). */
 static size_t read_full(struct snt_reader *r, void *buf, size_t len)
 {
-	size_t got = fread(buf, 1, len, r->fp);
+	size_t got = 0;
+	for (; got < len && r->prefix_pos < r->nprefix; got++)
+		((unsigned char *)buf)[got] = r->prefix[r->prefix_pos++];
+	if (got < len)
+		got += fread((char *)buf + got, 1, len - got, r->fp);
 	r->offset += got;
 	return got;
 }

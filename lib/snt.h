@@ -80,12 +80,18 @@ struct snt_reader {
 	uint64_t record_offset;	/* byte offset where the current record began */
 	uint64_t remaining;	/* payload bytes of the current record not yet read */
 	int owns_fp;
+	unsigned char prefix[8];	/* bytes already taken from fp by a caller's peek */
+	int nprefix, prefix_pos;
 	char err[512];
 };
 
 /* path NULL or "-" reads stdin.  NULL with a message from errno on failure. */
 struct snt_reader *snt_reader_open(const char *path);
 struct snt_reader *snt_reader_from_fp(FILE *fp, const char *name);
+/* The same when the caller already read the first n <= 8 bytes of fp (to
+ * tell an SNT stream from an audio file by its magic). */
+struct snt_reader *snt_reader_from_fp_prefix(FILE *fp, const char *name,
+					     const void *prefix, int n);
 void snt_reader_close(struct snt_reader *r);
 
 /* 1: a header was read; 0: clean end of stream; -1: error (r->err).

@@ -1,0 +1,156 @@
+/* wavein.c: see wavein.h. */
+#include "wavein.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio.h"
+#include "util.h"
+
+struct wave_input {
+	char *const *names;
+	int n, next;		/* names[next] is opened when cur runs dry */
+	const char *cur_name;
+	struct snt_reader *snt;	/* the open SNT stream, if any */
+	int64_t record;		/* records emitted from cur_name */
+};
+
+struct wave_input *wave_input_open(char *const *names, int n)
+{
+	static char *const stdin_name[] = { "-" };
+	struct wave_input *in = xcalloc(1, sizeof *in);
+	in->names = n ? names : stdin_name;
+	in->n = n ? n : 1;
+	return in;
+}
+
+static char *track_name(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char *t = xstrdup(base ? base + 1 : path);
+	char *dot = strrchr(t, '.');
+	if (dot && dot != t)
+		*dot = 0;
+	return t;
+}
+
+static int read_audio(struct wave_input *in, struct audio_reader *ar, struct snt_header *h, float **data)
+{
+	int C = ar->channels;
+	int64_t cap = ar->frames > 0 ? ar->frames : 1 << 20, n = 0;
+	float *buf = xmalloc(sizeof(float) * C * cap);
+	for (;;) {	/* planar [C, cap], grown when the length is unknown */
+		n += audio_read(ar, buf + n, cap, cap - n);
+		if (n < cap)
+			break;
+		int64_t ncap = cap * 2;
+		float *nbuf = xmalloc(sizeof(float) * C * ncap);
+		for (int c = 0; c < C; c++)
+			memcpy(nbuf + c * ncap, buf + c * cap, sizeof(float) * n);
+		free(buf);
+		buf = nbuf, cap = ncap;
+	}
+	for (int c = 1; c < C; c++)
+		memmove(buf + c * n, buf + c * cap, sizeof(float) * n);
+	if (n == 0)
+		die("%s: audio file has no samples", in->cur_name);
+	snt_header_free(h);
+	snt_header_set_dtype(h, SNT_F32);
+	snt_header_set_shape(h, 2, (int64_t[]){ C, n });
+	snt_header_setf(h, "sr", "%d", ar->sr);
+	if (strcmp(in->cur_name, "-")) {
+		char *t = track_name(in->cur_name);
+		if (snt_header_set(h, "track", t))
+			warn("%s: file name not usable as a track name", in->cur_name);
+		free(t);
+	}
+	*data = buf;
+	return 1;
+}
+
+/* Convert a payload of n elements in place-independent fashion to f32. */
+static float *to_f32(struct snt_reader *r, const struct snt_header *h)
+{
+	int64_t n = snt_numel(h);
+	float *out = xmalloc(sizeof(float) * (n ? n : 1));
+	if (h->dtype == SNT_F32) {
+		snt_read_payload_or_die(r, h, out);
+		return out;
+	}
+	void *raw = snt_read_payload_alloc_or_die(r, h);
+	for (int64_t i = 0; i < n; i++) {
+		switch (h->dtype) {
+		case SNT_S16: out[i] = ((int16_t *)raw)[i] / 32768.0f; break;
+		case SNT_F16: out[i] = snt_f16_to_f32(((uint16_t *)raw)[i]); break;
+		case SNT_BF16: out[i] = snt_bf16_to_f32(((uint16_t *)raw)[i]); break;
+		default: break;
+		}
+	}
+	free(raw);
+	return out;
+}
+
+int wave_input_next(struct wave_input *in, struct snt_header *h, float **data)
+{
+	for (;;) {
+		if (in->snt) {
+			if (snt_read_header_or_die(in->snt, h)) {
+				in->record = in->snt->record;
+				if (h->dtype != SNT_F32 && h->dtype != SNT_S16 && h->dtype != SNT_F16 &&
+				    h->dtype != SNT_BF16)
+					die("%s: record %lld: expected a waveform (f32), got %s", in->snt->name,
+					    (long long)in->record, snt_dtype_name(h->dtype));
+				if (h->rank < 1)
+					die("%s: record %lld: expected a waveform [..., C, N], got a scalar",
+					    in->snt->name, (long long)in->record);
+				*data = to_f32(in->snt, h);
+				snt_header_set_dtype(h, SNT_F32);
+				return 1;
+			}
+			snt_reader_close(in->snt);
+			in->snt = NULL;
+		}
+		if (in->next == in->n)
+			return 0;
+		in->cur_name = in->names[in->next++];
+		in->record = 0;
+		int is_stdin = !strcmp(in->cur_name, "-");
+		FILE *fp = is_stdin ? stdin : fopen(in->cur_name, "rb");
+		if (!fp)
+			die("%s:", in->cur_name);
+		unsigned char magic[4];
+		size_t got = fread(magic, 1, 4, fp);
+		if (got == 4 && !memcmp(magic, SNT_MAGIC, 4)) {
+			in->snt = snt_reader_from_fp_prefix(fp, is_stdin ? "<stdin>" : in->cur_name, magic, 4);
+			in->snt->owns_fp = !is_stdin;
+			continue;
+		}
+		struct audio_reader *ar;
+		if (is_stdin) {
+			if (got == 0)
+				die("<stdin>: empty input (no audio file or SNT records)");
+			ar = audio_open_read_stdin_prefix(magic, got);
+		} else {
+			fclose(fp);
+			ar = audio_open_read(in->cur_name);
+		}
+		int rc = read_audio(in, ar, h, data);
+		audio_close(ar);
+		return rc;
+	}
+}
+
+const char *wave_input_name(const struct wave_input *in)
+{
+	return in->snt ? in->snt->name : in->cur_name;
+}
+
+int64_t wave_input_record(const struct wave_input *in) { return in->record; }
+
+void wave_input_close(struct wave_input *in)
+{
+	if (!in)
+		return;
+	snt_reader_close(in->snt);
+	free(in);
+}

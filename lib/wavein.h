@@ -1,0 +1,28 @@
+/* wavein.h: waveform records from audio files or SNT streams.
+ *
+ * Tools that take "an audio file or SNT waveform records" (stft, and
+ * sepnet-fwd's waveform mode) iterate over their inputs with this: each
+ * name is an audio file or an SNT stream, told apart by its first bytes;
+ * no name (or "-") is standard input.  Every record comes out as planar
+ * f32 [..., C, N] with an SNT header: an audio file gives shape C,N with
+ * sr= and track= (the file name without directory and extension); SNT
+ * records keep their keys, and s16/f16/bf16 payloads are converted to f32
+ * (s16 scaled by 1/32768). */
+#ifndef SEPNET_WAVEIN_H
+#define SEPNET_WAVEIN_H
+
+#include "snt.h"
+
+struct wave_input;
+
+struct wave_input *wave_input_open(char *const *names, int n);
+/* 1 with h and *data (malloc'd, caller frees) set; 0 after the last record.
+ * Dies naming the file and record on malformed input or a record that is
+ * not a waveform (complex, or rank < 1). */
+int wave_input_next(struct wave_input *in, struct snt_header *h, float **data);
+/* The name of the input the last record came from (for messages). */
+const char *wave_input_name(const struct wave_input *in);
+int64_t wave_input_record(const struct wave_input *in);
+void wave_input_close(struct wave_input *in);
+
+#endif
