@@ -1,0 +1,336 @@
+/* istft: SNT spectrograms -> SNT waveforms, or audio files with -o.
+ *
+ * c64 [..., C, F, T] with n_fft and hop (from stft) becomes f32 [..., C, N]
+ * with N from the `length` key (or (T-1)*hop without one), like
+ * torch.istft(center=True, length=N).  The keys only a spectrogram has
+ * (n_fft, hop, window, center) are dropped; every other key passes through.
+ * With -o PATTERN each record is written as audio files instead: one per
+ * source of a [S, C, N] record (%s), named from the record's keys. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "audio.h"
+#include "snt.h"
+#include "stft.h"
+#include "util.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+struct opts {
+	const char *pattern;	/* -o: audio files instead of a stream */
+	enum audio_sample sample;
+	int sample_set;
+	int sr;			/* -r: overrides or supplies the sr key */
+	char **inputs;
+	int ninputs;
+};
+
+_Noreturn static void usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+		"usage: %s [-o PATTERN [-b 16|24|32f] [-r RATE]] [FILE ...]\n", progname);
+	exit(status);
+}
+
+static int max_threads(void)
+{
+#ifdef _OPENMP
+	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+/* Plans for one (n_fft, hop), one per thread, rebuilt when a record differs. */
+struct plans {
+	int n_fft, hop, n;
+	struct stft **s;
+};
+
+static void plans_use(struct plans *p, int n_fft, int hop)
+{
+	if (p->s && p->n_fft == n_fft && p->hop == hop)
+		return;
+	for (int i = 0; p->s && i < p->n; i++)
+		stft_free(p->s[i]);
+	free(p->s);
+	p->n = max_threads();
+	p->s = xmalloc(p->n * sizeof *p->s);
+	for (int i = 0; i < p->n; i++)
+		p->s[i] = stft_create(n_fft, hop);
+	p->n_fft = n_fft, p->hop = hop;
+}
+
+static int key_int(const struct snt_header *h, const char *key, const char *where)
+{
+	const char *v = snt_header_get(h, key);
+	int x;
+	if (!v)
+		die("%s: no %s key (is this the output of stft?)", where, key);
+	if (parse_int(v, &x) || x < 1)
+		die("%s: malformed %s=%s", where, key, v);
+	return x;
+}
+
+/* mkdir -p of the directory part of path */
+static void make_parents(const char *path)
+{
+	char *p = xstrdup(path);
+	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (mkdir(p, 0777) < 0 && errno != EEXIST)
+			die("%s:", p);
+		*s = '/';
+	}
+	free(p);
+}
+
+/* Expand %s (source), %t (track), %i (record index), %% in pattern. */
+static char *expand(const char *pattern, const char *source, const char *track, int64_t index)
+{
+	size_t cap = strlen(pattern) + 256, n = 0;
+	char *out = xmalloc(cap);
+	for (const char *p = pattern; *p; p++) {
+		char num[32];
+		const char *add = NULL;
+		if (*p == '%' && p[1]) {
+			switch (*++p) {
+			case 's': add = source; break;
+			case 't': add = track; break;
+			case 'i': snprintf(num, sizeof num, "%lld", (long long)index); add = num; break;
+			case '%': add = "%"; break;
+			default: die_usage("-o: unknown conversion %%%c in '%s' (use %%s, %%t, %%i, %%%%)", *p, pattern);
+			}
+		}
+		size_t len = add ? strlen(add) : 1;
+		while (n + len + 1 > cap)
+			out = xrealloc(out, cap *= 2);
+		if (add)
+			memcpy(out + n, add, len);
+		else
+			out[n] = *p;
+		n += len;
+	}
+	out[n] = 0;
+	return out;
+}
+
+/* The name of source s of a record with S sources: its entry in sources=,
+ * else the name key, else "out" (numbered when S > 1). */
+static char *source_name(const struct snt_header *h, int s, int S, const char *where)
+{
+	const char *list = snt_header_get(h, "sources");
+	if (list) {
+		const char *p = list;
+		for (int i = 0; i < s && p; i++)
+			if ((p = strchr(p, ',')))
+				p++;
+		if (!p || !*p)
+			die("%s: sources=%s names fewer than %d sources", where, list, S);
+		size_t len = strcspn(p, ",");
+		char *name = xmalloc(len + 1);
+		memcpy(name, p, len);
+		name[len] = 0;
+		return name;
+	}
+	const char *name = snt_header_get(h, "name");
+	char buf[64];
+	if (S == 1)
+		return xstrdup(name ? name : "out");
+	snprintf(buf, sizeof buf, "%s%d", name ? name : "out", s);
+	return xstrdup(buf);
+}
+
+/* Files written so far, so a pattern that maps two outputs to one name is
+ * an error instead of a silent overwrite. */
+static char **written;
+static int nwritten;
+
+static void claim_path(const char *path, const char *pattern)
+{
+	for (int i = 0; i < nwritten; i++)
+		if (!strcmp(written[i], path))
+			die("-o %s: two outputs would both be written to %s (add %%t or %%i)", pattern, path);
+	written = xrealloc(written, (nwritten + 1) * sizeof *written);
+	written[nwritten++] = xstrdup(path);
+}
+
+static void write_audio(const struct opts *o, const struct snt_header *h, const float *y,
+			int64_t N, int64_t index, const char *where)
+{
+	if (h->rank != 2 && h->rank != 3)
+		die("%s: -o writes [C, N] or [S, C, N] records, not rank %d", where, h->rank);
+	int S = h->rank == 3 ? h->shape[0] : 1, C = h->shape[h->rank - 2];
+	int sr = o->sr;
+	if (!sr) {
+		const char *v = snt_header_get(h, "sr");
+		if (!v)
+			die("%s: no sr key: give the sample rate with -r", where);
+		if (parse_int(v, &sr) || sr < 1)
+			die("%s: malformed sr=%s", where, v);
+	}
+	if (S > 1 && !strstr(o->pattern, "%s"))
+		die("%s: %d sources but -o %s has no %%s", where, S, o->pattern);
+	const char *track = snt_header_get(h, "track");
+	char num[32];
+	if (!track) {
+		snprintf(num, sizeof num, "%lld", (long long)index);
+		track = num;
+	}
+	for (int s = 0; s < S; s++) {
+		char *name = source_name(h, s, S, where);
+		char *path = expand(o->pattern, name, track, index);
+		claim_path(path, o->pattern);
+		make_parents(path);
+		enum audio_sample sample = o->sample;
+		if (!o->sample_set) {	/* lossless by default: float where the format has it */
+			const char *dot = strrchr(path, '.');
+			sample = dot && !strcasecmp(dot, ".flac") ? AUDIO_PCM24 : AUDIO_FLOAT32;
+		}
+		struct audio_writer *aw = audio_open_write(path, sr, C, sample);
+		audio_write(aw, y + (int64_t)s * C * N, N, N);
+		audio_commit(aw);
+		free(path);
+		free(name);
+	}
+}
+
+static void istft_run(const struct opts *o)
+{
+	struct plans plans = { 0 };
+	struct snt_writer *w = o->pattern ? NULL : snt_writer_open("-");
+	struct snt_header h;
+	int64_t index = 0;
+	snt_header_init(&h);
+	char *const stdin_name[] = { "-" };
+	char *const *names = o->ninputs ? o->inputs : stdin_name;
+	int nnames = o->ninputs ? o->ninputs : 1;
+	for (int k = 0; k < nnames; k++) {
+		struct snt_reader *r = snt_reader_open(names[k]);
+		if (!r)
+			die("%s:", names[k]);
+		int got = 0;
+		while (snt_read_header_or_die(r, &h)) {
+			char where[512];
+			got = 1;
+			snprintf(where, sizeof where, "%s: record %lld", r->name, (long long)r->record);
+			if (h.dtype != SNT_C64 || h.rank < 2)
+				die("%s: expected a spectrogram c64 [..., C, F, T], got %s of rank %d", where,
+				    snt_dtype_name(h.dtype), h.rank);
+			int n_fft = key_int(&h, "n_fft", where), hop = key_int(&h, "hop", where);
+			const char *win = snt_header_get(&h, "window"), *center = snt_header_get(&h, "center");
+			if ((win && strcmp(win, "hann")) || (center && strcmp(center, "1")))
+				die("%s: only window=hann center=1 spectrograms can be inverted", where);
+			int64_t F = h.shape[h.rank - 2], T = h.shape[h.rank - 1];
+			if (F != n_fft / 2 + 1)
+				die("%s: %lld frequency bins do not match n_fft=%d", where, (long long)F, n_fft);
+			if (hop > n_fft || n_fft % 2)
+				die("%s: invalid n_fft=%d hop=%d", where, n_fft, hop);
+			int64_t N = (T - 1) * hop;
+			if (snt_header_get(&h, "length")) {
+				N = key_int(&h, "length", where);
+				if (1 + N / hop != T)
+					die("%s: length=%lld needs %lld frames, the record has %lld", where,
+					    (long long)N, (long long)(1 + N / hop), (long long)T);
+			}
+			if (N <= n_fft / 2)
+				die("%s: length %lld is too short for n_fft %d", where, (long long)N, n_fft);
+			plans_use(&plans, n_fft, hop);
+
+			int64_t R = snt_numel(&h) / (F * T), shape[SNT_MAX_RANK];
+			memcpy(shape, h.shape, sizeof shape);
+			shape[h.rank - 2] = N;
+			snt_header_set_dtype(&h, SNT_F32);
+			snt_header_set_shape(&h, h.rank - 1, shape);
+			snt_header_del(&h, "n_fft");
+			snt_header_del(&h, "hop");
+			snt_header_del(&h, "window");
+			snt_header_del(&h, "center");
+			snt_header_setf(&h, "length", "%lld", (long long)N);
+
+			/* a stream needs one group of rows at a time; audio files
+			 * need the whole record (all channels of a source) */
+			int P = plans.n;
+			size_t spec_row = 2 * F * T;
+			float *spec = xmalloc(sizeof(float) * spec_row * P);
+			float *y = xmalloc(sizeof(float) * N * (w ? P : R));
+			if (w)
+				snt_write_header(w, &h);
+			for (int64_t r0 = 0; r0 < R; r0 += P) {
+				int n = R - r0 < P ? (int)(R - r0) : P;
+				snt_read_payload_part_or_die(r, spec, sizeof(float) * spec_row * n);
+				float *dst = w ? y : y + r0 * N;
+				#pragma omp parallel for num_threads(n) schedule(static, 1)
+				for (int i = 0; i < n; i++)
+					if (stft_inverse(plans.s[i], dst + i * N, spec + i * spec_row, T, N))
+						die("%s: inverse STFT failed", where);
+				if (w)
+					snt_write_payload(w, y, sizeof(float) * N * n);
+			}
+			if (!w)
+				write_audio(o, &h, y, N, index, where);
+			free(spec);
+			free(y);
+			index++;
+		}
+		if (!got)
+			die("%s: empty stream (no records)", r->name);
+		snt_reader_close(r);
+	}
+	snt_header_free(&h);
+	if (w)
+		snt_writer_close(w);
+	for (int i = 0; i < plans.n; i++)
+		stft_free(plans.s[i]);
+	free(plans.s);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "bits", required_argument, NULL, 'b' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ 0 },
+	};
+	struct opts o = { 0 };
+	int c;
+	set_progname(argv[0]);
+	while ((c = getopt_long(argc, argv, "ho:b:r:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.pattern = optarg;
+			break;
+		case 'b':
+			if (audio_sample_parse(optarg, &o.sample))
+				die_usage("-b: sample format must be 16, 24 or 32f, not '%s'", optarg);
+			o.sample_set = 1;
+			break;
+		case 'r':
+			if (parse_int(optarg, &o.sr) || o.sr < 1)
+				die_usage("-r: sample rate must be a positive integer, not '%s'", optarg);
+			break;
+		case 'V':
+			printf("istft %s\n", SEPNET_VERSION);
+			return 0;
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
+	}
+	o.inputs = argv + optind;
+	o.ninputs = argc - optind;
+	istft_run(&o);
+	if (o.pattern)
+		close_stdout();
+	return 0;
+}
