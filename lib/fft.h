@@ -1,0 +1,34 @@
+/* fft.h: real FFT plans (GROMACS gmx_fft style), one backend per file.
+ *
+ * A plan transforms `batch` real signals of length n at once:
+ *   real arrays    [batch][n]            floats
+ *   complex arrays [batch][n/2 + 1]      interleaved re, im (c64)
+ * fft_r2c is the forward transform X[f] = sum_k x[k] exp(-2 pi i f k / n);
+ * fft_c2r is its unnormalised inverse (fft_c2r(fft_r2c(x)) = n * x).
+ *
+ * Arrays passed to a plan must come from fft_alloc (the backend's aligned
+ * or device memory).  fft_c2r may overwrite its input.  Creating and
+ * freeing plans is serialised internally; executing one plan from many
+ * threads at once, each with its own arrays, is safe. */
+#ifndef SEPNET_FFT_H
+#define SEPNET_FFT_H
+
+#include <stddef.h>
+
+struct fft_plan;
+
+struct fft_plan *fft_plan_create(int n, int batch);
+void fft_plan_free(struct fft_plan *p);
+int fft_plan_n(const struct fft_plan *p);
+int fft_plan_batch(const struct fft_plan *p);
+
+/* out: complex [batch][n/2+1], in: real [batch][n] (preserved) */
+void fft_r2c(const struct fft_plan *p, float *out, const float *in);
+/* out: real [batch][n], in: complex [batch][n/2+1] (destroyed) */
+void fft_c2r(const struct fft_plan *p, float *out, float *in);
+
+/* Memory suitable for plan arrays; dies when out of memory. */
+void *fft_alloc(size_t bytes);
+void fft_free(void *ptr);
+
+#endif
