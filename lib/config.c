@@ -84,7 +84,7 @@ struct key {
 static const char *const amp_dtypes[] = { "bfloat16", "float16", NULL };
 static const char *const scheduler_types[] = { "reducelronplateau", NULL };
 /* in enum loss_type order */
-static const char *const loss_types[] = { "combined", "l1", "si_sdr", NULL };
+static const char *const loss_types[] = { "combined", "l1", "sisdr", NULL };	/* DESIGN §4 */
 
 static const char *const sections[] = {
 	"model", "train", "loss", "scheduler", "hardware", NULL

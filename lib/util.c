@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -128,7 +129,7 @@ int parse_double(const char *s, double *out)
 int parse_float(const char *s, float *out)
 {
 	double v;
-	if (parse_double(s, &v) || fabs(v) > 3.4e38)
+	if (parse_double(s, &v) || fabs(v) > FLT_MAX)
 		return -1;
 	*out = (float)v;
 	return 0;

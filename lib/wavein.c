@@ -98,11 +98,13 @@ int wave_input_next(struct wave_input *in, struct snt_header *h, float **data)
 				in->record = in->snt->record;
 				if (h->dtype != SNT_F32 && h->dtype != SNT_S16 && h->dtype != SNT_F16 &&
 				    h->dtype != SNT_BF16)
-					die("%s: record %lld: expected a waveform (f32), got %s", in->snt->name,
-					    (long long)in->record, snt_dtype_name(h->dtype));
+					die("%s: record %lld at byte %llu: expected a waveform (f32), got %s",
+					    in->snt->name, (long long)in->record,
+					    (unsigned long long)in->snt->record_offset, snt_dtype_name(h->dtype));
 				if (h->rank < 1)
-					die("%s: record %lld: expected a waveform [..., C, N], got a scalar",
-					    in->snt->name, (long long)in->record);
+					die("%s: record %lld at byte %llu: expected a waveform [..., C, N], got a scalar",
+					    in->snt->name, (long long)in->record,
+					    (unsigned long long)in->snt->record_offset);
 				*data = to_f32(in->snt, h);
 				snt_header_set_dtype(h, SNT_F32);
 				return 1;

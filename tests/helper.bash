@@ -21,10 +21,28 @@ require() {
 	done
 }
 
-# A generated test signal: stereo, SECONDS long, at 44.1 kHz, as WAV float.
-make_wav() {	# path seconds [rate] [channels]
+# record MAGIC HEADER_TEXT PAYLOAD_BYTES: one raw record on stdout, the
+# header padded with newlines so that 8 + H is a multiple of 64.
+record() {
+	local text=$2 hl
+	hl=${#text}
+	while (((8 + hl) % 64)); do text+=$'\n'; hl=$((hl + 1)); done
+	printf '%s' "$1"
+	printf "\\x$(printf %02x $((hl & 255)))\\x$(printf %02x $((hl >> 8 & 255)))\\x00\\x00"
+	printf '%s' "$text"
+	head -c "$3" /dev/zero
+}
+
+# make_wav PATH SECONDS [RATE] [CHANNELS]: a two-tone test signal as WAV
+# (32-bit float), channels slightly different so a swap would show.
+make_wav() {
 	sox -n -r "${3:-44100}" -c "${4:-2}" -b 32 -e floating-point "$1" \
-		synth "$2" sine 220 sine 331 gain -6 remix - 2>/dev/null ||
-	sox -n -r "${3:-44100}" -c "${4:-2}" -b 32 -e floating-point "$1" \
-		synth "$2" sine 220 gain -6
+		synth "$2" sine 220 sine 331 gain -6
+}
+
+# waveform_record HEADER_TEXT SAMPLES: an f32 SNT record whose payload is a
+# sine (from sox) of SAMPLES values; the header must declare that many.
+waveform_record() {
+	record SNT1 "$1" 0
+	sox -n -r 8000 -c 1 -t f32 - synth "$2"s sine 300 gain -3 2>/dev/null
 }

@@ -243,6 +243,9 @@ static void istft_run(const struct opts *o)
 				die("%s: length %lld is too short for n_fft %d", where, (long long)N, n_fft);
 			plans_use(&plans, n_fft, hop);
 
+			struct snt_header h_in;	/* the input's shape for the payload read */
+			snt_header_init(&h_in);
+			snt_header_copy(&h_in, &h);
 			int64_t R = snt_numel(&h) / (F * T), shape[SNT_MAX_RANK];
 			memcpy(shape, h.shape, sizeof shape);
 			shape[h.rank - 2] = N;
@@ -254,21 +257,19 @@ static void istft_run(const struct opts *o)
 			snt_header_del(&h, "center");
 			snt_header_setf(&h, "length", "%lld", (long long)N);
 
-			/* a stream needs one group of rows at a time; audio files
-			 * need the whole record (all channels of a source) */
+			/* the whole input record is read before anything is written,
+			 * so a truncated record leaves no partial output */
 			int P = plans.n;
-			size_t spec_row = 2 * F * T;
-			float *spec = xmalloc(sizeof(float) * spec_row * P);
+			float *spec = snt_read_payload_alloc_or_die(r, &h_in);
 			float *y = xmalloc(sizeof(float) * N * (w ? P : R));
 			if (w)
 				snt_write_header(w, &h);
 			for (int64_t r0 = 0; r0 < R; r0 += P) {
 				int n = R - r0 < P ? (int)(R - r0) : P;
-				snt_read_payload_part_or_die(r, spec, sizeof(float) * spec_row * n);
 				float *dst = w ? y : y + r0 * N;
 				#pragma omp parallel for num_threads(n) schedule(static, 1)
 				for (int i = 0; i < n; i++)
-					if (stft_inverse(plans.s[i], dst + i * N, spec + i * spec_row, T, N))
+					if (stft_inverse(plans.s[i], dst + i * N, spec + (r0 + i) * 2 * F * T, T, N))
 						die("%s: inverse STFT failed", where);
 				if (w)
 					snt_write_payload(w, y, sizeof(float) * N * n);
@@ -277,6 +278,7 @@ static void istft_run(const struct opts *o)
 				write_audio(o, &h, y, N, index, where);
 			free(spec);
 			free(y);
+			snt_header_free(&h_in);
 			index++;
 		}
 		if (!got)
