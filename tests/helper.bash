@@ -36,7 +36,7 @@ record() {
 # make_wav PATH SECONDS [RATE] [CHANNELS]: a two-tone test signal as WAV
 # (32-bit float), channels slightly different so a swap would show.
 make_wav() {
-	sox -n -r "${3:-44100}" -c "${4:-2}" -b 32 -e floating-point "$1" \
+	sox -r "${3:-44100}" -c "${4:-2}" -n -b 32 -e floating-point "$1" \
 		synth "$2" sine 220 sine 331 gain -6
 }
 
@@ -44,5 +44,5 @@ make_wav() {
 # sine (from sox) of SAMPLES values; the header must declare that many.
 waveform_record() {
 	record SNT1 "$1" 0
-	sox -n -r 8000 -c 1 -t f32 - synth "$2"s sine 300 gain -3 2>/dev/null
+	sox -r 8000 -n -c 1 -t f32 - synth "$2"s sine 300 gain -3
 }
