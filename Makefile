@@ -68,6 +68,7 @@ TEST_TOOL_BINS := $(TEST_TOOL_SRCS:tests/tools/%.c=$(OBJDIR)/tests/tools/%)
 LIBA := $(if $(filter build,$(OBJDIR)),lib/libsepnet.a,$(OBJDIR)/libsepnet.a)
 
 .PHONY: all check-deps deps test unit demo bench golden install clean
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 all: check-deps $(TOOL_BINS) $(UNIT_BINS) $(TEST_TOOL_BINS)
