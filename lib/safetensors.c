@@ -170,7 +170,8 @@ static int json_count(const cJSON *j, int64_t *out)
 }
 
 struct entry_offsets {
-	int64_t begin, end;
+	int64_t begin, end;	/* relative to the byte buffer */
+	int index;		/* the tensor's place in header order */
 };
 
 /* One header entry into t; begin/end are relative to the byte buffer. */
@@ -248,75 +249,79 @@ static int parse_metadata(struct safetensors_file *f, const cJSON *j, char *err,
 	return 0;
 }
 
-static const struct safetensors_file *sort_file;	/* qsort has no context argument */
-static const struct entry_offsets *sort_offsets;
-
-static int cmp_by_name(const void *a, const void *b)
+static int cmp_offsets(const void *a, const void *b)
 {
-	return strcmp(sort_file->tensors[*(const int *)a].name,
-		      sort_file->tensors[*(const int *)b].name);
-}
-
-static int cmp_by_offset(const void *a, const void *b)
-{
-	const struct entry_offsets *x = &sort_offsets[*(const int *)a], *y = &sort_offsets[*(const int *)b];
+	const struct entry_offsets *x = a, *y = b;
 	if (x->begin != y->begin)
 		return x->begin < y->begin ? -1 : 1;
 	if (x->end != y->end)
 		return x->end < y->end ? -1 : 1;
-	return *(const int *)a - *(const int *)b;
+	return x->index - y->index;
 }
 
-/* Reorder the tensors by data offset; they must tile [0, buffer_size). */
+/* Reorder the tensors by data offset, which must tile [0, buffer_size), and
+ * point each at its bytes; by_name follows the tensors to their new places. */
 static int check_layout(struct safetensors_file *f, struct entry_offsets *off, int64_t buffer_size,
 			const unsigned char *buffer, char *err, size_t errlen)
 {
-	int n = f->n_tensors;
-	int *order = xmalloc(((size_t)n + 1) * sizeof *order);
-	for (int i = 0; i < n; i++)
-		order[i] = i;
-	sort_offsets = off;
-	qsort(order, (size_t)n, sizeof *order, cmp_by_offset);
+	int n = f->n_tensors, rc = 0;
+	qsort(off, (size_t)n, sizeof *off, cmp_offsets);
 	struct safetensors_tensor *sorted = xmalloc(((size_t)n + 1) * sizeof *sorted);
+	int *moved_to = xmalloc(((size_t)n + 1) * sizeof *moved_to);
 	int64_t at = 0;
-	int rc = 0;
 	for (int k = 0; k < n; k++) {
-		int i = order[k];
-		if (!rc && off[i].begin < at)
+		const struct entry_offsets *o = &off[k];
+		const char *name = f->tensors[o->index].name;
+		if (!rc && o->begin < at)
 			rc = fail(err, errlen, "%s: tensor %s: data_offsets [%lld, %lld] overlap tensor %s",
-				  f->path, f->tensors[i].name, (long long)off[i].begin,
-				  (long long)off[i].end, f->tensors[order[k - 1]].name);
-		if (!rc && off[i].begin > at)
+				  f->path, name, (long long)o->begin, (long long)o->end,
+				  f->tensors[off[k - 1].index].name);
+		if (!rc && o->begin > at)
 			rc = fail(err, errlen, "%s: tensor %s: %lld unused bytes before its data_offsets [%lld, %lld]",
-				  f->path, f->tensors[i].name, (long long)(off[i].begin - at),
-				  (long long)off[i].begin, (long long)off[i].end);
-		at = off[i].end;
-		sorted[k] = f->tensors[i];
-		sorted[k].data = buffer + off[i].begin;
+				  f->path, name, (long long)(o->begin - at), (long long)o->begin,
+				  (long long)o->end);
+		at = o->end;
+		sorted[k] = f->tensors[o->index];
+		sorted[k].data = buffer + o->begin;
+		moved_to[o->index] = k;
 	}
 	if (!rc && at != buffer_size)
 		rc = fail(err, errlen, "%s: %lld bytes after the last tensor's data", f->path,
 			  (long long)(buffer_size - at));
+	for (int k = 0; k < n; k++)
+		f->by_name[k] = moved_to[f->by_name[k]];
 	free(f->tensors);
 	f->tensors = sorted;
-	free(order);
+	free(moved_to);
 	return rc;
 }
 
+struct name_index {
+	const char *name;
+	int index;
+};
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(((const struct name_index *)a)->name, ((const struct name_index *)b)->name);
+}
+
+/* by_name: tensor indices in name order, for safetensors_find's bisection. */
 static int index_names(struct safetensors_file *f, char *err, size_t errlen)
 {
-	int n = f->n_tensors;
-	free(f->by_name);
-	f->by_name = xmalloc(((size_t)n + 1) * sizeof *f->by_name);
+	int n = f->n_tensors, rc = 0;
+	struct name_index *ni = xmalloc(((size_t)n + 1) * sizeof *ni);
 	for (int i = 0; i < n; i++)
-		f->by_name[i] = i;
-	sort_file = f;
-	qsort(f->by_name, (size_t)n, sizeof *f->by_name, cmp_by_name);
-	for (int i = 1; i < n; i++)
-		if (!strcmp(f->tensors[f->by_name[i]].name, f->tensors[f->by_name[i - 1]].name))
-			return fail(err, errlen, "%s: tensor %s appears twice in the header", f->path,
-				    f->tensors[f->by_name[i]].name);
-	return 0;
+		ni[i] = (struct name_index){ f->tensors[i].name, i };
+	qsort(ni, (size_t)n, sizeof *ni, cmp_names);
+	f->by_name = xmalloc(((size_t)n + 1) * sizeof *f->by_name);
+	for (int i = 0; i < n; i++) {
+		f->by_name[i] = ni[i].index;
+		if (!rc && i && !strcmp(ni[i].name, ni[i - 1].name))
+			rc = fail(err, errlen, "%s: tensor %s appears twice in the header", f->path, ni[i].name);
+	}
+	free(ni);
+	return rc;
 }
 
 static int parse_header(struct safetensors_file *f, char *err, size_t errlen)
@@ -335,7 +340,9 @@ static int parse_header(struct safetensors_file *f, char *err, size_t errlen)
 		return fail(err, errlen, "%s: truncated: header length %llu but only %zu bytes follow",
 			    f->path, (unsigned long long)n, f->map_size - 8);
 	const char *text = (const char *)p + 8;
-	if (n < 2 || text[0] != '{')
+	if (n < 2)
+		return fail(err, errlen, "%s: header of %llu bytes is too short", f->path, (unsigned long long)n);
+	if (text[0] != '{')
 		return fail(err, errlen, "%s: header does not start with '{'", f->path);
 	if (!utf8_valid((const unsigned char *)text, (size_t)n) || memchr(text, 0, (size_t)n))
 		return fail(err, errlen, "%s: header is not valid UTF-8 text", f->path);
@@ -365,6 +372,7 @@ static int parse_header(struct safetensors_file *f, char *err, size_t errlen)
 		struct safetensors_tensor *t = &f->tensors[f->n_tensors];
 		t->name = xstrdup(j->string);
 		f->n_tensors++;
+		off[f->n_tensors - 1].index = f->n_tensors - 1;
 		rc = parse_tensor(f, j, t, &off[f->n_tensors - 1], buffer_size, err, errlen);
 	}
 	cJSON_Delete(root);
@@ -373,8 +381,6 @@ static int parse_header(struct safetensors_file *f, char *err, size_t errlen)
 	if (!rc)
 		rc = check_layout(f, off, buffer_size, p + 8 + n, err, errlen);
 	free(off);
-	if (!rc)
-		rc = index_names(f, err, errlen);	/* again: the tensors moved */
 	return rc;
 }
 
@@ -679,14 +685,9 @@ void safetensors_writer_set_meta(struct safetensors_writer *w, const char *key, 
 	w->n_meta++;
 }
 
-static const char *writer_dup_name;
-
-static int cmp_writer_names(const void *a, const void *b)
+static int cmp_strings(const void *a, const void *b)
 {
-	int c = strcmp(*(char *const *)a, *(char *const *)b);
-	if (!c)
-		writer_dup_name = *(char *const *)a;
-	return c;
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static cJSON *json_checked(cJSON *j)
@@ -764,12 +765,11 @@ int safetensors_writer_write(struct safetensors_writer *w, const char *path, cha
 	char **names = xmalloc(((size_t)w->n + 1) * sizeof *names);
 	for (int i = 0; i < w->n; i++)
 		names[i] = w->t[i].name;
-	writer_dup_name = NULL;
-	qsort(names, (size_t)w->n, sizeof *names, cmp_writer_names);
-	for (int i = 1; i < w->n && !writer_dup_name; i++)
+	qsort(names, (size_t)w->n, sizeof *names, cmp_strings);
+	int rc = 0;
+	for (int i = 1; i < w->n && !rc; i++)
 		if (!strcmp(names[i], names[i - 1]))
-			writer_dup_name = names[i];
-	int rc = writer_dup_name ? fail(err, errlen, "%s: tensor %s added twice", path, writer_dup_name) : 0;
+			rc = fail(err, errlen, "%s: tensor %s added twice", path, names[i]);
 	free(names);
 	if (rc)
 		return rc;
