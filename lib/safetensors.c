@@ -142,6 +142,7 @@ static int load_file(struct safetensors_file *f, char *err, size_t errlen)
 	return 0;
 }
 
+/* A light check (lead bytes and continuations), enough to refuse binary junk. */
 static int utf8_valid(const unsigned char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
@@ -179,26 +180,26 @@ static int parse_tensor(const struct safetensors_file *f, const cJSON *j,
 			struct safetensors_tensor *t, struct entry_offsets *off, int64_t buffer_size,
 			char *err, size_t errlen)
 {
-	const char *P = f->path, *N = t->name;
+	const char *path = f->path, *name = t->name;
 	if (!cJSON_IsObject(j))
-		return fail(err, errlen, "%s: tensor %s: header entry is not an object", P, N);
+		return fail(err, errlen, "%s: tensor %s: header entry is not an object", path, name);
 	const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(j, "dtype");
 	const cJSON *shape = cJSON_GetObjectItemCaseSensitive(j, "shape");
 	const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(j, "data_offsets");
 	if (!cJSON_IsString(dtype))
-		return fail(err, errlen, "%s: tensor %s: missing or malformed dtype", P, N);
+		return fail(err, errlen, "%s: tensor %s: missing or malformed dtype", path, name);
 	if (safetensors_dtype_parse(dtype->valuestring, &t->dtype) < 0)
-		return fail(err, errlen, "%s: tensor %s: unknown dtype \"%s\"", P, N, dtype->valuestring);
+		return fail(err, errlen, "%s: tensor %s: unknown dtype \"%s\"", path, name, dtype->valuestring);
 	if (!cJSON_IsArray(shape))
-		return fail(err, errlen, "%s: tensor %s: missing or malformed shape", P, N);
+		return fail(err, errlen, "%s: tensor %s: missing or malformed shape", path, name);
 	int ndim = cJSON_GetArraySize(shape);
 	if (ndim > SAFETENSORS_MAX_DIMS)
-		return fail(err, errlen, "%s: tensor %s: %d dimensions, at most %d supported", P, N,
+		return fail(err, errlen, "%s: tensor %s: %d dimensions, at most %d supported", path, name,
 			    ndim, SAFETENSORS_MAX_DIMS);
 	t->ndim = ndim;
 	for (int i = 0; i < ndim; i++)
 		if (json_count(cJSON_GetArrayItem(shape, i), &t->shape[i]) < 0)
-			return fail(err, errlen, "%s: tensor %s: shape entry %d is not a count", P, N, i);
+			return fail(err, errlen, "%s: tensor %s: shape entry %d is not a count", path, name, i);
 	/* numel ≤ 2^60 keeps numel × dtype size inside uint64_t */
 	uint64_t numel = 1, limit = (uint64_t)1 << 60;
 	int zero = 0, too_big = 0;
@@ -212,16 +213,18 @@ static int parse_tensor(const struct safetensors_file *f, const cJSON *j,
 	if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 ||
 	    json_count(cJSON_GetArrayItem(offsets, 0), &off->begin) < 0 ||
 	    json_count(cJSON_GetArrayItem(offsets, 1), &off->end) < 0)
-		return fail(err, errlen, "%s: tensor %s: data_offsets is not two counts [begin, end]", P, N);
+		return fail(err, errlen, "%s: tensor %s: data_offsets is not two counts [begin, end]", path, name);
 	if (off->begin > off->end || off->end > buffer_size)
 		return fail(err, errlen, "%s: tensor %s: data_offsets [%lld, %lld] outside the %lld-byte buffer",
-			    P, N, (long long)off->begin, (long long)off->end, (long long)buffer_size);
+			    path, name, (long long)off->begin, (long long)off->end, (long long)buffer_size);
 	char sb[256];
+	shape_str(sb, sizeof sb, ndim, t->shape);
+	if (too_big)
+		return fail(err, errlen, "%s: tensor %s: shape %s has over 2^60 elements", path, name, sb);
 	uint64_t need = numel * dtypes[t->dtype].size;
-	if (too_big || need != (uint64_t)(off->end - off->begin))
-		return fail(err, errlen, "%s: tensor %s: shape %s of %s is %s%llu bytes, data_offsets span %lld",
-			    P, N, shape_str(sb, sizeof sb, ndim, t->shape), dtypes[t->dtype].name,
-			    too_big ? "over " : "", too_big ? (unsigned long long)limit : (unsigned long long)need,
+	if (need != (uint64_t)(off->end - off->begin))
+		return fail(err, errlen, "%s: tensor %s: shape %s of %s is %llu bytes, data_offsets span %lld",
+			    path, name, sb, dtypes[t->dtype].name, (unsigned long long)need,
 			    (long long)(off->end - off->begin));
 	t->numel = (int64_t)numel;
 	t->nbytes = (size_t)(off->end - off->begin);
