@@ -20,7 +20,7 @@ BINDIR ?= bin
 CUDA_HOME ?= /usr/local/cuda
 
 CFLAGS ?= -O3 -g
-CFLAGS += -std=c11 -D_DEFAULT_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP
+CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP
 LDLIBS := -lsndfile -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -lcjson -lpthread -lm
 
 DEBIAN_PACKAGES := build-essential libsndfile1-dev libinih-dev libfftw3-dev \
