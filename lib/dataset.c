@@ -1,0 +1,503 @@
+/* dataset.c: MUSDB18-HQ track lists, file checks, whole-track records, the
+ * listing, and the ordered thread pool shared with augment.c.
+ *
+ * Tracks are kept sorted by name (byte order, as musdb sorts them), so
+ * every run sees the same list whatever order the file system returns. */
+#include "dataset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sndfile.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "audio.h"
+#include "util.h"
+
+#define MIXTURE DATASET_NSTEMS	/* file index of mixture.wav after the stems */
+
+const char *const dataset_stem_names[DATASET_NSTEMS] = { "drums", "bass", "other", "vocals" };
+
+static const char *const file_names[DATASET_NSTEMS + 1] = {
+	"drums", "bass", "other", "vocals", "mixture",
+};
+
+const char *const dataset_valid_names[DATASET_NVALID] = {
+	"Actions - One Minute Smile",
+	"Clara Berry And Wooldog - Waltz For My Victims",
+	"Johnny Lokke - Promises & Lies",
+	"Patrick Talbot - A Reason To Leave",
+	"Triviul - Angelsaint",
+	"Alexander Ross - Goodbye Bolero",
+	"Fergessen - Nos Palpitants",
+	"Leaf - Summerghost",
+	"Skelpolu - Human Mistakes",
+	"Young Griffo - Pennies",
+	"ANiMAL - Rockshow",
+	"James May - On The Line",
+	"Meaxic - Take A Step",
+	"Traffic Experiment - Sirens",
+};
+
+bool dataset_is_valid_name(const char *name)
+{
+	for (int i = 0; i < DATASET_NVALID; i++)
+		if (!strcmp(name, dataset_valid_names[i]))
+			return true;
+	return false;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = xmalloc(n);
+	snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+static char *track_file(const struct track *t, int file)
+{
+	size_t n = strlen(t->dir) + 16;
+	char *p = xmalloc(n);
+	snprintf(p, n, "%s/%s.wav", t->dir, file_names[file]);
+	return p;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+	return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the track folders in dir (hidden entries skipped). */
+static char **scan_dir(const char *dir, int *count)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		die("%s:", dir);
+	char **names = NULL;
+	int n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *p = path_join(dir, e->d_name);
+		bool ok = is_dir(p);
+		free(p);
+		if (!ok)
+			continue;
+		if (n == cap)
+			names = xrealloc(names, sizeof *names * (cap = cap ? 2 * cap : 64));
+		names[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp_names);
+	*count = n;
+	return names;
+}
+
+static void add_track(struct dataset *ds, const char *subset, const char *name)
+{
+	ds->tracks = xrealloc(ds->tracks, sizeof *ds->tracks * (ds->ntracks + 1));
+	struct track *t = &ds->tracks[ds->ntracks++];
+	memset(t, 0, sizeof *t);
+	t->name = xstrdup(name);
+	char *sub = path_join(ds->root, subset);
+	t->dir = path_join(sub, name);
+	free(sub);
+	t->subset = !strcmp(subset, "test") ? "test" : "train";
+	t->split = !strcmp(subset, "test") ? "test" : dataset_is_valid_name(name) ? "valid" : "train";
+}
+
+/* The tracks of split "train", "valid" or "test" (folder order). */
+static void add_split(struct dataset *ds, const char *split)
+{
+	const char *subset = !strcmp(split, "test") ? "test" : "train";
+	char *dir = path_join(ds->root, subset);
+	int n;
+	char **names = scan_dir(dir, &n);
+	for (int i = 0; i < n; i++) {
+		bool valid = !strcmp(subset, "train") && dataset_is_valid_name(names[i]);
+		if (!strcmp(split, "test") || valid == !strcmp(split, "valid"))
+			add_track(ds, subset, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	free(dir);
+}
+
+static void add_tracks_file(struct dataset *ds, const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	if (!fp)
+		die("%s:", path);
+	char line[4096];
+	for (int lineno = 1; fgets(line, sizeof line, fp); lineno++) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (!line[0] || line[0] == '#')
+			continue;
+		const char *subset = NULL, *name = line;
+		if (!strncmp(line, "train/", 6))
+			subset = "train", name = line + 6;
+		else if (!strncmp(line, "test/", 5))
+			subset = "test", name = line + 5;
+		for (int k = 0; k < 2 && !subset; k++) {
+			char *sub = path_join(ds->root, k ? "test" : "train");
+			char *p = path_join(sub, name);
+			if (is_dir(p))
+				subset = k ? "test" : "train";
+			free(p);
+			free(sub);
+		}
+		if (!subset)
+			die("%s:%d: no track '%s' in %s/train or %s/test", path, lineno, name,
+			    ds->root, ds->root);
+		add_track(ds, subset, name);
+	}
+	if (ferror(fp))
+		die("%s:", path);
+	fclose(fp);
+}
+
+/* Checks one file and returns its length in frames. */
+static int64_t check_file(const char *path, const char *what)
+{
+	struct stat st;
+	if (stat(path, &st))
+		die("%s: missing %s", path, what);
+	SF_INFO info = { 0 };
+	SNDFILE *sf = sf_open(path, SFM_READ, &info);
+	if (!sf)
+		die("%s: unreadable audio: %s", path, sf_strerror(NULL));
+	sf_close(sf);
+	if (info.samplerate != DATASET_SR)
+		die("%s: sample rate %d Hz, expected %d", path, info.samplerate, DATASET_SR);
+	if (info.channels != DATASET_CHANNELS)
+		die("%s: %d channel%s, expected %d (stereo)", path, info.channels,
+		    info.channels == 1 ? "" : "s", DATASET_CHANNELS);
+	if (info.frames < 1)
+		die("%s: no audio frames", path);
+	return info.frames;
+}
+
+static void check_track(struct track *t, bool with_mixture)
+{
+	int nfiles = DATASET_NSTEMS + with_mixture, shortest = 0;
+	int64_t frames[DATASET_NSTEMS + 1];
+	char *paths[DATASET_NSTEMS + 1];
+	for (int f = 0; f < nfiles; f++) {
+		paths[f] = track_file(t, f);
+		frames[f] = check_file(paths[f], f == MIXTURE ? "mixture" : "stem");
+		if (frames[f] < frames[shortest])
+			shortest = f;
+	}
+	t->frames = frames[shortest];
+	for (int f = 0; f < nfiles; f++) {
+		if (frames[f] != t->frames)
+			warn("%s: %lld frames, but %s has %lld: cut to the shortest", paths[f],
+			     (long long)frames[f], paths[shortest], (long long)t->frames);
+	}
+	for (int f = 0; f < nfiles; f++)
+		free(paths[f]);
+}
+
+void dataset_open(struct dataset *ds, const char *root, const char *split,
+		  const char *tracks_file, bool with_mixture)
+{
+	memset(ds, 0, sizeof *ds);
+	ds->root = xstrdup(root);
+	ds->split = tracks_file ? "tracks" : split;
+	if (!is_dir(root))
+		die("%s: not a folder", root);
+	if (tracks_file)
+		add_tracks_file(ds, tracks_file);
+	else if (!strcmp(split, "all")) {
+		add_split(ds, "train");
+		add_split(ds, "valid");
+		add_split(ds, "test");
+	} else
+		add_split(ds, split);
+	if (!ds->ntracks) {
+		if (tracks_file)
+			die("%s: no tracks listed", tracks_file);
+		const char *subset = !strcmp(split, "test") ? "test" : "train";
+		die("%s/%s: no tracks in split %s", root, subset, split);
+	}
+	for (int i = 0; i < ds->ntracks; i++)
+		check_track(&ds->tracks[i], with_mixture);
+}
+
+void dataset_free(struct dataset *ds)
+{
+	for (int i = 0; i < ds->ntracks; i++) {
+		free(ds->tracks[i].name);
+		free(ds->tracks[i].dir);
+		free(ds->tracks[i].cache);
+	}
+	free(ds->tracks);
+	free(ds->root);
+	memset(ds, 0, sizeof *ds);
+}
+
+/* Frames [offset, offset + n) of a file, zero past `frames`. */
+static void read_file(const struct track *t, int file, int64_t offset, int64_t n,
+		      float *out, int64_t stride)
+{
+	int64_t have = offset < t->frames ? t->frames - offset : 0;
+	if (have > n)
+		have = n;
+	int64_t got = 0;
+	if (have > 0) {
+		char *path = track_file(t, file);
+		struct audio_reader *ar = audio_open_read(path);
+		if (offset)
+			audio_seek(ar, offset);
+		got = audio_read(ar, out, stride, have);
+		if (got < have)
+			die("%s: file ends at frame %lld, before %lld", path,
+			    (long long)(offset + got), (long long)(offset + have));
+		audio_close(ar);
+		free(path);
+	}
+	for (int c = 0; c < DATASET_CHANNELS; c++)
+		memset(out + c * stride + got, 0, sizeof(float) * (n - got));
+}
+
+void dataset_read_segment(const struct track *t, int stem, int64_t offset, int64_t n,
+			  float *out, int64_t stride)
+{
+	if (!t->cache || stem == MIXTURE) {
+		read_file(t, stem, offset, n, out, stride);
+		return;
+	}
+	int64_t have = offset < t->frames ? t->frames - offset : 0;
+	if (have > n)
+		have = n;
+	for (int c = 0; c < DATASET_CHANNELS; c++) {
+		const float *src = t->cache + ((int64_t)stem * DATASET_CHANNELS + c) * t->frames;
+		if (have > 0)
+			memcpy(out + c * stride, src + offset, sizeof(float) * have);
+		memset(out + c * stride + (have > 0 ? have : 0), 0,
+		       sizeof(float) * (n - (have > 0 ? have : 0)));
+	}
+}
+
+static void cache_track(void *ctx, int64_t index, void *slot)
+{
+	(void)slot;
+	struct track *t = &((struct dataset *)ctx)->tracks[index];
+	int64_t plane = DATASET_CHANNELS * t->frames;
+	float *buf = xmalloc(sizeof(float) * DATASET_NSTEMS * plane);
+	for (int s = 0; s < DATASET_NSTEMS; s++)
+		read_file(t, s, 0, t->frames, buf + s * plane, t->frames);
+	t->cache = buf;	/* each worker writes a different track */
+}
+
+static void no_op(void *ctx, int64_t index, void *slot)
+{
+	(void)ctx, (void)index, (void)slot;
+}
+
+void dataset_cache(struct dataset *ds, int jobs)
+{
+	ordered_map(0, ds->ntracks, jobs, 1, cache_track, no_op, ds);
+}
+
+/* ---- whole tracks ---- */
+
+static void header_start(struct snt_header *h, int rank, const int64_t *shape)
+{
+	snt_header_init(h);
+	snt_header_set_dtype(h, SNT_F32);
+	snt_header_set_shape(h, rank, shape);
+}
+
+static void write_file_payload(const struct track *t, int file, float *buf,
+			       struct snt_writer *w)
+{
+	dataset_read_segment(t, file, 0, t->frames, buf, t->frames);
+	snt_write_payload(w, buf, sizeof(float) * DATASET_CHANNELS * t->frames);
+}
+
+void dataset_write_full(const struct dataset *ds, bool mixture, bool stems,
+			struct snt_writer *w)
+{
+	for (int i = 0; i < ds->ntracks; i++) {
+		const struct track *t = &ds->tracks[i];
+		/* one file at a time: memory is one stem, not one record */
+		float *buf = xmalloc(sizeof(float) * DATASET_CHANNELS * t->frames);
+		struct snt_header h;
+		if (mixture) {
+			int64_t shape[2] = { DATASET_CHANNELS, t->frames };
+			header_start(&h, 2, shape);
+			snt_header_set(&h, "name", "mixture");
+			snt_header_setf(&h, "sr", "%d", DATASET_SR);
+			snt_header_set(&h, "track", t->name);
+			snt_header_set(&h, "split", t->split);
+			snt_write_header(w, &h);
+			snt_header_free(&h);
+			write_file_payload(t, MIXTURE, buf, w);
+		}
+		if (stems) {
+			int64_t shape[3] = { DATASET_NSTEMS, DATASET_CHANNELS, t->frames };
+			header_start(&h, 3, shape);
+			snt_header_set(&h, "sources", DATASET_SOURCES);
+			snt_header_setf(&h, "sr", "%d", DATASET_SR);
+			snt_header_set(&h, "track", t->name);
+			snt_header_set(&h, "split", t->split);
+			snt_write_header(w, &h);
+			snt_header_free(&h);
+			for (int s = 0; s < DATASET_NSTEMS; s++)
+				write_file_payload(t, s, buf, w);
+		}
+		free(buf);
+	}
+}
+
+/* ---- listing ---- */
+
+struct track_stats {
+	double peak[DATASET_NSTEMS];
+	double rms[DATASET_NSTEMS];
+};
+
+#define STATS_CHUNK 65536
+
+static void stats_track(void *ctx, int64_t index, void *slot)
+{
+	const struct track *t = &((const struct dataset *)ctx)->tracks[index];
+	struct track_stats *st = slot;
+	float *buf = xmalloc(sizeof(float) * DATASET_CHANNELS * STATS_CHUNK);
+	for (int s = 0; s < DATASET_NSTEMS; s++) {
+		double peak = 0, sum2 = 0;
+		for (int64_t off = 0; off < t->frames; off += STATS_CHUNK) {
+			int64_t n = t->frames - off < STATS_CHUNK ? t->frames - off : STATS_CHUNK;
+			dataset_read_segment(t, s, off, n, buf, n);
+			for (int64_t i = 0; i < DATASET_CHANNELS * n; i++) {
+				peak = fmax(peak, fabs(buf[i]));
+				sum2 += (double)buf[i] * buf[i];
+			}
+		}
+		st->peak[s] = 20 * log10(peak);
+		st->rms[s] = 10 * log10(sum2 / ((double)DATASET_CHANNELS * t->frames));
+	}
+	free(buf);
+}
+
+static void print_stats(void *ctx, int64_t index, void *slot)
+{
+	const struct track *t = &((const struct dataset *)ctx)->tracks[index];
+	const struct track_stats *st = slot;
+	printf("%s\t%s\t%.3f", t->split, t->name, (double)t->frames / DATASET_SR);
+	for (int s = 0; s < DATASET_NSTEMS; s++)
+		printf("\t%.2f\t%.2f", st->peak[s], st->rms[s]);
+	putchar('\n');
+	if (ferror(stdout))
+		die_write("standard output");
+}
+
+void dataset_list(const struct dataset *ds, int jobs)
+{
+	ordered_map(0, ds->ntracks, jobs, sizeof(struct track_stats), stats_track, print_stats,
+		    (void *)ds);
+}
+
+/* ---- ordered thread pool ----
+ *
+ * Workers claim indices in increasing order, but only while the index's
+ * slot in the ring (index mod nslots) has been consumed, so at most nslots
+ * results are held at once; the caller consumes them strictly in order. */
+
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t claimable;	/* a slot was consumed */
+	pthread_cond_t done;		/* a slot was filled */
+	int64_t next;			/* next index to claim */
+	int64_t end;			/* INT64_MAX when endless */
+	int64_t consumed;		/* indices below this are consumed */
+	int64_t *filled;		/* per slot: the index it holds, or -1 */
+	int nslots;
+	size_t slot_bytes;
+	char *slots;
+	ordered_fn produce;
+	void *ctx;
+};
+
+static void *pool_worker(void *arg)
+{
+	struct pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		while (p->next < p->end && p->next >= p->consumed + p->nslots)
+			pthread_cond_wait(&p->claimable, &p->lock);
+		if (p->next >= p->end) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		int64_t index = p->next++;
+		pthread_mutex_unlock(&p->lock);
+
+		int k = (int)(index % p->nslots);
+		p->produce(p->ctx, index, p->slots + k * p->slot_bytes);
+
+		pthread_mutex_lock(&p->lock);
+		p->filled[k] = index;
+		pthread_cond_broadcast(&p->done);
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+void ordered_map(int64_t first, int64_t count, int jobs, size_t slot_bytes,
+		 ordered_fn produce, ordered_fn consume, void *ctx)
+{
+	struct pool p = { 0 };
+	if (jobs < 1)
+		jobs = 1;
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.claimable, NULL);
+	pthread_cond_init(&p.done, NULL);
+	p.next = p.consumed = first;
+	p.end = count < 0 || count > INT64_MAX - first ? INT64_MAX : first + count;
+	p.nslots = 2 * jobs;	/* one being filled and one ready per worker */
+	p.slot_bytes = (slot_bytes + 63) / 64 * 64;
+	p.slots = xmalloc(p.nslots * p.slot_bytes);
+	p.filled = xmalloc(sizeof *p.filled * p.nslots);
+	for (int k = 0; k < p.nslots; k++)
+		p.filled[k] = -1;
+	p.produce = produce;
+	p.ctx = ctx;
+	pthread_t *threads = xmalloc(sizeof *threads * jobs);
+	for (int i = 0; i < jobs; i++)
+		if ((errno = pthread_create(&threads[i], NULL, pool_worker, &p)))
+			die("cannot start a thread:");
+	for (int64_t index = first; index < p.end; index++) {
+		int k = (int)(index % p.nslots);
+		pthread_mutex_lock(&p.lock);
+		while (p.filled[k] != index)
+			pthread_cond_wait(&p.done, &p.lock);
+		pthread_mutex_unlock(&p.lock);
+
+		consume(ctx, index, p.slots + k * p.slot_bytes);
+
+		pthread_mutex_lock(&p.lock);
+		p.consumed = index + 1;
+		pthread_cond_broadcast(&p.claimable);
+		pthread_mutex_unlock(&p.lock);
+	}
+	for (int i = 0; i < jobs; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.claimable);
+	pthread_cond_destroy(&p.done);
+	free(threads);
+	free(p.filled);
+	free(p.slots);
+}
