@@ -1,0 +1,417 @@
+/* layers.c: Linear, RMSNorm, GELU, RoPE, residual dropout, and the STFT /
+ * iSTFT pair (with the iSTFT's adjoint) of the separation model, forward and
+ * backward, on the CPU (DESIGN §4, §7).  See layers.h for the conventions.
+ *
+ * Row loops run under OpenMP; every reduction that crosses rows (bias and
+ * norm-weight gradients) is a sequential loop, so results do not depend on
+ * the thread count at all. */
+#include <fftw3.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tgmath.h>
+
+#include "layers.h"
+#include "rng.h"
+#include "util.h"
+
+/* The CBLAS calls used here, declared by hand (OpenBLAS's LP64 ABI, as Debian
+ * ships it): OpenBLAS's <cblas.h> includes <sched.h>, which the build's -Ilib
+ * resolves to lib/sched.h, the learning-rate scheduler. */
+enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
+enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112 };
+void cblas_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
+		 int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+		 int ldb, float beta, float *C, int ldc);
+void cblas_dgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
+		 int M, int N, int K, double alpha, const double *A, int lda, const double *B,
+		 int ldb, double beta, double *C, int ldc);
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
+#ifdef SEPNET_DOUBLE
+#define FFTW(name) fftw_##name
+#define cblas_gemm cblas_dgemm
+#else
+#define FFTW(name) fftwf_##name
+#define cblas_gemm cblas_sgemm
+#endif
+
+void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
+	       const real *B, int ldb, real beta, real *C, int ldc)
+{
+	if (M == 0 || N == 0)
+		return;
+	cblas_gemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+		   trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+int blas_threads_single(void)
+{
+	int n = openblas_get_num_threads();
+	openblas_set_num_threads(1);
+	return n;
+}
+
+void blas_threads_restore(int n)
+{
+	openblas_set_num_threads(n);
+}
+
+/* ---- Linear ---- */
+
+void linear_forward(real *out, const real *inp, const real *weight, const real *bias,
+		    int N, int in_dim, int out_dim)
+{
+	// out is (N, out_dim), inp is (N, in_dim), weight is (out_dim, in_dim), bias (out_dim)
+	if (bias) {
+		#pragma omp parallel for
+		for (int n = 0; n < N; n++)
+			memcpy(out + (size_t)n * out_dim, bias, out_dim * sizeof(real));
+	}
+	blas_gemm(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight, in_dim,
+		  bias ? 1 : 0, out, out_dim);
+}
+
+void linear_backward(real *dinp, real *dweight, real *dbias, const real *dout,
+		     const real *inp, const real *weight, int N, int in_dim, int out_dim)
+{
+	// dinp += dout · weight; dweight += doutᵀ · inp; dbias += column sums of dout
+	if (dinp)
+		blas_gemm(false, false, N, in_dim, out_dim, 1, dout, out_dim, weight, in_dim,
+			  1, dinp, in_dim);
+	blas_gemm(true, false, out_dim, in_dim, N, 1, dout, out_dim, inp, in_dim, 1, dweight, in_dim);
+	if (dbias)
+		for (int n = 0; n < N; n++) {
+			const real *d = dout + (size_t)n * out_dim;
+			for (int o = 0; o < out_dim; o++)
+				dbias[o] += d[o];
+		}
+}
+
+/* ---- RMSNorm ---- */
+
+#define RMSNORM_EPS ((real)1e-6)
+
+void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *weight, int N, int C)
+{
+	// out, inp are (N, C); rstd is (N); weight is (C)
+	#pragma omp parallel for
+	for (int n = 0; n < N; n++) {
+		const real *x = inp + (size_t)n * C;
+		real *y = out + (size_t)n * C;
+		real ss = 0;
+		for (int i = 0; i < C; i++)
+			ss += x[i] * x[i];
+		real r = 1 / sqrt(ss / C + RMSNORM_EPS);
+		for (int i = 0; i < C; i++)
+			y[i] = x[i] * r * weight[i];
+		rstd[n] = r;
+	}
+}
+
+void rmsnorm_backward(real *dinp, real *dweight, const real *dout, const real *inp,
+		      const real *weight, const real *rstd, int N, int C)
+{
+	// y = x r g with r = (mean x² + eps)^-1/2:
+	// dx = r (dy ⊙ g − x r² mean(dy ⊙ g ⊙ x)),  dg = Σ_rows dy ⊙ x r
+	#pragma omp parallel for
+	for (int n = 0; n < N; n++) {
+		const real *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+		real *dx = dinp + (size_t)n * C;
+		real r = rstd[n], dot = 0;
+		for (int i = 0; i < C; i++)
+			dot += dy[i] * weight[i] * x[i];
+		real c = r * r * dot / C;
+		for (int i = 0; i < C; i++)
+			dx[i] += r * (dy[i] * weight[i] - x[i] * c);
+	}
+	for (int n = 0; n < N; n++) {
+		const real *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+		for (int i = 0; i < C; i++)
+			dweight[i] += dy[i] * x[i] * rstd[n];
+	}
+}
+
+/* ---- GELU (erf) ---- */
+
+#define SQRT1_2 ((real)0.70710678118654752440)
+#define INV_SQRT_2PI ((real)0.39894228040143267794)
+
+void gelu_forward(real *out, const real *inp, size_t n)
+{
+	#pragma omp parallel for
+	for (size_t i = 0; i < n; i++) {
+		real x = inp[i];
+		out[i] = (real)0.5 * x * (1 + erf(x * SQRT1_2));
+	}
+}
+
+void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n)
+{
+	// d/dx [x Φ(x)] = Φ(x) + x φ(x)
+	#pragma omp parallel for
+	for (size_t i = 0; i < n; i++) {
+		real x = inp[i];
+		real cdf = (real)0.5 * (1 + erf(x * SQRT1_2));
+		real pdf = exp((real)-0.5 * x * x) * INV_SQRT_2PI;
+		dinp[i] += dout[i] * (cdf + x * pdf);
+	}
+}
+
+/* ---- RoPE ---- */
+
+void rope_table(real *cos_sin, int T, int head_size)
+{
+	// cos_sin is (T, head_size/2, 2); angles in double so that long inputs
+	// (t up to thousands) keep their phase exact to float rounding
+	int half = head_size / 2;
+	for (int t = 0; t < T; t++)
+		for (int i = 0; i < half; i++) {
+			double theta = (double)t * pow(10000.0, -2.0 * i / head_size);
+			cos_sin[((size_t)t * half + i) * 2] = (real)cos(theta);
+			cos_sin[((size_t)t * half + i) * 2 + 1] = (real)sin(theta);
+		}
+}
+
+/* Turn the q and k pairs of every head by sign · angle. */
+static void rope_rotate(real *qkv, const real *cos_sin, int B, int T, int A, int n_heads,
+			real sign)
+{
+	// qkv is (B, T, 3A); q at columns [0, A), k at [A, 2A)
+	int hs = A / n_heads, half = hs / 2;
+	#pragma omp parallel for
+	for (int bt = 0; bt < B * T; bt++) {
+		const real *cs = cos_sin + (size_t)(bt % T) * half * 2;
+		real *row = qkv + (size_t)bt * 3 * A;
+		for (int part = 0; part < 2; part++)
+			for (int h = 0; h < n_heads; h++) {
+				real *x = row + part * A + h * hs;
+				for (int i = 0; i < half; i++) {
+					real c = cs[2 * i], s = sign * cs[2 * i + 1];
+					real a = x[2 * i], b = x[2 * i + 1];
+					x[2 * i] = a * c - b * s;
+					x[2 * i + 1] = a * s + b * c;
+				}
+			}
+	}
+}
+
+void rope_forward(real *qkv, const real *cos_sin, int B, int T, int A, int n_heads)
+{
+	rope_rotate(qkv, cos_sin, B, T, A, n_heads, 1);
+}
+
+void rope_backward(real *dqkv, const real *cos_sin, int B, int T, int A, int n_heads)
+{
+	// a rotation's adjoint is the rotation by the opposite angle
+	rope_rotate(dqkv, cos_sin, B, T, A, n_heads, -1);
+}
+
+/* ---- residual with dropout ---- */
+
+/* Scale of element i: 0 (dropped) or 1 / (1 − p). */
+static inline real dropout_scale(float p, uint64_t seed, uint64_t stream, size_t i)
+{
+	return rng_uniform(seed, stream, i) < p ? 0 : (real)(1 / (1 - (double)p));
+}
+
+void residual_forward(real *out, const real *inp, const real *branch, size_t n, float p,
+		      uint64_t seed, uint64_t stream)
+{
+	// out, inp, branch are (n)
+	if (p <= 0) {
+		#pragma omp parallel for
+		for (size_t i = 0; i < n; i++)
+			out[i] = inp[i] + branch[i];
+		return;
+	}
+	#pragma omp parallel for
+	for (size_t i = 0; i < n; i++)
+		out[i] = inp[i] + branch[i] * dropout_scale(p, seed, stream, i);
+}
+
+void residual_backward(real *dbranch, const real *dout, size_t n, float p, uint64_t seed,
+		       uint64_t stream)
+{
+	#pragma omp parallel for
+	for (size_t i = 0; i < n; i++)
+		dbranch[i] += p <= 0 ? dout[i] : dout[i] * dropout_scale(p, seed, stream, i);
+}
+
+/* ---- STFT / iSTFT ---- */
+
+struct spectral_scratch {
+	real *frame;		/* [n_fft] */
+	real *bins;		/* [F] complex */
+	real *ola;		/* [cap] overlap-add buffer */
+	real *env;		/* [cap] summed squared window */
+	int64_t cap;
+};
+
+struct spectral {
+	int n_fft, hop, F, max_threads;
+	real *window;		/* [n_fft] periodic Hann */
+	FFTW(plan) r2c, c2r;
+	struct spectral_scratch *scratch;	/* [max_threads] */
+};
+
+struct spectral *spectral_create(int n_fft, int hop, int max_threads)
+{
+	struct spectral *sp = xcalloc(1, sizeof *sp);
+	sp->n_fft = n_fft;
+	sp->hop = hop;
+	sp->F = n_fft / 2 + 1;
+	sp->max_threads = max_threads;
+	sp->window = xmalloc(n_fft * sizeof(real));
+	for (int k = 0; k < n_fft; k++)
+		sp->window[k] = (real)(0.5 - 0.5 * cos(2 * M_PI * k / n_fft));
+	sp->scratch = xcalloc(max_threads, sizeof *sp->scratch);
+	for (int i = 0; i < max_threads; i++) {
+		sp->scratch[i].frame = FFTW(malloc)(n_fft * sizeof(real));
+		sp->scratch[i].bins = FFTW(malloc)(2 * sp->F * sizeof(real));
+		if (!sp->scratch[i].frame || !sp->scratch[i].bins)
+			die("out of memory");
+	}
+#ifndef SEPNET_DOUBLE
+	fftwf_make_planner_thread_safe();
+#endif
+	// plans made on fftw_malloc'd arrays run on any other fftw_malloc'd arrays
+	sp->r2c = FFTW(plan_dft_r2c_1d)(n_fft, sp->scratch[0].frame,
+					(FFTW(complex) *)sp->scratch[0].bins, FFTW_ESTIMATE);
+	sp->c2r = FFTW(plan_dft_c2r_1d)(n_fft, (FFTW(complex) *)sp->scratch[0].bins,
+					sp->scratch[0].frame, FFTW_ESTIMATE);
+	if (!sp->r2c || !sp->c2r)
+		die("FFTW could not plan a transform of %d points", n_fft);
+	return sp;
+}
+
+void spectral_free(struct spectral *sp)
+{
+	if (!sp)
+		return;
+	for (int i = 0; i < sp->max_threads; i++) {
+		FFTW(free)(sp->scratch[i].frame);
+		FFTW(free)(sp->scratch[i].bins);
+		free(sp->scratch[i].ola);
+		free(sp->scratch[i].env);
+	}
+	FFTW(destroy_plan)(sp->r2c);
+	FFTW(destroy_plan)(sp->c2r);
+	free(sp->scratch);
+	free(sp->window);
+	free(sp);
+}
+
+static struct spectral_scratch *spectral_scratch(struct spectral *sp, int thread, int64_t len)
+{
+	if (thread < 0 || thread >= sp->max_threads)
+		die("spectral: thread %d out of range (%d)", thread, sp->max_threads);
+	struct spectral_scratch *s = &sp->scratch[thread];
+	if (s->cap < len) {
+		s->ola = xrealloc(s->ola, len * sizeof(real));
+		s->env = xrealloc(s->env, len * sizeof(real));
+		s->cap = len;
+	}
+	return s;
+}
+
+static int64_t reflect_index(int64_t i, int64_t n)
+{
+	if (i < 0)
+		return -i;
+	if (i >= n)
+		return 2 * (n - 1) - i;
+	return i;
+}
+
+void spectral_stft(struct spectral *sp, int thread, real *out, const real *x, int64_t n)
+{
+	// out is (F, T) complex; x is (n); frame t covers xpad[t·hop, t·hop + n_fft)
+	// of x reflect-padded by n_fft/2 on both sides
+	if (n <= sp->n_fft / 2)
+		die("spectral_stft: %lld samples are too few for n_fft %d", (long long)n, sp->n_fft);
+	struct spectral_scratch *s = spectral_scratch(sp, thread, 0);
+	int64_t T = 1 + n / sp->hop, pad = sp->n_fft / 2;
+	for (int64_t t = 0; t < T; t++) {
+		for (int k = 0; k < sp->n_fft; k++)
+			s->frame[k] = sp->window[k] * x[reflect_index(t * sp->hop + k - pad, n)];
+		FFTW(execute_dft_r2c)(sp->r2c, s->frame, (FFTW(complex) *)s->bins);
+		for (int f = 0; f < sp->F; f++) {
+			out[((size_t)f * T + t) * 2] = s->bins[2 * f];
+			out[((size_t)f * T + t) * 2 + 1] = s->bins[2 * f + 1];
+		}
+	}
+}
+
+/* Summed squared window of T frames into env [n_fft + hop (T-1)]. */
+static void spectral_envelope(const struct spectral *sp, real *env, int64_t T)
+{
+	int64_t len = sp->n_fft + sp->hop * (T - 1);
+	memset(env, 0, len * sizeof(real));
+	for (int64_t t = 0; t < T; t++)
+		for (int k = 0; k < sp->n_fft; k++)
+			env[t * sp->hop + k] += sp->window[k] * sp->window[k];
+}
+
+void spectral_istft(struct spectral *sp, int thread, real *y, const real *in, int64_t T, int64_t n)
+{
+	// y is (n); in is (F, T) complex.  Frames are irfft(in[:, t]) · window,
+	// overlap-added, divided by the envelope, and samples [n_fft/2, n_fft/2 + n)
+	// kept (zeros past the last frame, as torch pads)
+	int64_t len = sp->n_fft + sp->hop * (T - 1), start = sp->n_fft / 2;
+	struct spectral_scratch *s = spectral_scratch(sp, thread, len);
+	memset(s->ola, 0, len * sizeof(real));
+	real scale = (real)1 / sp->n_fft;
+	for (int64_t t = 0; t < T; t++) {
+		for (int f = 0; f < sp->F; f++) {
+			s->bins[2 * f] = in[((size_t)f * T + t) * 2];
+			s->bins[2 * f + 1] = in[((size_t)f * T + t) * 2 + 1];
+		}
+		FFTW(execute_dft_c2r)(sp->c2r, (FFTW(complex) *)s->bins, s->frame);
+		real *o = s->ola + t * sp->hop;
+		for (int k = 0; k < sp->n_fft; k++)
+			o[k] += s->frame[k] * scale * sp->window[k];
+	}
+	spectral_envelope(sp, s->env, T);
+	for (int64_t i = 0; i < n; i++) {
+		int64_t j = start + i;
+		if (j >= len) {
+			y[i] = 0;
+			continue;
+		}
+		if (s->env[j] < (real)1e-11)
+			die("spectral_istft: window envelope vanishes at sample %lld", (long long)i);
+		y[i] = s->ola[j] / s->env[j];
+	}
+}
+
+void spectral_istft_backward(struct spectral *sp, int thread, real *din, const real *dy,
+			     int64_t T, int64_t n)
+{
+	// Adjoint of spectral_istft.  The trim and the division by the envelope
+	// are diagonal; the adjoint of the windowed overlap-add is "cut frames
+	// and window them"; and irfft(X)[k] = (1/N) Σ_f c_f Re(X_f e^{2πifk/N})
+	// with c_f = 2 except c_0 = c_{N/2} = 1 (whose imaginary parts irfft
+	// ignores) has the adjoint dX_f = (c_f / N) rfft(g)_f.
+	int64_t len = sp->n_fft + sp->hop * (T - 1), start = sp->n_fft / 2;
+	struct spectral_scratch *s = spectral_scratch(sp, thread, len);
+	spectral_envelope(sp, s->env, T);
+	memset(s->ola, 0, len * sizeof(real));
+	for (int64_t i = 0; i < n && start + i < len; i++)
+		s->ola[start + i] = dy[i] / s->env[start + i];
+	real scale = (real)1 / sp->n_fft;
+	for (int64_t t = 0; t < T; t++) {
+		const real *g = s->ola + t * sp->hop;
+		for (int k = 0; k < sp->n_fft; k++)
+			s->frame[k] = g[k] * sp->window[k];
+		FFTW(execute_dft_r2c)(sp->r2c, s->frame, (FFTW(complex) *)s->bins);
+		for (int f = 0; f < sp->F; f++) {
+			int edge = f == 0 || 2 * f == sp->n_fft;
+			real c = edge ? scale : 2 * scale;
+			din[((size_t)f * T + t) * 2] += c * s->bins[2 * f];
+			if (!edge)
+				din[((size_t)f * T + t) * 2 + 1] += c * s->bins[2 * f + 1];
+		}
+	}
+}

@@ -1,0 +1,102 @@
+/* layers.h: the separation model's layers on the CPU, forward and backward.
+ *
+ * llm.c style: each layer is a pair name_forward / name_backward with the
+ * arguments in the order outputs, inputs, sizes, and a shape comment on each
+ * tensor.  Row-major throughout; "N" is the number of rows (batch × frames).
+ * Backward functions ADD into every gradient they produce (dinp, dweight,
+ * dbias): parameter gradients accumulate over micro-batches, and a residual
+ * stream's gradient collects both branches without a copy.  The caller zeroes
+ * what must start at zero.
+ *
+ * The code is written over `real`, float by default.  tests/unit/
+ * test_gradcheck.c defines SEPNET_DOUBLE and #includes the .c files to build
+ * the very same code in double precision, where central finite differences
+ * are accurate enough to check every backward (DESIGN §4).
+ *
+ * GEMMs go through OpenBLAS (cblas_sgemm / cblas_dgemm), FFTs through FFTW. */
+#ifndef SEPNET_LAYERS_H
+#define SEPNET_LAYERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef SEPNET_DOUBLE
+typedef double real;
+#else
+typedef float real;
+#endif
+
+/* C[M,N] = alpha · op(A) op(B) + beta · C, row-major, op = transpose when
+ * the flag is set; lda/ldb/ldc are row strides. */
+void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
+	       const real *B, int ldb, real beta, real *C, int ldc);
+
+/* Keep OpenBLAS single-threaded inside our own OpenMP regions (DESIGN §7):
+ * returns the previous thread count for blas_threads_restore. */
+int blas_threads_single(void);
+void blas_threads_restore(int n);
+
+/* out = inp · weightᵀ + bias (nn.Linear).  bias may be NULL. */
+void linear_forward(real *out, const real *inp, const real *weight, const real *bias,
+		    int N, int in_dim, int out_dim);
+/* dinp may be NULL (first layer), dbias NULL when there is no bias. */
+void linear_backward(real *dinp, real *dweight, real *dbias, const real *dout,
+		     const real *inp, const real *weight, int N, int in_dim, int out_dim);
+
+/* out = inp / sqrt(mean(inp²) + 1e-6) ⊙ weight, per row; rstd keeps the
+ * reciprocal root for backward. */
+void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *weight, int N, int C);
+void rmsnorm_backward(real *dinp, real *dweight, const real *dout, const real *inp,
+		      const real *weight, const real *rstd, int N, int C);
+
+/* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
+void gelu_forward(real *out, const real *inp, size_t n);
+void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n);
+
+/* Rotary position embedding, in place, on the q and k parts of a fused qkv
+ * tensor [B, T, 3A] (q at columns 0..A, k at A..2A).  Row t of each example
+ * turns the pair (2i, 2i+1) of every head by t · theta_i: table cos_sin is
+ * [T_table, head/2, 2] (cos, sin).  Backward turns the gradient back. */
+void rope_table(real *cos_sin, int T, int head_size);
+void rope_forward(real *qkv, const real *cos_sin, int B, int T, int A, int n_heads);
+void rope_backward(real *dqkv, const real *cos_sin, int B, int T, int A, int n_heads);
+
+/* out = inp + Dropout(branch), elementwise over n.  out may alias inp.  The
+ * dropout mask is a pure function of (seed, stream, element index), so
+ * backward regenerates it instead of storing it; p = 0 is plain addition. */
+void residual_forward(real *out, const real *inp, const real *branch, size_t n, float p,
+		      uint64_t seed, uint64_t stream);
+/* dbranch += Dropout(dout) (the same mask); the residual path's gradient is
+ * dout itself, which the caller keeps. */
+void residual_backward(real *dbranch, const real *dout, size_t n, float p, uint64_t seed,
+		       uint64_t stream);
+
+/* Multi-head attention (attention.c), non-causal, on a fused qkv [B, T, 3A]
+ * after RoPE: out [B, T, A], lse [B, n_heads, T] (log-sum-exp of each
+ * query's scaled scores, kept for backward).  Blocked over keys with an
+ * online softmax, so the T×T scores of a head never all exist at once. */
+void attention_forward(real *out, real *lse, const real *qkv, int B, int T, int A, int n_heads);
+/* dqkv [B, T, 3A] += gradient; dout [B, T, A]. */
+void attention_backward(real *dqkv, const real *dout, const real *qkv, const real *out,
+			const real *lse, int B, int T, int A, int n_heads);
+
+/* ---- STFT and iSTFT with torch semantics, and the iSTFT's adjoint ----
+ * Periodic Hann window, centered frames (reflect padding), onesided
+ * F = n_fft/2 + 1 bins, T = 1 + n / hop frames.  Spectrograms are complex
+ * [F, T] interleaved (re, im), as in the c64 stream layout.  One spectral
+ * holds plans and per-thread scratch; the functions may be called from many
+ * threads at once with distinct `thread` numbers below max_threads. */
+struct spectral;
+
+struct spectral *spectral_create(int n_fft, int hop, int max_threads);
+void spectral_free(struct spectral *sp);
+/* out [F, T] complex = STFT(x [n]); n > n_fft / 2. */
+void spectral_stft(struct spectral *sp, int thread, real *out, const real *x, int64_t n);
+/* y [n] = iSTFT(in [F, T] complex, length n), as torch.istft. */
+void spectral_istft(struct spectral *sp, int thread, real *y, const real *in, int64_t T, int64_t n);
+/* din [F, T] complex += adjoint of the iSTFT applied to dy [n]. */
+void spectral_istft_backward(struct spectral *sp, int thread, real *din, const real *dy,
+			     int64_t T, int64_t n);
+
+#endif

@@ -1,0 +1,439 @@
+/* test_gradcheck.c: every backward of the model against central finite
+ * differences, in double precision (DESIGN §4).
+ *
+ * The layer, attention, model and loss sources are #included here with
+ * SEPNET_DOUBLE defined, so `real` is double and the very code that runs in
+ * f32 is checked where finite differences are exact enough.  Errors are
+ * relative to the largest gradient entry of the tensor, so entries near zero
+ * are judged on the tensor's scale.  With h = 1e-5 the truncation error is
+ * ~h² ≈ 1e-10; the rounding error of a loss of ~10 (SI-SDR in dB) is
+ * ~1e-16 · 10 / h ≈ 1e-10 absolute, up to 1e-6 relative for the smallest
+ * tensors' gradients (attention projections at init, ~1e-4); the |·| kinks
+ * of the L1 terms add rare jumps when a perturbation crosses one.  A wrong
+ * gradient is off by O(1), so 1e-5 separates the two cleanly.  Also
+ * checks the blocked attention against a naive softmax and the STFT
+ * against a direct DFT. */
+#define SEPNET_DOUBLE
+#include "../../lib/layers.c"
+#include "../../lib/attention.c"
+#include "../../lib/model.c"
+#include "../../lib/loss.c"
+
+#include "test.h"
+
+#define FD_H 1e-5
+#define FD_TOL 1e-5
+#define FD_MAX_CHECKS 48
+
+static uint64_t test_seed = 1;
+
+static void fill_random(real *x, size_t n, double scale)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = scale * (2.0 * rng_uniform(17, test_seed, i) - 1.0);
+	test_seed++;
+}
+
+static real *random_buffer(size_t n, double scale)
+{
+	real *x = xmalloc(n * sizeof(real));
+	fill_random(x, n, scale);
+	return x;
+}
+
+static real *zeros(size_t n)
+{
+	return xcalloc(n, sizeof(real));
+}
+
+static double dot(const real *a, const real *b, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+/* Largest error of the analytic gradient g of loss() with respect to x (n),
+ * over up to FD_MAX_CHECKS elements spread over the tensor, relative to
+ * max |g|. */
+static double fd_error(real *x, const real *g, size_t n, double (*loss)(void))
+{
+	double gmax = 0, worst = 0;
+	for (size_t i = 0; i < n; i++)
+		gmax = fabs(g[i]) > gmax ? fabs(g[i]) : gmax;
+	size_t checks = n < FD_MAX_CHECKS ? n : FD_MAX_CHECKS;
+	for (size_t k = 0; k < checks; k++) {
+		size_t i = checks == n ? k : (k * 7919 + 13) % n;
+		double save = x[i];
+		x[i] = save + FD_H;
+		double lp = loss();
+		x[i] = save - FD_H;
+		double lm = loss();
+		x[i] = save;
+		double err = fabs((lp - lm) / (2 * FD_H) - g[i]) / (gmax > 0 ? gmax : 1e-300);
+		worst = err > worst ? err : worst;
+	}
+	return worst;
+}
+
+#define CHECK_GRAD(x, g, n, loss) do {                                           \
+	double e_ = fd_error(x, g, n, loss);                                    \
+	CHECK(e_ < FD_TOL, "%s: relative error %.3g", #g, e_);                  \
+} while (0)
+
+/* ---- Linear ---- */
+
+static struct { int N, in, out; real *x, *w, *b, *y, *r; } lin;
+
+static double linear_loss(void)
+{
+	linear_forward(lin.y, lin.x, lin.w, lin.b, lin.N, lin.in, lin.out);
+	return dot(lin.y, lin.r, (size_t)lin.N * lin.out);
+}
+
+static void test_linear(void)
+{
+	lin.N = 7, lin.in = 5, lin.out = 6;
+	lin.x = random_buffer(lin.N * lin.in, 1);
+	lin.w = random_buffer(lin.out * lin.in, 1);
+	lin.b = random_buffer(lin.out, 1);
+	lin.r = random_buffer(lin.N * lin.out, 1);
+	lin.y = zeros(lin.N * lin.out);
+	real *dx = zeros(lin.N * lin.in), *dw = zeros(lin.out * lin.in), *db = zeros(lin.out);
+	linear_backward(dx, dw, db, lin.r, lin.x, lin.w, lin.N, lin.in, lin.out);
+	CHECK_GRAD(lin.x, dx, lin.N * lin.in, linear_loss);
+	CHECK_GRAD(lin.w, dw, lin.out * lin.in, linear_loss);
+	CHECK_GRAD(lin.b, db, lin.out, linear_loss);
+	free(dx), free(dw), free(db), free(lin.x), free(lin.w), free(lin.b), free(lin.r), free(lin.y);
+}
+
+/* ---- RMSNorm ---- */
+
+static struct { int N, C; real *x, *w, *y, *rstd, *r; } rms;
+
+static double rmsnorm_loss(void)
+{
+	rmsnorm_forward(rms.y, rms.rstd, rms.x, rms.w, rms.N, rms.C);
+	return dot(rms.y, rms.r, (size_t)rms.N * rms.C);
+}
+
+static void test_rmsnorm(void)
+{
+	rms.N = 6, rms.C = 9;
+	rms.x = random_buffer(rms.N * rms.C, 2);
+	rms.w = random_buffer(rms.C, 1);
+	rms.r = random_buffer(rms.N * rms.C, 1);
+	rms.y = zeros(rms.N * rms.C);
+	rms.rstd = zeros(rms.N);
+	real *dx = zeros(rms.N * rms.C), *dw = zeros(rms.C);
+	rmsnorm_loss();
+	rmsnorm_backward(dx, dw, rms.r, rms.x, rms.w, rms.rstd, rms.N, rms.C);
+	CHECK_GRAD(rms.x, dx, rms.N * rms.C, rmsnorm_loss);
+	CHECK_GRAD(rms.w, dw, rms.C, rmsnorm_loss);
+	free(dx), free(dw), free(rms.x), free(rms.w), free(rms.r), free(rms.y), free(rms.rstd);
+}
+
+/* ---- GELU ---- */
+
+static struct { size_t n; real *x, *y, *r; } gel;
+
+static double gelu_loss(void)
+{
+	gelu_forward(gel.y, gel.x, gel.n);
+	return dot(gel.y, gel.r, gel.n);
+}
+
+static void test_gelu(void)
+{
+	gel.n = 40;
+	gel.x = random_buffer(gel.n, 4);
+	gel.r = random_buffer(gel.n, 1);
+	gel.y = zeros(gel.n);
+	real *dx = zeros(gel.n);
+	gelu_backward(dx, gel.r, gel.x, gel.n);
+	CHECK_GRAD(gel.x, dx, gel.n, gelu_loss);
+	// exact GELU at a few points: x Φ(x)
+	real x[3] = { -1, 0, 2 }, y[3];
+	gelu_forward(y, x, 3);
+	CHECK_NEAR(y[0], -0.15865525393145707, 1e-15);
+	CHECK_NEAR(y[1], 0, 1e-15);
+	CHECK_NEAR(y[2], 1.9544997361036416, 1e-15);
+	free(dx), free(gel.x), free(gel.r), free(gel.y);
+}
+
+/* ---- RoPE ---- */
+
+static struct { int B, T, A, h; real *qkv, *x, *cs, *r; } rp;
+
+static double rope_loss(void)
+{
+	size_t n = (size_t)rp.B * rp.T * 3 * rp.A;
+	memcpy(rp.qkv, rp.x, n * sizeof(real));
+	rope_forward(rp.qkv, rp.cs, rp.B, rp.T, rp.A, rp.h);
+	return dot(rp.qkv, rp.r, n);
+}
+
+static void test_rope(void)
+{
+	rp.B = 2, rp.T = 5, rp.A = 8, rp.h = 2;
+	size_t n = (size_t)rp.B * rp.T * 3 * rp.A;
+	rp.x = random_buffer(n, 1);
+	rp.r = random_buffer(n, 1);
+	rp.qkv = zeros(n);
+	rp.cs = zeros(rp.T * rp.A / rp.h);
+	rope_table(rp.cs, rp.T, rp.A / rp.h);
+	real *dx = xmalloc(n * sizeof(real));
+	memcpy(dx, rp.r, n * sizeof(real));
+	rope_backward(dx, rp.cs, rp.B, rp.T, rp.A, rp.h);
+	CHECK_GRAD(rp.x, dx, n, rope_loss);
+	// frame 3, head 1, pair 1 of q turns by 3 · 10000^(−2/4) = 0.03 rad
+	rope_loss();
+	size_t row = ((size_t)1 * rp.T + 3) * 3 * rp.A + 1 * (rp.A / rp.h) + 2;
+	double a = rp.x[row], b = rp.x[row + 1], th = 3 * pow(10000.0, -0.5);
+	CHECK_NEAR(rp.qkv[row], a * cos(th) - b * sin(th), 1e-14);
+	CHECK_NEAR(rp.qkv[row + 1], a * sin(th) + b * cos(th), 1e-14);
+	// v is untouched
+	CHECK(rp.qkv[row + 2 * rp.A] == rp.x[row + 2 * rp.A], "v changed");
+	free(dx), free(rp.x), free(rp.r), free(rp.qkv), free(rp.cs);
+}
+
+/* ---- residual with dropout ---- */
+
+static struct { size_t n; real *x, *br, *y, *r; float p; } res;
+
+static double residual_loss(void)
+{
+	residual_forward(res.y, res.x, res.br, res.n, res.p, 5, 9);
+	return dot(res.y, res.r, res.n);
+}
+
+static void test_residual_dropout(void)
+{
+	res.n = 1000, res.p = 0.25f;
+	res.x = random_buffer(res.n, 1);
+	res.br = random_buffer(res.n, 1);
+	res.r = random_buffer(res.n, 1);
+	res.y = zeros(res.n);
+	real *dbr = zeros(res.n);
+	residual_backward(dbr, res.r, res.n, res.p, 5, 9);
+	CHECK_GRAD(res.br, dbr, res.n, residual_loss);
+	// about p of the branch is dropped, the rest scaled by 1/(1 − p)
+	residual_loss();
+	int dropped = 0;
+	for (size_t i = 0; i < res.n; i++) {
+		double k = (res.y[i] - res.x[i]) / res.br[i];
+		dropped += fabs(k) < 1e-12;
+		CHECK(fabs(k) < 1e-12 || fabs(k - 1 / 0.75) < 1e-12, "scale %g", k);
+	}
+	CHECK(dropped > 200 && dropped < 300, "dropped %d of 1000 at p = 0.25", dropped);
+	free(dbr), free(res.x), free(res.br), free(res.r), free(res.y);
+}
+
+/* ---- attention ---- */
+
+static struct { int B, T, A, h; real *qkv, *out, *lse, *r; } att;
+
+static double attention_loss(void)
+{
+	attention_forward(att.out, att.lse, att.qkv, att.B, att.T, att.A, att.h);
+	return dot(att.out, att.r, (size_t)att.B * att.T * att.A);
+}
+
+/* Largest difference between the blocked forward and a naive softmax. */
+static double attention_naive_error(void)
+{
+	int hs = att.A / att.h, ld = 3 * att.A;
+	double worst = 0, *p = xmalloc(att.T * sizeof *p);
+	for (int b = 0; b < att.B; b++)
+		for (int h = 0; h < att.h; h++)
+			for (int i = 0; i < att.T; i++) {
+				const real *q = att.qkv + ((size_t)b * att.T + i) * ld + h * hs;
+				double mx = -INFINITY, sum = 0;
+				for (int j = 0; j < att.T; j++) {
+					const real *k = att.qkv + ((size_t)b * att.T + j) * ld + att.A + h * hs;
+					p[j] = dot(q, k, hs) / sqrt(hs);
+					mx = p[j] > mx ? p[j] : mx;
+				}
+				for (int j = 0; j < att.T; j++)
+					sum += p[j] = exp(p[j] - mx);
+				for (int c = 0; c < hs; c++) {
+					double o = 0;
+					for (int j = 0; j < att.T; j++)
+						o += p[j] / sum * att.qkv[((size_t)b * att.T + j) * ld + 2 * att.A + h * hs + c];
+					double e = fabs(o - att.out[((size_t)b * att.T + i) * att.A + h * hs + c]);
+					worst = e > worst ? e : worst;
+				}
+				double e = fabs(mx + log(sum) - att.lse[((size_t)b * att.h + h) * att.T + i]);
+				worst = e > worst ? e : worst;
+			}
+	free(p);
+	return worst;
+}
+
+static void test_attention(void)
+{
+	// T = 300 spans two key tiles (256) and five query tiles (64)
+	att.B = 2, att.T = 300, att.A = 8, att.h = 2;
+	size_t n = (size_t)att.B * att.T * 3 * att.A, no = (size_t)att.B * att.T * att.A;
+	att.qkv = random_buffer(n, 2);
+	att.r = random_buffer(no, 1);
+	att.out = zeros(no);
+	att.lse = zeros(att.B * att.h * att.T);
+	attention_loss();
+	double e = attention_naive_error();
+	CHECK(e < 1e-12, "blocked attention differs from naive by %.3g", e);
+	real *dqkv = zeros(n);
+	attention_backward(dqkv, att.r, att.qkv, att.out, att.lse, att.B, att.T, att.A, att.h);
+	CHECK_GRAD(att.qkv, dqkv, n, attention_loss);
+	free(dqkv), free(att.qkv), free(att.r), free(att.out), free(att.lse);
+}
+
+/* ---- STFT, iSTFT ---- */
+
+static struct { struct spectral *sp; int F; int64_t T, n; real *spec, *y, *r; } spc;
+
+static double istft_loss(void)
+{
+	spectral_istft(spc.sp, 0, spc.y, spc.spec, spc.T, spc.n);
+	return dot(spc.y, spc.r, spc.n);
+}
+
+static void test_spectral(void)
+{
+	int n_fft = 16, hop = 4;
+	spc.n = 50, spc.F = n_fft / 2 + 1, spc.T = 1 + spc.n / hop;
+	spc.sp = spectral_create(n_fft, hop, 1);
+	real *x = random_buffer(spc.n, 1);
+	spc.spec = zeros(spc.F * spc.T * 2);
+	spectral_stft(spc.sp, 0, spc.spec, x, spc.n);
+	// a direct DFT of one reflect-padded, windowed frame
+	double worst = 0;
+	for (int64_t t = 0; t < spc.T; t++)
+		for (int f = 0; f < spc.F; f++) {
+			double re = 0, im = 0;
+			for (int k = 0; k < n_fft; k++) {
+				int64_t i = t * hop + k - n_fft / 2;
+				i = i < 0 ? -i : i >= spc.n ? 2 * (spc.n - 1) - i : i;
+				double w = 0.5 - 0.5 * cos(2 * M_PI * k / n_fft), a = 2 * M_PI * f * k / n_fft;
+				re += w * x[i] * cos(a);
+				im -= w * x[i] * sin(a);
+			}
+			worst = fmax(worst, fabs(re - spc.spec[((size_t)f * spc.T + t) * 2]));
+			worst = fmax(worst, fabs(im - spc.spec[((size_t)f * spc.T + t) * 2 + 1]));
+		}
+	CHECK(worst < 1e-12, "STFT differs from a direct DFT by %.3g", worst);
+	// perfect reconstruction
+	spc.y = zeros(spc.n);
+	spectral_istft(spc.sp, 0, spc.y, spc.spec, spc.T, spc.n);
+	worst = 0;
+	for (int64_t i = 0; i < spc.n; i++)
+		worst = fmax(worst, fabs(spc.y[i] - x[i]));
+	CHECK(worst < 1e-12, "iSTFT(STFT(x)) differs from x by %.3g", worst);
+	// the adjoint, on a spectrogram that is not an STFT (imaginary DC parts too)
+	fill_random(spc.spec, spc.F * spc.T * 2, 1);
+	spc.r = random_buffer(spc.n, 1);
+	real *dspec = zeros(spc.F * spc.T * 2);
+	spectral_istft_backward(spc.sp, 0, dspec, spc.r, spc.T, spc.n);
+	CHECK_GRAD(spc.spec, dspec, spc.F * spc.T * 2, istft_loss);
+	free(x), free(dspec), free(spc.spec), free(spc.y), free(spc.r);
+	spectral_free(spc.sp);
+}
+
+/* ---- the loss ---- */
+
+static struct { struct model *m; real *x, *stems; int B; int64_t n; } mg;
+
+static double model_loss(void)
+{
+	model_forward(mg.m, mg.x, mg.B, (int)(1 + mg.n / mg.m->cfg.hop_length));
+	model_waveforms(mg.m, mg.n);
+	return loss_compute(mg.m, mg.stems, mg.n, false, NULL);
+}
+
+static struct model *gradcheck_model(enum loss_type type, float dropout)
+{
+	struct config c;
+	config_defaults(&c);
+	c.n_fft = 32, c.hop_length = 8, c.n_layers = 2, c.emb_dim = 8, c.n_heads = 2;
+	c.attention_dim = 8, c.n_ffn = 2, c.ffn_hidden_dim[0] = 12, c.ffn_hidden_dim[1] = 10;
+	c.dropout = dropout, c.loss_type = type;
+	c.si_sdr_weight = 1, c.l1_weight = 0.5, c.spectral_weight = 0.3;
+	mg.B = 2, mg.n = 100;
+	struct model *m = model_create(&c, mg.B, 1 + mg.n / c.hop_length, true);
+	model_init(m, 3);
+	// move W_out and b_out off their init so every gradient is non-zero
+	fill_random(m->p.out_w, (size_t)m->Dout * m->d, 0.3);
+	for (int i = 0; i < m->Dout; i++)
+		m->p.out_b[i] += 0.2 * (2.0 * rng_uniform(3, 4, i) - 1);
+	m->step = 7;
+	return m;
+}
+
+/* The whole model, from parameters to loss, every tensor. */
+static void model_gradcheck(enum loss_type type, float dropout)
+{
+	mg.m = gradcheck_model(type, dropout);
+	struct model *m = mg.m;
+	mg.stems = random_buffer((size_t)mg.B * m->S * m->C * mg.n, 0.5);
+	mg.x = zeros((size_t)mg.B * m->C * m->F * (1 + mg.n / m->cfg.hop_length) * 2);
+	model_mixture_spectrogram(m, mg.x, mg.stems, mg.B, mg.n);
+	model_zero_grad(m);
+	model_forward(m, mg.x, mg.B, (int)(1 + mg.n / m->cfg.hop_length));
+	model_waveforms(m, mg.n);
+	loss_compute(m, mg.stems, mg.n, true, NULL);
+	model_backward(m);
+	for (int k = 0; k < m->n_tensors; k++) {
+		const struct safetensors_view *v = &m->tensors[k];
+		size_t n = safetensors_view_numel(v);
+		double e = fd_error(m->params + v->offset, m->grads + v->offset, n, model_loss);
+		CHECK(e < FD_TOL, "loss %d: %s: relative error %.3g", (int)type, v->name, e);
+	}
+	free(mg.stems), free(mg.x);
+	model_free(m);
+}
+
+static void test_model_combined_dropout(void)
+{
+	model_gradcheck(LOSS_COMBINED, 0.2f);
+}
+
+static void test_model_l1(void)
+{
+	model_gradcheck(LOSS_L1, 0);
+}
+
+static void test_model_sisdr(void)
+{
+	model_gradcheck(LOSS_SISDR, 0);
+}
+
+/* SI-SDR of a scaled copy plus known noise. */
+static void test_sisdr_value(void)
+{
+	real y[4] = { 1, -1, 1, -1 }, x[4] = { 2.1, -1.9, 2.1, -1.9 };
+	// α = 8/4 = 2; target 2y, noise ±0.1: 10 log10(16 / 0.04) = 26.02 dB, up
+	// to the ε = 1e-8 terms (relative 1e-8 / 0.04 of the noise energy)
+	CHECK_NEAR(loss_sisdr(x, y, 4), 10 * log10(16.0 / 0.04), 1e-5);
+}
+
+int main(void)
+{
+	// one thread: these are hundreds of tiny passes, where OpenMP's barriers
+	// on a loaded machine would cost more than the work
+#ifdef _OPENMP
+	omp_set_num_threads(1);
+#endif
+	RUN(test_linear);
+	RUN(test_rmsnorm);
+	RUN(test_gelu);
+	RUN(test_rope);
+	RUN(test_residual_dropout);
+	RUN(test_attention);
+	RUN(test_spectral);
+	RUN(test_sisdr_value);
+	RUN(test_model_combined_dropout);
+	RUN(test_model_l1);
+	RUN(test_model_sisdr);
+	return test_summary();
+}
