@@ -1,0 +1,99 @@
+/* checkpoint.c: safetensors checkpoints of the model (see checkpoint.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "safetensors.h"
+#include "util.h"
+
+#define CHECKPOINT_FORMAT "sepnet"
+
+void checkpoint_save(const char *path, const struct model *m, const float *adam_m,
+		     const float *adam_v, const struct checkpoint_kv *extra, int n_extra)
+{
+	struct safetensors_writer *w = safetensors_writer_create();
+	char *config = config_to_string(&m->cfg), count[32];
+	snprintf(count, sizeof count, "%zu", m->n_params);
+	safetensors_writer_set_meta(w, "format", CHECKPOINT_FORMAT);
+	safetensors_writer_set_meta(w, "config", config);
+	safetensors_writer_set_meta(w, "n_params", count);
+	for (int i = 0; i < n_extra; i++)
+		safetensors_writer_set_meta(w, extra[i].key, extra[i].value);
+	safetensors_writer_add_views(w, NULL, m->tensors, m->n_tensors, m->params, SAFETENSORS_F32);
+	if (adam_m && adam_v) {
+		safetensors_writer_add_views(w, "opt.m.", m->tensors, m->n_tensors, adam_m, SAFETENSORS_F32);
+		safetensors_writer_add_views(w, "opt.v.", m->tensors, m->n_tensors, adam_v, SAFETENSORS_F32);
+	}
+	safetensors_writer_write_or_die(w, path);
+	safetensors_writer_free(w);
+	free(config);
+}
+
+static int config_from_file(const struct safetensors_file *f, struct config *cfg, char *err,
+			    size_t errlen)
+{
+	const char *text = safetensors_meta_get(f, "config");
+	if (!text) {
+		snprintf(err, errlen, "%s: not a sepnet checkpoint (no config in the metadata)", f->path);
+		return -1;
+	}
+	config_defaults(cfg);
+	char name[512];
+	snprintf(name, sizeof name, "%s: config", f->path);
+	return config_parse_string(cfg, text, name, err, errlen);
+}
+
+int checkpoint_read_config(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct safetensors_file f;
+	if (safetensors_open(&f, path, err, errlen))
+		return -1;
+	int rc = config_from_file(&f, cfg, err, errlen);
+	safetensors_close(&f);
+	return rc;
+}
+
+int checkpoint_load(struct model *m, const char *path, float *adam_m, float *adam_v,
+		    char *err, size_t errlen)
+{
+	struct safetensors_file f;
+	struct config cfg;
+	if (safetensors_open(&f, path, err, errlen))
+		return -1;
+	int rc = -1;
+	if (config_from_file(&f, &cfg, err, errlen))
+		goto out;
+	const char *diff = config_model_diff(&cfg, &m->cfg);
+	if (diff) {
+		snprintf(err, errlen, "%s: config key %s differs from the model's", path, diff);
+		goto out;
+	}
+	static const char *const prefixes[] = { "", "opt.m.", "opt.v." };
+	if (safetensors_check_names(&f, prefixes, 3, m->tensors, m->n_tensors, err, errlen))
+		goto out;
+	if (safetensors_read_views(&f, NULL, m->tensors, m->n_tensors, m->params, NULL, err, errlen))
+		goto out;
+	if (adam_m && adam_v &&
+	    (safetensors_read_views(&f, "opt.m.", m->tensors, m->n_tensors, adam_m, NULL, err, errlen) ||
+	     safetensors_read_views(&f, "opt.v.", m->tensors, m->n_tensors, adam_v, NULL, err, errlen)))
+		goto out;
+	rc = 0;
+out:
+	safetensors_close(&f);
+	return rc;
+}
+
+struct model *checkpoint_open_model(const char *path, int max_batch, int max_frames, bool training)
+{
+	struct config cfg;
+	char err[1024];
+	if (checkpoint_read_config(path, &cfg, err, sizeof err))
+		die("%s", err);
+	if (max_frames <= 0)
+		max_frames = model_segment_frames(&cfg);
+	struct model *m = model_create(&cfg, max_batch, max_frames, training);
+	if (checkpoint_load(m, path, NULL, NULL, err, sizeof err))
+		die("%s", err);
+	return m;
+}

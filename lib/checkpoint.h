@@ -1,0 +1,45 @@
+/* checkpoint.h: model checkpoints as safetensors files (DESIGN §8).
+ *
+ * Every parameter is an F32 tensor named as in DESIGN §8 (nn.Linear
+ * [out, in] weights), so `safetensors.torch.load_file` feeds a PyTorch
+ * module with the same names (tests/reference/sepnet.py).  __metadata__
+ * holds "format" = "sepnet", the model config as INI text ("config") and the
+ * parameter count ("n_params"), plus whatever training state the caller adds
+ * (step, epoch, scheduler, RNG: see checkpoint_save's extra).  AdamW moments,
+ * when saved, are the tensors "opt.m.NAME" and "opt.v.NAME".
+ *
+ * Loading is strict: a missing tensor, a wrong shape, an unexpected tensor,
+ * or a config whose [model] section differs from the model's is an error
+ * naming it. */
+#ifndef SEPNET_CHECKPOINT_H
+#define SEPNET_CHECKPOINT_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "model.h"
+
+struct checkpoint_kv {
+	const char *key;
+	const char *value;
+};
+
+/* Write m's parameters (and, when adam_m and adam_v are not NULL, the AdamW
+ * moments) to path atomically, with n_extra more metadata entries. */
+void checkpoint_save(const char *path, const struct model *m, const float *adam_m,
+		     const float *adam_v, const struct checkpoint_kv *extra, int n_extra);
+
+/* The config stored in a checkpoint.  0 ok, -1 with a message in err. */
+int checkpoint_read_config(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/* Fill m's parameters (and the moments when adam_m/adam_v are not NULL; a
+ * file without them is then an error) from path.  0 ok, -1 with a message. */
+int checkpoint_load(struct model *m, const char *path, float *adam_m, float *adam_v,
+		    char *err, size_t errlen);
+
+/* Read the config, create a model for it and load the parameters; dies
+ * with the message on any error. */
+struct model *checkpoint_open_model(const char *path, int max_batch, int max_frames,
+				    bool training);
+
+#endif

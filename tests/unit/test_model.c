@@ -1,0 +1,419 @@
+/* test_model.c: the f32 model against the PyTorch twin's golden data
+ * (tests/reference/golden-model.py), the untrained model's equal split,
+ * checkpoints (round trip, corrupted and mismatched files), AdamW and
+ * clipping, and chunked inference.
+ *
+ * Errors against golden data are measured per tensor as
+ * max |ours − torch| / max |torch|, so tiny entries are judged on their
+ * tensor's scale (f32 rounding of long sums makes their own relative error
+ * meaningless). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "chunk.h"
+#include "loss.h"
+#include "model.h"
+#include "optim.h"
+#include "rng.h"
+#include "safetensors.h"
+#include "util.h"
+
+#include "test.h"
+
+#define GOLDEN_MODEL "tests/golden/model-tiny.safetensors"
+#define GOLDEN_IO "tests/golden/model-tiny-io.safetensors"
+
+static char tmpdir[256];
+
+static double tensor_error(const float *ours, const float *ref, size_t n)
+{
+	double diff = 0, scale = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)ours[i] - ref[i]);
+		diff = d > diff || isnan(d) ? d : diff;
+		scale = fabs(ref[i]) > scale ? fabs(ref[i]) : scale;
+	}
+	return scale > 0 ? diff / scale : diff;
+}
+
+static float *golden_read(const struct safetensors_file *f, const char *name, size_t *numel)
+{
+	const struct safetensors_tensor *t = safetensors_find(f, name);
+	if (!t)
+		die("%s: no tensor %s (run make golden)", f->path, name);
+	float *out = xmalloc(t->numel * sizeof(float));
+	char err[512];
+	if (safetensors_read_f32(f, name, out, t->numel, NULL, err, sizeof err))
+		die("%s", err);
+	if (numel)
+		*numel = t->numel;
+	return out;
+}
+
+/* The golden batch's sizes, from the tensors' shapes. */
+struct golden {
+	struct safetensors_file io;
+	int B, T;
+	int64_t n;
+	float *stems, *x;
+};
+
+static void golden_open(struct golden *g)
+{
+	safetensors_open_or_die(&g->io, GOLDEN_IO);
+	const struct safetensors_tensor *s = safetensors_find(&g->io, "stems");
+	const struct safetensors_tensor *x = safetensors_find(&g->io, "x");
+	if (!s || !x)
+		die("%s: stems or x missing", GOLDEN_IO);
+	g->B = (int)s->shape[0];
+	g->n = s->shape[3];
+	g->T = (int)x->shape[3];
+	g->stems = golden_read(&g->io, "stems", NULL);
+	g->x = golden_read(&g->io, "x", NULL);
+}
+
+static void golden_close(struct golden *g)
+{
+	free(g->stems);
+	free(g->x);
+	safetensors_close(&g->io);
+}
+
+/* Forward, loss, and every gradient against PyTorch. */
+static void test_golden(void)
+{
+	struct golden g;
+	golden_open(&g);
+	struct model *m = checkpoint_open_model(GOLDEN_MODEL, g.B, g.T, true);
+	size_t n;
+
+	// STFT of the mixture (FFTW vs PocketFFT, both f32): 1e-5
+	float *x = xmalloc((size_t)g.B * m->C * m->F * g.T * 2 * sizeof(float));
+	model_mixture_spectrogram(m, x, g.stems, g.B, g.n);
+	double e = tensor_error(x, g.x, (size_t)g.B * m->C * m->F * g.T * 2);
+	CHECK(e < 1e-5, "mixture STFT: relative error %.3g", e);
+	free(x);
+
+	// forward from torch's own spectrogram, so only the model is compared;
+	// f32 through 2 blocks and sums of up to 1028 terms: 1e-4 (DESIGN)
+	model_forward(m, g.x, g.B, g.T);
+	float *ref = golden_read(&g.io, "yspec", &n);
+	e = tensor_error(m->acts.yspec, ref, n);
+	CHECK(e < 1e-4, "yspec: relative error %.3g", e);
+	free(ref);
+	model_waveforms(m, g.n);
+	ref = golden_read(&g.io, "ywave", &n);
+	e = tensor_error(m->acts.ywave, ref, n);
+	CHECK(e < 1e-4, "ywave: relative error %.3g", e);
+	free(ref);
+
+	// loss and its terms (f64 in the file): relative 1e-5, the loss being a
+	// mean of thousands of f32 terms summed in double here, in f32 in torch
+	struct loss_stats st;
+	model_zero_grad(m);
+	double loss = loss_compute(m, g.stems, g.n, true, &st);
+	const struct safetensors_tensor *lt = safetensors_find(&g.io, "loss");
+	const double *terms = lt ? lt->data : NULL;	// F64 data; unaligned reads are fine on x86-64
+	double want[4];
+	memcpy(want, terms, sizeof want);
+	CHECK(fabs(loss - want[0]) < 1e-5 * fabs(want[0]), "loss %.8g, torch %.8g", loss, want[0]);
+	CHECK(fabs(st.sisdr - want[1]) < 1e-4, "SI-SDR %.8g, torch %.8g", st.sisdr, want[1]);
+	CHECK(fabs(st.l1 - want[2]) < 1e-5 * want[2], "L1 %.8g, torch %.8g", st.l1, want[2]);
+	CHECK(fabs(st.spectral - want[3]) < 1e-5 * want[3], "spectral %.8g, torch %.8g",
+	      st.spectral, want[3]);
+
+	// every parameter gradient: 1e-4 of the tensor's largest entry (f32
+	// through the whole backward, iSTFT and attention included)
+	model_backward(m);
+	for (int k = 0; k < m->n_tensors; k++) {
+		char name[160];
+		snprintf(name, sizeof name, "grad.%s", m->tensors[k].name);
+		ref = golden_read(&g.io, name, &n);
+		CHECK(n == (size_t)safetensors_view_numel(&m->tensors[k]), "%s: size", name);
+		e = tensor_error(m->grads + m->tensors[k].offset, ref, n);
+		CHECK(e < 1e-4, "%s: relative error %.3g", name, e);
+		free(ref);
+	}
+	model_free(m);
+	golden_close(&g);
+}
+
+static struct config tiny_config(void)
+{
+	struct config c;
+	config_load_or_die(&c, "configs/tiny.ini");
+	return c;
+}
+
+/* W_out = 0, b_out = 1/S: every source is exactly X / S. */
+static void test_untrained_split(void)
+{
+	struct golden g;
+	golden_open(&g);
+	struct config c = tiny_config();
+	struct model *m = model_create(&c, g.B, g.T, false);
+	model_init(m, 42);
+	model_forward(m, g.x, g.B, g.T);
+	size_t spec = (size_t)m->C * m->F * g.T * 2;
+	double worst = 0;
+	for (int b = 0; b < g.B; b++)
+		for (int s = 0; s < m->S; s++)
+			for (size_t i = 0; i < spec; i++) {
+				double want = g.x[b * spec + i] / m->S;
+				double d = fabs(m->acts.yspec[((size_t)b * m->S + s) * spec + i] - want);
+				worst = d > worst ? d : worst;
+			}
+	CHECK(worst == 0, "untrained output differs from X/S by %.3g", worst);
+	// parameter count of DESIGN §4 (tiny ≈ 0.19 M)
+	CHECK(m->n_params == 185424, "tiny has %zu parameters", m->n_params);
+	model_free(m);
+	golden_close(&g);
+}
+
+static void tmp_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+/* save → load is bit-exact, moments included */
+static void test_checkpoint_roundtrip(void)
+{
+	struct config c = tiny_config();
+	struct model *a = model_create(&c, 1, 8, false), *b = model_create(&c, 1, 8, false);
+	model_init(a, 7);
+	for (size_t i = 0; i < a->n_params; i++)	// not only init values
+		a->params[i] += 1e-3f * (rng_uniform(1, 2, i) - 0.5f);
+	float *mo = xmalloc(a->n_params * sizeof(float)), *vo = xmalloc(a->n_params * sizeof(float));
+	float *mi = xcalloc(a->n_params, sizeof(float)), *vi = xcalloc(a->n_params, sizeof(float));
+	for (size_t i = 0; i < a->n_params; i++) {
+		mo[i] = rng_uniform(3, 4, i) - 0.5f;
+		vo[i] = rng_uniform(5, 6, i);
+	}
+	char path[300], err[1024];
+	tmp_path(path, sizeof path, "rt.safetensors");
+	struct checkpoint_kv extra[] = { { "step", "123" } };
+	checkpoint_save(path, a, mo, vo, extra, 1);
+	int rc = checkpoint_load(b, path, mi, vi, err, sizeof err);
+	CHECK(rc == 0, "load: %s", err);
+	CHECK(memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0, "params differ");
+	CHECK(memcmp(mo, mi, a->n_params * sizeof(float)) == 0, "opt.m differs");
+	CHECK(memcmp(vo, vi, a->n_params * sizeof(float)) == 0, "opt.v differs");
+	struct safetensors_file f;
+	safetensors_open_or_die(&f, path);
+	const char *step = safetensors_meta_get(&f, "step"), *np = safetensors_meta_get(&f, "n_params");
+	CHECK(step && strcmp(step, "123") == 0, "step metadata %s", step ? step : "(none)");
+	CHECK(np && strtoull(np, NULL, 10) == a->n_params, "n_params metadata %s", np ? np : "(none)");
+	safetensors_close(&f);
+	// a file without moments cannot fill them
+	tmp_path(path, sizeof path, "export.safetensors");
+	checkpoint_save(path, a, NULL, NULL, NULL, 0);
+	CHECK(checkpoint_load(b, path, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	rc = checkpoint_load(b, path, mi, vi, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "missing tensor opt.m.in.weight"), "got %d: %s", rc, err);
+	free(mo), free(vo), free(mi), free(vi);
+	model_free(a);
+	model_free(b);
+}
+
+/* truncated file, other config, missing tensor, wrong shape */
+static void test_checkpoint_errors(void)
+{
+	struct config c = tiny_config();
+	struct model *m = model_create(&c, 1, 8, false);
+	model_init(m, 7);
+	char path[300], bad[300], err[1024];
+	tmp_path(path, sizeof path, "good.safetensors");
+	checkpoint_save(path, m, NULL, NULL, NULL, 0);
+
+	// truncated
+	tmp_path(bad, sizeof bad, "truncated.safetensors");
+	FILE *in = fopen(path, "rb"), *out = fopen(bad, "wb");
+	char buf[4096];
+	size_t got = fread(buf, 1, sizeof buf, in);
+	fwrite(buf, 1, got, out);
+	fclose(in);
+	fclose(out);
+	int rc = checkpoint_load(m, bad, NULL, NULL, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "truncated.safetensors"), "truncated: %d: %s", rc, err);
+
+	// a model of another size
+	struct config other = c;
+	other.emb_dim = 48;
+	struct model *o = model_create(&other, 1, 8, false);
+	rc = checkpoint_load(o, path, NULL, NULL, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "emb_dim"), "other config: %d: %s", rc, err);
+	model_free(o);
+
+	// a tensor missing, then one of the wrong shape, config unchanged
+	char *config = config_to_string(&c);
+	struct safetensors_writer *w = safetensors_writer_create();
+	safetensors_writer_set_meta(w, "config", config);
+	safetensors_writer_add_views(w, NULL, m->tensors + 1, m->n_tensors - 1, m->params,
+				     SAFETENSORS_F32);
+	tmp_path(bad, sizeof bad, "missing.safetensors");
+	safetensors_writer_write_or_die(w, bad);
+	safetensors_writer_free(w);
+	rc = checkpoint_load(m, bad, NULL, NULL, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "in.weight"), "missing: %d: %s", rc, err);
+
+	struct safetensors_view *views = xmalloc(m->n_tensors * sizeof *views);
+	memcpy(views, m->tensors, m->n_tensors * sizeof *views);
+	views[1].shape[0] -= 1;		// in.bias one short
+	w = safetensors_writer_create();
+	safetensors_writer_set_meta(w, "config", config);
+	safetensors_writer_add_views(w, NULL, views, m->n_tensors, m->params, SAFETENSORS_F32);
+	tmp_path(bad, sizeof bad, "shape.safetensors");
+	safetensors_writer_write_or_die(w, bad);
+	safetensors_writer_free(w);
+	rc = checkpoint_load(m, bad, NULL, NULL, err, sizeof err);
+	CHECK(rc == -1 && strstr(err, "in.bias"), "shape: %d: %s", rc, err);
+	free(views);
+	free(config);
+	model_free(m);
+}
+
+/* AdamW against a hand-computed step; clipping */
+static void test_adamw(void)
+{
+	float p[3] = { 1, -2, 0.5f }, g[3] = { 0.1f, -0.2f, 0 };
+	struct adamw opt;
+	adamw_init(&opt, 3, 0.01f);
+	adamw_step(&opt, p, g, 0.1f);
+	// step 1: m̂ = g, v̂ = g², update = lr g / (|g| + ε) = ±lr; decay p (1 − lr wd)
+	CHECK_NEAR(p[0], 1 * (1 - 0.001) - 0.1 * 0.1 / (0.1 + 1e-8), 1e-6);
+	CHECK_NEAR(p[1], -2 * (1 - 0.001) + 0.1 * 0.2 / (0.2 + 1e-8), 1e-6);
+	CHECK_NEAR(p[2], 0.5 * (1 - 0.001), 1e-7);
+	adamw_free(&opt);
+
+	float gr[4] = { 3, 4, 0, 0 };
+	double norm = grad_clip_norm(gr, 4, 1);
+	CHECK_NEAR(norm, 5, 1e-12);
+	CHECK_NEAR(gr[0], 3 / (5 + 1e-6), 1e-6);
+	CHECK_NEAR(gr[1], 4 / (5 + 1e-6), 1e-6);
+	float small[2] = { 0.3f, 0.4f };
+	grad_clip_norm(small, 2, 1);
+	CHECK(small[0] == 0.3f && small[1] == 0.4f, "clipped below the limit");
+}
+
+/* A few training steps on the golden batch lower the loss. */
+static void test_training_steps(void)
+{
+	struct golden g;
+	golden_open(&g);
+	struct model *m = checkpoint_open_model(GOLDEN_MODEL, g.B, g.T, true);
+	struct adamw opt;
+	adamw_init(&opt, m->n_params, 0);
+	double first = 0, last = 0;
+	for (int step = 0; step < 5; step++) {
+		model_zero_grad(m);
+		model_forward(m, g.x, g.B, g.T);
+		model_waveforms(m, g.n);
+		last = loss_compute(m, g.stems, g.n, true, NULL);
+		if (step == 0)
+			first = last;
+		model_backward(m);
+		grad_clip_norm(m->grads, m->n_params, 5);
+		adamw_step(&opt, m->params, m->grads, 1e-3f);
+	}
+	CHECK(last < first, "loss went from %.6g to %.6g", first, last);
+	adamw_free(&opt);
+	model_free(m);
+	golden_close(&g);
+}
+
+/* Chunked inference: one segment is the plain forward; long inputs equal
+ * each segment's forward inside its interior; a constant-mask model (W_out
+ * 0, random b_out) has no seams: the output is M ⊙ X everywhere. */
+static void test_chunked(void)
+{
+	struct config c = tiny_config();
+	int L = 8, Tlong = 37;
+	struct model *m = model_create(&c, 2, L, false);
+	model_init(m, 11);
+	for (size_t i = 0; i < (size_t)m->Dout * m->d; i++)
+		m->p.out_w[i] = 0.02f * (rng_uniform(8, 9, i) - 0.5f);
+	size_t rows_in = (size_t)m->C * m->F, rows_out = (size_t)m->S * rows_in;
+	float *x = xmalloc(rows_in * Tlong * 2 * sizeof(float));
+	for (size_t i = 0; i < rows_in * Tlong * 2; i++)
+		x[i] = rng_uniform(10, 11, i) - 0.5f;
+	float *out = xmalloc(rows_out * Tlong * 2 * sizeof(float));
+	float *seg = xmalloc(rows_in * L * 2 * sizeof(float));
+
+	// T <= L: exactly one forward
+	float *xs = xmalloc(rows_in * 5 * 2 * sizeof(float));
+	for (size_t r = 0; r < rows_in; r++)
+		memcpy(xs + r * 10, x + r * Tlong * 2, 10 * sizeof(float));
+	model_separate(m, out, xs, 5, 0.25);
+	model_forward(m, xs, 1, 5);
+	CHECK(memcmp(out, m->acts.yspec, rows_out * 5 * 2 * sizeof(float)) == 0,
+	      "single segment differs from the forward");
+	free(xs);
+
+	// long input: each segment's interior (weight 1) is that segment's forward
+	model_separate(m, out, x, Tlong, 0.25);
+	struct chunk_plan *plan = chunk_plan_create(Tlong, L, 0.25);
+	double worst = 0;
+	int compared = 0;
+	for (int64_t s = 0; s < plan->n; s++) {
+		chunk_gather(seg, x, plan, s, rows_in, 2);
+		model_forward(m, seg, 1, L);
+		for (int i = 0; i < L; i++) {
+			if (chunk_weight(plan, s, i) != 1)
+				continue;
+			compared++;
+			for (size_t r = 0; r < rows_out; r++)
+				for (int k = 0; k < 2; k++) {
+					double a = out[(r * Tlong + plan->start[s] + i) * 2 + k];
+					double b = m->acts.yspec[(r * L + i) * 2 + k];
+					worst = fmax(worst, fabs(a - b));
+				}
+		}
+	}
+	chunk_plan_free(plan);
+	// same arithmetic, batched 2 segments a pass vs 1: float rounding at most
+	CHECK(worst < 1e-6 && compared > Tlong / 2, "interior differs by %.3g (%d frames)", worst,
+	      compared);
+
+	// constant mask: no seam anywhere
+	memset(m->p.out_w, 0, (size_t)m->Dout * m->d * sizeof(float));
+	for (int i = 0; i < m->Dout; i++)
+		m->p.out_b[i] = rng_uniform(12, 13, i) - 0.3f;
+	model_separate(m, out, x, Tlong, 0.25);
+	worst = 0;
+	for (int s = 0; s < m->S; s++)
+		for (size_t cf = 0; cf < rows_in; cf++) {
+			float mr = m->p.out_b[(2 * s) * rows_in + cf], mi = m->p.out_b[(2 * s + 1) * rows_in + cf];
+			for (int t = 0; t < Tlong; t++) {
+				const float *xx = x + (cf * Tlong + t) * 2;
+				const float *y = out + ((s * rows_in + cf) * Tlong + t) * 2;
+				worst = fmax(worst, fabs(y[0] - (mr * xx[0] - mi * xx[1])));
+				worst = fmax(worst, fabs(y[1] - (mr * xx[1] + mi * xx[0])));
+			}
+		}
+	// cross-fade weights sum to 1 up to float rounding
+	CHECK(worst < 1e-6, "constant-mask output has a seam of %.3g", worst);
+	free(x), free(out), free(seg);
+	model_free(m);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_model.%d", (int)getpid());
+	mkdtemp(strcpy(tmpdir, "/tmp/test_model.XXXXXX"));
+	RUN(test_golden);
+	RUN(test_untrained_split);
+	RUN(test_checkpoint_roundtrip);
+	RUN(test_checkpoint_errors);
+	RUN(test_adamw);
+	RUN(test_training_steps);
+	RUN(test_chunked);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return test_summary();
+}
