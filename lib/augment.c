@@ -166,7 +166,6 @@ static void write_record(void *ctx, int64_t index, void *slot)
 	snt_header_set_shape(&h, 3, shape);
 	snt_header_set(&h, "sources", DATASET_SOURCES);
 	snt_header_setf(&h, "sr", "%d", DATASET_SR);
-	int nv = p->remixed ? DATASET_NSTEMS : 1;
 	for (int s = 0; s < DATASET_NSTEMS; s++)
 		v[s] = tracks[p->track[s]].name;
 	if (p->remixed) {
@@ -178,7 +177,7 @@ static void write_record(void *ctx, int64_t index, void *slot)
 		snprintf(num[s], sizeof num[s], "%lld", (long long)p->offset[s]);
 		v[s] = num[s];
 	}
-	if (nv > 1) {
+	if (p->remixed) {
 		join(buf, sizeof buf, ",", v);
 		snt_header_set(&h, "offset", buf);
 	} else

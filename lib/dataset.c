@@ -6,13 +6,12 @@
 #include "dataset.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <threads.h>
 
 #include "audio.h"
 #include "util.h"
@@ -113,7 +112,6 @@ static void add_track(struct dataset *ds, const char *subset, const char *name)
 	char *sub = path_join(ds->root, subset);
 	t->dir = path_join(sub, name);
 	free(sub);
-	t->subset = !strcmp(subset, "test") ? "test" : "train";
 	t->split = !strcmp(subset, "test") ? "test" : dataset_is_valid_name(name) ? "valid" : "train";
 }
 
@@ -214,7 +212,6 @@ void dataset_open(struct dataset *ds, const char *root, const char *split,
 {
 	memset(ds, 0, sizeof *ds);
 	ds->root = xstrdup(root);
-	ds->split = tracks_file ? "tracks" : split;
 	if (!is_dir(root))
 		die("%s: not a folder", root);
 	if (tracks_file)
@@ -283,10 +280,8 @@ void dataset_read_segment(const struct track *t, int stem, int64_t offset, int64
 		have = n;
 	for (int c = 0; c < DATASET_CHANNELS; c++) {
 		const float *src = t->cache + ((int64_t)stem * DATASET_CHANNELS + c) * t->frames;
-		if (have > 0)
-			memcpy(out + c * stride, src + offset, sizeof(float) * have);
-		memset(out + c * stride + (have > 0 ? have : 0), 0,
-		       sizeof(float) * (n - (have > 0 ? have : 0)));
+		memcpy(out + c * stride, src + offset, sizeof(float) * have);
+		memset(out + c * stride + have, 0, sizeof(float) * (n - have));
 	}
 }
 
@@ -377,15 +372,20 @@ static void stats_track(void *ctx, int64_t index, void *slot)
 	struct track_stats *st = slot;
 	float *buf = xmalloc(sizeof(float) * DATASET_CHANNELS * STATS_CHUNK);
 	for (int s = 0; s < DATASET_NSTEMS; s++) {
+		char *path = track_file(t, s);
+		struct audio_reader *ar = audio_open_read(path);
 		double peak = 0, sum2 = 0;
 		for (int64_t off = 0; off < t->frames; off += STATS_CHUNK) {
 			int64_t n = t->frames - off < STATS_CHUNK ? t->frames - off : STATS_CHUNK;
-			dataset_read_segment(t, s, off, n, buf, n);
+			if (audio_read(ar, buf, n, n) < n)
+				die("%s: file ends before frame %lld", path, (long long)(off + n));
 			for (int64_t i = 0; i < DATASET_CHANNELS * n; i++) {
 				peak = fmax(peak, fabs(buf[i]));
 				sum2 += (double)buf[i] * buf[i];
 			}
 		}
+		audio_close(ar);
+		free(path);
 		st->peak[s] = 20 * log10(peak);
 		st->rms[s] = 10 * log10(sum2 / ((double)DATASET_CHANNELS * t->frames));
 	}
@@ -417,13 +417,13 @@ void dataset_list(const struct dataset *ds, int jobs)
  * results are held at once; the caller consumes them strictly in order. */
 
 struct pool {
-	pthread_mutex_t lock;
-	pthread_cond_t claimable;	/* a slot was consumed */
-	pthread_cond_t done;		/* a slot was filled */
-	int64_t next;			/* next index to claim */
-	int64_t end;			/* INT64_MAX when endless */
-	int64_t consumed;		/* indices below this are consumed */
-	int64_t *filled;		/* per slot: the index it holds, or -1 */
+	mtx_t lock;
+	cnd_t claimable;	/* a slot was consumed */
+	cnd_t done;		/* a slot was filled */
+	int64_t next;		/* next index to claim */
+	int64_t end;		/* INT64_MAX when endless */
+	int64_t consumed;	/* indices below this are consumed */
+	int64_t *filled;	/* per slot: the index it holds, or -1 */
 	int nslots;
 	size_t slot_bytes;
 	char *slots;
@@ -431,27 +431,27 @@ struct pool {
 	void *ctx;
 };
 
-static void *pool_worker(void *arg)
+static int pool_worker(void *arg)
 {
 	struct pool *p = arg;
 	for (;;) {
-		pthread_mutex_lock(&p->lock);
+		mtx_lock(&p->lock);
 		while (p->next < p->end && p->next >= p->consumed + p->nslots)
-			pthread_cond_wait(&p->claimable, &p->lock);
+			cnd_wait(&p->claimable, &p->lock);
 		if (p->next >= p->end) {
-			pthread_mutex_unlock(&p->lock);
-			return NULL;
+			mtx_unlock(&p->lock);
+			return 0;
 		}
 		int64_t index = p->next++;
-		pthread_mutex_unlock(&p->lock);
+		mtx_unlock(&p->lock);
 
 		int k = (int)(index % p->nslots);
 		p->produce(p->ctx, index, p->slots + k * p->slot_bytes);
 
-		pthread_mutex_lock(&p->lock);
+		mtx_lock(&p->lock);
 		p->filled[k] = index;
-		pthread_cond_broadcast(&p->done);
-		pthread_mutex_unlock(&p->lock);
+		cnd_broadcast(&p->done);
+		mtx_unlock(&p->lock);
 	}
 }
 
@@ -461,9 +461,9 @@ void ordered_map(int64_t first, int64_t count, int jobs, size_t slot_bytes,
 	struct pool p = { 0 };
 	if (jobs < 1)
 		jobs = 1;
-	pthread_mutex_init(&p.lock, NULL);
-	pthread_cond_init(&p.claimable, NULL);
-	pthread_cond_init(&p.done, NULL);
+	if (mtx_init(&p.lock, mtx_plain) != thrd_success || cnd_init(&p.claimable) != thrd_success ||
+	    cnd_init(&p.done) != thrd_success)
+		die("cannot create a mutex or condition variable");
 	p.next = p.consumed = first;
 	p.end = count < 0 || count > INT64_MAX - first ? INT64_MAX : first + count;
 	p.nslots = 2 * jobs;	/* one being filled and one ready per worker */
@@ -474,29 +474,29 @@ void ordered_map(int64_t first, int64_t count, int jobs, size_t slot_bytes,
 		p.filled[k] = -1;
 	p.produce = produce;
 	p.ctx = ctx;
-	pthread_t *threads = xmalloc(sizeof *threads * jobs);
+	thrd_t *threads = xmalloc(sizeof *threads * jobs);
 	for (int i = 0; i < jobs; i++)
-		if ((errno = pthread_create(&threads[i], NULL, pool_worker, &p)))
-			die("cannot start a thread:");
+		if (thrd_create(&threads[i], pool_worker, &p) != thrd_success)
+			die("cannot start a thread");
 	for (int64_t index = first; index < p.end; index++) {
 		int k = (int)(index % p.nslots);
-		pthread_mutex_lock(&p.lock);
+		mtx_lock(&p.lock);
 		while (p.filled[k] != index)
-			pthread_cond_wait(&p.done, &p.lock);
-		pthread_mutex_unlock(&p.lock);
+			cnd_wait(&p.done, &p.lock);
+		mtx_unlock(&p.lock);
 
 		consume(ctx, index, p.slots + k * p.slot_bytes);
 
-		pthread_mutex_lock(&p.lock);
+		mtx_lock(&p.lock);
 		p.consumed = index + 1;
-		pthread_cond_broadcast(&p.claimable);
-		pthread_mutex_unlock(&p.lock);
+		cnd_broadcast(&p.claimable);
+		mtx_unlock(&p.lock);
 	}
 	for (int i = 0; i < jobs; i++)
-		pthread_join(threads[i], NULL);
-	pthread_mutex_destroy(&p.lock);
-	pthread_cond_destroy(&p.claimable);
-	pthread_cond_destroy(&p.done);
+		thrd_join(threads[i], NULL);
+	mtx_destroy(&p.lock);
+	cnd_destroy(&p.claimable);
+	cnd_destroy(&p.done);
 	free(threads);
 	free(p.filled);
 	free(p.slots);

@@ -31,15 +31,13 @@ extern const char *const dataset_valid_names[DATASET_NVALID];
 struct track {
 	char *name;		/* "Artist - Title" */
 	char *dir;		/* ROOT/train/Artist - Title */
-	const char *subset;	/* "train" or "test": the folder it lives in */
-	const char *split;	/* "train", "valid" or "test" */
+	const char *split;	/* "train", "valid" or "test", from its folder and name */
 	int64_t frames;		/* common length: the shortest of the files read */
 	float *cache;		/* planar [4, 2, frames] when cached, else NULL */
 };
 
 struct dataset {
 	char *root;
-	const char *split;	/* "train", "valid", "test", or "tracks" (--tracks) */
 	int ntracks;
 	struct track *tracks;
 };
@@ -62,9 +60,10 @@ void dataset_free(struct dataset *ds);
  * on `jobs` threads. */
 void dataset_cache(struct dataset *ds, int jobs);
 
-/* Reads frames [offset, offset + n) of stem `stem` of track t into planar
- * out[c * stride + i]; frames past the end are zero.  From the cache when
- * there is one, else by seeking in the file. */
+/* Reads frames [offset, offset + n) of file `stem` of track t (0 to 3 in
+ * dataset_stem_names order, DATASET_NSTEMS for mixture.wav) into planar
+ * out[c * stride + i]; frames past the track's end are zero.  From the
+ * cache when there is one (stems only), else by seeking in the file. */
 void dataset_read_segment(const struct track *t, int stem, int64_t offset, int64_t n,
 			  float *out, int64_t stride);
 

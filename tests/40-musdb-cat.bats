@@ -132,6 +132,8 @@ fails_with() {	# MESSAGE COMMAND...
 	[[ $(snt_walk b.snt | head -1) == *";shape=4,2,1000;"* ]]
 	musdb-cat train -r "$DS" -l 3000 --seed 9 -n 2 > c.snt
 	cmp a.snt c.snt
+	musdb-cat train -r "$DS" -c "$ROOT/configs/tiny.ini" -n 1 > d.snt
+	[[ $(snt_walk d.snt) == *";shape=4,2,44100;"* ]]
 }
 
 @test "train: the same seed gives the same bytes across runs, -j 1 and -j 4, --cache; another seed differs" {
@@ -164,6 +166,19 @@ fails_with() {	# MESSAGE COMMAND...
 		done; done > want.raw
 		snt_walk t.snt $i | cmp - want.raw
 	done
+}
+
+@test "train: a track shorter than the segment is read from its start and padded with zeros" {
+	musdb-cat train -r "$DS" -l 200000 -n 1 $PLAIN > t.snt
+	h=$(snt_walk t.snt)
+	assert_equal "$(key "$h" offset)" 0
+	dir=$(track_dir "$(key "$h" track)")
+	n=$(soxi -s "$dir/drums.wav")
+	for s in $STEMS; do for c in 1 2; do
+		wav_plane "$dir/$s.wav" 0 $n $c
+		head -c $(((200000 - n) * 4)) /dev/zero
+	done; done > want.raw
+	snt_walk t.snt 0 | cmp - want.raw
 }
 
 @test "train: the official valid track never appears in training records" {
@@ -327,6 +342,18 @@ floats() {	# FILE: one f32 value per line, -0 written as 0
 		# 16-bit rounding of five files: within a few LSB, far below -80 dBFS
 		[ "$peak" = -inf ] || awk -v p="$peak" 'BEGIN { exit !(p < -80) }'
 	done
+}
+
+@test "the man page's evaluation pipeline: test --mixture | stft | istft lines up with test --stems" {
+	require stft istft snt-cmp
+	musdb-cat test -r "$DS" --mixture > m.snt
+	stft -c "$ROOT/configs/tiny.ini" m.snt | istft > y.snt
+	run snt-cmp -t 1e-5 m.snt y.snt
+	assert_success
+	musdb-cat test -r "$DS" --stems > s.snt
+	assert_equal "$(snt_walk y.snt | sed 's/.*;track=\([^;]*\).*/\1/')" \
+		"$(snt_walk s.snt | sed 's/.*;track=\([^;]*\).*/\1/')"
+	assert_equal "$(snt_walk y.snt | wc -l)" 2
 }
 
 @test "--tracks FILE: the named tracks in file order, from train/ or test/; an unknown name names the line" {
