@@ -27,6 +27,9 @@
  *     W + L - 1 samples and summed over channels:
  *        SDR = |s|²/|e - s|²   ISR = |s|²/|Pj - s|²
  *        SIR = |Pj|²/|Pa - Pj|²   SAR = |Pa|²/|e - Pa|²   (in dB)
+ *     The projections stay spectra (one FFT of M >= W + L - 1 points per
+ *     channel and window, no wrap-around) and their energies are summed
+ *     there by Parseval; SDR's come from the samples as museval's.
  *     A window where any reference or estimate source is silent is NaN; a
  *     zero denominator is +inf (museval's _safe_db).
  *
@@ -269,6 +272,26 @@ static int any_source_silent(const float *x, int nsrc, int nchan, int64_t n, int
 	return 0;
 }
 
+/* out = sum_X h[X] r[X]: the spectrum of the projection on nin channels */
+static void project(fftw_complex *out, const fftw_complex *h, const fftw_complex *r, int nin,
+		    int64_t F, int64_t Fs)
+{
+	memset(out, 0, F * sizeof *out);
+	for (int X = 0; X < nin; X++) {
+		const fftw_complex *hf = h + (size_t)X * Fs, *rf = r + (size_t)X * Fs;
+		for (int64_t f = 0; f < F; f++) {
+			out[f][0] += hf[f][0] * rf[f][0] - hf[f][1] * rf[f][1];
+			out[f][1] += hf[f][0] * rf[f][1] + hf[f][1] * rf[f][0];
+		}
+	}
+}
+
+static double sqdiff(const double *a, const double *b)
+{
+	double re = a[0] - b[0], im = a[1] - b[1];
+	return re * re + im * im;
+}
+
 int bsseval_v4(double *out, const float *ref, const float *est, int nsrc, int nchan,
 	       int64_t n, int64_t win, int64_t hop, int L)
 {
@@ -316,12 +339,11 @@ int bsseval_v4(double *out, const float *ref, const float *est, int nsrc, int nc
 	free(rr);
 
 	/* step 3: filter spectra, then the windows */
-	int64_t M = fft_nice_size(W + L - 1), F = M / 2 + 1, Fs = (F + 3) & ~3, P = W + L - 1;
+	int64_t M = fft_nice_size(W + L - 1), F = M / 2 + 1, Fs = (F + 3) & ~3;
 	int nfilt = K * K + K * nchan;	/* all: [x][X], own: [x][cj] */
 	fftw_complex *h = fft_xmalloc((size_t)nfilt * Fs * sizeof *h);
 	double *rbuf = fft_xmalloc(M * sizeof *rbuf);
 	fftw_plan fwd = fftw_plan_dft_r2c_1d(M, rbuf, h, FFTW_ESTIMATE);
-	fftw_plan inv = fftw_plan_dft_c2r_1d(M, h, rbuf, FFTW_ESTIMATE);
 	#pragma omp parallel
 	{
 		double *buf = fft_xmalloc(M * sizeof *buf);
@@ -338,49 +360,41 @@ int bsseval_v4(double *out, const float *ref, const float *est, int nsrc, int nc
 
 	#pragma omp parallel
 	{
-		fftw_complex *rf = fft_xmalloc((size_t)K * Fs * sizeof *rf);
-		fftw_complex *acc = fft_xmalloc(F * sizeof *acc);
-		double *pa = fft_xmalloc(M * sizeof *pa), *pj = fft_xmalloc(M * sizeof *pj);
+		/* spectra of the window's references and estimates, [2K][Fs] */
+		fftw_complex *sf = fft_xmalloc((size_t)2 * K * Fs * sizeof *sf);
+		fftw_complex *pa = fft_xmalloc(Fs * sizeof *pa), *pj = fft_xmalloc(Fs * sizeof *pj);
+		double *buf = fft_xmalloc(M * sizeof *buf);
 		#pragma omp for schedule(dynamic)
 		for (int64_t t = 0; t < nframes; t++) {
 			if (silent[t])
 				continue;
 			int64_t t0 = t * hop;
-			for (int X = 0; X < K; X++) {
-				load_segment(pa, M, ref + (int64_t)X * n, n, t0, W);
-				fftw_execute_dft_r2c(fwd, pa, rf + (size_t)X * Fs);
+			for (int x = 0; x < 2 * K; x++) {
+				load_segment(buf, M, (x < K ? ref : est) + (int64_t)(x % K) * n, n, t0, W);
+				fftw_execute_dft_r2c(fwd, buf, sf + (size_t)x * Fs);
 			}
 			for (int j = 0; j < nsrc; j++) {
 				double e_s = 0, s_s = 0, pj_s = 0, pj_pj = 0, pa_pj = 0, pa_pa = 0, e_pa = 0;
 				for (int c = 0; c < nchan; c++) {
 					int x = j * nchan + c;
-					/* Pa: sum over all reference channels X */
-					for (int pass = 0; pass < 2; pass++) {
-						int nin = pass ? nchan : K, first = pass ? j * nchan : 0;
-						const fftw_complex *hx = pass ? h + ((size_t)K * K + (size_t)x * nchan) * Fs
-									      : h + (size_t)x * K * Fs;
-						memset(acc, 0, F * sizeof *acc);
-						for (int X = 0; X < nin; X++) {
-							const fftw_complex *hf = hx + (size_t)X * Fs;
-							const fftw_complex *r = rf + (size_t)(first + X) * Fs;
-							for (int64_t f = 0; f < F; f++) {
-								acc[f][0] += hf[f][0] * r[f][0] - hf[f][1] * r[f][1];
-								acc[f][1] += hf[f][0] * r[f][1] + hf[f][1] * r[f][0];
-							}
-						}
-						fftw_execute_dft_c2r(inv, acc, pass ? pj : pa);
-					}
 					const float *rs = ref + (int64_t)x * n + t0, *es = est + (int64_t)x * n + t0;
-					for (int64_t m = 0; m < P; m++) {
-						double s = m < W ? rs[m] : 0, e = m < W ? es[m] : 0;
-						double a = pa[m] / M, o = pj[m] / M;
-						s_s += s * s;
-						e_s += (e - s) * (e - s);
-						pj_s += (o - s) * (o - s);
-						pj_pj += o * o;
-						pa_pj += (a - o) * (a - o);
-						pa_pa += a * a;
-						e_pa += (e - a) * (e - a);
+					for (int64_t m = 0; m < W; m++) {
+						s_s += (double)rs[m] * rs[m];
+						e_s += ((double)es[m] - rs[m]) * ((double)es[m] - rs[m]);
+					}
+					project(pa, h + (size_t)x * K * Fs, sf, K, F, Fs);
+					project(pj, h + ((size_t)K * K + (size_t)x * nchan) * Fs,
+						sf + (size_t)j * nchan * Fs, nchan, F, Fs);
+					const fftw_complex *S = sf + (size_t)x * Fs, *E = sf + (size_t)(K + x) * Fs;
+					for (int64_t f = 0; f < F; f++) {
+						/* Parseval over the M-point real signals: bins
+						 * 1 .. ceil(M/2)-1 stand for two */
+						double w = (f == 0 || 2 * f == M) ? 1.0 / M : 2.0 / M;
+						pj_s += w * sqdiff(pj[f], S[f]);
+						pj_pj += w * (pj[f][0] * pj[f][0] + pj[f][1] * pj[f][1]);
+						pa_pj += w * sqdiff(pa[f], pj[f]);
+						pa_pa += w * (pa[f][0] * pa[f][0] + pa[f][1] * pa[f][1]);
+						e_pa += w * sqdiff(E[f], pa[f]);
 					}
 				}
 				double *o = out + (size_t)j * nframes + t;
@@ -390,13 +404,12 @@ int bsseval_v4(double *out, const float *ref, const float *est, int nsrc, int nc
 				o[(size_t)BSS_SAR * nsrc * nframes] = safe_db(pa_pa, e_pa);
 			}
 		}
-		fftw_free(rf);
-		fftw_free(acc);
+		fftw_free(sf);
 		fftw_free(pa);
 		fftw_free(pj);
+		fftw_free(buf);
 	}
 	fftw_destroy_plan(fwd);
-	fftw_destroy_plan(inv);
 	fftw_free(rbuf);
 	fftw_free(h);
 	free(cj);

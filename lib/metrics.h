@@ -48,4 +48,25 @@ int64_t bsseval_nframes(int64_t n, int64_t win, int64_t hop);
 int bsseval_v4(double *out, const float *ref, const float *est, int nsrc, int nchan,
 	       int64_t n, int64_t win, int64_t hop, int filter_len);
 
+/* ---- the sisdr worker (metrics_eval.c) ---- */
+
+enum metric_kind { METRIC_SISDR, METRIC_USDR, METRIC_BSS };
+enum metric_format { FORMAT_TABLE, FORMAT_CSV, FORMAT_JSON };
+
+struct eval_opts {
+	enum metric_kind metric;
+	enum metric_format format;
+	int frames;		/* BSSEval: every window, not only the medians */
+	int64_t win, hop;	/* BSSEval window and hop in samples; 0: 1 s at the track's rate */
+};
+
+/* Measure the estimate against the reference and print the results on
+ * stdout.  ref and est: two audio files or SNT streams ("-" stdin), records
+ * paired in order, sources by their names (sources=) or by position; or
+ * two folders REF/<track>/<source>.wav and EST/<track>/<source>.wav, the
+ * estimate's tracks and sources evaluated.  Dies (exit 1) on any mismatch
+ * of tracks, sources, channels or sample rates; an estimate of another
+ * length is zero-padded or cut with a warning, as museval does. */
+void metrics_evaluate(char *ref, char *est, const struct eval_opts *o);
+
 #endif

@@ -461,6 +461,7 @@ static void dump_wav(const char *dir, const char *name)
 	bss_case_make(bc, sig[0], sig[1]);
 	const char *side[2] = { "ref", "est" };
 	char path[4200];
+	mkdir_or_die(dir);
 	for (int k = 0; k < 2; k++) {
 		snprintf(path, sizeof path, "%s/%s", dir, side[k]);
 		mkdir_or_die(path);

@@ -1,0 +1,75 @@
+/* sisdr: separation quality of an estimate against its reference.
+ *
+ * SI-SDR (default), uSDR (--usdr) or museval's BSSEval v4 (--bss) per
+ * track and source, then the median and mean over tracks, as a table,
+ * CSV or JSON on stdout.  The work is metrics_evaluate() in lib/. */
+#include <getopt.h>
+#include <stdlib.h>
+
+#include "metrics.h"
+#include "util.h"
+
+_Noreturn static void usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+		"usage: %s [--usdr | --bss [--win N] [--hop N] [--frames]] [--csv | --json] REF EST\n",
+		progname);
+	exit(status);
+}
+
+static int64_t parse_samples(const char *opt, const char *s)
+{
+	int64_t v;
+	if (parse_int64(s, &v) || v < 1)
+		die_usage("%s: a positive number of samples, not '%s'", opt, s);
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_USDR = 256, OPT_BSS, OPT_WIN, OPT_HOP, OPT_FRAMES, OPT_CSV, OPT_JSON, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "usdr", no_argument, NULL, OPT_USDR },
+		{ "bss", no_argument, NULL, OPT_BSS },
+		{ "win", required_argument, NULL, OPT_WIN },
+		{ "hop", required_argument, NULL, OPT_HOP },
+		{ "frames", no_argument, NULL, OPT_FRAMES },
+		{ "csv", no_argument, NULL, OPT_CSV },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ 0 },
+	};
+	struct eval_opts o = { .metric = METRIC_SISDR, .format = FORMAT_TABLE };
+	int c, nmetric = 0, nformat = 0;
+	set_progname(argv[0]);
+	opterr = 0;	/* one line of our own instead of getopt's and the usage */
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_USDR: o.metric = METRIC_USDR, nmetric++; break;
+		case OPT_BSS: o.metric = METRIC_BSS, nmetric++; break;
+		case OPT_WIN: o.win = parse_samples("--win", optarg); break;
+		case OPT_HOP: o.hop = parse_samples("--hop", optarg); break;
+		case OPT_FRAMES: o.frames = 1; break;
+		case OPT_CSV: o.format = FORMAT_CSV, nformat++; break;
+		case OPT_JSON: o.format = FORMAT_JSON, nformat++; break;
+		case OPT_VERSION:
+			printf("sisdr %s\n", SEPNET_VERSION);
+			return 0;
+		case 'h': usage(0);
+		case ':': die_usage("%s needs an argument", argv[optind - 1]);
+		default: die_usage("unknown option '%s' (sisdr -h lists them)", argv[optind - 1]);
+		}
+	}
+	if (nmetric > 1)
+		die_usage("--usdr and --bss exclude each other");
+	if (nformat > 1)
+		die_usage("--csv and --json exclude each other");
+	if (o.metric != METRIC_BSS && (o.win || o.hop || o.frames))
+		die_usage("--win, --hop and --frames need --bss");
+	if (argc - optind != 2)
+		die_usage("give a reference and an estimate (sisdr -h for the usage)");
+	metrics_evaluate(argv[optind], argv[optind + 1], &o);
+	close_stdout();
+	return 0;
+}
