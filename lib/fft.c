@@ -12,9 +12,9 @@
  * times candidates and may choose differently each time, which would break
  * bit-exact --resume), planning is instant, and for the sizes we use
  * (512-4096, batched) it runs within a few percent of a measured plan. */
-#include <pthread.h>
-#include <stdlib.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <threads.h>	/* not <pthread.h>: lib/sched.h would shadow its <sched.h> */
 
 #include <fftw3.h>
 
@@ -26,7 +26,20 @@ struct fft_plan {
 	fftwf_plan r2c, c2r;
 };
 
-static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
+static once_flag planner_once = ONCE_FLAG_INIT;
+static mtx_t planner_mutex;
+
+static void planner_init(void)
+{
+	if (mtx_init(&planner_mutex, mtx_plain) != thrd_success)
+		die("fft: cannot create the planner lock");
+}
+
+static void planner_lock(void)
+{
+	call_once(&planner_once, planner_init);
+	mtx_lock(&planner_mutex);
+}
 
 struct fft_plan *fft_plan_create(int n, int batch)
 {
@@ -41,14 +54,14 @@ struct fft_plan *fft_plan_create(int n, int batch)
 	p->batch = batch;
 	re = fft_alloc(sizeof(float) * (size_t)n * (size_t)batch);
 	cx = fft_alloc(2 * sizeof(float) * nc * (size_t)batch);
-	pthread_mutex_lock(&planner_lock);
+	planner_lock();
 	p->r2c = fftwf_plan_many_dft_r2c(1, &n, batch, re, NULL, 1, n,
 	                                 (fftwf_complex *)cx, NULL, 1, (int)nc,
 	                                 FFTW_ESTIMATE);
 	p->c2r = fftwf_plan_many_dft_c2r(1, &n, batch, (fftwf_complex *)cx, NULL,
 	                                 1, (int)nc, re, NULL, 1, n,
 	                                 FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
-	pthread_mutex_unlock(&planner_lock);
+	mtx_unlock(&planner_mutex);
 	fft_free(re);
 	fft_free(cx);
 	if (!p->r2c || !p->c2r)
@@ -60,10 +73,10 @@ void fft_plan_free(struct fft_plan *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&planner_lock);
+	planner_lock();
 	fftwf_destroy_plan(p->r2c);
 	fftwf_destroy_plan(p->c2r);
-	pthread_mutex_unlock(&planner_lock);
+	mtx_unlock(&planner_mutex);
 	free(p);
 }
 
