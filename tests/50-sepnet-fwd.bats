@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# sepnet-fwd at the command line: --init and --info, the untrained model's
+# equal split through stft | sepnet-fwd | istft, stem selection, keys passing
+# through, chunking options, and the error paths.
+
+load helper
+
+setup() {
+	require stft istft snt-info snt-cmp sepnet-fwd sox
+	cd "$BATS_TEST_TMPDIR"
+	TINY=$ROOT/configs/tiny.ini
+	sepnet-fwd --init -c "$TINY" -o fresh.safetensors
+}
+
+@test "--init writes a model, --info prints its parameter count and config" {
+	run sepnet-fwd --info -m fresh.safetensors
+	assert_success
+	assert_line --index 0 'parameters 185424'
+	assert_line '[model]'
+	assert_line 'n_fft = 512'
+}
+
+@test "--init is deterministic for a seed and differs between seeds" {
+	sepnet-fwd --init -c "$TINY" -o a.safetensors --seed 5
+	sepnet-fwd --init -c "$TINY" -o b.safetensors --seed 5
+	sepnet-fwd --init -c "$TINY" -o c.safetensors --seed 6
+	cmp a.safetensors b.safetensors
+	! cmp -s a.safetensors c.safetensors
+}
+
+@test "untrained model: stft | sepnet-fwd | istft, summed over stems, is the input" {
+	make_wav in.wav 2.5
+	mkdir out
+	stft -c "$TINY" in.wav | sepnet-fwd -m fresh.safetensors | istft -b 32f -o 'out/%s.wav'
+	# the four stems plus the inverted input: silence up to f32 rounding
+	run bash -c "sox -m -v 1 out/drums.wav -v 1 out/bass.wav -v 1 out/other.wav \
+		-v 1 out/vocals.wav -v -1 in.wav -n stats 2>&1 | awk '/Pk lev dB/ { print \$4 }'"
+	assert_success
+	awk -v db="$output" 'BEGIN { exit !(db < -100) }' || fail "residual peak $output dB"
+}
+
+@test "output: c64 [S, C, F, T] with sources=, every input key kept" {
+	make_wav in.wav 1.2
+	stft -c "$TINY" in.wav | sepnet-fwd -m fresh.safetensors > s.snt
+	run snt-info s.snt
+	assert_output --regexp $'^0\t-\tc64\t\\[4,2,257,414\\]\tsr=44100 track=in n_fft=512 hop=128 window=hann center=1 length=52920 sources=drums,bass,other,vocals\t'
+}
+
+@test "-s selects stems in the order given" {
+	make_wav in.wav 0.5
+	stft -c "$TINY" in.wav | sepnet-fwd -m fresh.safetensors -s vocals,drums > s.snt
+	run snt-info s.snt
+	assert_output --partial $'[2,2,257,173]'
+	assert_output --partial 'sources=vocals,drums'
+}
+
+@test "--batch and --overlap: same stems, several records, files and stdin" {
+	make_wav a.wav 3.1
+	make_wav b.wav 0.3
+	stft -c "$TINY" a.wav b.wav > mix.snt
+	sepnet-fwd -m fresh.safetensors mix.snt > one.snt
+	sepnet-fwd -m fresh.safetensors --batch 3 --overlap 0.5 < mix.snt > three.snt
+	# a fresh model's mask is the same constant in every segment: equal up
+	# to the rounding of the cross-fade weights' sum
+	[ "$(snt-info one.snt | wc -l)" -eq 2 ]
+	istft one.snt > one.wav.snt
+	istft three.snt > three.wav.snt
+	run snt-cmp -t 1e-6 one.wav.snt three.wav.snt
+	assert_success
+}
+
+@test "refuses a spectrogram of another n_fft or hop, and waveforms" {
+	make_wav in.wav 0.5
+	stft -n 1024 -H 128 in.wav > s.snt
+	run --separate-stderr sepnet-fwd -m fresh.safetensors s.snt
+	assert_failure 1
+	assert_equal "$output" ""
+	assert_equal "$stderr" "sepnet-fwd: s.snt: record 0: n_fft=1024, but the model was trained with n_fft=512"
+	stft -n 512 -H 256 in.wav > h.snt
+	run --separate-stderr sepnet-fwd -m fresh.safetensors h.snt
+	assert_failure 1
+	[[ "$stderr" == *"hop=256, but the model was trained with hop=128"* ]]
+	stft -c "$TINY" in.wav | istft > w.snt
+	run --separate-stderr sepnet-fwd -m fresh.safetensors w.snt
+	assert_failure 1
+	[[ "$stderr" == *"expected a c64 [C, F, T] spectrogram, got f32"* ]]
+}
+
+@test "refuses mono input" {
+	make_wav mono.wav 0.5 44100 1
+	run --separate-stderr bash -c "stft -c '$TINY' mono.wav | sepnet-fwd -m fresh.safetensors"
+	assert_failure 1
+	assert_equal "$output" ""
+	[[ "$stderr" == *"1 channels, the model needs 2"* ]]
+}
+
+@test "a missing, truncated or foreign model file is an error naming it" {
+	make_wav in.wav 0.5
+	stft -c "$TINY" in.wav > s.snt
+	run --separate-stderr sepnet-fwd -m nosuch.safetensors s.snt
+	assert_failure 1
+	assert_equal "$output" ""
+	[[ "$stderr" == "sepnet-fwd: "*"nosuch.safetensors"* ]]
+	head -c 5000 fresh.safetensors > cut.safetensors
+	run --separate-stderr sepnet-fwd -m cut.safetensors s.snt
+	assert_failure 1
+	assert_equal "$output" ""
+	[[ "$stderr" == "sepnet-fwd: "*"cut.safetensors"* ]]
+	cp s.snt notamodel.safetensors
+	run --separate-stderr sepnet-fwd -m notamodel.safetensors s.snt
+	assert_failure 1
+	[[ "$stderr" == "sepnet-fwd: "*"notamodel.safetensors"* ]]
+}
+
+@test "usage errors exit 2" {
+	run --separate-stderr sepnet-fwd
+	assert_failure 2
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -s guitar
+	assert_failure 2
+	assert_equal "$stderr" "sepnet-fwd: -s: the model has no stem 'guitar'"
+	run --separate-stderr sepnet-fwd -m fresh.safetensors --overlap 1
+	assert_failure 2
+	run --separate-stderr sepnet-fwd -m fresh.safetensors --batch 0
+	assert_failure 2
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -d tpu
+	assert_failure 2
+	run --separate-stderr sepnet-fwd --init -c "$TINY"
+	assert_failure 2
+	run sepnet-fwd -h
+	assert_success
+	assert_output --partial 'usage: sepnet-fwd -m MODEL'
+	run sepnet-fwd --version
+	assert_output "sepnet-fwd 0.1.0"
+}
+
+@test "refuses to write to a terminal" {
+	require script
+	make_wav in.wav 0.3
+	stft -c "$TINY" in.wav > s.snt
+	run script -qec "sepnet-fwd -m fresh.safetensors s.snt" /dev/null
+	assert_failure
+}
