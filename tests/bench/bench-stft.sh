@@ -10,7 +10,7 @@
 # and istft comes from /usr/bin/time, next to the size of the one record
 # they hold (the [2, 2049, 12920] c64 spectrogram).
 #   SECONDS_AUDIO=60 tests/bench/bench-stft.sh    a shorter song
-set -eu
+set -euo pipefail
 BINDIR=${BINDIR:-bin} OBJDIR=${OBJDIR:-build}
 threads=${OMP_NUM_THREADS:-$(nproc)}
 export OMP_NUM_THREADS=$threads
