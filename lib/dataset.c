@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <threads.h>
 
-#include "audio.h"
 #include "util.h"
 
 #define MIXTURE DATASET_NSTEMS	/* file index of mixture.wav after the stems */
@@ -244,6 +243,54 @@ void dataset_free(struct dataset *ds)
 	memset(ds, 0, sizeof *ds);
 }
 
+/* The hot loop of the training stream: up to n stereo frames of an open
+ * file into planar out[c * stride + i].  It does what audio_read() does,
+ * specialised: 16-bit PCM (all of MUSDB18-HQ) is read as shorts and
+ * converted while deinterleaving, in one pass over an L1-sized chunk, to
+ * the values libsndfile's float conversion gives (s / 32768, exact); other
+ * encodings go through sf_readf_float.  A third of audio_read's CPU time
+ * on 16-bit files. */
+static int64_t read_stereo(SNDFILE *sf, bool pcm16, float *out, int64_t stride, int64_t n)
+{
+	enum { CHUNK = 4096 };
+	union { short s[2 * CHUNK]; float f[2 * CHUNK]; } buf;
+	float *l = out, *r = out + stride;
+	int64_t done = 0;
+	while (done < n) {
+		sf_count_t want = n - done < CHUNK ? n - done : CHUNK, got;
+		if (pcm16) {
+			got = sf_readf_short(sf, buf.s, want);
+			for (sf_count_t i = 0; i < got; i++) {
+				l[done + i] = buf.s[2 * i] * (1.0f / 32768);
+				r[done + i] = buf.s[2 * i + 1] * (1.0f / 32768);
+			}
+		} else {
+			got = sf_readf_float(sf, buf.f, want);
+			for (sf_count_t i = 0; i < got; i++) {
+				l[done + i] = buf.f[2 * i];
+				r[done + i] = buf.f[2 * i + 1];
+			}
+		}
+		done += got;
+		if (got < want)
+			break;
+	}
+	return done;
+}
+
+/* A file that dataset_open() checked, opened again for reading. */
+static SNDFILE *open_stereo(const char *path, bool *pcm16)
+{
+	SF_INFO info = { 0 };
+	SNDFILE *sf = sf_open(path, SFM_READ, &info);
+	if (!sf)
+		die("%s: unreadable audio: %s", path, sf_strerror(NULL));
+	if (info.channels != DATASET_CHANNELS)
+		die("%s: %d channels, expected %d", path, info.channels, DATASET_CHANNELS);
+	*pcm16 = (info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16;
+	return sf;
+}
+
 /* Frames [offset, offset + n) of a file, zero past `frames`. */
 static void read_file(const struct track *t, int file, int64_t offset, int64_t n,
 		      float *out, int64_t stride)
@@ -254,14 +301,16 @@ static void read_file(const struct track *t, int file, int64_t offset, int64_t n
 	int64_t got = 0;
 	if (have > 0) {
 		char *path = track_file(t, file);
-		struct audio_reader *ar = audio_open_read(path);
-		if (offset)
-			audio_seek(ar, offset);
-		got = audio_read(ar, out, stride, have);
+		bool pcm16;
+		SNDFILE *sf = open_stereo(path, &pcm16);
+		if (offset && sf_seek(sf, offset, SEEK_SET) < 0)
+			die("%s: cannot seek to frame %lld: %s", path, (long long)offset,
+			    sf_strerror(sf));
+		got = read_stereo(sf, pcm16, out, stride, have);
 		if (got < have)
 			die("%s: file ends at frame %lld, before %lld", path,
 			    (long long)(offset + got), (long long)(offset + have));
-		audio_close(ar);
+		sf_close(sf);
 		free(path);
 	}
 	for (int c = 0; c < DATASET_CHANNELS; c++)
@@ -373,18 +422,19 @@ static void stats_track(void *ctx, int64_t index, void *slot)
 	float *buf = xmalloc(sizeof(float) * DATASET_CHANNELS * STATS_CHUNK);
 	for (int s = 0; s < DATASET_NSTEMS; s++) {
 		char *path = track_file(t, s);
-		struct audio_reader *ar = audio_open_read(path);
+		bool pcm16;
+		SNDFILE *sf = open_stereo(path, &pcm16);
 		double peak = 0, sum2 = 0;
 		for (int64_t off = 0; off < t->frames; off += STATS_CHUNK) {
 			int64_t n = t->frames - off < STATS_CHUNK ? t->frames - off : STATS_CHUNK;
-			if (audio_read(ar, buf, n, n) < n)
+			if (read_stereo(sf, pcm16, buf, n, n) < n)
 				die("%s: file ends before frame %lld", path, (long long)(off + n));
 			for (int64_t i = 0; i < DATASET_CHANNELS * n; i++) {
 				peak = fmax(peak, fabs(buf[i]));
 				sum2 += (double)buf[i] * buf[i];
 			}
 		}
-		audio_close(ar);
+		sf_close(sf);
 		free(path);
 		st->peak[s] = 20 * log10(peak);
 		st->rms[s] = 10 * log10(sum2 / ((double)DATASET_CHANNELS * t->frames));

@@ -181,6 +181,21 @@ fails_with() {	# MESSAGE COMMAND...
 	snt_walk t.snt 0 | cmp - want.raw
 }
 
+@test "train: 24-bit and float WAV stems read exactly as sox decodes them" {
+	make-dataset -s 3 --train 1 --test 0 -d 0.5 w
+	dir=w/train/$(ls w/train)
+	sox "$dir/drums.wav" -b 24 x.wav vol 0.9 && mv x.wav "$dir/drums.wav"
+	sox "$dir/bass.wav" -e floating-point -b 32 x.wav vol 1.1 && mv x.wav "$dir/bass.wav"
+	musdb-cat train -r w -l 3000 -n 2 $PLAIN > t.snt
+	for i in 0 1; do
+		h=$(snt_walk t.snt | sed -n "$((i + 1))p")
+		for s in $STEMS; do for c in 1 2; do
+			wav_plane "$dir/$s.wav" "$(key "$h" offset)" 3000 $c
+		done; done > want.raw
+		snt_walk t.snt $i | cmp - want.raw
+	done
+}
+
 @test "train: the official valid track never appears in training records" {
 	musdb-cat train -r "$DS" -l 1000 -n 60 --remix 1 > t.snt
 	run snt_walk t.snt
