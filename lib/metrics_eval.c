@@ -242,8 +242,8 @@ static void eval_streams(struct results *res, char *ref_path, char *est_path, co
 			    got_ref ? ref_path : est_path);
 		char what[8400];
 		snprintf(what, sizeof what, "%s: record %lld", est_path, (long long)i);
-		if (strcmp(ref.name, est.name) && ref.name[0] != '#' && est.name[0] != '#' &&
-		    (ref.nsrc > 1 || est.nsrc > 1))
+		/* stems records (audio files have no sources=, and their track is a file name) */
+		if (rnamed && enamed && ref.name[0] != '#' && est.name[0] != '#' && strcmp(ref.name, est.name))
 			die("%s: track '%s', but the reference's record %lld is '%s'", what, est.name,
 			    (long long)i, ref.name);
 		if (rnamed && enamed) {	/* by name: the estimated sources, in the estimate's order */
@@ -254,10 +254,10 @@ static void eval_streams(struct results *res, char *ref_path, char *est_path, co
 				die("%s: %d sources in the estimate, %d in the reference", what, est.nsrc, ref.nsrc);
 		}
 		float *e = conform(&ref, &est, what);
+		track_free(&est);
 		measure(res, &ref, e, o);
 		free(e);
 		track_free(&ref);
-		track_free(&est);
 	}
 	wave_input_close(rin);
 	wave_input_close(ein);
@@ -368,10 +368,10 @@ static void eval_folders(struct results *res, const char *ref_dir, const char *e
 		load_folder_track(&ref, ref_dir, tracks[i], names, nsrc);
 		snprintf(dir, sizeof dir, "%s/%s", est_dir, tracks[i]);
 		float *e = conform(&ref, &est, dir);
+		track_free(&est);
 		measure(res, &ref, e, o);
 		free(e);
 		track_free(&ref);
-		track_free(&est);
 		for (int j = 0; j < nsrc; j++)
 			free(names[j]);
 		free(names);

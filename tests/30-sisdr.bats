@@ -156,6 +156,24 @@ value() {
 	assert_output ""
 }
 
+@test "MUSDB folders: the estimate's tracks and sources, mixture.wav ignored, silent windows left out" {
+	require make-dataset
+	make-dataset -s 4 --test 2 --train 0 -d 2 ds
+	for t in ds/test/*/; do
+		t=$(basename "$t")
+		mkdir -p "est/$t"
+		sox "ds/test/$t/vocals.wav" "est/$t/vocals.wav" vol 0.9
+		cp "ds/test/$t/bass.wav" "est/$t/bass.wav"
+	done
+	run --separate-stderr sisdr --bss --csv ds/test est
+	assert_success
+	[ "${#lines[@]}" -eq 5 ]
+	# e = 0.9 s: SDR = 10 log10(1 / 0.01) = 20 dB in every window; e = s: +inf,
+	# left out of the median: nan (16-bit rounding of 0.9 s moves SDR by < 0.01)
+	run awk -F, 'NR > 1 && ($2 == "vocals" ? ($3 < 19.99 || $3 > 20.01) : $3 != "nan") { print "bad: " $0 }' <<<"$output"
+	assert_output ""
+}
+
 @test "a shorter or longer estimate is zero-padded or cut with a warning" {
 	noise_wav s.wav
 	sox s.wav short.wav trim 0 0.5

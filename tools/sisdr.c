@@ -9,12 +9,12 @@
 #include "metrics.h"
 #include "util.h"
 
-_Noreturn static void usage(int status)
+_Noreturn static void usage(void)
 {
-	fprintf(status ? stderr : stdout,
-		"usage: %s [--usdr | --bss [--win N] [--hop N] [--frames]] [--csv | --json] REF EST\n",
-		progname);
-	exit(status);
+	printf("usage: %s [--usdr | --bss [--win SAMPLES] [--hop SAMPLES] [--frames]] [--csv | --json]\n"
+	       "             REFERENCE ESTIMATE\n",
+	       progname);
+	exit(0);
 }
 
 static int64_t parse_samples(const char *opt, const char *s)
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 		case OPT_VERSION:
 			printf("sisdr %s\n", SEPNET_VERSION);
 			return 0;
-		case 'h': usage(0);
+		case 'h': usage();
 		case ':': die_usage("%s needs an argument", argv[optind - 1]);
 		default: die_usage("unknown option '%s' (sisdr -h lists them)", argv[optind - 1]);
 		}
