@@ -11,8 +11,8 @@
  *
  * Work is split over OpenMP threads by (example, head, query block) forward
  * and by (example, head) backward, each unit done by one thread in a fixed
- * order, so results are the same for any thread count.  OpenBLAS runs
- * single-threaded inside these regions. */
+ * order, so results are the same for any thread count.  blas_gemm is
+ * serial inside these regions. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +35,6 @@ void attention_forward(real *out, real *lse, const real *qkv, int B, int T, int 
 	int hs = A / n_heads, ld = 3 * A;
 	int n_qb = (T + ATT_QB - 1) / ATT_QB;
 	real scale = 1 / sqrt((real)hs);
-	int blas_threads = blas_threads_single();
 	#pragma omp parallel
 	{
 		real *S = xmalloc((size_t)ATT_QB * ATT_KB * sizeof(real));
@@ -87,7 +86,6 @@ void attention_forward(real *out, real *lse, const real *qkv, int B, int T, int 
 		free(run_max);
 		free(run_sum);
 	}
-	blas_threads_restore(blas_threads);
 }
 
 void attention_backward(real *dqkv, const real *dout, const real *qkv, const real *out,
@@ -99,7 +97,6 @@ void attention_backward(real *dqkv, const real *dout, const real *qkv, const rea
 	//   dQ = scale · dS K,  dK = scale · dSᵀ Q
 	int hs = A / n_heads, ld = 3 * A;
 	real scale = 1 / sqrt((real)hs);
-	int blas_threads = blas_threads_single();
 	#pragma omp parallel
 	{
 		real *P = xmalloc((size_t)ATT_QB * ATT_KB * sizeof(real));
@@ -150,5 +147,4 @@ void attention_backward(real *dqkv, const real *dout, const real *qkv, const rea
 		free(dP);
 		free(D);
 	}
-	blas_threads_restore(blas_threads);
 }

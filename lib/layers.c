@@ -11,6 +11,10 @@
 #include <string.h>
 #include <tgmath.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "layers.h"
 #include "rng.h"
 #include "util.h"
@@ -37,26 +41,65 @@ int openblas_get_num_threads(void);
 #define cblas_gemm cblas_sgemm
 #endif
 
-void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
-	       const real *B, int ldb, real beta, real *C, int ldc)
+static void blas_gemm_serial(bool trans_a, bool trans_b, int M, int N, int K, real alpha,
+			     const real *A, int lda, const real *B, int ldb, real beta, real *C,
+			     int ldc)
 {
-	if (M == 0 || N == 0)
-		return;
 	cblas_gemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
 		   trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-int blas_threads_single(void)
+void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
+	       const real *B, int ldb, real beta, real *C, int ldc)
 {
-	int n = openblas_get_num_threads();
-	openblas_set_num_threads(1);
-	return n;
+	// OpenBLAS runs single-threaded (blas_init_threads) and OpenMP splits the
+	// larger of M and N into one slice per thread: one pool of threads for
+	// everything, no two pools spinning against each other for the cores.
+	// Inside an enclosing parallel region (attention) the call is serial.
+	if (M == 0 || N == 0)
+		return;
+	int nt = 1;
+#ifdef _OPENMP
+	if (!omp_in_parallel() && (double)M * N * K > 1 << 18)
+		nt = omp_get_max_threads();
+#endif
+	if (nt == 1) {
+		blas_gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		return;
+	}
+	bool split_rows = M >= N;
+	int len = split_rows ? M : N;
+	#pragma omp parallel num_threads(nt)
+	{
+#ifdef _OPENMP
+		int t = omp_get_thread_num(), n_t = omp_get_num_threads();
+#else
+		int t = 0, n_t = 1;
+#endif
+		// slices of a multiple of 16 rows or columns keep the kernels' tiles whole
+		int step = ((len + n_t - 1) / n_t + 15) / 16 * 16;
+		int i0 = t * step, n = len - i0 < step ? len - i0 : step;
+		if (n > 0 && split_rows)
+			blas_gemm_serial(trans_a, trans_b, n, N, K, alpha,
+					 A + (trans_a ? (size_t)i0 : (size_t)i0 * lda), lda, B, ldb, beta,
+					 C + (size_t)i0 * ldc, ldc);
+		else if (n > 0)
+			blas_gemm_serial(trans_a, trans_b, M, n, K, alpha, A, lda,
+					 B + (trans_b ? (size_t)i0 * ldb : (size_t)i0), ldb, beta,
+					 C + i0, ldc);
+	}
 }
 
-void blas_threads_restore(int n)
+void blas_init_threads(void)
 {
-	openblas_set_num_threads(n);
+	openblas_set_num_threads(1);
 }
+
+/* Elementwise loops run in parallel only above these sizes (elements): a
+ * parallel region costs a barrier, which on a busy machine can cost a
+ * scheduler time slice, far more than a few hundred thousand additions. */
+#define PARALLEL_MIN_CHEAP (1 << 19)	/* additions, products */
+#define PARALLEL_MIN_COSTLY (1 << 15)	/* erf, exp, a hash per element */
 
 /* ---- Linear ---- */
 
@@ -65,7 +108,6 @@ void linear_forward(real *out, const real *inp, const real *weight, const real *
 {
 	// out is (N, out_dim), inp is (N, in_dim), weight is (out_dim, in_dim), bias (out_dim)
 	if (bias) {
-		#pragma omp parallel for
 		for (int n = 0; n < N; n++)
 			memcpy(out + (size_t)n * out_dim, bias, out_dim * sizeof(real));
 	}
@@ -96,7 +138,7 @@ void linear_backward(real *dinp, real *dweight, real *dbias, const real *dout,
 void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *weight, int N, int C)
 {
 	// out, inp are (N, C); rstd is (N); weight is (C)
-	#pragma omp parallel for
+	#pragma omp parallel for if ((size_t)N * C > PARALLEL_MIN_CHEAP)
 	for (int n = 0; n < N; n++) {
 		const real *x = inp + (size_t)n * C;
 		real *y = out + (size_t)n * C;
@@ -115,7 +157,7 @@ void rmsnorm_backward(real *dinp, real *dweight, const real *dout, const real *i
 {
 	// y = x r g with r = (mean x² + eps)^-1/2:
 	// dx = r (dy ⊙ g − x r² mean(dy ⊙ g ⊙ x)),  dg = Σ_rows dy ⊙ x r
-	#pragma omp parallel for
+	#pragma omp parallel for if ((size_t)N * C > PARALLEL_MIN_CHEAP)
 	for (int n = 0; n < N; n++) {
 		const real *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
 		real *dx = dinp + (size_t)n * C;
@@ -140,7 +182,7 @@ void rmsnorm_backward(real *dinp, real *dweight, const real *dout, const real *i
 
 void gelu_forward(real *out, const real *inp, size_t n)
 {
-	#pragma omp parallel for
+	#pragma omp parallel for if (n > PARALLEL_MIN_COSTLY)
 	for (size_t i = 0; i < n; i++) {
 		real x = inp[i];
 		out[i] = (real)0.5 * x * (1 + erf(x * SQRT1_2));
@@ -150,7 +192,7 @@ void gelu_forward(real *out, const real *inp, size_t n)
 void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n)
 {
 	// d/dx [x Φ(x)] = Φ(x) + x φ(x)
-	#pragma omp parallel for
+	#pragma omp parallel for if (n > PARALLEL_MIN_COSTLY)
 	for (size_t i = 0; i < n; i++) {
 		real x = inp[i];
 		real cdf = (real)0.5 * (1 + erf(x * SQRT1_2));
@@ -180,7 +222,7 @@ static void rope_rotate(real *qkv, const real *cos_sin, int B, int T, int A, int
 {
 	// qkv is (B, T, 3A); q at columns [0, A), k at [A, 2A)
 	int hs = A / n_heads, half = hs / 2;
-	#pragma omp parallel for
+	#pragma omp parallel for if ((size_t)B * T * A > PARALLEL_MIN_CHEAP)
 	for (int bt = 0; bt < B * T; bt++) {
 		const real *cs = cos_sin + (size_t)(bt % T) * half * 2;
 		real *row = qkv + (size_t)bt * 3 * A;
@@ -221,12 +263,12 @@ void residual_forward(real *out, const real *inp, const real *branch, size_t n, 
 {
 	// out, inp, branch are (n)
 	if (p <= 0) {
-		#pragma omp parallel for
+		#pragma omp parallel for if (n > PARALLEL_MIN_CHEAP)
 		for (size_t i = 0; i < n; i++)
 			out[i] = inp[i] + branch[i];
 		return;
 	}
-	#pragma omp parallel for
+	#pragma omp parallel for if (n > PARALLEL_MIN_COSTLY)
 	for (size_t i = 0; i < n; i++)
 		out[i] = inp[i] + branch[i] * dropout_scale(p, seed, stream, i);
 }
@@ -234,7 +276,7 @@ void residual_forward(real *out, const real *inp, const real *branch, size_t n, 
 void residual_backward(real *dbranch, const real *dout, size_t n, float p, uint64_t seed,
 		       uint64_t stream)
 {
-	#pragma omp parallel for
+	#pragma omp parallel for if (n > PARALLEL_MIN_COSTLY)
 	for (size_t i = 0; i < n; i++)
 		dbranch[i] += p <= 0 ? dout[i] : dout[i] * dropout_scale(p, seed, stream, i);
 }

@@ -32,10 +32,11 @@ typedef float real;
 void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
 	       const real *B, int ldb, real beta, real *C, int ldc);
 
-/* Keep OpenBLAS single-threaded inside our own OpenMP regions (DESIGN §7):
- * returns the previous thread count for blas_threads_restore. */
-int blas_threads_single(void);
-void blas_threads_restore(int n);
+/* Make OpenBLAS single-threaded: blas_gemm splits work over OpenMP threads
+ * itself (DESIGN §7: one pool, no oversubscription).  Called by
+ * model_create.  Each slice is an independent sgemm, so results are
+ * bit-identical for a given thread count. */
+void blas_init_threads(void);
 
 /* out = inp · weightᵀ + bias (nn.Linear).  bias may be NULL. */
 void linear_forward(real *out, const real *inp, const real *weight, const real *bias,

@@ -251,6 +251,7 @@ struct model *model_create(const struct config *cfg, int max_batch, int max_fram
 	m->rope = xmalloc((size_t)max_frames * (m->A / m->n_heads) * sizeof(real));
 	rope_table(m->rope, max_frames, m->A / m->n_heads);
 	m->n_threads = model_max_threads();
+	blas_init_threads();
 	m->spectral = spectral_create(cfg->n_fft, cfg->hop_length, m->n_threads);
 	return m;
 }

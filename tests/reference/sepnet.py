@@ -9,16 +9,13 @@ checkpoints (safetensors, read and written here with struct + json + numpy:
 Debian has no safetensors package) and its module names are the checkpoint's
 tensor names, so `load_state_dict` takes them as they are.
 
-Used by golden-model.py (make golden) and tests/bench/bench-model.sh:
-
-    python3 sepnet.py bench CHECKPOINT SECONDS THREADS   # forward timing
+Used by golden-model.py (make golden) and tests/bench/torch_model.py.
 """
 import configparser
 import json
 import math
 import struct
 import sys
-import time
 
 import numpy as np
 import torch
@@ -229,30 +226,5 @@ def open_model(path):
     return model
 
 
-def bench(path, seconds, threads):
-    """Forward of `seconds` of stereo audio in segments, like sepnet-fwd
-    without overlap; prints seconds of wall time."""
-    torch.set_num_threads(threads)
-    model = open_model(path).eval()
-    cfg = model.cfg
-    n = int(seconds * 44100)
-    x = torch.randn(2, n) * 0.1
-    L = 1 + cfg.segment_length // cfg.hop
-    with torch.no_grad():
-        X = model.stft(x)[None]
-        model(X[..., :min(L, X.shape[-1])])  # warm-up
-        t0 = time.perf_counter()
-        X = model.stft(x)[None]
-        T = X.shape[-1]
-        for t0_ in range(0, T, L):
-            Y = model(X[..., t0_:t0_ + L])
-            model.waveforms(Y, (Y.shape[-1] - 1) * cfg.hop)
-        dt = time.perf_counter() - t0
-    print(f"{dt:.3f}")
-
-
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "bench":
-        bench(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
-    else:
-        sys.exit(__doc__)
+    sys.exit(__doc__)
