@@ -4,7 +4,7 @@
 #include <math.h>
 
 #include "config.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "test.h"
 
 static struct config cfg_with(float lr, int patience, float factor, float min_lr, int warmup)

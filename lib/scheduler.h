@@ -1,4 +1,4 @@
-/* sched.h: the learning-rate schedule of DESIGN §5.
+/* scheduler.h: the learning-rate schedule of DESIGN §5.
  *
  * lr(step) = plateau_lr · warmup(step), where
  *   warmup(step) = min(1, (step + 1) / warmup_steps)   (1 when warmup_steps = 0)
@@ -9,8 +9,8 @@
  * without one multiply the rate by `factor`, never below min_lr.
  *
  * The state is a few numbers, saved in checkpoints for a bit-exact resume. */
-#ifndef SEPNET_SCHED_H
-#define SEPNET_SCHED_H
+#ifndef SEPNET_SCHEDULER_H
+#define SEPNET_SCHEDULER_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
-/* sched.c: warm-up and ReduceLROnPlateau (see sched.h). */
-#include "sched.h"
+/* scheduler.c: warm-up and ReduceLROnPlateau (see scheduler.h). */
+#include "scheduler.h"
 
 #include <math.h>
 #include <stdio.h>
