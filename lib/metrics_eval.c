@@ -27,6 +27,7 @@ struct track {
 	int64_t n;
 	char **sources;
 	float *data;
+	int has_track, has_sources;	/* an SNT record's track= and sources= keys */
 };
 
 /* The measurement of one source of one track. */
@@ -184,7 +185,7 @@ static char **split_sources(const char *list, int nsrc, const char *what)
 }
 
 /* A waveform record as a track: [S, C, N] with sources=, [C, N] or [N] one source. */
-static int next_record(struct wave_input *in, struct track *t, int *named)
+static int next_record(struct wave_input *in, struct track *t)
 {
 	struct snt_header h;
 	float *data;
@@ -206,7 +207,8 @@ static int next_record(struct wave_input *in, struct track *t, int *named)
 	const char *sources = snt_header_get(&h, "sources"), *name = snt_header_get(&h, "name");
 	if (sr && (parse_int(sr, &t->sr) || t->sr <= 0))
 		die("%s: malformed sr=%s", what, sr);
-	*named = sources != NULL;
+	t->has_sources = sources != NULL;
+	t->has_track = track != NULL;
 	if (sources)
 		t->sources = split_sources(sources, t->nsrc, what);
 	else {
@@ -232,9 +234,8 @@ static void eval_streams(struct results *res, char *ref_path, char *est_path, co
 {
 	struct wave_input *rin = wave_input_open(&ref_path, 1), *ein = wave_input_open(&est_path, 1);
 	struct track ref, est;
-	int rnamed, enamed;
 	for (int64_t i = 0;; i++) {
-		int got_ref = next_record(rin, &ref, &rnamed), got_est = next_record(ein, &est, &enamed);
+		int got_ref = next_record(rin, &ref), got_est = next_record(ein, &est);
 		if (!got_ref && !got_est)
 			break;
 		if (!got_ref || !got_est)
@@ -242,11 +243,12 @@ static void eval_streams(struct results *res, char *ref_path, char *est_path, co
 			    got_ref ? ref_path : est_path);
 		char what[8400];
 		snprintf(what, sizeof what, "%s: record %lld", est_path, (long long)i);
-		/* stems records (audio files have no sources=, and their track is a file name) */
-		if (rnamed && enamed && ref.name[0] != '#' && est.name[0] != '#' && strcmp(ref.name, est.name))
+		int named = ref.has_sources && est.has_sources;
+		/* stems records only: an audio file's track is its file name */
+		if (named && ref.has_track && est.has_track && strcmp(ref.name, est.name))
 			die("%s: track '%s', but the reference's record %lld is '%s'", what, est.name,
 			    (long long)i, ref.name);
-		if (rnamed && enamed) {	/* by name: the estimated sources, in the estimate's order */
+		if (named) {	/* by name: the estimated sources, in the estimate's order */
 			pick_sources(&ref, est.sources, est.nsrc, what, "reference");
 			pick_sources(&est, ref.sources, ref.nsrc, what, "estimate");
 		} else {		/* by position */
@@ -426,14 +428,18 @@ static void aggregate_free(struct aggregate *a)
 	free(a->value);
 }
 
-static void print_value(const char *fmt, double v, const char *nan_text)
+enum value_style { VALUE_TABLE, VALUE_CSV, VALUE_JSON };
+
+/* A value as text: 3 decimals in the table, 6 in CSV and JSON; NaN and
+ * +-inf as nan/inf/-inf, or null in JSON (which has no such numbers). */
+static void print_value(double v, enum value_style style)
 {
-	if (isnan(v))
-		printf("%s", nan_text);
-	else if (isinf(v))
-		printf("%s", !strcmp(nan_text, "null") ? "null" : v > 0 ? "inf" : "-inf");
+	char buf[64];
+	if (isfinite(v))
+		snprintf(buf, sizeof buf, style == VALUE_TABLE ? "%.3f" : "%.6f", v);
 	else
-		printf(fmt, v);
+		snprintf(buf, sizeof buf, "%s", style == VALUE_JSON ? "null" : isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+	printf(style == VALUE_TABLE ? "%8s" : "%s", buf);
 }
 
 static int max_width(const struct results *res, int source, int least)
@@ -463,7 +469,7 @@ static void print_table(const struct results *res, const struct aggregate *a, co
 				printf("  %6lld", (long long)t);
 			for (int m = 0; m < nm; m++) {
 				printf("  ");
-				print_value("%8.3f", o->frames ? r->frames[m * r->nframes + t] : r->value[m], "     nan");
+				print_value(o->frames ? r->frames[m * r->nframes + t] : r->value[m], VALUE_TABLE);
 			}
 			printf("\n");
 		}
@@ -478,7 +484,7 @@ static void print_table(const struct results *res, const struct aggregate *a, co
 				printf("  %6s", "");
 			for (int m = 0; m < nm; m++) {
 				printf("  ");
-				print_value("%8.3f", a->value[s][k][m], "     nan");
+				print_value(a->value[s][k][m], VALUE_TABLE);
 			}
 			printf("\n");
 		}
@@ -517,7 +523,7 @@ static void print_csv(const struct results *res, const struct eval_opts *o)
 				printf(",%lld,%lld", (long long)t, (long long)(t * r->hop));
 			for (int m = 0; m < nm; m++) {
 				putchar(',');
-				print_value("%.6f", o->frames ? r->frames[m * r->nframes + t] : r->value[m], "nan");
+				print_value(o->frames ? r->frames[m * r->nframes + t] : r->value[m], VALUE_CSV);
 			}
 			printf("\n");
 		}
@@ -543,7 +549,7 @@ static void print_json_metrics(const double *v, int64_t stride, const struct eva
 {
 	for (int m = 0; m < nmetrics(o); m++) {
 		printf("%s\"%s\": ", m ? ", " : "", metric_name(o, m));
-		print_value("%.6f", v[m * stride], "null");
+		print_value(v[m * stride], VALUE_JSON);
 	}
 }
 
@@ -590,6 +596,8 @@ void metrics_evaluate(char *ref, char *est, const struct eval_opts *o)
 {
 	struct results res = { 0 };
 	int rdir = is_dir(ref), edir = is_dir(est);
+	if (!strcmp(ref, "-") && !strcmp(est, "-"))
+		die("the reference and the estimate cannot both be standard input");
 	if (rdir != edir)
 		die("%s is a folder but %s is not: give two files or two folders", rdir ? ref : est, rdir ? est : ref);
 	if (rdir)

@@ -195,10 +195,14 @@ value() {
 	sox -R -n -r 8000 -c 1 -t f32 a.raw synth 0.1 whitenoise
 	snt_write $'dtype=f32\nshape=2,1,800\nsources=drums,bass\n' a.raw a.raw > db.snt
 	snt_write $'dtype=f32\nshape=2,1,800\nsources=drums,vocals\n' a.raw a.raw > dv.snt
+	snt_write $'dtype=f32\nshape=2,1,800\ntrack=b\nsources=drums,bass\n' a.raw a.raw > tb.snt
+	snt_write $'dtype=f32\nshape=2,1,800\ntrack=c\nsources=drums,bass\n' a.raw a.raw > tc.snt
 	cat db.snt db.snt > two.snt
 	mkdir -p ref/t est/t && cp s.wav ref/t/vocals.wav && cp s.wav est/t/vocals.wav && cp s.wav est/t/bass.wav
-	for pair in "s.wav m.wav:channels" "s.wav r.wav:sample rate" "db.snt dv.snt:no reference of source 'vocals'" \
-		"two.snt db.snt:records" "s.wav est:folder" "ref est:ref/t/bass.wav" "s.wav nothere.wav:nothere.wav"; do
+	for pair in "s.wav m.wav:channels" "s.wav r.wav:sample rate" \
+		"db.snt dv.snt:no reference of source 'vocals'" "two.snt db.snt:records" \
+		"tb.snt tc.snt:track 'c'" "- -:standard input" "s.wav est:folder" \
+		"ref est:ref/t/bass.wav" "s.wav nothere.wav:nothere.wav"; do
 		run --separate-stderr sisdr ${pair%%:*}
 		assert_failure 1
 		assert_output ""
