@@ -6,7 +6,6 @@
  * slots below), so a record does not depend on which thread made it, on
  * -j, or on the records before it; --skip N starts at record N and gives
  * exactly the tail of an unskipped run. */
-#include <math.h>
 #include <string.h>
 
 #include "dataset.h"
@@ -18,13 +17,15 @@
 #define PLAN_BYTES 128		/* a slot is the plan, then the payload [4, 2, L] */
 
 /* Counter slots of record i's stream.  Track and offset choices move by
- * DRAW_STRIDE per redraw after a silent segment; the rest never change. */
+ * DRAW_STRIDE per redraw after a silent segment; the rest never change.
+ * Changing any of this changes every seed's stream, which training runs
+ * rely on when they resume with --skip. */
 enum {
 	SLOT_REMIX = 0,
 	SLOT_TRACK = 1,		/* + stem when remixed */
 	SLOT_OFFSET = 5,	/* + stem when remixed */
 	DRAW_STRIDE = 16,
-	SLOT_GAIN = 16 * MAX_DRAWS,	/* + stem */
+	SLOT_GAIN = DRAW_STRIDE * MAX_DRAWS,	/* + stem */
 	SLOT_SWAP = SLOT_GAIN + 4,	/* + stem */
 	SLOT_FLIP = SLOT_GAIN + 8,	/* + stem */
 };

@@ -10,7 +10,7 @@
 #include "util.h"
 
 static const char usage[] =
-	"usage: musdb-cat list  -r ROOT [--tracks FILE] [-j N] [train|valid|test]\n"
+	"usage: musdb-cat list -r ROOT [--tracks FILE] [-j N] [train|valid|test]\n"
 	"       musdb-cat train -r ROOT [-c CONFIG] [-l SAMPLES] [-n COUNT] [--skip N]\n"
 	"                 [--seed N] [-j N] [--cache] [--remix P] [--no-gain] [--no-swap]\n"
 	"                 [--no-flip] [--no-shift] [--tracks FILE] [--full]\n"
