@@ -29,6 +29,49 @@ static int att_min(int a, int b)
 	return a < b ? a : b;
 }
 
+/* Row reductions in 8 lanes, combined in a fixed order: vectorizable
+ * without -ffast-math, and the same for every thread count. */
+#define ATT_LANES 8
+
+static real row_max(const real *x, int n)
+{
+	real lane[ATT_LANES];
+	for (int k = 0; k < ATT_LANES; k++)
+		lane[k] = -INFINITY;
+	int j = 0;
+	for (; j + ATT_LANES <= n; j += ATT_LANES)
+		for (int k = 0; k < ATT_LANES; k++)
+			lane[k] = x[j + k] > lane[k] ? x[j + k] : lane[k];
+	for (; j < n; j++)
+		lane[0] = x[j] > lane[0] ? x[j] : lane[0];
+	real m = lane[0];
+	for (int k = 1; k < ATT_LANES; k++)
+		m = lane[k] > m ? lane[k] : m;
+	return m;
+}
+
+/* x[j] = exp(x[j] − shift), vectorized. */
+static void exp_shifted(real *x, int n, real shift)
+{
+	for (int j = 0; j < n; j++)
+		x[j] = exp_fast(x[j] - shift);
+}
+
+static real row_sum(const real *x, int n)
+{
+	real lane[ATT_LANES] = { 0 };
+	int j = 0;
+	for (; j + ATT_LANES <= n; j += ATT_LANES)
+		for (int k = 0; k < ATT_LANES; k++)
+			lane[k] += x[j + k];
+	for (; j < n; j++)
+		lane[0] += x[j];
+	real s = 0;
+	for (int k = 0; k < ATT_LANES; k++)
+		s += lane[k];
+	return s;
+}
+
 void attention_forward(real *out, real *lse, const real *qkv, int B, int T, int A, int n_heads)
 {
 	// out is (B, T, A); lse is (B, n_heads, T); qkv is (B, T, 3A)
@@ -58,15 +101,11 @@ void attention_forward(real *out, real *lse, const real *qkv, int B, int T, int 
 				// S = scale · Q Kᵀ (nq, nk)
 				blas_gemm(false, true, nq, nk, hs, scale, Q, ld, K, ld, 0, S, ATT_KB);
 				for (int i = 0; i < nq; i++) {
-					real *s = S + (size_t)i * ATT_KB, m = run_max[i];
-					for (int j = 0; j < nk; j++)
-						m = s[j] > m ? s[j] : m;
-					real corr = exp(run_max[i] - m), sum = 0;
-					for (int j = 0; j < nk; j++) {
-						s[j] = exp(s[j] - m);
-						sum += s[j];
-					}
-					run_sum[i] = run_sum[i] * corr + sum;
+					real *s = S + (size_t)i * ATT_KB;
+					real m = fmax(run_max[i], row_max(s, nk));
+					real corr = exp(run_max[i] - m);	// 0 for the first tile: −inf
+					exp_shifted(s, nk, m);
+					run_sum[i] = run_sum[i] * corr + row_sum(s, nk);
 					run_max[i] = m;
 					real *o = O + (size_t)i * A;
 					for (int c = 0; c < hs; c++)
@@ -127,9 +166,7 @@ void attention_backward(real *dqkv, const real *dout, const real *qkv, const rea
 					const real *dOq = dO + (size_t)q0 * A;
 					blas_gemm(false, true, nq, nk, hs, scale, Q, ld, K, ld, 0, P, ATT_KB);
 					for (int i = 0; i < nq; i++) {
-						real *p = P + (size_t)i * ATT_KB, l = L[q0 + i];
-						for (int j = 0; j < nk; j++)
-							p[j] = exp(p[j] - l);
+						exp_shifted(P + (size_t)i * ATT_KB, nk, L[q0 + i]);
 					}
 					blas_gemm(true, false, nk, hs, nq, 1, P, ATT_KB, dOq, A, 1, dV, ld);
 					blas_gemm(false, true, nq, nk, hs, 1, dOq, A, V, ld, 0, dP, ATT_KB);

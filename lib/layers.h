@@ -17,6 +17,7 @@
 #ifndef SEPNET_LAYERS_H
 #define SEPNET_LAYERS_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,36 @@ typedef double real;
 #else
 typedef float real;
 #endif
+
+/* exp for hot loops (attention's softmax), x finite with |x| < 1e9.  In
+ * f32: exp(x) = 2^k exp(r) with k = round(x / ln 2), r = x − k ln 2
+ * (Cody–Waite split), |r| ≤ ln 2 / 2, and a degree-7 Taylor polynomial
+ * whose error there is below 5e-9: within float rounding of expf.  k is
+ * clamped as an integer (x below about −87.7 gives 0, above 88.7 +inf), so
+ * there is no float comparison and loops of it vectorize.  In double (the
+ * gradient checks): the C library's exp. */
+static inline real exp_fast(real x)
+{
+#ifdef SEPNET_DOUBLE
+	return exp(x);
+#else
+	// round to nearest by adding and subtracting 1.5 · 2^23 (no libm call)
+	float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+	float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
+	float p = 1.0f / 5040;
+	p = p * r + 1.0f / 720;
+	p = p * r + 1.0f / 120;
+	p = p * r + 1.0f / 24;
+	p = p * r + 1.0f / 6;
+	p = p * r + 0.5f;
+	p = p * r + 1.0f;
+	p = p * r + 1.0f;
+	int32_t k = (int32_t)n;
+	k = k < -127 ? -127 : k > 128 ? 128 : k;	// 2^-127 → 0.0f, 2^128 → inf
+	union { int32_t i; float f; } scale = { .i = (k + 127) << 23 };
+	return p * scale.f;
+#endif
+}
 
 /* C[M,N] = alpha · op(A) op(B) + beta · C, row-major, op = transpose when
  * the flag is set; lda/ldb/ldc are row strides. */

@@ -108,7 +108,10 @@ struct model {
 
 /* Creates a model for batches of up to max_batch examples of up to
  * max_frames STFT frames.  training: keep every layer's activations and
- * allocate gradients.  Parameters are zero until model_init or a load. */
+ * allocate gradients.  Parameters are zero until model_init or a load.
+ * Per-thread scratch is sized for omp_get_max_threads() at this call: do
+ * not raise the thread count afterwards.  OpenBLAS is made single-threaded
+ * (blas_init_threads). */
 struct model *model_create(const struct config *cfg, int max_batch, int max_frames, bool training);
 void model_free(struct model *m);
 

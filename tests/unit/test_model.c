@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "checkpoint.h"
 #include "chunk.h"
@@ -276,6 +279,59 @@ static void test_checkpoint_errors(void)
 	model_free(m);
 }
 
+/* One training pass (forward, loss, backward) on the golden batch with
+ * dropout on; returns the loss, gradients in m->grads. */
+static double training_pass(struct model *m, const struct golden *g)
+{
+	model_zero_grad(m);
+	model_forward(m, g->x, g->B, g->T);
+	model_waveforms(m, g->n);
+	double loss = loss_compute(m, g->stems, g->n, true, NULL);
+	model_backward(m);
+	return loss;
+}
+
+/* DESIGN §7: bit-identical for the same thread count, equal up to float
+ * rounding across thread counts; dropout masks depend on the step only. */
+static void test_threads(void)
+{
+#ifdef _OPENMP
+	struct golden g;
+	golden_open(&g);
+	omp_set_num_threads(2);
+	struct config c;
+	char err[512];
+	if (checkpoint_read_config(GOLDEN_MODEL, &c, err, sizeof err))
+		die("%s", err);
+	c.dropout = 0.1f;
+	struct model *m = model_create(&c, g.B, g.T, true);
+	if (checkpoint_load(m, GOLDEN_MODEL, NULL, NULL, err, sizeof err))
+		die("%s", err);
+	m->step = 3;
+	size_t bytes = m->n_params * sizeof(float);
+	float *first = xmalloc(bytes), *other = xmalloc(bytes);
+	double l1 = training_pass(m, &g);
+	memcpy(first, m->grads, bytes);
+	double l2 = training_pass(m, &g);
+	CHECK(l1 == l2 && memcmp(first, m->grads, bytes) == 0, "two runs at 2 threads differ");
+	omp_set_num_threads(1);
+	double l3 = training_pass(m, &g);
+	memcpy(other, m->grads, bytes);
+	// summation order of sgemm slices and of nothing else: float rounding
+	double e = tensor_error(other, first, m->n_params);
+	CHECK(fabs(l3 - l1) < 1e-6 * fabs(l1) && e < 1e-5, "1 vs 2 threads: loss %.9g vs %.9g, "
+	      "gradients %.3g", l3, l1, e);
+	// another step draws other dropout masks
+	omp_set_num_threads(2);
+	m->step = 4;
+	double l4 = training_pass(m, &g);
+	CHECK(l4 != l1, "step 4 has the dropout masks of step 3");
+	free(first), free(other);
+	model_free(m);
+	golden_close(&g);
+#endif
+}
+
 /* AdamW against a hand-computed step; clipping */
 static void test_adamw(void)
 {
@@ -309,13 +365,9 @@ static void test_training_steps(void)
 	adamw_init(&opt, m->n_params, 0);
 	double first = 0, last = 0;
 	for (int step = 0; step < 5; step++) {
-		model_zero_grad(m);
-		model_forward(m, g.x, g.B, g.T);
-		model_waveforms(m, g.n);
-		last = loss_compute(m, g.stems, g.n, true, NULL);
+		last = training_pass(m, &g);
 		if (step == 0)
 			first = last;
-		model_backward(m);
 		grad_clip_norm(m->grads, m->n_params, 5);
 		adamw_step(&opt, m->params, m->grads, 1e-3f);
 	}
@@ -410,6 +462,7 @@ int main(void)
 	RUN(test_checkpoint_errors);
 	RUN(test_adamw);
 	RUN(test_training_steps);
+	RUN(test_threads);
 	RUN(test_chunked);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
