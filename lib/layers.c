@@ -286,9 +286,9 @@ void residual_backward(real *dbranch, const real *dout, size_t n, float p, uint6
 struct spectral_scratch {
 	real *frame;		/* [n_fft] */
 	real *bins;		/* [F] complex */
-	real *ola;		/* [cap] overlap-add buffer */
-	real *env;		/* [cap] summed squared window */
-	int64_t cap;
+	real *ola;		/* [cap] overlap-add buffer, or the padded signal */
+	real *env;		/* [cap] summed squared window of env_frames frames */
+	int64_t cap, env_frames;
 };
 
 struct spectral {
@@ -354,6 +354,7 @@ static struct spectral_scratch *spectral_scratch(struct spectral *sp, int thread
 		s->ola = xrealloc(s->ola, len * sizeof(real));
 		s->env = xrealloc(s->env, len * sizeof(real));
 		s->cap = len;
+		s->env_frames = 0;
 	}
 	return s;
 }
@@ -373,11 +374,15 @@ void spectral_stft(struct spectral *sp, int thread, real *out, const real *x, in
 	// of x reflect-padded by n_fft/2 on both sides
 	if (n <= sp->n_fft / 2)
 		die("spectral_stft: %lld samples are too few for n_fft %d", (long long)n, sp->n_fft);
-	struct spectral_scratch *s = spectral_scratch(sp, thread, 0);
 	int64_t T = 1 + n / sp->hop, pad = sp->n_fft / 2;
+	struct spectral_scratch *s = spectral_scratch(sp, thread, n + 2 * pad);
+	real *xpad = s->ola;
+	for (int64_t i = 0; i < n + 2 * pad; i++)
+		xpad[i] = x[reflect_index(i - pad, n)];
 	for (int64_t t = 0; t < T; t++) {
+		const real *xt = xpad + t * sp->hop;
 		for (int k = 0; k < sp->n_fft; k++)
-			s->frame[k] = sp->window[k] * x[reflect_index(t * sp->hop + k - pad, n)];
+			s->frame[k] = sp->window[k] * xt[k];
 		FFTW(execute_dft_r2c)(sp->r2c, s->frame, (FFTW(complex) *)s->bins);
 		for (int f = 0; f < sp->F; f++) {
 			out[((size_t)f * T + t) * 2] = s->bins[2 * f];
@@ -386,14 +391,20 @@ void spectral_stft(struct spectral *sp, int thread, real *out, const real *x, in
 	}
 }
 
-/* Summed squared window of T frames into env [n_fft + hop (T-1)]. */
-static void spectral_envelope(const struct spectral *sp, real *env, int64_t T)
+/* The summed squared window of T frames, s->env [n_fft + hop (T-1)],
+ * kept for the next call with the same T. */
+static const real *spectral_envelope(const struct spectral *sp, struct spectral_scratch *s,
+				     int64_t T)
 {
+	if (s->env_frames == T)
+		return s->env;
 	int64_t len = sp->n_fft + sp->hop * (T - 1);
-	memset(env, 0, len * sizeof(real));
+	memset(s->env, 0, len * sizeof(real));
 	for (int64_t t = 0; t < T; t++)
 		for (int k = 0; k < sp->n_fft; k++)
-			env[t * sp->hop + k] += sp->window[k] * sp->window[k];
+			s->env[t * sp->hop + k] += sp->window[k] * sp->window[k];
+	s->env_frames = T;
+	return s->env;
 }
 
 void spectral_istft(struct spectral *sp, int thread, real *y, const real *in, int64_t T, int64_t n)
@@ -415,16 +426,16 @@ void spectral_istft(struct spectral *sp, int thread, real *y, const real *in, in
 		for (int k = 0; k < sp->n_fft; k++)
 			o[k] += s->frame[k] * scale * sp->window[k];
 	}
-	spectral_envelope(sp, s->env, T);
+	const real *env = spectral_envelope(sp, s, T);
 	for (int64_t i = 0; i < n; i++) {
 		int64_t j = start + i;
 		if (j >= len) {
 			y[i] = 0;
 			continue;
 		}
-		if (s->env[j] < (real)1e-11)
+		if (env[j] < (real)1e-11)
 			die("spectral_istft: window envelope vanishes at sample %lld", (long long)i);
-		y[i] = s->ola[j] / s->env[j];
+		y[i] = s->ola[j] / env[j];
 	}
 }
 
@@ -438,10 +449,10 @@ void spectral_istft_backward(struct spectral *sp, int thread, real *din, const r
 	// ignores) has the adjoint dX_f = (c_f / N) rfft(g)_f.
 	int64_t len = sp->n_fft + sp->hop * (T - 1), start = sp->n_fft / 2;
 	struct spectral_scratch *s = spectral_scratch(sp, thread, len);
-	spectral_envelope(sp, s->env, T);
+	const real *env = spectral_envelope(sp, s, T);
 	memset(s->ola, 0, len * sizeof(real));
 	for (int64_t i = 0; i < n && start + i < len; i++)
-		s->ola[start + i] = dy[i] / s->env[start + i];
+		s->ola[start + i] = dy[i] / env[start + i];
 	real scale = (real)1 / sp->n_fft;
 	for (int64_t t = 0; t < T; t++) {
 		const real *g = s->ola + t * sp->hop;

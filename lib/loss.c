@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <tgmath.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -131,17 +132,18 @@ double loss_compute(struct model *m, const real *targets, int64_t n, bool backwa
 			if (w_spec == 0 && !stats)
 				continue;
 			spectral_stft(m->spectral, th, target_spec, targets + (size_t)r * n, n);
+			// magnitudes in f32 as the model computes them, sums in double
 			double sum = 0;
 			for (size_t k = 0; k < spec / 2; k++) {
-				double re = yhat[2 * k], im = yhat[2 * k + 1];
-				double tr = target_spec[2 * k], ti = target_spec[2 * k + 1];
-				double mag = sqrt(re * re + im * im + MAG_EPS);
-				double diff = mag - sqrt(tr * tr + ti * ti + MAG_EPS);
+				real re = yhat[2 * k], im = yhat[2 * k + 1];
+				real tr = target_spec[2 * k], ti = target_spec[2 * k + 1];
+				real mag = sqrt(re * re + im * im + (real)MAG_EPS);
+				real diff = mag - sqrt(tr * tr + ti * ti + (real)MAG_EPS);
 				sum += fabs(diff);
 				if (backward && w_spec != 0) {
-					double g = w_spec / n_bins * sign_of(diff) / mag;
-					dyhat[2 * k] += (real)(g * re);
-					dyhat[2 * k + 1] += (real)(g * im);
+					real g = (real)(w_spec / n_bins) * (real)sign_of(diff) / mag;
+					dyhat[2 * k] += g * re;
+					dyhat[2 * k + 1] += g * im;
 				}
 			}
 			spec_l1[r] = sum;
