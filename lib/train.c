@@ -1,0 +1,349 @@
+/* train.c: the trainer: steps, epochs and training checkpoints (see train.h). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "ema.h"
+#include "safetensors.h"
+#include "train.h"
+#include "util.h"
+
+/* checkpoint.c's "format" value: a training checkpoint is a sepnet
+ * checkpoint with more tensors and metadata */
+#define CHECKPOINT_FORMAT "sepnet"
+
+int train_check_record(const struct snt_header *h, const struct config *cfg, int64_t length,
+		       char *err, size_t errlen)
+{
+	char want[CONFIG_MAX_SOURCES * (CONFIG_NAME_LEN + 1)] = "";
+	for (int s = 0; s < cfg->n_sources; s++) {
+		if (s)
+			strcat(want, ",");
+		strcat(want, cfg->sources[s]);
+	}
+	const char *sources = snt_header_get(h, "sources"), *sr = snt_header_get(h, "sr");
+	int rate;
+	if (h->dtype != SNT_F32 || h->rank != 3) {
+		snprintf(err, errlen, "expected stems f32 [S, C, N], got %s of rank %d",
+			 snt_dtype_name(h->dtype), h->rank);
+		return -1;
+	}
+	if (!sources || strcmp(sources, want) != 0) {
+		snprintf(err, errlen, "sources=%s, the model's sources are %s",
+			 sources ? sources : "(none)", want);
+		return -1;
+	}
+	if (h->shape[0] != cfg->n_sources) {
+		snprintf(err, errlen, "%" PRId64 " stems, sources= names %d", h->shape[0],
+			 cfg->n_sources);
+		return -1;
+	}
+	if (h->shape[1] != cfg->channels) {
+		snprintf(err, errlen, "%" PRId64 " channels, the model takes %d", h->shape[1],
+			 cfg->channels);
+		return -1;
+	}
+	if (!sr || parse_int(sr, &rate) || rate != cfg->sample_rate) {
+		snprintf(err, errlen, "sr=%s, the model's sample_rate is %d", sr ? sr : "(none)",
+			 cfg->sample_rate);
+		return -1;
+	}
+	if (length > 0 && h->shape[2] != length) {
+		snprintf(err, errlen, "%" PRId64 " samples, the config's segment_length is %" PRId64,
+			 h->shape[2], length);
+		return -1;
+	}
+	return 0;
+}
+
+struct trainer *trainer_create(const struct config *cfg, int64_t epoch_size)
+{
+	struct trainer *t = xcalloc(1, sizeof *t);
+	t->cfg = *cfg;
+	t->epoch_size = epoch_size;
+	int T = model_segment_frames(cfg);
+	struct model *m = t->m = model_create(cfg, cfg->batch_size, T, true);
+	model_init(m, cfg->seed);
+	adamw_init(&t->opt, m->n_params, cfg->weight_decay);
+	if (cfg->ema_decay > 0) {
+		t->ema = xmalloc(m->n_params * sizeof(float));
+		memcpy(t->ema, m->params, m->n_params * sizeof(float));
+	}
+	sched_init(&t->sched, cfg);
+	t->stems = xmalloc((size_t)cfg->batch_size * m->S * m->C * cfg->segment_length * sizeof(float));
+	t->x = xmalloc((size_t)cfg->batch_size * m->C * m->F * T * 2 * sizeof(float));
+	snt_header_init(&t->h);
+	return t;
+}
+
+void trainer_free(struct trainer *t)
+{
+	if (!t)
+		return;
+	model_free(t->m);
+	adamw_free(&t->opt);
+	free(t->ema);
+	free(t->stems);
+	free(t->x);
+	snt_header_free(&t->h);
+	free(t);
+}
+
+/* The next record into dst (S, C, N); false at a clean end of stream. */
+static bool read_record(struct trainer *t, struct snt_reader *r, float *dst)
+{
+	if (!snt_read_header_or_die(r, &t->h))
+		return false;
+	char err[512];
+	if (train_check_record(&t->h, &t->cfg, t->cfg.segment_length, err, sizeof err))
+		die("%s: record %" PRId64 ": %s", r->name, r->record, err);
+	snt_read_payload_or_die(r, &t->h, dst);
+	return true;
+}
+
+static void add_stats(struct loss_stats *sum, const struct loss_stats *st, double w, int S)
+{
+	sum->loss += w * st->loss;
+	sum->sisdr += w * st->sisdr;
+	sum->l1 += w * st->l1;
+	sum->spectral += w * st->spectral;
+	for (int s = 0; s < S; s++)
+		sum->sisdr_source[s] += w * st->sisdr_source[s];
+}
+
+enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
+				    struct train_step_stats *st)
+{
+	const struct config *c = &t->cfg;
+	struct model *m = t->m;
+	int B = c->batch_size, accum = c->gradient_accum, T = model_segment_frames(c);
+	int64_t n = c->segment_length;
+	size_t rec = (size_t)m->S * m->C * n;	// floats per record
+	bool finite = true;
+
+	*st = (struct train_step_stats){ .lr = sched_lr(&t->sched, t->step) };
+	model_zero_grad(m);
+	for (int k = 0; k < accum; k++) {
+		for (int b = 0; b < B; b++)
+			if (!read_record(t, r, t->stems + b * rec))
+				return TRAIN_STEP_END;
+		if (!finite)
+			continue;	// the step is lost anyway; read its records
+		m->step = (uint64_t)(t->micro + k);	// dropout masks of this micro-batch
+		model_mixture_spectrogram(m, t->x, t->stems, B, n);
+		model_forward(m, t->x, B, T);
+		model_waveforms(m, n);
+		struct loss_stats ls;
+		loss_compute(m, t->stems, n, true, &ls);
+		add_stats(&st->loss, &ls, 1.0 / accum, m->S);
+		if (!isfinite(ls.loss)) {
+			finite = false;
+			continue;
+		}
+		model_backward(m);
+	}
+	t->micro += accum;
+	t->records += (int64_t)B * accum;
+	t->epoch_records += (int64_t)B * accum;
+
+	// each micro-batch's loss is a mean over its examples: the step's
+	// gradient is the mean over micro-batches
+	if (finite && accum > 1) {
+		float scale = 1.0f / accum;
+		for (size_t i = 0; i < m->n_params; i++)
+			m->grads[i] *= scale;
+	}
+	st->grad_norm = finite ? grad_clip_norm(m->grads, m->n_params, c->grad_clip) : NAN;
+	if (!finite || !isfinite(st->grad_norm)) {
+		t->bad_in_row++;
+		t->bad_total++;
+		return TRAIN_STEP_BAD;
+	}
+	t->bad_in_row = 0;
+	adamw_step(&t->opt, m->params, m->grads, (float)st->lr);
+	t->step++;
+	if (t->ema)
+		ema_update(t->ema, m->params, m->n_params, c->ema_decay);
+	t->epoch_loss_sum += st->loss.loss;
+	t->epoch_loss_n++;
+	return TRAIN_STEP_OK;
+}
+
+bool trainer_epoch_done(const struct trainer *t)
+{
+	return t->epoch_records >= t->epoch_size;
+}
+
+double trainer_end_epoch(struct trainer *t)
+{
+	double mean = t->epoch_loss_n ? t->epoch_loss_sum / t->epoch_loss_n : NAN;
+	t->epoch++;
+	t->epoch_records = 0;
+	t->epoch_loss_sum = 0;
+	t->epoch_loss_n = 0;
+	return mean;
+}
+
+const float *trainer_eval_weights(const struct trainer *t)
+{
+	return t->ema ? t->ema : t->m->params;
+}
+
+/* ---- training checkpoints ---- */
+
+/* Name of the first non-finite value among the views over base, or NULL. */
+static const char *first_non_finite(const struct model *m, const float *base)
+{
+	for (int k = 0; k < m->n_tensors; k++) {
+		const struct safetensors_view *v = &m->tensors[k];
+		int64_t n = safetensors_view_numel(v);
+		for (int64_t i = 0; i < n; i++)
+			if (!isfinite(base[v->offset + i]))
+				return v->name;
+	}
+	return NULL;
+}
+
+void trainer_save(const struct trainer *t, const char *path)
+{
+	const struct model *m = t->m;
+	const char *bad = first_non_finite(m, m->params);
+	if (!bad && t->ema)
+		bad = first_non_finite(m, t->ema);
+	if (bad)
+		die("%s: not written: tensor %s holds NaN or Inf", path, bad);
+
+	struct safetensors_writer *w = safetensors_writer_create();
+	char *config = config_to_string(&t->cfg), buf[256];
+	safetensors_writer_set_meta(w, "format", CHECKPOINT_FORMAT);
+	safetensors_writer_set_meta(w, "config", config);
+	snprintf(buf, sizeof buf, "%zu", m->n_params);
+	safetensors_writer_set_meta(w, "n_params", buf);
+#define META_INT(key, val) \
+	(snprintf(buf, sizeof buf, "%" PRId64, (int64_t)(val)), safetensors_writer_set_meta(w, key, buf))
+	META_INT("step", t->step);
+	META_INT("epoch", t->epoch);
+	META_INT("records", t->records);
+	META_INT("epoch_records", t->epoch_records);
+	META_INT("bad_in_row", t->bad_in_row);
+	META_INT("bad_total", t->bad_total);
+#undef META_INT
+	// the dropout RNG: seed and counter (lib/rng.h draws are pure functions of them)
+	snprintf(buf, sizeof buf, "%" PRIu64 " %" PRId64, t->cfg.seed, t->micro);
+	safetensors_writer_set_meta(w, "rng", buf);
+	sched_format(&t->sched, buf, sizeof buf);
+	safetensors_writer_set_meta(w, "scheduler", buf);
+	snprintf(buf, sizeof buf, "%a %" PRId64, t->epoch_loss_sum, t->epoch_loss_n);
+	safetensors_writer_set_meta(w, "epoch_loss", buf);
+
+	safetensors_writer_add_views(w, NULL, m->tensors, m->n_tensors, m->params, SAFETENSORS_F32);
+	safetensors_writer_add_views(w, "opt.m.", m->tensors, m->n_tensors, t->opt.m, SAFETENSORS_F32);
+	safetensors_writer_add_views(w, "opt.v.", m->tensors, m->n_tensors, t->opt.v, SAFETENSORS_F32);
+	if (t->ema)
+		safetensors_writer_add_views(w, "ema.", m->tensors, m->n_tensors, t->ema, SAFETENSORS_F32);
+	safetensors_writer_write_or_die(w, path);
+	safetensors_writer_free(w);
+	free(config);
+}
+
+/* Parse metadata key as whitespace-separated fields with sscanf's fmt;
+ * want is the number of fields.  0 ok, -1 with a message. */
+static int meta_scan(const struct safetensors_file *f, const char *key, int want, char *err,
+		     size_t errlen, const char *fmt, ...)
+{
+	const char *v = safetensors_meta_get(f, key);
+	int got = -1;
+	if (v) {
+		va_list ap;
+		va_start(ap, fmt);
+		got = vsscanf(v, fmt, ap);
+		va_end(ap);
+	}
+	if (got != want) {
+		snprintf(err, errlen, "%s: %s metadata '%s' (not a training checkpoint from sepnet-train?)",
+			 f->path, v ? "malformed" : "no", key);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_state(struct trainer *t, const struct safetensors_file *f, char *err, size_t errlen)
+{
+	int64_t bad_in_row;
+	uint64_t seed;
+	if (meta_scan(f, "step", 1, err, errlen, "%" SCNd64, &t->step) ||
+	    meta_scan(f, "epoch", 1, err, errlen, "%" SCNd64, &t->epoch) ||
+	    meta_scan(f, "records", 1, err, errlen, "%" SCNd64, &t->records) ||
+	    meta_scan(f, "epoch_records", 1, err, errlen, "%" SCNd64, &t->epoch_records) ||
+	    meta_scan(f, "bad_in_row", 1, err, errlen, "%" SCNd64, &bad_in_row) ||
+	    meta_scan(f, "bad_total", 1, err, errlen, "%" SCNd64, &t->bad_total) ||
+	    meta_scan(f, "rng", 2, err, errlen, "%" SCNu64 " %" SCNd64, &seed, &t->micro) ||
+	    meta_scan(f, "epoch_loss", 2, err, errlen, "%la %" SCNd64, &t->epoch_loss_sum,
+		      &t->epoch_loss_n))
+		return -1;
+	if (sched_parse(&t->sched, safetensors_meta_get(f, "scheduler") ?
+			safetensors_meta_get(f, "scheduler") : "")) {
+		snprintf(err, errlen, "%s: malformed or no scheduler metadata", f->path);
+		return -1;
+	}
+	t->bad_in_row = (int)bad_in_row;
+	t->opt.t = t->step;
+	// the RNG continues where it was, whatever seed a changed config names
+	t->cfg.seed = t->m->cfg.seed = seed;
+	return 0;
+}
+
+int trainer_load(struct trainer *t, const char *path, char *err, size_t errlen)
+{
+	struct model *m = t->m;
+	struct config cfg;
+	if (checkpoint_read_config(path, &cfg, err, errlen))
+		return -1;
+	const char *diff = config_model_diff(&cfg, &m->cfg);
+	if (diff) {
+		snprintf(err, errlen, "%s: config key %s differs from the model's", path, diff);
+		return -1;
+	}
+	struct safetensors_file f;
+	if (safetensors_open(&f, path, err, errlen))
+		return -1;
+	static const char *const prefixes[] = { "", "opt.m.", "opt.v.", "ema." };
+	int rc = -1;
+	if (safetensors_check_names(&f, prefixes, 4, m->tensors, m->n_tensors, err, errlen) ||
+	    safetensors_read_views(&f, NULL, m->tensors, m->n_tensors, m->params, NULL, err, errlen) ||
+	    safetensors_read_views(&f, "opt.m.", m->tensors, m->n_tensors, t->opt.m, NULL, err, errlen) ||
+	    safetensors_read_views(&f, "opt.v.", m->tensors, m->n_tensors, t->opt.v, NULL, err, errlen) ||
+	    load_state(t, &f, err, errlen))
+		goto out;
+	if (t->ema) {
+		char name[256];
+		snprintf(name, sizeof name, "ema.%s", m->tensors[0].name);
+		if (safetensors_find(&f, name)) {
+			if (safetensors_read_views(&f, "ema.", m->tensors, m->n_tensors, t->ema, NULL,
+						   err, errlen))
+				goto out;
+		} else {
+			warn("%s: no EMA weights (ema_decay was 0): the EMA starts from the weights", path);
+			memcpy(t->ema, m->params, m->n_params * sizeof(float));
+		}
+	}
+	rc = 0;
+out:
+	safetensors_close(&f);
+	return rc;
+}
+
+int64_t trainer_checkpoint_records(const char *path, char *err, size_t errlen)
+{
+	struct safetensors_file f;
+	int64_t records;
+	if (safetensors_open(&f, path, err, errlen))
+		return -1;
+	int rc = meta_scan(&f, "records", 1, err, errlen, "%" SCNd64, &records);
+	safetensors_close(&f);
+	return rc ? -1 : records;
+}

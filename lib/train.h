@@ -1,0 +1,124 @@
+/* train.h: the training loop of sepnet-train (DESIGN §5).
+ *
+ * A trainer owns a training model, its AdamW moments, the EMA of its
+ * weights (when ema_decay > 0), the learning-rate schedule and the counters
+ * that a checkpoint must hold for a bit-exact resume:
+ *
+ *   step          optimizer steps taken (AdamW's t; the scheduler's step)
+ *   epoch         epochs completed
+ *   records       training records consumed by the steps taken or skipped
+ *                 (restart the data with musdb-cat --skip RECORDS)
+ *   epoch_records records of the current epoch
+ *   micro         micro-batches run: the dropout RNG's counter, so every
+ *                 micro-batch draws fresh masks, (cfg.seed, micro) in all
+ *   bad_in_row    skipped steps in a row (NaN/Inf loss or gradient)
+ *
+ * A step reads batch_size × gradient_accum records from a stream, runs
+ * forward, loss and backward per micro-batch of batch_size, averages the
+ * gradients, clips them to grad_clip, and takes an AdamW step at the
+ * scheduler's rate, then updates the EMA.  A step whose loss or gradient
+ * norm is not finite changes no weight and is counted as bad.
+ *
+ * train_run() is the whole tool: output directory, epochs, validation,
+ * checkpoints, metrics, progress and signals. */
+#ifndef SEPNET_TRAIN_H
+#define SEPNET_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "loss.h"
+#include "model.h"
+#include "optim.h"
+#include "scheduler.h"
+#include "snt.h"
+
+struct trainer {
+	struct config cfg;
+	struct model *m;	/* training model: batch_size × segment frames */
+	struct adamw opt;
+	float *ema;		/* (n_params) EMA of the weights; NULL when ema_decay is 0 */
+	struct sched sched;
+	int64_t epoch_size;	/* records per epoch */
+	/* state saved in checkpoints */
+	int64_t step, epoch, records, epoch_records, micro;
+	int bad_in_row;
+	int64_t bad_total;
+	double epoch_loss_sum;	/* sum of the epoch's step losses, for its mean */
+	int64_t epoch_loss_n;
+	/* buffers */
+	float *stems;		/* (B, S, C, N) one micro-batch */
+	float *x;		/* (B, C, F, T) complex: its mixture spectrogram */
+	struct snt_header h;
+};
+
+enum train_step_result {
+	TRAIN_STEP_OK,		/* weights updated */
+	TRAIN_STEP_BAD,		/* NaN/Inf: skipped, counted in bad_in_row */
+	TRAIN_STEP_END,		/* the stream ended before a full step: nothing done */
+};
+
+struct train_step_stats {
+	struct loss_stats loss;	/* means over the step's micro-batches */
+	double grad_norm;	/* before clipping */
+	double lr;
+};
+
+/* A trainer for cfg with epochs of epoch_size records, weights from
+ * model_init(cfg.seed), zero moments, EMA = the initial weights. */
+struct trainer *trainer_create(const struct config *cfg, int64_t epoch_size);
+void trainer_free(struct trainer *t);
+
+/* One optimizer step on the next batch_size × gradient_accum records of r.
+ * Dies naming the record when one is malformed or does not fit the config
+ * (train_check_record). */
+enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
+				    struct train_step_stats *st);
+
+/* True when the current epoch has had its epoch_size records. */
+bool trainer_epoch_done(const struct trainer *t);
+/* Close the epoch: returns the mean training loss of its steps (NaN when
+ * none) and starts the next. */
+double trainer_end_epoch(struct trainer *t);
+
+/* The weights that inference should use: the EMA when on, else the
+ * training weights. */
+const float *trainer_eval_weights(const struct trainer *t);
+
+/* A training checkpoint: the weights, AdamW moments, the EMA (tensors
+ * "ema.NAME") and every counter, the schedule and the RNG in the metadata.
+ * Written atomically.  Dies if a weight is not finite: a NaN checkpoint is
+ * never written. */
+void trainer_save(const struct trainer *t, const char *path);
+/* Restore everything trainer_save wrote.  The checkpoint's [model] config
+ * must equal t's.  0 ok, -1 with a message in err. */
+int trainer_load(struct trainer *t, const char *path, char *err, size_t errlen);
+/* The records count stored in a training checkpoint; -1 with a message. */
+int64_t trainer_checkpoint_records(const char *path, char *err, size_t errlen);
+
+/* Is h a stems record f32 [S, C, length] for cfg (sources, sr, channels;
+ * any length when length is 0)?  0 yes; -1 with the reason in err. */
+int train_check_record(const struct snt_header *h, const struct config *cfg, int64_t length,
+		       char *err, size_t errlen);
+
+/* ---- the tool ---- */
+
+struct train_opts {
+	const char *outdir;	/* -o: checkpoints, metrics.jsonl, config.ini */
+	const char *config_path;	/* -c, for messages */
+	const char *valid;	/* --valid FILE, or NULL */
+	const char *input;	/* training records; NULL or "-" for stdin */
+	int64_t max_steps;	/* stop when step reaches it; 0: no limit */
+	int64_t epoch_size;	/* records per epoch (the config's unless > 0) */
+	int64_t save_every;	/* also write last.safetensors every N steps; 0: per epoch */
+	int64_t log_every;	/* a metrics line every N steps */
+	bool resume, quiet;
+};
+
+/* Train cfg (for a resume, the config to continue with; its [model] must
+ * match the checkpoint's) as DESIGN §5 describes.  Dies on errors. */
+void train_run(const struct config *cfg, const struct train_opts *o);
+
+#endif

@@ -1,0 +1,121 @@
+/* sepnet-train: train a separation model on SNT stems records.
+ *
+ *   musdb-cat train -r ROOT -c CONFIG | sepnet-train -c CONFIG -o DIR [--valid FILE]
+ *
+ * Options into struct train_opts, then lib/train_run.c's train_run does
+ * everything: steps, epochs, validation, checkpoints and metrics in DIR. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "train.h"
+#include "util.h"
+
+_Noreturn static void usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+		"usage: %s -c CONFIG -o DIR [--valid FILE] [--steps N] [--epoch-size N]\n"
+		"                  [--save-every N] [--log-every N] [-d cpu] [-q] [FILE]\n"
+		"       %s --resume -o DIR [-c CONFIG] [options] [FILE]\n"
+		"       %s --records -o DIR\n",
+		progname, progname, progname);
+	exit(status);
+}
+
+static int64_t positive(const char *opt, const char *arg, int64_t min)
+{
+	int64_t v;
+	if (parse_int64(arg, &v) || v < min)
+		die_usage("%s: an integer >= %" PRId64 ", not '%s'", opt, min, arg);
+	return v;
+}
+
+/* For musdb-cat --skip: the records the run in dir has consumed. */
+static void print_records(const char *dir)
+{
+	char path[4096], err[1024];
+	snprintf(path, sizeof path, "%s/last.safetensors", dir);
+	int64_t records = trainer_checkpoint_records(path, err, sizeof err);
+	if (records < 0)
+		die("%s", err);
+	printf("%" PRId64 "\n", records);
+	close_stdout();
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_VALID = 256, OPT_RESUME, OPT_STEPS, OPT_EPOCH_SIZE, OPT_SAVE_EVERY,
+	       OPT_LOG_EVERY, OPT_RECORDS, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "config", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "valid", required_argument, NULL, OPT_VALID },
+		{ "resume", no_argument, NULL, OPT_RESUME },
+		{ "steps", required_argument, NULL, OPT_STEPS },
+		{ "epoch-size", required_argument, NULL, OPT_EPOCH_SIZE },
+		{ "save-every", required_argument, NULL, OPT_SAVE_EVERY },
+		{ "log-every", required_argument, NULL, OPT_LOG_EVERY },
+		{ "records", no_argument, NULL, OPT_RECORDS },
+		{ 0 },
+	};
+	struct train_opts o = { .log_every = 1 };
+	const char *device = "cpu";
+	bool records = false;
+	int c;
+	set_progname(argv[0]);
+	while ((c = getopt_long(argc, argv, "hc:o:d:q", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.config_path = optarg; break;
+		case 'o': o.outdir = optarg; break;
+		case 'd': device = optarg; break;
+		case 'q': o.quiet = true; break;
+		case OPT_VALID: o.valid = optarg; break;
+		case OPT_RESUME: o.resume = true; break;
+		case OPT_STEPS: o.max_steps = positive("--steps", optarg, 1); break;
+		case OPT_EPOCH_SIZE: o.epoch_size = positive("--epoch-size", optarg, 1); break;
+		case OPT_SAVE_EVERY: o.save_every = positive("--save-every", optarg, 1); break;
+		case OPT_LOG_EVERY: o.log_every = positive("--log-every", optarg, 1); break;
+		case OPT_RECORDS: records = true; break;
+		case OPT_VERSION:
+			printf("sepnet-train %s\n", SEPNET_VERSION);
+			return 0;
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
+	}
+	if (argc - optind > 1)
+		die_usage("one input at most: training records come from a file or stdin");
+	o.input = optind < argc ? argv[optind] : NULL;
+	if (!o.outdir)
+		die_usage("no output directory: -o DIR");
+	if (records) {
+		if (o.config_path || o.resume || o.input)
+			die_usage("--records takes -o DIR only");
+		print_records(o.outdir);
+		return 0;
+	}
+	if (!strcmp(device, "cuda"))
+		die("-d cuda: not built with CUDA");
+	if (strcmp(device, "cpu") != 0)
+		die_usage("-d %s: the devices are cpu and cuda", device);
+
+	char resumed[4096];
+	if (!o.config_path) {
+		if (!o.resume)
+			die_usage("no config: -c CONFIG");
+		snprintf(resumed, sizeof resumed, "%s/config.ini", o.outdir);
+		o.config_path = resumed;	// the run's own copy
+	}
+	struct config cfg;
+	config_load_or_die(&cfg, o.config_path);
+	train_run(&cfg, &o);
+	return 0;
+}
