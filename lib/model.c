@@ -590,6 +590,28 @@ void model_backward(struct model *m)
 /* ---- chunked inference ---- */
 
 #ifndef SEPNET_DOUBLE
+/* chunk_gather / chunk_accumulate of segment s, rows split over threads
+ * (each row is independent; they are memory-bound loops). */
+static void separate_gather(real *seg, const real *x, const struct chunk_plan *plan, int64_t s,
+			    int64_t rows)
+{
+	#pragma omp parallel for
+	for (int64_t r0 = 0; r0 < rows; r0 += 64) {
+		int64_t n = rows - r0 < 64 ? rows - r0 : 64;
+		chunk_gather(seg + r0 * plan->L * 2, x + r0 * plan->T * 2, plan, s, n, 2);
+	}
+}
+
+static void separate_accumulate(real *out, const real *seg, const struct chunk_plan *plan,
+				int64_t s, int64_t rows)
+{
+	#pragma omp parallel for
+	for (int64_t r0 = 0; r0 < rows; r0 += 64) {
+		int64_t n = rows - r0 < 64 ? rows - r0 : 64;
+		chunk_accumulate(out + r0 * plan->T * 2, seg + r0 * plan->L * 2, plan, s, n, 2);
+	}
+}
+
 void model_separate(struct model *m, real *out, const real *x, int64_t T, double overlap)
 {
 	// out is (S, C, F, T) complex, x is (C, F, T) complex
@@ -603,10 +625,10 @@ void model_separate(struct model *m, real *out, const real *x, int64_t T, double
 	for (int64_t s0 = 0; s0 < plan->n; s0 += m->max_batch) {
 		int nb = plan->n - s0 < m->max_batch ? (int)(plan->n - s0) : m->max_batch;
 		for (int i = 0; i < nb; i++)
-			chunk_gather(segs + i * seg_in, x, plan, s0 + i, rows_in, 2);
+			separate_gather(segs + i * seg_in, x, plan, s0 + i, rows_in);
 		model_forward(m, segs, nb, (int)plan->L);
 		for (int i = 0; i < nb; i++)
-			chunk_accumulate(out, m->acts.yspec + i * seg_out, plan, s0 + i, rows_out, 2);
+			separate_accumulate(out, m->acts.yspec + i * seg_out, plan, s0 + i, rows_out);
 	}
 	free(segs);
 	chunk_plan_free(plan);

@@ -11,6 +11,9 @@
 # sepnet-fwd's (/usr/bin/time).  The GEMM bound is the x realtime a machine
 # doing nothing but sgemm at the rate measured here (numpy on the same
 # OpenBLAS, 2048³) would reach on the model's FLOPs per audio second.
+# On a machine shared with other work, OpenMP's busy-waiting threads (both
+# sides use libgomp) make timings swing by 2-3x; OMP_WAIT_POLICY=passive in
+# the environment steadies them.
 #   SECONDS_AUDIO=20 CONFIGS=base tests/bench/bench-model.sh
 set -euo pipefail
 BINDIR=${BINDIR:-bin} OBJDIR=${OBJDIR:-build}
