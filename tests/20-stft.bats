@@ -150,6 +150,9 @@ setup() {
 	run --separate-stderr istft -b 12 -o x.wav
 	assert_failure 2
 	[[ $stderr == *"-b: sample format must be 16, 24 or 32f"* ]]
+	run --separate-stderr istft -b 16
+	assert_failure 2
+	[[ $stderr == *"-b and -r apply to audio files: give -o PATTERN too"* ]]
 }
 
 @test "the README's round trip: stft < song.wav | istft -o" {

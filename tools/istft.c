@@ -329,6 +329,8 @@ int main(int argc, char **argv)
 			usage(2);
 		}
 	}
+	if (!o.pattern && (o.sample_set || o.sr))
+		die_usage("-b and -r apply to audio files: give -o PATTERN too");
 	o.inputs = argv + optind;
 	o.ninputs = argc - optind;
 	istft_run(&o);
