@@ -54,6 +54,10 @@ void atomic_abort(struct atomic_file *af);
 /* Remove every temporary still open; installed with atexit by atomic_open. */
 void atomic_cleanup_all(void);
 
+/* Threads our parallel loops use: OpenMP's maximum (OMP_NUM_THREADS, else
+ * every core), 1 in a build without OpenMP. */
+int thread_count(void);
+
 /* Seconds since an arbitrary fixed point (CLOCK_MONOTONIC). */
 double now_seconds(void);
 

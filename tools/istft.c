@@ -18,10 +18,6 @@
 #include "stft.h"
 #include "util.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 struct opts {
 	const char *pattern;	/* -o: audio files instead of a stream */
 	enum audio_sample sample;
@@ -38,15 +34,6 @@ _Noreturn static void usage(int status)
 	exit(status);
 }
 
-static int max_threads(void)
-{
-#ifdef _OPENMP
-	return omp_get_max_threads();
-#else
-	return 1;
-#endif
-}
-
 /* Plans for one (n_fft, hop), one per thread, rebuilt when a record differs. */
 struct plans {
 	int n_fft, hop, n;
@@ -60,7 +47,7 @@ static void plans_use(struct plans *p, int n_fft, int hop)
 	for (int i = 0; p->s && i < p->n; i++)
 		stft_free(p->s[i]);
 	free(p->s);
-	p->n = max_threads();
+	p->n = thread_count();
 	p->s = xmalloc(p->n * sizeof *p->s);
 	for (int i = 0; i < p->n; i++)
 		p->s[i] = stft_create(n_fft, hop);

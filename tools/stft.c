@@ -14,10 +14,6 @@
 #include "util.h"
 #include "wavein.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 struct opts {
 	int n_fft, hop;
 	char **inputs;
@@ -29,15 +25,6 @@ _Noreturn static void usage(int status)
 	fprintf(status ? stderr : stdout,
 		"usage: %s [-n N_FFT] [-H HOP] [-c CONFIG] [FILE ...]\n", progname);
 	exit(status);
-}
-
-static int max_threads(void)
-{
-#ifdef _OPENMP
-	return omp_get_max_threads();
-#else
-	return 1;
-#endif
 }
 
 /* One record: rows of x [R, N] -> spectrogram rows [R, F, T], written in
@@ -80,7 +67,7 @@ static void stft_record(struct stft **plans, int nplans, struct snt_writer *w,
 
 static void stft_run(const struct opts *o)
 {
-	int nplans = max_threads();
+	int nplans = thread_count();
 	struct stft **plans = xmalloc(nplans * sizeof *plans);
 	for (int i = 0; i < nplans; i++)
 		plans[i] = stft_create(o->n_fft, o->hop);
