@@ -255,7 +255,7 @@ double now_seconds(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int thread_count(void)
+int max_threads(void)
 {
 #ifdef _OPENMP
 	return omp_get_max_threads();

@@ -56,7 +56,7 @@ void atomic_cleanup_all(void);
 
 /* Threads our parallel loops use: OpenMP's maximum (OMP_NUM_THREADS, else
  * every core), 1 in a build without OpenMP. */
-int thread_count(void);
+int max_threads(void);
 
 /* Seconds since an arbitrary fixed point (CLOCK_MONOTONIC). */
 double now_seconds(void);

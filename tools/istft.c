@@ -47,7 +47,7 @@ static void plans_use(struct plans *p, int n_fft, int hop)
 	for (int i = 0; p->s && i < p->n; i++)
 		stft_free(p->s[i]);
 	free(p->s);
-	p->n = thread_count();
+	p->n = max_threads();
 	p->s = xmalloc(p->n * sizeof *p->s);
 	for (int i = 0; i < p->n; i++)
 		p->s[i] = stft_create(n_fft, hop);

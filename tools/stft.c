@@ -67,7 +67,7 @@ static void stft_record(struct stft **plans, int nplans, struct snt_writer *w,
 
 static void stft_run(const struct opts *o)
 {
-	int nplans = thread_count();
+	int nplans = max_threads();
 	struct stft **plans = xmalloc(nplans * sizeof *plans);
 	for (int i = 0; i < nplans; i++)
 		plans[i] = stft_create(o->n_fft, o->hop);
