@@ -454,8 +454,9 @@ static void test_chunked(void)
 
 int main(void)
 {
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_model.%d", (int)getpid());
-	mkdtemp(strcpy(tmpdir, "/tmp/test_model.XXXXXX"));
+	strcpy(tmpdir, "/tmp/test_model.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		die("mkdtemp %s:", tmpdir);
 	RUN(test_golden);
 	RUN(test_untrained_split);
 	RUN(test_checkpoint_roundtrip);
