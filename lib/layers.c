@@ -5,6 +5,7 @@
  * Row loops run under OpenMP; every reduction that crosses rows (bias and
  * norm-weight gradients) is a sequential loop, so results do not depend on
  * the thread count at all. */
+#include <cblas.h>
 #include <fftw3.h>
 #include <math.h>
 #include <stdlib.h>
@@ -18,20 +19,6 @@
 #include "layers.h"
 #include "rng.h"
 #include "util.h"
-
-/* The CBLAS calls used here, declared by hand (OpenBLAS's LP64 ABI, as Debian
- * ships it): OpenBLAS's <cblas.h> includes <sched.h>, which the build's -Ilib
- * resolves to lib/sched.h, the learning-rate scheduler. */
-enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
-enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112 };
-void cblas_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
-		 int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-		 int ldb, float beta, float *C, int ldc);
-void cblas_dgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
-		 int M, int N, int K, double alpha, const double *A, int lda, const double *B,
-		 int ldb, double beta, double *C, int ldc);
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
 
 #ifdef SEPNET_DOUBLE
 #define FFTW(name) fftw_##name
