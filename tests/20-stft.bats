@@ -150,6 +150,9 @@ setup() {
 	run --separate-stderr istft -b 12 -o x.wav
 	assert_failure 2
 	[[ $stderr == *"-b: sample format must be 16, 24 or 32f"* ]]
+	run --separate-stderr istft -o 'out/%q.wav' < /dev/null
+	assert_failure 2
+	[[ $stderr == *"unknown conversion %q"* ]]
 	run --separate-stderr istft -b 16
 	assert_failure 2
 	[[ $stderr == *"-b and -r apply to audio files: give -o PATTERN too"* ]]

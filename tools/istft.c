@@ -4,17 +4,15 @@
  * with N from the `length` key (or (T-1)*hop without one), like
  * torch.istft(center=True, length=N).  The keys only a spectrogram has
  * (n_fft, hop, window, center) are dropped; every other key passes through.
- * With -o PATTERN each record is written as audio files instead: one per
- * source of a [S, C, N] record (%s), named from the record's keys. */
-#include <errno.h>
+ * With -o PATTERN each record is written as audio files instead (see
+ * lib/stemout.h). */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
 #include "audio.h"
 #include "snt.h"
+#include "stemout.h"
 #include "stft.h"
 #include "util.h"
 
@@ -65,133 +63,12 @@ static int key_int(const struct snt_header *h, const char *key, const char *wher
 	return x;
 }
 
-/* mkdir -p of the directory part of path */
-static void make_parents(const char *path)
-{
-	char *p = xstrdup(path);
-	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (mkdir(p, 0777) < 0 && errno != EEXIST)
-			die("%s:", p);
-		*s = '/';
-	}
-	free(p);
-}
-
-/* Expand %s (source), %t (track), %i (record index), %% in pattern. */
-static char *expand(const char *pattern, const char *source, const char *track, int64_t index)
-{
-	size_t cap = strlen(pattern) + 256, n = 0;
-	char *out = xmalloc(cap);
-	for (const char *p = pattern; *p; p++) {
-		char num[32];
-		const char *add = NULL;
-		if (*p == '%' && p[1]) {
-			switch (*++p) {
-			case 's': add = source; break;
-			case 't': add = track; break;
-			case 'i': snprintf(num, sizeof num, "%lld", (long long)index); add = num; break;
-			case '%': add = "%"; break;
-			default: die_usage("-o: unknown conversion %%%c in '%s' (use %%s, %%t, %%i, %%%%)", *p, pattern);
-			}
-		}
-		size_t len = add ? strlen(add) : 1;
-		while (n + len + 1 > cap)
-			out = xrealloc(out, cap *= 2);
-		if (add)
-			memcpy(out + n, add, len);
-		else
-			out[n] = *p;
-		n += len;
-	}
-	out[n] = 0;
-	return out;
-}
-
-/* The name of source s of a record with S sources: its entry in sources=,
- * else the name key, else "out" (numbered when S > 1). */
-static char *source_name(const struct snt_header *h, int s, int S, const char *where)
-{
-	const char *list = snt_header_get(h, "sources");
-	if (list) {
-		const char *p = list;
-		for (int i = 0; i < s && p; i++)
-			if ((p = strchr(p, ',')))
-				p++;
-		if (!p || !*p)
-			die("%s: sources=%s names fewer than %d sources", where, list, S);
-		size_t len = strcspn(p, ",");
-		char *name = xmalloc(len + 1);
-		memcpy(name, p, len);
-		name[len] = 0;
-		return name;
-	}
-	const char *name = snt_header_get(h, "name");
-	char buf[64];
-	if (S == 1)
-		return xstrdup(name ? name : "out");
-	snprintf(buf, sizeof buf, "%s%d", name ? name : "out", s);
-	return xstrdup(buf);
-}
-
-/* Files written so far, so a pattern that maps two outputs to one name is
- * an error instead of a silent overwrite. */
-static char **written;
-static int nwritten;
-
-static void claim_path(const char *path, const char *pattern)
-{
-	for (int i = 0; i < nwritten; i++)
-		if (!strcmp(written[i], path))
-			die("-o %s: two outputs would both be written to %s (add %%t or %%i)", pattern, path);
-	written = xrealloc(written, (nwritten + 1) * sizeof *written);
-	written[nwritten++] = xstrdup(path);
-}
-
-static void write_audio(const struct opts *o, const struct snt_header *h, const float *y,
-			int64_t N, int64_t index, const char *where)
-{
-	if (h->rank != 2 && h->rank != 3)
-		die("%s: -o writes [C, N] or [S, C, N] records, not rank %d", where, h->rank);
-	int S = h->rank == 3 ? h->shape[0] : 1, C = h->shape[h->rank - 2];
-	int sr = o->sr;
-	if (!sr) {
-		const char *v = snt_header_get(h, "sr");
-		if (!v)
-			die("%s: no sr key: give the sample rate with -r", where);
-		if (parse_int(v, &sr) || sr < 1)
-			die("%s: malformed sr=%s", where, v);
-	}
-	if (S > 1 && !strstr(o->pattern, "%s"))
-		die("%s: %d sources but -o %s has no %%s", where, S, o->pattern);
-	const char *track = snt_header_get(h, "track");
-	char num[32];
-	if (!track) {
-		snprintf(num, sizeof num, "%lld", (long long)index);
-		track = num;
-	}
-	for (int s = 0; s < S; s++) {
-		char *name = source_name(h, s, S, where);
-		char *path = expand(o->pattern, name, track, index);
-		claim_path(path, o->pattern);
-		make_parents(path);
-		enum audio_sample sample = o->sample;
-		if (!o->sample_set) {	/* lossless by default: float where the format has it */
-			const char *dot = strrchr(path, '.');
-			sample = dot && !strcasecmp(dot, ".flac") ? AUDIO_PCM24 : AUDIO_FLOAT32;
-		}
-		struct audio_writer *aw = audio_open_write(path, sr, C, sample);
-		audio_write(aw, y + (int64_t)s * C * N, N, N);
-		audio_commit(aw);
-		free(path);
-		free(name);
-	}
-}
-
 static void istft_run(const struct opts *o)
 {
 	struct plans plans = { 0 };
 	struct snt_writer *w = o->pattern ? NULL : snt_writer_open("-");
+	struct stem_writer *sw = o->pattern ? stem_writer_create(o->pattern, o->sample, o->sample_set, o->sr)
+					    : NULL;
 	struct snt_header h;
 	int64_t index = 0;
 	snt_header_init(&h);
@@ -262,7 +139,7 @@ static void istft_run(const struct opts *o)
 					snt_write_payload(w, y, sizeof(float) * N * n);
 			}
 			if (!w)
-				write_audio(o, &h, y, N, index, where);
+				stem_writer_write(sw, &h, y, index, where);
 			free(spec);
 			free(y);
 			snt_header_free(&h_in);
@@ -273,6 +150,7 @@ static void istft_run(const struct opts *o)
 		snt_reader_close(r);
 	}
 	snt_header_free(&h);
+	stem_writer_free(sw);
 	if (w)
 		snt_writer_close(w);
 	for (int i = 0; i < plans.n; i++)

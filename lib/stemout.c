@@ -1,0 +1,158 @@
+/* stemout.c: see stemout.h. */
+#include "stemout.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+struct stem_writer {
+	char *pattern;
+	enum audio_sample sample;
+	int sample_set, sr;
+	char **written;		/* every path written so far */
+	int nwritten;
+};
+
+/* Expand the pattern; NULL source/track only while validating it. */
+static char *expand(const char *pattern, const char *source, const char *track, int64_t index)
+{
+	size_t cap = strlen(pattern) + 256, n = 0;
+	char *out = xmalloc(cap);
+	for (const char *p = pattern; *p; p++) {
+		char num[32];
+		const char *add = NULL;
+		if (*p == '%' && p[1]) {
+			switch (*++p) {
+			case 's': add = source ? source : ""; break;
+			case 't': add = track ? track : ""; break;
+			case 'i': snprintf(num, sizeof num, "%lld", (long long)index); add = num; break;
+			case '%': add = "%"; break;
+			default: die_usage("-o: unknown conversion %%%c in '%s' (use %%s, %%t, %%i, %%%%)", *p, pattern);
+			}
+		}
+		size_t len = add ? strlen(add) : 1;
+		while (n + len + 1 > cap)
+			out = xrealloc(out, cap *= 2);
+		if (add)
+			memcpy(out + n, add, len);
+		else
+			out[n] = *p;
+		n += len;
+	}
+	out[n] = 0;
+	return out;
+}
+
+struct stem_writer *stem_writer_create(const char *pattern, enum audio_sample sample,
+				       int sample_set, int sr)
+{
+	free(expand(pattern, NULL, NULL, 0));	/* usage errors before any work */
+	struct stem_writer *sw = xcalloc(1, sizeof *sw);
+	sw->pattern = xstrdup(pattern);
+	sw->sample = sample, sw->sample_set = sample_set, sw->sr = sr;
+	return sw;
+}
+
+void stem_writer_free(struct stem_writer *sw)
+{
+	if (!sw)
+		return;
+	for (int i = 0; i < sw->nwritten; i++)
+		free(sw->written[i]);
+	free(sw->written);
+	free(sw->pattern);
+	free(sw);
+}
+
+/* mkdir -p of the directory part of path */
+static void make_parents(const char *path)
+{
+	char *p = xstrdup(path);
+	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (mkdir(p, 0777) < 0 && errno != EEXIST)
+			die("%s:", p);
+		*s = '/';
+	}
+	free(p);
+}
+
+/* The name of source s of a record with S sources. */
+static char *source_name(const struct snt_header *h, int s, int S, const char *where)
+{
+	const char *list = snt_header_get(h, "sources");
+	if (list) {
+		const char *p = list;
+		for (int i = 0; i < s && p; i++)
+			if ((p = strchr(p, ',')))
+				p++;
+		if (!p || !*p)
+			die("%s: sources=%s names fewer than %d sources", where, list, S);
+		size_t len = strcspn(p, ",");
+		char *name = xmalloc(len + 1);
+		memcpy(name, p, len);
+		name[len] = 0;
+		return name;
+	}
+	const char *name = snt_header_get(h, "name");
+	char buf[64];
+	if (S == 1)
+		return xstrdup(name ? name : "out");
+	snprintf(buf, sizeof buf, "%s%d", name ? name : "out", s);
+	return xstrdup(buf);
+}
+
+static void claim_path(struct stem_writer *sw, const char *path)
+{
+	for (int i = 0; i < sw->nwritten; i++)
+		if (!strcmp(sw->written[i], path))
+			die("-o %s: two outputs would both be written to %s (add %%t or %%i)", sw->pattern, path);
+	sw->written = xrealloc(sw->written, (sw->nwritten + 1) * sizeof *sw->written);
+	sw->written[sw->nwritten++] = xstrdup(path);
+}
+
+void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const float *y,
+		       int64_t index, const char *where)
+{
+	if (h->dtype != SNT_F32 || (h->rank != 2 && h->rank != 3))
+		die("%s: -o writes f32 [C, N] or [S, C, N] records, not %s of rank %d", where,
+		    snt_dtype_name(h->dtype), h->rank);
+	int S = h->rank == 3 ? h->shape[0] : 1, C = h->shape[h->rank - 2];
+	int64_t N = h->shape[h->rank - 1];
+	int sr = sw->sr;
+	if (!sr) {
+		const char *v = snt_header_get(h, "sr");
+		if (!v)
+			die("%s: no sr key: give the sample rate with -r", where);
+		if (parse_int(v, &sr) || sr < 1)
+			die("%s: malformed sr=%s", where, v);
+	}
+	if (S > 1 && !strstr(sw->pattern, "%s"))
+		die("%s: %d sources but -o %s has no %%s", where, S, sw->pattern);
+	const char *track = snt_header_get(h, "track");
+	char num[32];
+	if (!track) {
+		snprintf(num, sizeof num, "%lld", (long long)index);
+		track = num;
+	}
+	for (int s = 0; s < S; s++) {
+		char *name = source_name(h, s, S, where);
+		char *path = expand(sw->pattern, name, track, index);
+		claim_path(sw, path);
+		make_parents(path);
+		enum audio_sample sample = sw->sample;
+		if (!sw->sample_set) {	/* lossless by default: float where the format has it */
+			const char *dot = strrchr(path, '.');
+			sample = dot && !strcasecmp(dot, ".flac") ? AUDIO_PCM24 : AUDIO_FLOAT32;
+		}
+		struct audio_writer *aw = audio_open_write(path, sr, C, sample);
+		audio_write(aw, y + (int64_t)s * C * N, N, N);
+		audio_commit(aw);
+		free(path);
+		free(name);
+	}
+}

@@ -1,0 +1,32 @@
+/* stemout.h: waveform records written as audio files named by a pattern.
+ *
+ * `istft -o` (and every tool that writes separated stems as audio) turns a
+ * record f32 [C, N] or [S, C, N] into one file per source, the name made
+ * from a pattern: %s the source (its entry in sources=, else the name key,
+ * else "out"), %t the track key (else the record index), %i the record
+ * index, %% a percent sign.  Parent directories are created; every file is
+ * written to a temporary and renamed into place; two outputs mapped to one
+ * name are an error instead of a silent overwrite.  The sample format is
+ * lossless by default: 32-bit float, 24-bit for FLAC. */
+#ifndef SEPNET_STEMOUT_H
+#define SEPNET_STEMOUT_H
+
+#include <stdint.h>
+
+#include "audio.h"
+#include "snt.h"
+
+struct stem_writer;
+
+/* Dies (usage, exit 2) on an unknown %-conversion.  sample_set: use
+ * `sample` for every file instead of the lossless default; sr > 0
+ * overrides (or supplies) the records' sr key. */
+struct stem_writer *stem_writer_create(const char *pattern, enum audio_sample sample,
+				       int sample_set, int sr);
+/* y is the record's payload, h its header (rank 2 or 3), index the record
+ * number in the stream, where a prefix for messages ("FILE: record N"). */
+void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const float *y,
+		       int64_t index, const char *where);
+void stem_writer_free(struct stem_writer *sw);
+
+#endif
