@@ -107,7 +107,7 @@ int train_check_record(const struct snt_header *h, const struct config *cfg, int
 
 struct train_opts {
 	const char *outdir;	/* -o: checkpoints, metrics.jsonl, config.ini */
-	const char *config_path;	/* -c, for messages */
+	const char *config_path;	/* -c; NULL on resume: DIR/config.ini */
 	const char *valid;	/* --valid FILE, or NULL */
 	const char *input;	/* training records; NULL or "-" for stdin */
 	int64_t max_steps;	/* stop when step reaches it; 0: no limit */
@@ -117,8 +117,8 @@ struct train_opts {
 	bool resume, quiet;
 };
 
-/* Train cfg (for a resume, the config to continue with; its [model] must
- * match the checkpoint's) as DESIGN §5 describes.  Dies on errors. */
-void train_run(const struct config *cfg, const struct train_opts *o);
+/* Train as DESIGN §5 describes, with the config at o->config_path (on a
+ * resume: its [model] must match the checkpoint's).  Dies on errors. */
+void train_run(const struct train_opts *o);
 
 #endif

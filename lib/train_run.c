@@ -292,13 +292,12 @@ static int64_t epoch_size_of(const struct config *cfg, const struct train_opts *
 		return cfg->epoch_size;
 	die("%s: epoch_size is 0 (as many segments as the training tracks hold), but "
 	    "sepnet-train cannot see the tracks: give --epoch-size N",
-	    o->config_path ? o->config_path : "config");
+	    o->config_path ? o->config_path : "config.ini");
 }
 
-static void run_open(struct run *run, const struct config *cfg, const struct train_opts *o)
+static void run_open(struct run *run, const struct train_opts *o)
 {
 	*run = (struct run){ .o = o, .tty = isatty(STDERR_FILENO) };
-	make_outdir(o->outdir);
 	run->last = path_join(o->outdir, "last.safetensors");
 	run->best = path_join(o->outdir, "best.safetensors");
 	run->metrics_path = path_join(o->outdir, "metrics.jsonl");
@@ -308,8 +307,11 @@ static void run_open(struct run *run, const struct config *cfg, const struct tra
 		die("%s: no checkpoint to resume from", run->last);
 	if (!o->resume && have_last)
 		die("%s: a run is there already: --resume continues it", run->last);
+	struct config cfg;
+	config_load_or_die(&cfg, o->config_path ? o->config_path : run->config_out);
+	make_outdir(o->outdir);
 
-	struct trainer *t = run->t = trainer_create(cfg, epoch_size_of(cfg, o));
+	struct trainer *t = run->t = trainer_create(&cfg, epoch_size_of(&cfg, o));
 	if (o->resume) {
 		char err[1024];
 		if (trainer_load(t, run->last, err, sizeof err))
@@ -355,10 +357,10 @@ static void run_close(struct run *run)
 
 /* ---- the loop ---- */
 
-void train_run(const struct config *cfg, const struct train_opts *o)
+void train_run(const struct train_opts *o)
 {
 	struct run run;
-	run_open(&run, cfg, o);
+	run_open(&run, o);
 	struct trainer *t = run.t;
 	struct snt_reader *r = snt_reader_open(o->input);
 	if (!r)
@@ -386,6 +388,10 @@ void train_run(const struct config *cfg, const struct train_opts *o)
 		double t0 = now_seconds();
 		enum train_step_result res = trainer_step(t, r, &st);
 		if (res == TRAIN_STEP_END) {
+			if (run.steps_run == 0 && t->bad_in_row == 0 && run.records_run == 0)
+				die("%s: %" PRId64 " training records, fewer than one step of %d "
+				    "(batch_size × gradient_accum)", r->name, r->record,
+				    t->cfg.batch_size * t->cfg.gradient_accum);
 			why = "end of the training records";
 			break;
 		}

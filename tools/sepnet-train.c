@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "train.h"
 #include "util.h"
 
@@ -107,15 +106,8 @@ int main(int argc, char **argv)
 	if (strcmp(device, "cpu") != 0)
 		die_usage("-d %s: the devices are cpu and cuda", device);
 
-	char resumed[4096];
-	if (!o.config_path) {
-		if (!o.resume)
-			die_usage("no config: -c CONFIG");
-		snprintf(resumed, sizeof resumed, "%s/config.ini", o.outdir);
-		o.config_path = resumed;	// the run's own copy
-	}
-	struct config cfg;
-	config_load_or_die(&cfg, o.config_path);
-	train_run(&cfg, &o);
+	if (!o.config_path && !o.resume)
+		die_usage("no config: -c CONFIG");
+	train_run(&o);
 	return 0;
 }
