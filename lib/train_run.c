@@ -309,9 +309,12 @@ static void run_open(struct run *run, const struct train_opts *o)
 		die("%s: a run is there already: --resume continues it", run->last);
 	struct config cfg;
 	config_load_or_die(&cfg, o->config_path ? o->config_path : run->config_out);
+	int64_t epoch_size = epoch_size_of(&cfg, o);
+	if (o->valid && access(o->valid, R_OK) < 0)
+		die("%s:", o->valid);
 	make_outdir(o->outdir);
 
-	struct trainer *t = run->t = trainer_create(&cfg, epoch_size_of(&cfg, o));
+	struct trainer *t = run->t = trainer_create(&cfg, epoch_size);
 	if (o->resume) {
 		char err[1024];
 		if (trainer_load(t, run->last, err, sizeof err))
@@ -325,22 +328,18 @@ static void run_open(struct run *run, const struct train_opts *o)
 	run->metrics = fopen(run->metrics_path, o->resume ? "a" : "w");
 	if (!run->metrics)
 		die("%s:", run->metrics_path);
-	if (o->valid) {
-		if (access(o->valid, R_OK) < 0)
-			die("%s:", o->valid);
+	if (o->valid)
 		run->eval = model_create(&t->cfg, t->cfg.batch_size, model_segment_frames(&t->cfg),
 					 false);
-	}
 	const struct config *c = &t->cfg;
 	int64_t per_step = (int64_t)c->batch_size * c->gradient_accum;
 	int64_t steps_per_epoch = (t->epoch_size + per_step - 1) / per_step;
 	run->total_steps = (int64_t)c->num_epochs * steps_per_epoch;
 	if (o->max_steps > 0 && o->max_steps < run->total_steps)
 		run->total_steps = o->max_steps;
-	if (!o->quiet)
-		report(run, "%zu parameters, %" PRId64 " records per epoch (%" PRId64
-		       " steps of %" PRId64 "), %d epochs", t->m->n_params, t->epoch_size,
-		       steps_per_epoch, per_step, c->num_epochs);
+	report(run, "%zu parameters, %" PRId64 " records per epoch (%" PRId64
+	       " steps of %" PRId64 "), %d epochs", t->m->n_params, t->epoch_size,
+	       steps_per_epoch, per_step, c->num_epochs);
 }
 
 static void run_close(struct run *run)

@@ -266,6 +266,10 @@ nan_record() {
 	run --separate-stderr sepnet-train -c "$NOEMA" -o x -d tpu
 	assert_failure 2
 	assert_equal "$stderr" "sepnet-train: -d tpu: the devices are cpu and cuda"
+	run --separate-stderr sepnet-train -c "$NOEMA" -o x --valid missing.snt < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "sepnet-train: missing.snt: No such file or directory"
+	[ ! -e x ]
 	sed 's/^epoch_size = 12/epoch_size = 0/' "$NOEMA" > zero.ini
 	run --separate-stderr sepnet-train -c zero.ini -o x < /dev/null
 	assert_failure 1

@@ -102,7 +102,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(device, "cuda"))
+#ifdef SEPNET_CUDA
+		die("-d cuda: training on CUDA is not implemented yet");
+#else
 		die("-d cuda: not built with CUDA");
+#endif
 	if (strcmp(device, "cpu") != 0)
 		die_usage("-d %s: the devices are cpu and cuda", device);
 
