@@ -3,7 +3,8 @@
  * equal bit for bit to a straight one (with dropout, EMA, accumulation and
  * warm-up on, so the RNG counter, moments, EMA and schedule must all be
  * restored), NaN/Inf steps skipped without touching the weights, epochs,
- * and the refusal to write a NaN checkpoint. */
+ * the refusal to write a NaN checkpoint, and validation against the
+ * training loss. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "test.h"
 #include "train.h"
 #include "util.h"
+#include "validate.h"
 
 #define N_SAMPLES 2048
 
@@ -321,6 +323,55 @@ static void test_no_nan_checkpoint(void)
 	trainer_free(t);
 }
 
+/* A validation track of one segment is one chunk of model_separate: its
+ * figures are the training loss's on that example. */
+static void test_validation_is_the_training_loss(void)
+{
+	struct config c = small_config();
+	c.dropout = 0;
+	char data[128], valid[128];
+	tmp_path(data, sizeof data, "vtrain.snt");
+	tmp_path(valid, sizeof valid, "valid.snt");
+	write_records(data, 12, NULL);
+	write_records(valid, 1, NULL);
+	struct trainer *t = trainer_create(&c, 1000);
+	struct snt_reader *r = open_at(data, 0);
+	run_steps(t, r, 3);	// weights away from the initial equal split
+	snt_reader_close(r);
+
+	int T = model_segment_frames(&c);
+	struct model *eval = model_create(&c, 2, T, false);
+	memcpy(eval->params, t->m->params, t->m->n_params * sizeof(float));
+	struct valid_result v;
+	validate_file(eval, valid, &v);
+
+	struct model *m = t->m;
+	r = open_at(valid, 0);
+	struct snt_header h;
+	snt_header_init(&h);
+	snt_read_header_or_die(r, &h);
+	snt_read_payload_or_die(r, &h, t->stems);
+	m->dropout_active = false;
+	model_mixture_spectrogram(m, t->x, t->stems, 1, N_SAMPLES);
+	model_forward(m, t->x, 1, T);
+	model_waveforms(m, N_SAMPLES);
+	struct loss_stats ls;
+	loss_compute(m, t->stems, N_SAMPLES, false, &ls);
+
+	CHECK(v.n_tracks == 1, "%d tracks", v.n_tracks);
+	// the same float values summed in other orders
+	CHECK_NEAR(v.stats.loss, ls.loss, 1e-5 * fabs(ls.loss));
+	CHECK_NEAR(v.stats.l1, ls.l1, 1e-6 * ls.l1);
+	CHECK_NEAR(v.stats.spectral, ls.spectral, 1e-6 * ls.spectral);
+	for (int s = 0; s < 4; s++)
+		CHECK_NEAR(v.stats.sisdr_source[s], ls.sisdr_source[s], 1e-4);
+	CHECK(fabs(ls.sisdr) > 0.1, "a trivial SI-SDR %g", ls.sisdr);
+	snt_header_free(&h);
+	snt_reader_close(r);
+	model_free(eval);
+	trainer_free(t);
+}
+
 int main(void)
 {
 	set_progname("test_train");
@@ -334,6 +385,7 @@ int main(void)
 	RUN(test_bad_steps_are_skipped);
 	RUN(test_epochs);
 	RUN(test_no_nan_checkpoint);
+	RUN(test_validation_is_the_training_loss);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
