@@ -24,7 +24,7 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP
 LDLIBS := -lsndfile -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -lcjson -lpthread -lm
 
 DEBIAN_PACKAGES := build-essential libsndfile1-dev libinih-dev libfftw3-dev \
-	libopenblas-dev libcjson-dev bats bats-assert bats-support sox time
+	libopenblas-dev libcjson-dev bats bats-assert bats-support sox time gnuplot-nox
 
 # ---- what this machine has (one ✓/✗ line each) ----
 have_header = $(shell printf '\#include <%s>\n' $(1) | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
