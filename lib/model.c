@@ -316,7 +316,7 @@ void model_init(struct model *m, uint64_t seed)
 
 /* ---- features, mask ---- */
 
-static void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T)
+void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T)
 {
 	// feat is (B, 2CF, T): row (p·C + c)·F + f is Re (p = 0) or Im (p = 1) of
 	// x[b, c, f, :] divided by σ_b = sqrt(mean |x_b|²) + 1e-5; x is (B, C, F, T) complex
@@ -338,7 +338,7 @@ static void features_forward(real *feat, real *sigma, const real *x, int B, int 
 	}
 }
 
-static void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F,
+void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F,
 			 int T)
 {
 	// yspec is (B, S, C, F, T) complex; mask is (B, S·2·C·F, T), row (s·2 + p)·C·F + c·F + f;

@@ -136,6 +136,13 @@ void model_zero_grad(struct model *m);
  * cross-faded, up to max_batch segments per forward pass. */
 void model_separate(struct model *m, real *out, const real *x, int64_t T, double overlap);
 
+/* The first and last steps of the forward pass, for other backends' twins
+ * (lib/backend.h).  feat (B, 2CF, T) = features of x (B, C, F, T) complex
+ * divided by sigma (B) = sqrt(mean |x_b|²) + 1e-5 (DESIGN §4.1); yspec
+ * (B, S, C, F, T) complex = mask (B, S·2·C·F, T) ⊙ x (DESIGN §4.3). */
+void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
+void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F, int T);
+
 /* Frames of one training segment (config segment_length). */
 int model_segment_frames(const struct config *cfg);
 

@@ -69,7 +69,7 @@ setup() {
 	assert_success
 }
 
-@test "refuses a spectrogram of another n_fft or hop, and waveforms" {
+@test "refuses a spectrogram of another n_fft or hop, and other dtypes" {
 	make_wav in.wav 0.5
 	stft -n 1024 -H 128 in.wav > s.snt
 	run --separate-stderr sepnet-fwd -m fresh.safetensors s.snt
@@ -80,10 +80,11 @@ setup() {
 	run --separate-stderr sepnet-fwd -m fresh.safetensors h.snt
 	assert_failure 1
 	[[ "$stderr" == *"hop=256, but the model was trained with hop=128"* ]]
-	stft -c "$TINY" in.wav | istft > w.snt
-	run --separate-stderr sepnet-fwd -m fresh.safetensors w.snt
+	record SNT1 $'dtype=s16\nshape=2,4000' 16000 > s16.snt
+	run --separate-stderr sepnet-fwd -m fresh.safetensors s16.snt
 	assert_failure 1
-	[[ "$stderr" == *"expected a c64 [C, F, T] spectrogram, got f32"* ]]
+	assert_equal "$output" ""
+	assert_equal "$stderr" "sepnet-fwd: s16.snt: record 0: expected a c64 [C, F, T] spectrogram or an f32 [C, N] waveform, got s16"
 }
 
 @test "refuses mono input" {

@@ -5,15 +5,17 @@
  * torch.istft(center=True, length=N).  The keys only a spectrogram has
  * (n_fft, hop, window, center) are dropped; every other key passes through.
  * With -o PATTERN each record is written as audio files instead (see
- * lib/stemout.h). */
+ * lib/stemout.h).  Rows are inverted on the backend of -d (lib/backend.h):
+ * on the CPU a group of one row per thread at a time, on a GPU a whole
+ * record. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audio.h"
+#include "backend.h"
 #include "snt.h"
 #include "stemout.h"
-#include "stft.h"
 #include "util.h"
 
 struct opts {
@@ -21,6 +23,7 @@ struct opts {
 	enum audio_sample sample;
 	int sample_set;
 	int sr;			/* -r: overrides or supplies the sr key */
+	const char *device;
 	char **inputs;
 	int ninputs;
 };
@@ -28,27 +31,26 @@ struct opts {
 _Noreturn static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: %s [-o PATTERN [-b 16|24|32f] [-r RATE]] [FILE ...]\n", progname);
+		"usage: %s [-o PATTERN [-b 16|24|32f] [-r RATE]] [-d cpu|cuda] [FILE ...]\n", progname);
 	exit(status);
 }
 
-/* Plans for one (n_fft, hop), one per thread, rebuilt when a record differs. */
+/* The backend's plans for one (n_fft, hop), rebuilt when a record differs,
+ * and its buffers. */
 struct plans {
-	int n_fft, hop, n;
-	struct stft **s;
+	const struct backend *be;
+	int n_fft, hop;
+	struct backend_stft *s;
+	struct backend_buffer spec, y;
 };
 
 static void plans_use(struct plans *p, int n_fft, int hop)
 {
 	if (p->s && p->n_fft == n_fft && p->hop == hop)
 		return;
-	for (int i = 0; p->s && i < p->n; i++)
-		stft_free(p->s[i]);
-	free(p->s);
-	p->n = max_threads();
-	p->s = xmalloc(p->n * sizeof *p->s);
-	for (int i = 0; i < p->n; i++)
-		p->s[i] = stft_create(n_fft, hop);
+	if (p->s)
+		p->be->stft_free(p->s);
+	p->s = p->be->stft_create(n_fft, hop);
 	p->n_fft = n_fft, p->hop = hop;
 }
 
@@ -65,7 +67,8 @@ static int key_int(const struct snt_header *h, const char *key, const char *wher
 
 static void istft_run(const struct opts *o)
 {
-	struct plans plans = { 0 };
+	struct plans plans = { .be = backend_get(o->device) };
+	const struct backend *be = plans.be;
 	struct snt_writer *w = o->pattern ? NULL : snt_writer_open("-");
 	struct stem_writer *sw = o->pattern ? stem_writer_create(o->pattern, o->sample, o->sample_set, o->sr)
 					    : NULL;
@@ -123,18 +126,25 @@ static void istft_run(const struct opts *o)
 
 			/* the whole input record is read before anything is written,
 			 * so a truncated record leaves no partial output */
-			int P = plans.n;
+			int64_t P = be->host ? max_threads() : R;	/* rows per call */
 			float *spec = snt_read_payload_alloc_or_die(r, &h_in);
-			float *y = xmalloc(sizeof(float) * N * (w ? P : R));
+			float *y = xmalloc(sizeof(float) * N * (w && P < R ? P : R));
 			if (w)
 				snt_write_header(w, &h);
 			for (int64_t r0 = 0; r0 < R; r0 += P) {
-				int n = R - r0 < P ? (int)(R - r0) : P;
-				float *dst = w ? y : y + r0 * N;
-				#pragma omp parallel for num_threads(n) schedule(static, 1)
-				for (int i = 0; i < n; i++)
-					if (stft_inverse(plans.s[i], dst + i * N, spec + (r0 + i) * 2 * F * T, T, N))
-						die("%s: inverse STFT failed", where);
+				int64_t n = R - r0 < P ? R - r0 : P;
+				const float *src = spec + r0 * 2 * F * T;
+				float *out = w ? y : y + r0 * N, *dst = out;
+				if (!be->host) {	// device memory in and out
+					float *d = backend_buffer_want(be, &plans.spec, n * 2 * F * T);
+					be->upload(d, src, sizeof(float) * n * 2 * F * T);
+					src = d;
+					dst = backend_buffer_want(be, &plans.y, n * N);
+				}
+				if (be->stft_inverse(plans.s, dst, src, n, T, N))
+					die("%s: inverse STFT failed", where);
+				if (!be->host)
+					be->download(out, dst, sizeof(float) * N * n);
 				if (w)
 					snt_write_payload(w, y, sizeof(float) * N * n);
 			}
@@ -153,9 +163,10 @@ static void istft_run(const struct opts *o)
 	stem_writer_free(sw);
 	if (w)
 		snt_writer_close(w);
-	for (int i = 0; i < plans.n; i++)
-		stft_free(plans.s[i]);
-	free(plans.s);
+	if (plans.s)
+		be->stft_free(plans.s);
+	backend_buffer_free(be, &plans.spec);
+	backend_buffer_free(be, &plans.y);
 }
 
 int main(int argc, char **argv)
@@ -166,12 +177,13 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "bits", required_argument, NULL, 'b' },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "device", required_argument, NULL, 'd' },
 		{ 0 },
 	};
 	struct opts o = { 0 };
 	int c;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "ho:b:r:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ho:b:r:d:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o.pattern = optarg;
@@ -184,6 +196,9 @@ int main(int argc, char **argv)
 		case 'r':
 			if (parse_int(optarg, &o.sr) || o.sr < 1)
 				die_usage("-r: sample rate must be a positive integer, not '%s'", optarg);
+			break;
+		case 'd':
+			o.device = optarg;
 			break;
 		case 'V':
 			printf("istft %s\n", SEPNET_VERSION);

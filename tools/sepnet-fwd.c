@@ -1,24 +1,35 @@
-/* sepnet-fwd: mixture spectrograms -> separated stem spectrograms.
+/* sepnet-fwd: mixtures -> separated stems, as spectrograms or waveforms.
  *
- * Each input record c64 [C, F, T] (from stft) becomes c64 [S, C, F, T]
- * with sources= naming the leading axis; every other key passes through, so
- * istft finds length, sr and track.  Long inputs run in cross-faded
- * segments of the model's training length (model_separate).  Also writes a
- * freshly initialised model (--init) and describes one (--info). */
+ * Spectrogram mode: each c64 [C, F, T] record (from stft) becomes c64
+ * [S, C, F, T] with sources= naming the leading axis; every other key
+ * passes through, so istft finds length, sr and track.  Waveform mode: an
+ * audio file or an f32 [C, N] record becomes f32 [S, C, N] (STFT and iSTFT
+ * done here), or audio files with -o PATTERN as istft -o writes them.  The
+ * mode follows each record's dtype.  Long inputs run in cross-faded
+ * segments of the model's training length, on the backend of -d
+ * (lib/separate.h).  Also writes a freshly initialised model (--init) and
+ * describes one (--info). */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio.h"
+#include "backend.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "model.h"
+#include "separate.h"
 #include "snt.h"
+#include "stemout.h"
 #include "util.h"
+#include "wavein.h"
 
 struct opts {
 	const char *model, *config, *output, *stems, *device;
 	double overlap;
-	int batch;
+	int batch;		/* 0: 1 on the cpu, 8 on a GPU */
+	enum audio_sample sample;
+	int sample_set, sr;	/* -b, -r for -o */
 	bool info, init;
 	uint64_t seed;
 	bool seed_set;
@@ -29,10 +40,11 @@ struct opts {
 _Noreturn static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: %s -m MODEL [-s STEMS] [--overlap F] [--batch N] [-d cpu] [FILE ...]\n"
+		"usage: %s -m MODEL [-s STEMS] [-o PATTERN [-b 16|24|32f] [-r RATE]] [--overlap F]\n"
+		"       %*s [--batch N] [-d cpu|cuda] [FILE ...]\n"
 		"       %s --info -m MODEL\n"
 		"       %s --init -c CONFIG -o MODEL [--seed N]\n",
-		progname, progname, progname);
+		progname, (int)strlen(progname), "", progname, progname);
 	exit(status);
 }
 
@@ -74,13 +86,43 @@ static void check_key(const struct snt_header *h, const char *key, int want, con
 		die("%s: %s=%s, but the model was trained with %s=%d", where, key, v, key, want);
 }
 
-static void separate_record(struct model *m, struct snt_writer *w, struct snt_header *h,
-			    float *x, const int *idx, int n_out, double overlap, const char *where)
+/* The state of one run: model, backend, outputs. */
+struct fwd {
+	const struct opts *o;
+	struct model *m;
+	struct separator *sp;
+	int idx[CONFIG_MAX_SOURCES], n_out;
+	char sources[CONFIG_MAX_SOURCES * (CONFIG_NAME_LEN + 1)];	/* the sources= value */
+	struct snt_writer *w;	/* the stream, or */
+	struct stem_writer *sw;	/* audio files (-o) */
+	int64_t index;		/* records written */
+};
+
+/* Write stems y (n_out, C, N) f32 with header h (keys kept, shape set). */
+static void emit_waveforms(struct fwd *f, struct snt_header *h, const float *y, int64_t N,
+			   const char *where)
 {
+	int64_t shape[3] = { f->n_out, f->m->C, N };
+	snt_header_set_dtype(h, SNT_F32);
+	snt_header_set_shape(h, 3, shape);
+	snt_header_setf(h, "length", "%lld", (long long)N);
+	snt_header_set(h, "sources", f->sources);
+	if (f->sw) {
+		stem_writer_write(f->sw, h, y, f->index++, where);
+		return;
+	}
+	snt_write_header(f->w, h);
+	snt_write_payload(f->w, y, (size_t)f->n_out * shape[1] * N * sizeof(float));
+	f->index++;
+}
+
+static void separate_spectrogram(struct fwd *f, struct snt_header *h, const float *x,
+				 const char *where)
+{
+	const struct model *m = f->m;
 	const struct config *c = &m->cfg;
-	if (h->dtype != SNT_C64 || h->rank != 3)
-		die("%s: expected a c64 [C, F, T] spectrogram, got %s of rank %d", where,
-		    snt_dtype_name(h->dtype), h->rank);
+	if (h->rank != 3)
+		die("%s: expected a c64 [C, F, T] spectrogram, got rank %d", where, h->rank);
 	if (h->shape[0] != m->C)
 		die("%s: %lld channels, the model needs %d", where, (long long)h->shape[0], m->C);
 	check_key(h, "n_fft", c->n_fft, where);
@@ -90,50 +132,136 @@ static void separate_record(struct model *m, struct snt_writer *w, struct snt_he
 	if (h->shape[1] != m->F)
 		die("%s: %lld frequency bins, n_fft %d makes %d", where, (long long)h->shape[1],
 		    c->n_fft, m->F);
-	int64_t T = h->shape[2], rows = (int64_t)m->C * m->F * T * 2;
-	float *out = xmalloc((size_t)m->S * rows * sizeof(float));
-	model_separate(m, out, x, T, overlap);
-
-	char names[CONFIG_MAX_SOURCES * (CONFIG_NAME_LEN + 1)] = "";
-	for (int i = 0; i < n_out; i++) {
-		if (i)
-			strcat(names, ",");
-		strcat(names, c->sources[idx[i]]);
+	int64_t T = h->shape[2], N = (T - 1) * c->hop_length;
+	const char *len = snt_header_get(h, "length");
+	if (f->sw && len && (parse_int64(len, &N) || N < 1 || 1 + N / c->hop_length != T))
+		die("%s: length=%s does not fit %lld frames", where, len, (long long)T);
+	size_t stem = (size_t)m->C * m->F * T * 2;
+	float *out = xmalloc((size_t)f->n_out * stem * sizeof(float));
+	separator_spectrogram(f->sp, out, x, T, f->o->overlap, f->idx, f->n_out);
+	if (!f->sw) {
+		int64_t shape[4] = { f->n_out, m->C, m->F, T };
+		snt_header_set_shape(h, 4, shape);
+		snt_header_set(h, "sources", f->sources);
+		snt_write_header(f->w, h);
+		snt_write_payload(f->w, out, f->n_out * stem * sizeof(float));
+		f->index++;
+		free(out);
+		return;
 	}
-	int64_t shape[4] = { n_out, m->C, m->F, T };
-	snt_header_set_shape(h, 4, shape);
-	snt_header_set(h, "sources", names);
-	snt_write_header(w, h);
-	for (int i = 0; i < n_out; i++)
-		snt_write_payload(w, out + (size_t)idx[i] * rows, rows * sizeof(float));
+	// -o: the stems as audio, as istft -o would write them
+	if (N <= c->n_fft / 2)
+		die("%s: length %lld is too short for n_fft %d", where, (long long)N, c->n_fft);
+	float *y = xmalloc((size_t)f->n_out * m->C * N * sizeof(float));
+	if (separator_istft(f->sp, y, out, (int64_t)f->n_out * m->C, T, N))
+		die("%s: inverse STFT failed", where);
 	free(out);
+	static const char *const spectral_keys[] = { "n_fft", "hop", "window", "center" };
+	for (int k = 0; k < 4; k++)
+		snt_header_del(h, spectral_keys[k]);
+	emit_waveforms(f, h, y, N, where);
+	free(y);
+}
+
+static void separate_waveform(struct fwd *f, struct snt_header *h, const float *x,
+			      const char *where)
+{
+	const struct model *m = f->m;
+	const struct config *c = &m->cfg;
+	if (h->rank != 2)
+		die("%s: expected an f32 [C, N] waveform, got rank %d", where, h->rank);
+	if (h->shape[0] != m->C)
+		die("%s: %lld channels, the model needs %d", where, (long long)h->shape[0], m->C);
+	if (snt_header_get(h, "sr"))
+		check_key(h, "sr", c->sample_rate, where);
+	int64_t N = h->shape[1];
+	if (N <= c->n_fft / 2)
+		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
+		    where, (long long)N, c->n_fft, c->n_fft / 2);
+	float *y = xmalloc((size_t)f->n_out * m->C * N * sizeof(float));
+	separator_waveform(f->sp, y, x, N, f->o->overlap, f->idx, f->n_out);
+	emit_waveforms(f, h, y, N, where);
+	free(y);
+}
+
+/* One input: an SNT stream, whose records choose the mode by dtype, or an
+ * audio file (waveform mode). */
+static void fwd_input(struct fwd *f, char *name, struct snt_header *h)
+{
+	int is_stdin = !strcmp(name, "-");
+	FILE *fp = is_stdin ? stdin : fopen(name, "rb");
+	if (!fp)
+		die("%s:", name);
+	unsigned char magic[4];
+	size_t got = fread(magic, 1, 4, fp);
+	char where[512];
+	float *x;
+	if (got == 4 && !memcmp(magic, SNT_MAGIC, 4)) {
+		struct snt_reader *r = snt_reader_from_fp_prefix(fp, is_stdin ? "<stdin>" : name, magic, 4);
+		r->owns_fp = !is_stdin;
+		while (snt_read_header_or_die(r, h)) {
+			snprintf(where, sizeof where, "%s: record %lld", r->name, (long long)r->record);
+			if (h->dtype != SNT_C64 && h->dtype != SNT_F32)
+				die("%s: expected a c64 [C, F, T] spectrogram or an f32 [C, N] waveform, got %s",
+				    where, snt_dtype_name(h->dtype));
+			x = snt_read_payload_alloc_or_die(r, h);
+			if (h->dtype == SNT_C64)
+				separate_spectrogram(f, h, x, where);
+			else
+				separate_waveform(f, h, x, where);
+			free(x);
+		}
+		snt_reader_close(r);
+		return;
+	}
+	// an audio file: hand the bytes read back (stdin: glibc's ungetc takes
+	// them back into the buffer they came from) and read it whole
+	if (is_stdin)
+		while (got > 0)
+			ungetc(magic[--got], stdin);
+	else
+		fclose(fp);
+	struct wave_input *in = wave_input_open(&name, 1);
+	while (wave_input_next(in, h, &x)) {
+		snprintf(where, sizeof where, "%s", wave_input_name(in));
+		separate_waveform(f, h, x, where);
+		free(x);
+	}
+	wave_input_close(in);
 }
 
 static void fwd_run(const struct opts *o)
 {
-	struct model *m = checkpoint_open_model(o->model, o->batch, 0, false);
-	int idx[CONFIG_MAX_SOURCES];
-	int n_out = select_stems(&m->cfg, o->stems, idx);
-	struct snt_writer *w = snt_writer_open("-");
+	const struct backend *be = backend_get(o->device);
+	struct fwd f = { .o = o };
+	if (o->output)
+		f.sw = stem_writer_create(o->output, o->sample, o->sample_set, o->sr);
+	else
+		refuse_tty_stdout();
+	f.m = checkpoint_open_model(o->model, 1, 1, false);
+	f.n_out = select_stems(&f.m->cfg, o->stems, f.idx);
+	for (int i = 0; i < f.n_out; i++) {
+		if (i)
+			strcat(f.sources, ",");
+		strcat(f.sources, f.m->cfg.sources[f.idx[i]]);
+	}
+	int batch = o->batch ? o->batch : be == &backend_cpu ? 1 : 8;
+	f.sp = separator_create(f.m, be, batch);
+	if (!f.sw)
+		f.w = snt_writer_open("-");
 	struct snt_header h;
 	snt_header_init(&h);
-	int nin = o->ninputs ? o->ninputs : 1;
-	for (int i = 0; i < nin; i++) {
-		struct snt_reader *r = snt_reader_open(o->ninputs ? o->inputs[i] : "-");
-		if (!r)
-			die("%s:", o->ninputs ? o->inputs[i] : "<stdin>");
-		while (snt_read_header_or_die(r, &h)) {
-			char where[512];
-			snprintf(where, sizeof where, "%s: record %lld", r->name, (long long)r->record);
-			float *x = snt_read_payload_alloc_or_die(r, &h);
-			separate_record(m, w, &h, x, idx, n_out, o->overlap, where);
-			free(x);
-		}
-		snt_reader_close(r);
-	}
+	char *stdin_name = "-";
+	for (int i = 0; i < (o->ninputs ? o->ninputs : 1); i++)
+		fwd_input(&f, o->ninputs ? o->inputs[i] : stdin_name, &h);
 	snt_header_free(&h);
-	snt_writer_close(w);
-	model_free(m);
+	if (f.w)
+		snt_writer_close(f.w);
+	else
+		close_stdout();
+	stem_writer_free(f.sw);
+	separator_free(f.sp);
+	model_free(f.m);
 }
 
 static void fwd_info(const struct opts *o)
@@ -171,19 +299,30 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "bits", required_argument, NULL, 'b' },
+		{ "rate", required_argument, NULL, 'r' },
 		{ 0 },
 	};
-	struct opts o = { .overlap = 0.25, .batch = 1, .device = "cpu" };
+	struct opts o = { .overlap = 0.25 };
 	int c;
 	int64_t seed;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "hm:s:d:c:o:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hm:s:d:c:o:b:r:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o.model = optarg; break;
 		case 's': o.stems = optarg; break;
 		case 'd': o.device = optarg; break;
 		case 'c': o.config = optarg; break;
 		case 'o': o.output = optarg; break;
+		case 'b':
+			if (audio_sample_parse(optarg, &o.sample))
+				die_usage("-b: sample format must be 16, 24 or 32f, not '%s'", optarg);
+			o.sample_set = 1;
+			break;
+		case 'r':
+			if (parse_int(optarg, &o.sr) || o.sr < 1)
+				die_usage("-r: sample rate must be a positive integer, not '%s'", optarg);
+			break;
 		case OPT_INFO: o.info = true; break;
 		case OPT_INIT: o.init = true; break;
 		case OPT_OVERLAP:
@@ -211,8 +350,10 @@ int main(int argc, char **argv)
 	}
 	o.inputs = argv + optind;
 	o.ninputs = argc - optind;
-	if (strcmp(o.device, "cpu") != 0)
-		die_usage("-d %s: this build runs on the cpu only", o.device);
+	if (o.device && strcmp(o.device, "cpu") && strcmp(o.device, "cuda"))
+		die_usage("-d %s: the devices are cpu and cuda", o.device);
+	if (!o.output && (o.sample_set || o.sr))
+		die_usage("-b and -r apply to audio files: give -o PATTERN too");
 	if (o.info && o.init)
 		die_usage("--info and --init exclude each other");
 	if (o.init) {
@@ -229,7 +370,6 @@ int main(int argc, char **argv)
 		fwd_info(&o);
 		return 0;
 	}
-	refuse_tty_stdout();
 	fwd_run(&o);
 	return 0;
 }

@@ -2,20 +2,23 @@
  *
  * Each input record f32 [..., C, N] becomes c64 [..., C, F, T] with the
  * keys n_fft, hop, window, center and length added (DESIGN §3); every
- * other key passes through.  Rows are transformed in parallel and written
- * as they finish, so memory stays near one input and one output record. */
+ * other key passes through.  Rows are transformed on the backend of -d
+ * (lib/backend.h): on the CPU in parallel groups of one row per thread,
+ * written as they finish, so memory stays near one input and one output
+ * record; on a GPU a record at a time. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "config.h"
 #include "snt.h"
-#include "stft.h"
 #include "util.h"
 #include "wavein.h"
 
 struct opts {
 	int n_fft, hop;
+	const char *device;
 	char **inputs;
 	int ninputs;
 };
@@ -23,20 +26,29 @@ struct opts {
 _Noreturn static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: %s [-n N_FFT] [-H HOP] [-c CONFIG] [FILE ...]\n", progname);
+		"usage: %s [-n N_FFT] [-H HOP] [-c CONFIG] [-d cpu|cuda] [FILE ...]\n", progname);
 	exit(status);
 }
 
-/* One record: rows of x [R, N] -> spectrogram rows [R, F, T], written in
- * groups of as many rows as there are threads. */
-static void stft_record(struct stft **plans, int nplans, struct snt_writer *w,
-			struct snt_header *h, const float *x, const char *where)
+/* The transform on a backend, with its buffers for one group of rows. */
+struct stft_ctx {
+	const struct backend *be;
+	struct backend_stft *plan;
+	int n_fft, hop, group;	/* rows per call: one per thread on the CPU */
+	struct backend_buffer x, out;
+};
+
+/* One record: rows of x [R, N] -> spectrogram rows [R, F, T], written a
+ * group of rows at a time. */
+static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_header *h,
+			const float *x, const char *where)
 {
+	const struct backend *be = ctx->be;
 	int64_t N = h->shape[h->rank - 1], R = snt_numel(h) / N;
-	int64_t T = stft_frames(plans[0], N), F = stft_bins(plans[0]);
-	if (N <= stft_n_fft(plans[0]) / 2)
+	int64_t T = 1 + N / ctx->hop, F = ctx->n_fft / 2 + 1;
+	if (N <= ctx->n_fft / 2)
 		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
-		    where, (long long)N, stft_n_fft(plans[0]), stft_n_fft(plans[0]) / 2);
+		    where, (long long)N, ctx->n_fft, ctx->n_fft / 2);
 	if (h->rank == SNT_MAX_RANK)
 		die("%s: rank %d waveform leaves no room for the frequency axis", where, h->rank);
 	int64_t shape[SNT_MAX_RANK];
@@ -45,21 +57,30 @@ static void stft_record(struct stft **plans, int nplans, struct snt_writer *w,
 	shape[h->rank] = T;
 	snt_header_set_dtype(h, SNT_C64);
 	snt_header_set_shape(h, h->rank + 1, shape);
-	snt_header_setf(h, "n_fft", "%d", stft_n_fft(plans[0]));
-	snt_header_setf(h, "hop", "%d", stft_hop(plans[0]));
+	snt_header_setf(h, "n_fft", "%d", ctx->n_fft);
+	snt_header_setf(h, "hop", "%d", ctx->hop);
 	snt_header_set(h, "window", "hann");
 	snt_header_set(h, "center", "1");
 	snt_header_setf(h, "length", "%lld", (long long)N);
 	snt_write_header(w, h);
 
 	size_t row_floats = 2 * F * T;
-	float *out = xmalloc(sizeof(float) * row_floats * nplans);
-	for (int64_t r0 = 0; r0 < R; r0 += nplans) {
-		int n = R - r0 < nplans ? (int)(R - r0) : nplans;
-		#pragma omp parallel for num_threads(n) schedule(static, 1)
-		for (int i = 0; i < n; i++)
-			if (stft_forward(plans[i], out + i * row_floats, x + (r0 + i) * N, N))
-				die("%s: STFT failed", where);
+	int64_t group = ctx->group ? ctx->group : R;
+	float *out = xmalloc(sizeof(float) * row_floats * (group < R ? group : R));
+	for (int64_t r0 = 0; r0 < R; r0 += group) {
+		int64_t n = R - r0 < group ? R - r0 : group;
+		const float *src = x + r0 * N;
+		float *dst = out;
+		if (!be->host) {	// device memory in and out
+			float *dx = backend_buffer_want(be, &ctx->x, n * N);
+			be->upload(dx, src, sizeof(float) * n * N);
+			src = dx;
+			dst = backend_buffer_want(be, &ctx->out, n * row_floats);
+		}
+		if (be->stft_forward(ctx->plan, dst, src, n, N))
+			die("%s: STFT failed", where);
+		if (!be->host)
+			be->download(out, dst, sizeof(float) * row_floats * n);
 		snt_write_payload(w, out, sizeof(float) * row_floats * n);
 	}
 	free(out);
@@ -67,10 +88,10 @@ static void stft_record(struct stft **plans, int nplans, struct snt_writer *w,
 
 static void stft_run(const struct opts *o)
 {
-	int nplans = max_threads();
-	struct stft **plans = xmalloc(nplans * sizeof *plans);
-	for (int i = 0; i < nplans; i++)
-		plans[i] = stft_create(o->n_fft, o->hop);
+	const struct backend *be = backend_get(o->device);
+	struct stft_ctx ctx = { .be = be, .n_fft = o->n_fft, .hop = o->hop };
+	ctx.plan = be->stft_create(o->n_fft, o->hop);
+	ctx.group = be->host ? max_threads() : 0;
 	struct wave_input *in = wave_input_open(o->inputs, o->ninputs);
 	struct snt_writer *w = snt_writer_open("-");
 	struct snt_header h;
@@ -80,15 +101,15 @@ static void stft_run(const struct opts *o)
 		char where[512];
 		snprintf(where, sizeof where, "%s: record %lld", wave_input_name(in),
 			 (long long)wave_input_record(in));
-		stft_record(plans, nplans, w, &h, x, where);
+		stft_record(&ctx, w, &h, x, where);
 		free(x);
 	}
 	snt_header_free(&h);
 	wave_input_close(in);
 	snt_writer_close(w);
-	for (int i = 0; i < nplans; i++)
-		stft_free(plans[i]);
-	free(plans);
+	backend_buffer_free(be, &ctx.x);
+	backend_buffer_free(be, &ctx.out);
+	be->stft_free(ctx.plan);
 }
 
 int main(int argc, char **argv)
@@ -99,13 +120,14 @@ int main(int argc, char **argv)
 		{ "n-fft", required_argument, NULL, 'n' },
 		{ "hop", required_argument, NULL, 'H' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "device", required_argument, NULL, 'd' },
 		{ 0 },
 	};
 	struct opts o = { .n_fft = 4096, .hop = 1024 };
 	int set_n = 0, set_hop = 0, c;
 	struct config cfg;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "hn:H:c:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hn:H:c:d:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (parse_int(optarg, &o.n_fft) || o.n_fft < 2 || o.n_fft % 2)
@@ -123,6 +145,9 @@ int main(int argc, char **argv)
 				o.n_fft = cfg.n_fft;
 			if (!set_hop)
 				o.hop = cfg.hop_length;
+			break;
+		case 'd':
+			o.device = optarg;
 			break;
 		case 'V':
 			printf("stft %s\n", SEPNET_VERSION);

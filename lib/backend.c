@@ -1,0 +1,212 @@
+/* backend.c: the CPU backend (the reference code of lib/ behind the table
+ * of backend.h) and the choice of backend. */
+#include "backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers.h"
+#include "model.h"
+#include "stft.h"
+#include "util.h"
+#ifdef SEPNET_CUDA
+#include "../cuda/sepnet_cuda.h"
+#endif
+
+/* ---- memory: plain host memory, 64-byte aligned like the model's arena ---- */
+
+static void *cpu_alloc(size_t bytes)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 64, bytes ? bytes : 1))
+		die("out of memory for %zu MB", bytes >> 20);
+	memset(p, 0, bytes);
+	return p;
+}
+
+static void cpu_free(void *p)
+{
+	free(p);
+}
+
+static void cpu_copy(void *dst, const void *src, size_t bytes)
+{
+	memcpy(dst, src, bytes);
+}
+
+static void cpu_zero(void *p, size_t bytes)
+{
+	memset(p, 0, bytes);
+}
+
+static void cpu_set_precision(enum backend_precision p)
+{
+	(void)p;	/* the CPU computes in f32 whatever is asked */
+}
+
+/* ---- ops: the reference functions, adapted where the table differs ---- */
+
+static void cpu_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+		     int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+	blas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void cpu_broadcast(float *out, const float *vec, int rows, int width, bool by_row)
+{
+	// out is (rows, width); as model_forward fills biases before its GEMMs
+	#pragma omp parallel for if ((size_t)rows * width > (1 << 19))
+	for (int r = 0; r < rows; r++) {
+		float *o = out + (size_t)r * width;
+		if (by_row)
+			for (int i = 0; i < width; i++)
+				o[i] = vec[r];
+		else
+			memcpy(o, vec, width * sizeof(float));
+	}
+}
+
+static void cpu_linear_gelu_forward(float *out, const float *inp, const float *weight,
+				    const float *bias, int N, int in_dim, int out_dim)
+{
+	linear_forward(out, inp, weight, bias, N, in_dim, out_dim);
+	gelu_forward(out, out, (size_t)N * out_dim);	// elementwise: in place is safe
+}
+
+static void cpu_residual_forward(float *out, const float *inp, const float *branch, size_t n)
+{
+	residual_forward(out, inp, branch, n, 0, 0, 0);
+}
+
+/* ---- STFT: rows in parallel, one plan per thread (as the stft tool) ---- */
+
+struct backend_stft {
+	int n;
+	struct stft **plan;	/* [n] */
+};
+
+static struct backend_stft *cpu_stft_create(int n_fft, int hop)
+{
+	struct backend_stft *s = xcalloc(1, sizeof *s);
+	s->n = max_threads();
+	s->plan = xmalloc(s->n * sizeof *s->plan);
+	for (int i = 0; i < s->n; i++)
+		if (!(s->plan[i] = stft_create(n_fft, hop)))
+			die("stft: invalid n_fft %d and hop %d", n_fft, hop);
+	return s;
+}
+
+static void cpu_stft_free(struct backend_stft *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->n; i++)
+		stft_free(s->plan[i]);
+	free(s->plan);
+	free(s);
+}
+
+static int cpu_stft_forward(struct backend_stft *s, float *out, const float *x, int64_t rows,
+			    int64_t n)
+{
+	// out is (rows, F, T) complex, x is (rows, n); row r on plan r % threads
+	struct stft *p0 = s->plan[0];
+	size_t row = 2 * (size_t)stft_bins(p0) * stft_frames(p0, n);
+	int failed = 0;
+	for (int64_t r0 = 0; r0 < rows; r0 += s->n) {
+		int k = rows - r0 < s->n ? (int)(rows - r0) : s->n;
+		#pragma omp parallel for num_threads(k) schedule(static, 1) reduction(|:failed)
+		for (int i = 0; i < k; i++)
+			failed |= stft_forward(s->plan[i], out + (r0 + i) * row, x + (r0 + i) * n, n) != 0;
+	}
+	return failed ? -1 : 0;
+}
+
+static int cpu_stft_inverse(struct backend_stft *s, float *y, const float *in, int64_t rows,
+			    int64_t T, int64_t n)
+{
+	// y is (rows, n), in is (rows, F, T) complex
+	size_t row = 2 * (size_t)stft_bins(s->plan[0]) * T;
+	int failed = 0;
+	for (int64_t r0 = 0; r0 < rows; r0 += s->n) {
+		int k = rows - r0 < s->n ? (int)(rows - r0) : s->n;
+		#pragma omp parallel for num_threads(k) schedule(static, 1) reduction(|:failed)
+		for (int i = 0; i < k; i++)
+			failed |= stft_inverse(s->plan[i], y + (r0 + i) * n, in + (r0 + i) * row, T, n) != 0;
+	}
+	return failed ? -1 : 0;
+}
+
+const struct backend backend_cpu = {
+	.name = "cpu",
+	.host = true,
+	.alloc = cpu_alloc,
+	.free = cpu_free,
+	.upload = cpu_copy,
+	.download = cpu_copy,
+	.zero = cpu_zero,
+	.set_precision = cpu_set_precision,
+	.gemm = cpu_gemm,
+	.broadcast = cpu_broadcast,
+	.features_forward = features_forward,
+	.linear_forward = linear_forward,
+	.linear_gelu_forward = cpu_linear_gelu_forward,
+	.rmsnorm_forward = rmsnorm_forward,
+	.rope_forward = rope_forward,
+	.attention_forward = attention_forward,
+	.residual_forward = cpu_residual_forward,
+	.mask_forward = mask_forward,
+	.chunk_gather = chunk_gather,
+	.chunk_accumulate = chunk_accumulate,
+	.stft_create = cpu_stft_create,
+	.stft_free = cpu_stft_free,
+	.stft_forward = cpu_stft_forward,
+	.stft_inverse = cpu_stft_inverse,
+};
+
+float *backend_buffer_want(const struct backend *be, struct backend_buffer *b, size_t floats)
+{
+	if (b->cap < floats) {
+		be->free(b->p);
+		b->p = be->alloc(floats * sizeof(float));
+		b->cap = floats;
+	}
+	return b->p;
+}
+
+void backend_buffer_free(const struct backend *be, struct backend_buffer *b)
+{
+	be->free(b->p);
+	b->p = NULL;
+	b->cap = 0;
+}
+
+/* ---- choice ---- */
+
+bool backend_cuda_available(void)
+{
+#ifdef SEPNET_CUDA
+	return cuda_device_count() > 0;
+#else
+	return false;
+#endif
+}
+
+const struct backend *backend_get(const char *name)
+{
+	if (name && strcmp(name, "cpu") && strcmp(name, "cuda"))
+		die_usage("-d %s: the devices are cpu and cuda", name);
+	if (name && !strcmp(name, "cpu"))
+		return &backend_cpu;
+#ifdef SEPNET_CUDA
+	int n = cuda_device_count();
+	if (n > 0)
+		return &backend_cuda;
+	if (name)
+		die("-d cuda: no CUDA device found (%s)", cuda_device_error());
+#else
+	if (name)
+		die("-d cuda: this binary was built without CUDA (build with nvcc on the PATH)");
+#endif
+	return &backend_cpu;
+}

@@ -1,0 +1,43 @@
+/* separate.h: separation of whole records on a backend (sepnet-fwd).
+ *
+ * A separator holds a model's weights, its activations for `batch`
+ * segments and STFT plans in the memory of one backend (backend.h), and
+ * runs DESIGN §4's forward pass through the backend's table of ops.  A long
+ * record is cut into the model's segments, cross-faded (chunk.h), as
+ * model_separate does on the CPU; on the cpu backend the result is
+ * model_separate's bit for bit.
+ *
+ * Waveform mode does the STFT and the iSTFT on the backend too, so a record
+ * crosses the host-device boundary once each way as audio. */
+#ifndef SEPNET_SEPARATE_H
+#define SEPNET_SEPARATE_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "model.h"
+
+struct separator;
+
+/* m: a model with its parameters (only its config and weights are used;
+ * its own activations can be as small as 1 × 1).  batch >= 1 segments per
+ * forward pass. */
+struct separator *separator_create(const struct model *m, const struct backend *be, int batch);
+void separator_free(struct separator *sp);
+
+/* out (n_out, C, F, T) complex: stems idx[0 .. n_out) of x (C, F, T) complex. */
+void separator_spectrogram(struct separator *sp, float *out, const float *x, int64_t T,
+			   double overlap, const int *idx, int n_out);
+
+/* y (n_out, C, N): stems idx[0 .. n_out) of the waveform x (C, N), through
+ * STFT, the model and iSTFT of length N.  N must exceed n_fft / 2. */
+void separator_waveform(struct separator *sp, float *y, const float *x, int64_t N,
+			double overlap, const int *idx, int n_out);
+
+/* y (rows, N) = iSTFT of spec (rows, F, T) complex, length N, on the
+ * backend (spectrogram input written as audio).  -1 where stft_inverse
+ * refuses. */
+int separator_istft(struct separator *sp, float *y, const float *spec, int64_t rows, int64_t T,
+		    int64_t N);
+
+#endif

@@ -1,0 +1,143 @@
+#!/usr/bin/env bats
+# sepnet-fwd's waveform mode (audio files and f32 [C, N] records in,
+# f32 [S, C, N] or audio files with -o out) against the pipeline
+# stft | sepnet-fwd | istft, -o naming, and the -d choice of device.
+
+load helper
+
+setup() {
+	require stft istft snt-info snt-cmp sepnet-fwd sox soxi
+	cd "$BATS_TEST_TMPDIR"
+	TINY=$ROOT/configs/tiny.ini
+	sepnet-fwd --init -c "$TINY" -o fresh.safetensors
+}
+
+
+@test "waveform mode equals stft | sepnet-fwd | istft (audio file)" {
+	make_wav in.wav 2.5
+	sepnet-fwd -m fresh.safetensors in.wav > wave.snt
+	stft -c "$TINY" in.wav | sepnet-fwd -m fresh.safetensors | istft > pipe.snt
+	run snt-info wave.snt
+	assert_output --regexp $'^0\t-\tf32\t\\[4,2,110250\\]\tsr=44100 track=in length=110250 sources=drums,bass,other,vocals\t'
+	run snt-cmp -t 1e-5 pipe.snt wave.snt
+	assert_success
+}
+
+@test "waveform mode on f32 [C, N] records from a stream, several records, stdin" {
+	make_wav a.wav 1.7
+	make_wav b.wav 0.4
+	stft -c "$TINY" a.wav b.wav | istft > mix.snt
+	sepnet-fwd -m fresh.safetensors -s vocals,bass --batch 2 < mix.snt > wave.snt
+	stft -c "$TINY" mix.snt | sepnet-fwd -m fresh.safetensors -s vocals,bass --batch 2 | istft > pipe.snt
+	[ "$(snt-info wave.snt | wc -l)" -eq 2 ]
+	run snt-info wave.snt
+	assert_line --index 1 --partial $'[2,2,17640]'
+	assert_line --index 1 --partial 'sources=vocals,bass'
+	run snt-cmp -t 1e-5 pipe.snt wave.snt
+	assert_success
+}
+
+@test "an audio file on stdin is separated like the named file" {
+	make_wav in.wav 0.6
+	sepnet-fwd -m fresh.safetensors < in.wav > a.snt
+	sepnet-fwd -m fresh.safetensors in.wav > b.snt
+	run snt-cmp -t 0 a.snt b.snt
+	assert_success
+}
+
+@test "untrained model: the four stems of an audio file sum to it" {
+	make_wav in.wav 2.5
+	sepnet-fwd -m fresh.safetensors -o 'out/%s.wav' in.wav
+	run bash -c "sox -m -v 1 out/drums.wav -v 1 out/bass.wav -v 1 out/other.wav \
+		-v 1 out/vocals.wav -v -1 in.wav -n stats 2>&1 | awk '/Pk lev dB/ { print \$4 }'"
+	assert_success
+	awk -v db="$output" 'BEGIN { exit !(db < -100) }' || fail "residual peak $output dB"
+}
+
+@test "-o names files by track and stem, -s and -b apply, stdout stays empty" {
+	make_wav song1.wav 0.5
+	make_wav song2.wav 0.5
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -s vocals,drums -b 16 \
+		-o 'out/%t/%s.flac' song1.wav song2.wav
+	assert_success
+	assert_equal "$output" ""
+	run find out -type f
+	assert_equal "$(sort <<<"$output" | tr '\n' ' ')" \
+		"out/song1/drums.flac out/song1/vocals.flac out/song2/drums.flac out/song2/vocals.flac "
+	[ "$(soxi -b out/song1/vocals.flac)" = 16 ]
+	[ "$(soxi -s out/song2/drums.flac)" = 22050 ]
+}
+
+@test "spectrogram input with -o writes what istft -o writes" {
+	make_wav in.wav 1.1
+	stft -c "$TINY" in.wav > s.snt
+	sepnet-fwd -m fresh.safetensors -o 'a/%t-%s.wav' s.snt
+	sepnet-fwd -m fresh.safetensors s.snt | istft -o 'b/%t-%s.wav'
+	for s in drums bass other vocals; do
+		run snt-cmp -t 1e-6 "a/in-$s.wav" "b/in-$s.wav"
+		assert_success
+	done
+}
+
+@test "waveform errors: mono, too short, another sample rate, -b without -o" {
+	make_wav mono.wav 0.5 44100 1
+	run --separate-stderr sepnet-fwd -m fresh.safetensors mono.wav
+	assert_failure 1
+	assert_equal "$output" ""
+	assert_equal "$stderr" "sepnet-fwd: mono.wav: 1 channels, the model needs 2"
+	sox -r 44100 -c 2 -n short.wav synth 100s sine 300
+	run --separate-stderr sepnet-fwd -m fresh.safetensors short.wav
+	assert_failure 1
+	[[ "$stderr" == *"short.wav: 100 samples are too few for n_fft 512"* ]]
+	make_wav r22.wav 0.5 22050
+	run --separate-stderr sepnet-fwd -m fresh.safetensors r22.wav
+	assert_failure 1
+	[[ "$stderr" == *"r22.wav: sr=22050, but the model was trained with sr=44100"* ]]
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -b 16 r22.wav
+	assert_failure 2
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -o 'out/%q.wav' r22.wav
+	assert_failure 2
+	[[ "$stderr" == *"unknown conversion %q"* ]]
+}
+
+@test "-d cpu is the default's twin; -d cuda runs or says why it cannot" {
+	make_wav in.wav 0.5
+	sepnet-fwd -m fresh.safetensors -d cpu in.wav > cpu.snt
+	sepnet-fwd -m fresh.safetensors in.wav > default.snt
+	if sepnet-fwd -m fresh.safetensors -d cuda in.wav > cuda.snt 2> err; then
+		# a GPU is here: tiny.ini computes in f32 (tolerance of f32 FFTs and sums)
+		run snt-cmp -t 1e-5 cpu.snt cuda.snt
+		assert_success
+	else
+		run cat err
+		assert_output --regexp '^sepnet-fwd: -d cuda: (this binary was built without CUDA|no CUDA device found)'
+		[ ! -s cuda.snt ]
+		cmp cpu.snt default.snt
+	fi
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -d tpu in.wav
+	assert_failure 2
+	assert_equal "$stderr" "sepnet-fwd: -d tpu: the devices are cpu and cuda"
+}
+
+@test "stft and istft take -d too" {
+	make_wav in.wav 0.5
+	stft -d cpu -c "$TINY" in.wav > a.snt
+	stft -c "$TINY" in.wav > b.snt
+	cmp a.snt b.snt
+	istft -d cpu a.snt > wa.snt
+	istft b.snt > wb.snt
+	cmp wa.snt wb.snt
+	for tool in stft istft; do
+		run --separate-stderr "$tool" -d gpu a.snt
+		assert_failure 2
+		assert_equal "$stderr" "$tool: -d gpu: the devices are cpu and cuda"
+	done
+	if ! stft -d cuda -c "$TINY" in.wav > c.snt 2> err; then
+		run cat err
+		assert_output --regexp '^stft: -d cuda: (this binary was built without CUDA|no CUDA device found)'
+	else	# a GPU: cuFFT against FFTW, f32 rounding
+		istft -d cuda c.snt > wc.snt
+		run snt-cmp -t 1e-5 wa.snt wc.snt
+		assert_success
+	fi
+}

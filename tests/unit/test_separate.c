@@ -1,0 +1,136 @@
+/* test_separate.c: inference through the backend table (lib/separate.h) on
+ * the cpu backend against the model's own path: model_separate for
+ * spectrograms, and stft → model_separate → istft for waveforms.  Same
+ * functions in the same order, so the results must be equal bit for bit;
+ * any difference means the table-driven forward lost or reordered a step,
+ * which is exactly what the CUDA backend would then inherit. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "chunk.h"
+#include "config.h"
+#include "model.h"
+#include "rng.h"
+#include "separate.h"
+#include "stft.h"
+#include "test.h"
+#include "util.h"
+
+/* tiny.ini with 20-frame segments (so a few seconds make many) and every
+ * weight random, W_out and the biases included: the head then depends on
+ * the whole body, unlike a fresh model's constant mask. */
+static struct model *random_model(int batch)
+{
+	struct config c;
+	config_load_or_die(&c, "configs/tiny.ini");
+	c.segment_length = 19 * c.hop_length;
+	struct model *m = model_create(&c, batch, model_segment_frames(&c), false);
+	model_init(m, 3);
+	for (size_t i = 0; i < m->n_params; i++)
+		m->params[i] += 0.05f * rng_normal(4, 5, i);
+	return m;
+}
+
+static float *random_signal(size_t n, uint64_t seed)
+{
+	float *x = xmalloc(n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		x[i] = rng_uniform(seed, 1, i) - 0.5f;
+	return x;
+}
+
+static void test_spectrogram_equals_model_separate(void)
+{
+	for (int batch = 1; batch <= 3; batch += 2) {
+		struct model *m = random_model(batch);
+		int64_t T = 97;	// 6 segments of 20 frames, the last moved back
+		size_t stem = (size_t)m->C * m->F * T * 2;
+		float *x = random_signal(stem, 7);
+		float *ref = xmalloc(m->S * stem * sizeof(float));
+		float *out = xmalloc(m->S * stem * sizeof(float));
+		model_separate(m, ref, x, T, 0.25);
+		struct separator *sp = separator_create(m, &backend_cpu, batch);
+		int idx[] = { 3, 0 };
+		separator_spectrogram(sp, out, x, T, 0.25, idx, 2);
+		CHECK(!memcmp(out, ref + 3 * stem, stem * sizeof(float)), "batch %d: vocals differ", batch);
+		CHECK(!memcmp(out + stem, ref, stem * sizeof(float)), "batch %d: drums differ", batch);
+		// a short record (one segment of fewer frames) after a long one
+		separator_spectrogram(sp, out, x, 9, 0.25, idx, 1);
+		model_separate(m, ref, x, 9, 0.25);
+		CHECK(!memcmp(out, ref + 3 * (stem / T * 9), stem / T * 9 * sizeof(float)),
+		      "batch %d: short record differs", batch);
+		separator_free(sp);
+		free(x);
+		free(ref);
+		free(out);
+		model_free(m);
+	}
+}
+
+static void test_waveform_equals_stft_separate_istft(void)
+{
+	struct model *m = random_model(2);
+	int64_t N = 5000, T = 1 + N / m->cfg.hop_length;
+	size_t wave = (size_t)m->C * N, stem = (size_t)m->C * m->F * T * 2;
+	float *x = random_signal(wave, 9);
+	float *spec = xmalloc(stem * sizeof(float));
+	float *stems = xmalloc(m->S * stem * sizeof(float));
+	float *ref = xmalloc(m->S * wave * sizeof(float));
+	struct stft *st = stft_create(m->cfg.n_fft, m->cfg.hop_length);
+	for (int c = 0; c < m->C; c++)
+		CHECK(!stft_forward(st, spec + c * stem / m->C, x + c * N, N), "stft");
+	model_separate(m, stems, spec, T, 0.5);
+	for (int r = 0; r < m->S * m->C; r++)
+		CHECK(!stft_inverse(st, ref + r * N, stems + r * stem / m->C, T, N), "istft");
+
+	struct separator *sp = separator_create(m, &backend_cpu, 2);
+	float *y = xmalloc(m->S * wave * sizeof(float));
+	int idx[] = { 0, 1, 2, 3 };
+	separator_waveform(sp, y, x, N, 0.5, idx, 4);
+	CHECK(!memcmp(y, ref, m->S * wave * sizeof(float)), "waveform stems differ");
+	// separator_istft: the stems' spectrograms back to the same waveforms
+	CHECK(!separator_istft(sp, y, stems, m->S * m->C, T, N), "separator_istft refused");
+	CHECK(!memcmp(y, ref, m->S * wave * sizeof(float)), "separator_istft differs");
+	separator_free(sp);
+	stft_free(st);
+	free(x);
+	free(spec);
+	free(stems);
+	free(ref);
+	free(y);
+	model_free(m);
+}
+
+/* The table's stft ops on many rows equal stft.h row by row. */
+static void test_backend_stft_rows(void)
+{
+	int64_t rows = 5, n = 3001;
+	struct stft *st = stft_create(256, 64);
+	struct backend_stft *bs = backend_cpu.stft_create(256, 64);
+	int64_t T = stft_frames(st, n);
+	size_t row = 2 * (size_t)stft_bins(st) * T;
+	float *x = random_signal(rows * n, 13), *a = xmalloc(rows * row * sizeof(float));
+	float *b = xmalloc(rows * row * sizeof(float)), *y = xmalloc(rows * n * sizeof(float));
+	CHECK(!backend_cpu.stft_forward(bs, a, x, rows, n), "stft_forward");
+	for (int64_t r = 0; r < rows; r++)
+		stft_forward(st, b + r * row, x + r * n, n);
+	CHECK(!memcmp(a, b, rows * row * sizeof(float)), "rows differ from stft_forward");
+	CHECK(!backend_cpu.stft_inverse(bs, y, a, rows, T, n), "stft_inverse");
+	double worst = 0;
+	for (int64_t i = 0; i < rows * n; i++)
+		worst = fmax(worst, fabs(y[i] - x[i]));
+	CHECK(worst < 1e-5, "round trip error %.3g", worst);	// f32 FFT rounding
+	CHECK(backend_cpu.stft_inverse(bs, y, a, rows, T, n + 200) == -1, "too long accepted");
+	backend_cpu.stft_free(bs);
+	stft_free(st);
+	free(x), free(a), free(b), free(y);
+}
+
+int main(void)
+{
+	RUN(test_spectrogram_equals_model_separate);
+	RUN(test_waveform_equals_stft_separate_istft);
+	RUN(test_backend_stft_rows);
+	return test_summary();
+}
