@@ -9,8 +9,9 @@
 
 #define CHECKPOINT_FORMAT "sepnet"
 
-void checkpoint_save(const char *path, const struct model *m, const float *adam_m,
-		     const float *adam_v, const struct checkpoint_kv *extra, int n_extra)
+static void save(const char *path, const struct model *m, enum safetensors_dtype store,
+		 const float *adam_m, const float *adam_v, const struct checkpoint_kv *extra,
+		 int n_extra)
 {
 	struct safetensors_writer *w = safetensors_writer_create();
 	char *config = config_to_string(&m->cfg), count[32];
@@ -20,7 +21,7 @@ void checkpoint_save(const char *path, const struct model *m, const float *adam_
 	safetensors_writer_set_meta(w, "n_params", count);
 	for (int i = 0; i < n_extra; i++)
 		safetensors_writer_set_meta(w, extra[i].key, extra[i].value);
-	safetensors_writer_add_views(w, NULL, m->tensors, m->n_tensors, m->params, SAFETENSORS_F32);
+	safetensors_writer_add_views(w, NULL, m->tensors, m->n_tensors, m->params, store);
 	if (adam_m && adam_v) {
 		safetensors_writer_add_views(w, "opt.m.", m->tensors, m->n_tensors, adam_m, SAFETENSORS_F32);
 		safetensors_writer_add_views(w, "opt.v.", m->tensors, m->n_tensors, adam_v, SAFETENSORS_F32);
@@ -28,6 +29,47 @@ void checkpoint_save(const char *path, const struct model *m, const float *adam_
 	safetensors_writer_write_or_die(w, path);
 	safetensors_writer_free(w);
 	free(config);
+}
+
+void checkpoint_save(const char *path, const struct model *m, const float *adam_m,
+		     const float *adam_v, const struct checkpoint_kv *extra, int n_extra)
+{
+	save(path, m, SAFETENSORS_F32, adam_m, adam_v, extra, n_extra);
+}
+
+void checkpoint_export(const char *path, const struct model *m, enum safetensors_dtype store)
+{
+	if (store != SAFETENSORS_F32 && store != SAFETENSORS_F16 && store != SAFETENSORS_BF16)
+		die("%s: parameters are stored as F32, F16 or BF16, not %s", path,
+		    safetensors_dtype_name(store));
+	save(path, m, store, NULL, NULL, NULL, 0);
+}
+
+int checkpoint_param_dtype(const char *path, const char **name, char *err, size_t errlen)
+{
+	struct safetensors_file f;
+	if (safetensors_open(&f, path, err, errlen))
+		return -1;
+	int first = -1;
+	*name = NULL;
+	for (int i = 0; i < f.n_tensors; i++) {
+		const struct safetensors_tensor *t = &f.tensors[i];
+		if (!strncmp(t->name, "opt.", 4))
+			continue;
+		if (first < 0)
+			first = (int)t->dtype;
+		else if (first != (int)t->dtype)
+			*name = "mixed";
+	}
+	if (first < 0) {
+		snprintf(err, errlen, "%s: no parameters", path);
+		safetensors_close(&f);
+		return -1;
+	}
+	if (!*name)
+		*name = safetensors_dtype_name((enum safetensors_dtype)first);
+	safetensors_close(&f);
+	return 0;
 }
 
 static int config_from_file(const struct safetensors_file *f, struct config *cfg, char *err,

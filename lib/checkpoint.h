@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "model.h"
+#include "safetensors.h"
 
 struct checkpoint_kv {
 	const char *key;
@@ -28,6 +29,16 @@ struct checkpoint_kv {
  * moments) to path atomically, with n_extra more metadata entries. */
 void checkpoint_save(const char *path, const struct model *m, const float *adam_m,
 		     const float *adam_v, const struct checkpoint_kv *extra, int n_extra);
+
+/* Write m's parameters alone (no moments, no training state), stored as
+ * `store` (F32, F16 or BF16, rounded to nearest even): a model to ship.
+ * Loading converts F16 and BF16 back to f32 exactly. */
+void checkpoint_export(const char *path, const struct model *m, enum safetensors_dtype store);
+
+/* The dtype the parameters of path are stored in (moments not counted):
+ * its name ("F32", "F16", "BF16") in *name, or "mixed".  0 ok, -1 with a
+ * message in err. */
+int checkpoint_param_dtype(const char *path, const char **name, char *err, size_t errlen);
 
 /* The config stored in a checkpoint.  0 ok, -1 with a message in err. */
 int checkpoint_read_config(const char *path, struct config *cfg, char *err, size_t errlen);
