@@ -112,7 +112,7 @@ setup() {
 		run cat err
 		assert_output --regexp '^sepnet-fwd: -d cuda: (this binary was built without CUDA|no CUDA device found)'
 		[ ! -s cuda.snt ]
-		cmp cpu.snt default.snt
+		cmp cpu.snt default.snt	# no GPU: the default is the cpu, silently
 	fi
 	run --separate-stderr sepnet-fwd -m fresh.safetensors -d tpu in.wav
 	assert_failure 2
@@ -122,11 +122,11 @@ setup() {
 @test "stft and istft take -d too" {
 	make_wav in.wav 0.5
 	stft -d cpu -c "$TINY" in.wav > a.snt
-	stft -c "$TINY" in.wav > b.snt
-	cmp a.snt b.snt
+	stft -c "$TINY" in.wav > b.snt	# the default: cuda where a GPU is present
 	istft -d cpu a.snt > wa.snt
 	istft b.snt > wb.snt
-	cmp wa.snt wb.snt
+	run snt-cmp -t 1e-5 wa.snt wb.snt
+	assert_success
 	for tool in stft istft; do
 		run --separate-stderr "$tool" -d gpu a.snt
 		assert_failure 2
@@ -140,4 +140,20 @@ setup() {
 		run snt-cmp -t 1e-5 wa.snt wc.snt
 		assert_success
 	fi
+}
+
+@test "check-ops' helpers for tests/gpu/check.sh: noise, random model, compare" {
+	require check-ops
+	check-ops --noise 0.5 1 > n.snt
+	run snt-info n.snt
+	assert_output --partial $'f32\t[2,22050]\tsr=44100 track=noise'
+	check-ops --random-model "$TINY" r.safetensors 3
+	sepnet-fwd -d cpu -m r.safetensors n.snt > a.snt
+	sepnet-fwd -d cpu -m fresh.safetensors n.snt > b.snt
+	run check-ops --compare 1e-5 a.snt a.snt
+	assert_success
+	assert_output 'record 0: relative L2 error 0.000e+00, 0 NaN/Inf (tolerance 1e-05)'
+	# every weight random: far from the fresh model's equal split
+	run check-ops --compare 1e-2 b.snt a.snt
+	assert_failure 1
 }
