@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# check.sh: the GPU acceptance check (issue 7, DESIGN §7): every CUDA op and
+# whole separations against the CPU, then a benchmark table.  Under 5
+# minutes on one H200.
+#
+# Two steps, since the GPU machine has the CUDA toolkit and PyTorch but not
+# our Debian libraries:
+#   1. on the build machine:  tests/gpu/bundle.sh   (makes tests/gpu/bundle/)
+#   2. on the GPU machine:    tests/gpu/check.sh    (runs from the bundle)
+# On a machine that has everything, step 2 alone builds the bundle first.
+# CUDA_LIBS=DIR adds a directory to search for cuBLAS/cuFFT/cudart 13 when
+# they are not in /usr/local/cuda/lib64.
+#
+# 1. tests/tools/check-ops: each op on fresh random inputs, GPU outputs
+#    poisoned with NaN first; relative L2 error against the cpu backend:
+#    f32 < 1e-5, tf32 < 2e-3, bf16 < 2e-2, no NaN.
+# 2. sepnet-fwd -d cuda against -d cpu on 12 s of noise (two segments and
+#    their cross-fade), models with every weight random: tiny.ini (f32) in
+#    waveform and spectrogram mode, base.ini in f32, tf32 and bf16 (its
+#    config's use_amp) waveform mode; fresh output files each run.
+# 3. × realtime of base.ini (bf16, as configured) on a 5-minute stereo
+#    track: spectrogram mode, waveform mode, the stft | sepnet-fwd | istft
+#    pipeline, and the PyTorch twin (tests/gpu/torch_gpu.py: bf16 autocast,
+#    scaled_dot_product_attention) on the same GPU in the same run.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+B=$PWD/tests/gpu/bundle
+[ -x "$B/bin/sepnet-fwd" ] || tests/gpu/bundle.sh || exit 1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failed=0
+
+# tool ARGS...: a bundled tool through the bundled loader and libraries
+tool() {
+	local t=$1
+	shift
+	timeout 240 "$B/lib/ld-linux-x86-64.so.2" --library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" \
+		"$B/bin/$t" "$@"
+}
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+echo "== device"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1
+missing=$("$B/lib/ld-linux-x86-64.so.2" --library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" \
+	--list "$B/bin/sepnet-fwd" | grep 'not found')
+[ -z "$missing" ] || { echo "missing libraries (set CUDA_LIBS):"; echo "$missing"; exit 1; }
+
+echo "== 1. ops: cuda against cpu"
+tool check-ops || failed=1
+
+echo "== 2. sepnet-fwd -d cuda against -d cpu"
+tool check-ops --noise 12 3 > "$tmp/in.snt"
+# compare NAME TOL ARGS...: sepnet-fwd ARGS on the CPU and on the GPU
+compare() {
+	local name=$1 tol=$2
+	shift 2
+	rm -f "$tmp/cpu.snt" "$tmp/gpu.snt"
+	tool sepnet-fwd -d cpu "$@" > "$tmp/cpu.snt" && tool sepnet-fwd -d cuda "$@" > "$tmp/gpu.snt" &&
+		printf '%-40s ' "$name" && tool check-ops --compare "$tol" "$tmp/cpu.snt" "$tmp/gpu.snt" ||
+		{ echo "FAIL: $name"; failed=1; }
+}
+tool check-ops --random-model configs/tiny.ini "$tmp/tiny.safetensors" 7
+compare "tiny f32 waveform" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/in.snt"
+tool stft -d cpu -c configs/tiny.ini "$tmp/in.snt" > "$tmp/tiny-spec.snt"
+compare "tiny f32 spectrogram" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/tiny-spec.snt"
+for p in f32 tf32 bf16; do
+	case $p in
+	f32) sed -e 's/^use_amp = .*/use_amp = false/' -e 's/^tf32 = .*/tf32 = false/' configs/base.ini ;;
+	tf32) sed -e 's/^use_amp = .*/use_amp = false/' -e 's/^tf32 = .*/tf32 = true/' configs/base.ini ;;
+	bf16) cat configs/base.ini ;;
+	esac > "$tmp/base-$p.ini"
+	tool check-ops --random-model "$tmp/base-$p.ini" "$tmp/base-$p.safetensors" 7
+done
+compare "base f32 waveform" 1e-5 -m "$tmp/base-f32.safetensors" "$tmp/in.snt"
+compare "base tf32 waveform" 2e-3 -m "$tmp/base-tf32.safetensors" "$tmp/in.snt"
+compare "base bf16 waveform" 2e-2 -m "$tmp/base-bf16.safetensors" "$tmp/in.snt"
+
+echo "== 3. benchmark: base.ini (bf16), 300 s stereo 44.1 kHz, best of 2"
+model=$tmp/base-bf16.safetensors
+tool check-ops --noise 300 5 > "$tmp/song.snt"
+tool stft -d cuda -c configs/base.ini "$tmp/song.snt" > "$tmp/song-spec.snt"
+best() {	# best wall seconds of 2 runs of the command
+	local b=1e99 t0 t
+	for _ in 1 2; do
+		t0=$(now)
+		"$@" > /dev/null || { echo "FAIL: $*" >&2; failed=1; }
+		t=$(since "$t0")
+		b=$(awk -v a="$b" -v t="$t" 'BEGIN { print (t < a ? t : a) }')
+	done
+	echo "$b"
+}
+pipeline() {
+	tool stft -d cuda -c configs/base.ini "$tmp/song.snt" | tool sepnet-fwd -d cuda -m "$model" |
+		tool istft -d cuda
+}
+row() { awk -v n="$1" -v t="$2" 'BEGIN { printf "  %-46s %8.3f s %8.1f x realtime\n", n, t, 300 / t }'; }
+row "sepnet-fwd spectrogram mode (c64 in and out)" "$(best tool sepnet-fwd -m "$model" "$tmp/song-spec.snt")"
+row "sepnet-fwd waveform mode (f32 in and out)" "$(best tool sepnet-fwd -m "$model" "$tmp/song.snt")"
+row "stft | sepnet-fwd | istft" "$(best pipeline)"
+if out=$(timeout 240 python3 tests/gpu/torch_gpu.py "$model" 300 2 8 2>&1); then
+	eval "$(grep -E '^torch(_version)?=' <<<"$out")"
+	row "PyTorch $torch_version twin (bf16 autocast, SDPA)" "$torch"
+else
+	echo "  PyTorch twin failed:"
+	tail -3 <<<"$out" | sed 's/^/    /'
+fi
+
+[ $failed = 0 ] && echo "check.sh: every check passed" || echo "check.sh: FAILED"
+exit $failed
