@@ -47,8 +47,10 @@ if [ ! -e "$run/data/.done" ]; then
 fi
 [ -e "$run/valid.snt" ] || musdb-cat valid -r "$run/data" > "$run/valid.snt"
 
-# the training records: endless, so --steps ends the run; a resumed run
-# skips the records the checkpoint already consumed
+# the training records: endless, so --steps ends the run (and musdb-cat
+# dies of the closed pipe: only sepnet-train's status counts); a resumed
+# run skips the records the checkpoint already consumed
+set +o pipefail
 if [ -e "$run/train/last.safetensors" ]; then
 	done_records=$(sepnet-train --records -o "$run/train")
 	echo "demo-model: resuming $run/train after $done_records records"
@@ -59,4 +61,5 @@ else
 	musdb-cat train -r "$run/data" -c "$config" --seed 1 |
 		sepnet-train -c "$config" -o "$run/train" --valid "$run/valid.snt" --steps "$steps"
 fi
+set -o pipefail
 model-export -t f16 "$run/train/best.safetensors" "$model"
