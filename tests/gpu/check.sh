@@ -9,7 +9,8 @@
 #   2. on the GPU machine:    tests/gpu/check.sh    (runs from the bundle)
 # On a machine that has everything, step 2 alone builds the bundle first.
 # CUDA_LIBS=DIR adds a directory to search for cuBLAS/cuFFT/cudart 13 when
-# they are not in /usr/local/cuda/lib64.
+# they are not in /usr/local/cuda/lib64; SECONDS_AUDIO=N shortens the
+# benchmark track (default 300); PYTHON=… names the Python with PyTorch.
 #
 # 1. tests/tools/check-ops: each op on fresh random inputs, GPU outputs
 #    poisoned with NaN first; relative L2 error against the cpu backend:
@@ -77,9 +78,10 @@ compare "base f32 waveform" 1e-5 -m "$tmp/base-f32.safetensors" "$tmp/in.snt"
 compare "base tf32 waveform" 2e-3 -m "$tmp/base-tf32.safetensors" "$tmp/in.snt"
 compare "base bf16 waveform" 2e-2 -m "$tmp/base-bf16.safetensors" "$tmp/in.snt"
 
-echo "== 3. benchmark: base.ini (bf16), 300 s stereo 44.1 kHz, best of 2"
+secs=${SECONDS_AUDIO:-300}
+echo "== 3. benchmark: base.ini (bf16), $secs s stereo 44.1 kHz, best of 2"
 model=$tmp/base-bf16.safetensors
-tool check-ops --noise 300 5 > "$tmp/song.snt"
+tool check-ops --noise "$secs" 5 > "$tmp/song.snt"
 tool stft -d cuda -c configs/base.ini "$tmp/song.snt" > "$tmp/song-spec.snt"
 best() {	# best wall seconds of 2 runs of the command
 	local b=1e99 t0 t
@@ -95,11 +97,11 @@ pipeline() {
 	tool stft -d cuda -c configs/base.ini "$tmp/song.snt" | tool sepnet-fwd -d cuda -m "$model" |
 		tool istft -d cuda
 }
-row() { awk -v n="$1" -v t="$2" 'BEGIN { printf "  %-46s %8.3f s %8.1f x realtime\n", n, t, 300 / t }'; }
+row() { awk -v n="$1" -v t="$2" -v a="$secs" 'BEGIN { printf "  %-46s %8.3f s %8.1f x realtime\n", n, t, a / t }'; }
 row "sepnet-fwd spectrogram mode (c64 in and out)" "$(best tool sepnet-fwd -m "$model" "$tmp/song-spec.snt")"
 row "sepnet-fwd waveform mode (f32 in and out)" "$(best tool sepnet-fwd -m "$model" "$tmp/song.snt")"
 row "stft | sepnet-fwd | istft" "$(best pipeline)"
-if out=$(timeout 240 python3 tests/gpu/torch_gpu.py "$model" 300 2 8 2>&1); then
+if out=$(timeout 240 "${PYTHON:-python3}" tests/gpu/torch_gpu.py "$model" "$secs" 2 8 2>&1); then
 	eval "$(grep -E '^torch(_version)?=' <<<"$out")"
 	row "PyTorch $torch_version twin (bf16 autocast, SDPA)" "$torch"
 else
