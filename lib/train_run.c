@@ -2,6 +2,7 @@
  * the loop over steps and epochs, validation, checkpoints, metrics.jsonl,
  * progress on stderr and SIGINT/SIGTERM. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -264,6 +265,37 @@ static void make_outdir(const char *dir)
 		die("%s: not a directory", dir);
 }
 
+/* Remove the temporary files (lib/util.h atomic_open: NAME.tmp.PID) that
+ * a killed run left in dir, when their process is gone. */
+static void remove_stale_temporaries(struct run *run, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		die("%s:", dir);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		static const char *const ours[] = { "last.safetensors", "best.safetensors",
+						    "metrics.jsonl", "config.ini" };
+		const char *tmp = strstr(e->d_name, ".tmp.");
+		long pid;
+		char end;
+		if (!tmp || sscanf(tmp + 5, "%ld%c", &pid, &end) != 1 || pid <= 0)
+			continue;
+		bool alive = kill((pid_t)pid, 0) == 0 || errno == EPERM;
+		for (size_t i = 0; i < sizeof ours / sizeof *ours && !alive; i++) {
+			size_t len = strlen(ours[i]);
+			if ((size_t)(tmp - e->d_name) != len || strncmp(e->d_name, ours[i], len))
+				continue;
+			char *path = path_join(dir, e->d_name);
+			if (unlink(path) < 0)
+				die("%s:", path);
+			report(run, "removed %s, left by a killed run", path);
+			free(path);
+		}
+	}
+	closedir(d);
+}
+
 static void write_config(const char *path, const struct config *cfg)
 {
 	struct atomic_file af;
@@ -313,6 +345,7 @@ static void run_open(struct run *run, const struct train_opts *o)
 	if (o->valid && access(o->valid, R_OK) < 0)
 		die("%s:", o->valid);
 	make_outdir(o->outdir);
+	remove_stale_temporaries(run, o->outdir);
 
 	struct trainer *t = run->t = trainer_create(&cfg, epoch_size);
 	if (o->resume) {
