@@ -46,8 +46,12 @@ static float *rebase(const struct model *m, float *base, const float *host)
 static void separator_upload_weights(struct separator *sp, const struct model *m)
 {
 	const struct backend *be = sp->be;
-	sp->params = be->alloc(m->n_params * sizeof(float));
-	be->upload(sp->params, m->params, m->n_params * sizeof(float));
+	if (be->host) {	// the model's own buffer: no second copy of the weights
+		sp->params = m->params;
+	} else {
+		sp->params = be->alloc(m->n_params * sizeof(float));
+		be->upload(sp->params, m->params, m->n_params * sizeof(float));
+	}
 	struct model_params *p = &sp->p;
 	const struct model_params *h = &m->p;
 	p->in_w = rebase(m, sp->params, h->in_w);
@@ -123,7 +127,9 @@ void separator_free(struct separator *sp)
 	if (!sp)
 		return;
 	const struct backend *be = sp->be;
-	float *bufs[] = { sp->params, sp->rope, sp->x, sp->sigma, sp->feat, sp->z, sp->a,
+	if (!be->host)
+		be->free(sp->params);
+	float *bufs[] = { sp->rope, sp->x, sp->sigma, sp->feat, sp->z, sp->a,
 			  sp->branch, sp->rstd, sp->qkv, sp->att, sp->lse, sp->hidden[0],
 			  sp->hidden[1], sp->mask, sp->yspec };
 	for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
@@ -207,13 +213,34 @@ static void separator_run(struct separator *sp, float *out, const float *x, int6
 	chunk_plan_free(plan);
 }
 
-/* The whole record's stems on the backend, zeroed for accumulation. */
-static float *separator_record_out(struct separator *sp, int64_t T)
+/* Where a record's host array lives on the backend: the array itself on a
+ * host backend (no copy, no second record in memory), else b, uploaded
+ * when `upload`. */
+static float *on_backend(const struct backend *be, struct backend_buffer *b, const float *host,
+			 size_t floats, bool upload)
+{
+	if (be->host)
+		return (float *)host;
+	float *d = backend_buffer_want(be, b, floats);
+	if (upload)
+		be->upload(d, host, floats * sizeof(float));
+	return d;
+}
+
+/* The whole record's stems (S, C, F, T) complex on the backend, zeroed for
+ * accumulation: out itself when it holds every stem in order on a host
+ * backend. */
+static float *separator_record_out(struct separator *sp, float *out, int64_t T, const int *idx,
+				   int n_out)
 {
 	size_t n = (size_t)sp->S * sp->C * sp->F * T * 2;
-	float *out = backend_buffer_want(sp->be, &sp->rec_out, n);
-	sp->be->zero(out, n * sizeof(float));
-	return out;
+	bool all = n_out == sp->S;
+	for (int i = 0; i < n_out; i++)
+		all = all && idx[i] == i;
+	float *d = all ? on_backend(sp->be, &sp->rec_out, out, n, false)
+		       : backend_buffer_want(sp->be, &sp->rec_out, n);
+	sp->be->zero(d, n * sizeof(float));
+	return d;
 }
 
 void separator_spectrogram(struct separator *sp, float *out, const float *x, int64_t T,
@@ -223,11 +250,10 @@ void separator_spectrogram(struct separator *sp, float *out, const float *x, int
 	size_t stem = (size_t)sp->C * sp->F * T * 2;
 	if (T == 0)
 		return;
-	float *dx = backend_buffer_want(be, &sp->rec_x, stem);
-	be->upload(dx, x, stem * sizeof(float));
-	float *dout = separator_record_out(sp, T);
+	const float *dx = on_backend(be, &sp->rec_x, x, stem, true);
+	float *dout = separator_record_out(sp, out, T, idx, n_out);
 	separator_run(sp, dout, dx, T, overlap);
-	for (int i = 0; i < n_out; i++)
+	for (int i = 0; i < n_out && dout != out; i++)
 		be->download(out + i * stem, dout + idx[i] * stem, stem * sizeof(float));
 }
 
@@ -237,19 +263,19 @@ void separator_waveform(struct separator *sp, float *y, const float *x, int64_t 
 	const struct backend *be = sp->be;
 	int64_t T = chunk_segment_frames(N, sp->cfg.hop_length);
 	size_t stem = (size_t)sp->C * sp->F * T * 2, wave = (size_t)sp->C * N;
-	float *dwave = backend_buffer_want(be, &sp->rec_wave, wave);
-	be->upload(dwave, x, wave * sizeof(float));
+	const float *dwave = on_backend(be, &sp->rec_wave, x, wave, true);
 	float *dx = backend_buffer_want(be, &sp->rec_x, stem);
 	if (be->stft_forward(sp->stft, dx, dwave, sp->C, N))
 		die("separator_waveform: %lld samples are too few for n_fft %d", (long long)N,
 		    sp->cfg.n_fft);
-	float *dout = separator_record_out(sp, T);
+	float *dout = separator_record_out(sp, NULL, T, idx, 0);	// never the caller's
 	separator_run(sp, dout, dx, T, overlap);
-	float *dy = backend_buffer_want(be, &sp->rec_y, n_out * wave);
+	float *dy = on_backend(be, &sp->rec_y, y, n_out * wave, false);
 	for (int i = 0; i < n_out; i++)
 		if (be->stft_inverse(sp->stft, dy + i * wave, dout + idx[i] * stem, sp->C, T, N))
 			die("separator_waveform: inverse STFT of %lld samples failed", (long long)N);
-	be->download(y, dy, n_out * wave * sizeof(float));
+	if (dy != y)
+		be->download(y, dy, n_out * wave * sizeof(float));
 }
 
 int separator_istft(struct separator *sp, float *y, const float *spec, int64_t rows, int64_t T,
@@ -257,11 +283,11 @@ int separator_istft(struct separator *sp, float *y, const float *spec, int64_t r
 {
 	const struct backend *be = sp->be;
 	size_t in = (size_t)rows * sp->F * T * 2, out = (size_t)rows * N;
-	float *dspec = backend_buffer_want(be, &sp->rec_out, in);
-	be->upload(dspec, spec, in * sizeof(float));
-	float *dy = backend_buffer_want(be, &sp->rec_y, out);
+	const float *dspec = on_backend(be, &sp->rec_out, spec, in, true);
+	float *dy = on_backend(be, &sp->rec_y, y, out, false);
 	if (be->stft_inverse(sp->stft, dy, dspec, rows, T, N))
 		return -1;
-	be->download(y, dy, out * sizeof(float));
+	if (dy != y)
+		be->download(y, dy, out * sizeof(float));
 	return 0;
 }

@@ -20,8 +20,9 @@
 struct separator;
 
 /* m: a model with its parameters (only its config and weights are used;
- * its own activations can be as small as 1 × 1).  batch >= 1 segments per
- * forward pass. */
+ * its own activations can be as small as 1 × 1); on a host backend the
+ * separator reads m's weights in place, so m must outlive it.  batch >= 1
+ * segments per forward pass. */
 struct separator *separator_create(const struct model *m, const struct backend *be, int batch);
 void separator_free(struct separator *sp);
 
