@@ -20,9 +20,11 @@
 #    waveform and spectrogram mode, base.ini in f32, tf32 and bf16 (its
 #    config's use_amp) waveform mode; fresh output files each run.
 # 3. × realtime of base.ini (bf16, as configured) on a 5-minute stereo
-#    track: spectrogram mode, waveform mode, the stft | sepnet-fwd | istft
-#    pipeline, and the PyTorch twin (tests/gpu/torch_gpu.py: bf16 autocast,
-#    scaled_dot_product_attention) on the same GPU in the same run.
+#    track, wall time of whole processes: spectrogram mode, waveform mode
+#    (and the marginal cost of one more track in a stream, which leaves out
+#    start-up), the stft | sepnet-fwd | istft pipeline, and the PyTorch twin
+#    (tests/gpu/torch_gpu.py: bf16 autocast, scaled_dot_product_attention,
+#    timed inside Python after a warm-up) on the same GPU in the same run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=$PWD/tests/gpu/bundle
@@ -99,7 +101,12 @@ pipeline() {
 }
 row() { awk -v n="$1" -v t="$2" -v a="$secs" 'BEGIN { printf "  %-46s %8.3f s %8.1f x realtime\n", n, t, a / t }'; }
 row "sepnet-fwd spectrogram mode (c64 in and out)" "$(best tool sepnet-fwd -m "$model" "$tmp/song-spec.snt")"
-row "sepnet-fwd waveform mode (f32 in and out)" "$(best tool sepnet-fwd -m "$model" "$tmp/song.snt")"
+one=$(best tool sepnet-fwd -m "$model" "$tmp/song.snt")
+row "sepnet-fwd waveform mode (f32 in and out)" "$one"
+# a stream of two tracks: the second one's cost, without start-up and CUDA init
+cat "$tmp/song.snt" "$tmp/song.snt" > "$tmp/song2.snt"
+two=$(best tool sepnet-fwd -m "$model" "$tmp/song2.snt")
+row "  each further track of a stream (t2 - t1)" "$(awk -v a="$one" -v b="$two" 'BEGIN { print b - a }')"
 row "stft | sepnet-fwd | istft" "$(best pipeline)"
 if out=$(timeout 240 "${PYTHON:-python3}" tests/gpu/torch_gpu.py "$model" "$secs" 2 8 2>&1); then
 	eval "$(grep -E '^torch(_version)?=' <<<"$out")"
