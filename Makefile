@@ -4,6 +4,7 @@
 #   make test       install missing Debian packages, build, run every test
 #   make deps       install the Debian packages of DESIGN §1 when missing
 #   make demo       the bundled demo
+#   make demo-model retrain models/demo.safetensors (about 40 min on 2 cores)
 #   make bench      benchmarks (ratios against PyTorch, measured side by side)
 #   make golden     regenerate tests/golden/ with Debian's python3-torch
 #   make install PREFIX=/usr/local
@@ -132,6 +133,10 @@ unit: all
 
 demo: all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) examples/demo.sh
+
+.PHONY: demo-model
+demo-model: all
+	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} examples/demo-model.sh
 
 bench: all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/bench/run

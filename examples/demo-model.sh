@@ -4,25 +4,28 @@
 #
 #   examples/demo-model.sh [-o RUN_DIR] [-n STEPS] [-m MODEL]
 #
-# 1. SONGS songs of 10-12.5 s from the test suite's generator
+# 1. 64 songs of 10-12.5 s from the test suite's generator
 #    (tests/tools/make-dataset, seed 1); the first 4 carry MUSDB validation
 #    names, so musdb-cat keeps them out of training: they are the held-out
 #    songs that pick the best checkpoint.  (The demo's example song is
 #    seed 2026: never seen here.)
-# 2. STEPS steps of configs/demo.ini (batch 4 of 1 s segments) on
+# 2. STEPS (default 6000) steps of configs/demo.ini (batch 4 of 1 s segments) on
 #    musdb-cat's augmented random segments of the other songs (seed 1).
 # 3. The best checkpoint on the held-out songs, without the optimizer
 #    moments and stored in f16, becomes MODEL (tests/tools/model-export).
 #
 # Deterministic: the same STEPS and OMP_NUM_THREADS give the same bytes
-# (sepnet-train is bit-exact for a given thread count; see DESIGN §7).
-# The bundled model was made with the defaults and OMP_NUM_THREADS=2 on a
-# 2-core x86-64 machine shared with other work; README.md gives the time.
+# (sepnet-train is bit-exact for a given thread count; see DESIGN §7), as
+# long as the generator, musdb-cat's augmentation and the trainer compute
+# what they computed then.  The bundled model was made with the defaults
+# and OMP_NUM_THREADS=2 on a 2-core x86-64 machine shared with other work:
+# 6000 steps in 36 minutes; held-out SI-SDR 7.20 dB (drums 8.36, bass
+# 7.33, other 1.22, vocals 11.88).
 # An interrupted run continues where it stopped: run the script again.
 set -euo pipefail
 usage="usage: demo-model.sh [-o RUN_DIR] [-n STEPS] [-m MODEL]"
 root=$(cd "$(dirname "$0")/.." && pwd)
-run=runs/demo steps=4000 model=$root/models/demo.safetensors songs=64
+run=runs/demo steps=6000 model=$root/models/demo.safetensors songs=64
 while getopts o:n:m:h opt; do
 	case $opt in
 	o) run=$OPTARG ;;
@@ -33,6 +36,9 @@ while getopts o:n:m:h opt; do
 	esac
 done
 [ $OPTIND -gt $# ] || { echo "$usage" >&2; exit 2; }
+# the model is the best of the validations, which come once an epoch
+[[ $steps =~ ^[0-9]+$ ]] && [ "$steps" -ge 100 ] ||
+	{ echo "demo-model.sh: -n: at least one epoch of 100 steps, not '$steps'" >&2; exit 2; }
 BIN=$(cd "$root" && cd "${BINDIR:-bin}" && pwd)
 TESTBIN=$(cd "$root" && cd "${OBJDIR:-build}/tests/tools" && pwd)
 export PATH=$BIN:$TESTBIN:$PATH

@@ -1,23 +1,80 @@
 #!/usr/bin/env bash
 # examples/demo.sh: what `make demo` runs.
 #
-# Until a trained model is bundled (models/demo.safetensors), the demo is
-# the round trip every separation goes through: a generated example song
-# through `stft | istft`, written to demo/, with its reconstruction error.
+#   examples/demo.sh [-m MODEL] [-s SEED] [-d SECONDS] [-o DIR]
+#
+# Makes an example song with the test suite's generator (tests/tools/
+# make-dataset; seed 2026, which the bundled model never saw: it was
+# trained on songs of seed 1, see examples/demo-model.sh), separates it
+# with the bundled model,
+#
+#   stft -c CONFIG < DIR/song/mixture.wav | sepnet-fwd -m MODEL | istft -o 'DIR/%s.wav'
+#
+# prints the SI-SDR of each separated stem against the song's true stem,
+# beside the do-nothing baseline (the mixture itself as the estimate of
+# every stem), and draws DIR/spectrograms.png: the mixture and the four
+# separated stems, log magnitude against time (examples/spectrogram-plot).
+#
+# Writes DIR (default demo/): song/{mixture,drums,bass,other,vocals}.wav
+# (the example and its true stems), {drums,bass,other,vocals}.wav (the
+# model's), spectrograms.png.  Tools come from $BINDIR (default bin/), the
+# test helpers from $OBJDIR/tests/tools (default build/tests/tools).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BIN=${BINDIR:-bin}
-TESTBIN=${OBJDIR:-build}/tests/tools
-mkdir -p demo
+usage="usage: demo.sh [-m MODEL] [-s SEED] [-d SECONDS] [-o DIR]"
+root=$(cd "$(dirname "$0")/.." && pwd)
+model=$root/models/demo.safetensors seed=2026 seconds=20 dir=demo
+while getopts m:s:d:o:h opt; do
+	case $opt in
+	m) model=$OPTARG ;;
+	s) seed=$OPTARG ;;
+	d) seconds=$OPTARG ;;
+	o) dir=$OPTARG ;;
+	h) echo "$usage"; exit 0 ;;
+	*) echo "$usage" >&2; exit 2 ;;
+	esac
+done
+[ $OPTIND -gt $# ] || { echo "$usage" >&2; exit 2; }
+BIN=$(cd "$root" && cd "${BINDIR:-bin}" && pwd)
+TESTBIN=$(cd "$root" && cd "${OBJDIR:-build}/tests/tools" && pwd)
+export PATH=$BIN:$TESTBIN:$PATH OBJDIR=${OBJDIR:-build}
+stems="drums bass other vocals"
 
-# a 20 s example: a chord, a bass line and noise bursts on a beat grid
-sox -r 44100 -c 2 -n -b 16 demo/song.wav synth 20 \
-	pluck A2 pluck E3 fade 0 20 0.5 gain -8 2>/dev/null
-echo "example song: demo/song.wav ($(soxi -d demo/song.wav), $(soxi -r demo/song.wav) Hz, $(soxi -c demo/song.wav) channels)"
+# the example song: one test track of the generator, moved to DIR/song
+rm -rf "$dir/song" "$dir/.gen"
+mkdir -p "$dir"
+make-dataset -s "$seed" --train 0 --test 1 -d "$seconds" "$dir/.gen"
+mv "$dir/.gen/test/"*/ "$dir/song"
+rm -rf "$dir/.gen"
+song=$dir/song/mixture.wav
+echo "example song: $song ($(soxi -d "$song"), $(soxi -r "$song") Hz, $(soxi -c "$song") channels;" \
+	"make-dataset -s $seed, never seen in training)"
+info=$(sepnet-fwd --info -m "$model")
+value() { awk -v k="$1" '$1 == k { print $NF; exit }' <<<"$info"; }
+stft_opts=(-n "$(value n_fft)" -H "$(value hop_length)")
+echo "model: ${model#"$root"/} ($(value parameters) parameters in $(model-export --dtype "$model")," \
+	"n_fft $(value n_fft), hop $(value hop_length))"
 
 start=$(date +%s%N)
-"$BIN"/stft < demo/song.wav | "$BIN"/istft -o demo/roundtrip.wav
+stft "${stft_opts[@]}" < "$song" | sepnet-fwd -m "$model" | istft -o "$dir/%s.wav"
 ms=$((($(date +%s%N) - start) / 1000000))
-echo "stft | istft -> demo/roundtrip.wav in $ms ms"
-echo "reconstruction error (max |x - y|, rms, SNR in dB):"
-"$TESTBIN"/snt-cmp -t 1e-4 demo/song.wav demo/roundtrip.wav
+echo "stft | sepnet-fwd | istft -> $dir/{$(tr ' ' , <<<"$stems")}.wav in $ms ms"
+
+# one SI-SDR value: sisdr's CSV line for REFERENCE ESTIMATE
+sisdr_of() {
+	sisdr --csv "$1" "$2" | awk -F, 'NR == 2 { print $3 }'
+}
+echo
+echo "SI-SDR in dB against the true stems (the baseline: the mixture as every stem)"
+printf '%-8s %8s %9s %8s\n' stem model baseline gain
+for s in $stems; do
+	printf '%s %s %s\n' "$s" "$(sisdr_of "$dir/song/$s.wav" "$dir/$s.wav")" \
+		"$(sisdr_of "$dir/song/$s.wav" "$song")"
+done | awk '{ printf "%-8s %8.2f %9.2f %+8.2f\n", $1, $2, $3, $2 - $3; m += $2; b += $3 }
+	END { printf "%-8s %8.2f %9.2f %+8.2f\n", "mean", m / NR, b / NR, (m - b) / NR }'
+echo
+
+estimates=()
+for s in $stems; do estimates+=("$dir/$s.wav"); done
+stft "${stft_opts[@]}" "$song" "${estimates[@]}" |
+	"$root/examples/spectrogram-plot" -o "$dir/spectrograms.png" - mixture $stems
+echo "spectrograms: $dir/spectrograms.png"
