@@ -44,6 +44,7 @@ struct train {
 	const struct dataset *ds;
 	const struct train_opts *o;
 	struct snt_writer *w;
+	int64_t epoch_size;	/* segments the tracks hold: the trainer's default epoch */
 };
 
 void train_opts_defaults(struct train_opts *o)
@@ -213,6 +214,7 @@ static void write_record(void *ctx, int64_t index, void *slot)
 		join(buf, sizeof buf, ",", v);
 		snt_header_set(&h, "flip", buf);
 	}
+	snt_header_setf(&h, "epoch_size", "%lld", (long long)tr->epoch_size);
 	snt_write_header(tr->w, &h);
 	snt_header_free(&h);
 	snt_write_payload(tr->w, (const char *)slot + PLAN_BYTES,
@@ -225,7 +227,9 @@ void dataset_write_train(const struct dataset *ds, const struct train_opts *o,
 	_Static_assert(sizeof(struct plan) <= PLAN_BYTES, "the plan fits before the payload");
 	if (o->segment < 1)
 		die("segment length %lld: must be at least 1 sample", (long long)o->segment);
-	struct train tr = { ds, o, w };
+	struct train tr = { ds, o, w, 0 };
+	for (int i = 0; i < ds->ntracks; i++)	/* a short track still gives one segment */
+		tr.epoch_size += ds->tracks[i].frames > o->segment ? ds->tracks[i].frames / o->segment : 1;
 	size_t bytes = PLAN_BYTES + sizeof(float) * DATASET_NSTEMS * DATASET_CHANNELS * o->segment;
 	ordered_map(o->skip, o->count, o->jobs, bytes, make_record, write_record, &tr);
 }

@@ -98,6 +98,13 @@ static bool read_record(struct trainer *t, struct snt_reader *r, float *dst)
 {
 	if (!snt_read_header_or_die(r, &t->h))
 		return false;
+	if (t->epoch_size == 0) {	/* the config's 0: as many segments as the tracks hold */
+		const char *v = snt_header_get(&t->h, "epoch_size");
+		if (!v || parse_int64(v, &t->epoch_size) || t->epoch_size < 1)
+			die("%s: record %" PRId64 ": the config's epoch_size is 0 (as many segments as "
+			    "the training tracks hold) and the record has no epoch_size key (musdb-cat "
+			    "train writes one): give --epoch-size N", r->name, r->record);
+	}
 	char err[512];
 	if (train_check_record(&t->h, &t->cfg, t->cfg.segment_length, err, sizeof err))
 		die("%s: record %" PRId64 ": %s", r->name, r->record, err);

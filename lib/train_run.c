@@ -320,11 +320,22 @@ static int64_t epoch_size_of(const struct config *cfg, const struct train_opts *
 {
 	if (o->epoch_size > 0)
 		return o->epoch_size;
-	if (cfg->epoch_size > 0)
-		return cfg->epoch_size;
-	die("%s: epoch_size is 0 (as many segments as the training tracks hold), but "
-	    "sepnet-train cannot see the tracks: give --epoch-size N",
-	    o->config_path ? o->config_path : "config.ini");
+	return cfg->epoch_size;	/* 0: the first record's epoch_size key (musdb-cat's) */
+}
+
+/* The run's size, once the epoch's is known (maybe only from the first record). */
+static void announce(struct run *run)
+{
+	const struct trainer *t = run->t;
+	const struct config *c = &t->cfg;
+	int64_t per_step = (int64_t)c->batch_size * c->gradient_accum;
+	int64_t steps_per_epoch = (t->epoch_size + per_step - 1) / per_step;
+	run->total_steps = (int64_t)c->num_epochs * steps_per_epoch;
+	if (run->o->max_steps > 0 && run->o->max_steps < run->total_steps)
+		run->total_steps = run->o->max_steps;
+	report(run, "%zu parameters, %" PRId64 " records per epoch (%" PRId64
+	       " steps of %" PRId64 "), %d epochs", t->m->n_params, t->epoch_size,
+	       steps_per_epoch, per_step, c->num_epochs);
 }
 
 static void run_open(struct run *run, const struct train_opts *o)
@@ -364,15 +375,8 @@ static void run_open(struct run *run, const struct train_opts *o)
 	if (o->valid)
 		run->eval = model_create(&t->cfg, t->cfg.batch_size, model_segment_frames(&t->cfg),
 					 false);
-	const struct config *c = &t->cfg;
-	int64_t per_step = (int64_t)c->batch_size * c->gradient_accum;
-	int64_t steps_per_epoch = (t->epoch_size + per_step - 1) / per_step;
-	run->total_steps = (int64_t)c->num_epochs * steps_per_epoch;
-	if (o->max_steps > 0 && o->max_steps < run->total_steps)
-		run->total_steps = o->max_steps;
-	report(run, "%zu parameters, %" PRId64 " records per epoch (%" PRId64
-	       " steps of %" PRId64 "), %d epochs", t->m->n_params, t->epoch_size,
-	       steps_per_epoch, per_step, c->num_epochs);
+	if (t->epoch_size > 0)
+		announce(run);
 }
 
 static void run_close(struct run *run)
@@ -427,6 +431,8 @@ void train_run(const struct train_opts *o)
 			why = "end of the training records";
 			break;
 		}
+		if (!run.total_steps)
+			announce(&run);
 		run.train_time += now_seconds() - t0;
 		run.records_run += (int64_t)t->cfg.batch_size * t->cfg.gradient_accum;
 		if (res == TRAIN_STEP_BAD) {

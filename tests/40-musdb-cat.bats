@@ -119,7 +119,7 @@ fails_with() {	# MESSAGE COMMAND...
 	run snt_walk t.snt
 	assert_equal "${#lines[@]}" 5
 	for l in "${lines[@]}"; do
-		[[ $l =~ ^dtype=f32\;shape=4,2,4410\;sources=drums,bass,other,vocals\;sr=44100\;track=[^\;]+\;offset=[0-9,]+\;gain=[0-9.,]+\;swap=[01,]+\;flip=[01,]+$ ]] ||
+		[[ $l =~ ^dtype=f32\;shape=4,2,4410\;sources=drums,bass,other,vocals\;sr=44100\;track=[^\;]+\;offset=[0-9,]+\;gain=[0-9.,]+\;swap=[01,]+\;flip=[01,]+\;epoch_size=[0-9]+$ ]] ||
 			{ echo "$l"; return 1; }
 	done
 }
