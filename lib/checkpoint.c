@@ -111,8 +111,11 @@ int checkpoint_load(struct model *m, const char *path, float *adam_m, float *ada
 		snprintf(err, errlen, "%s: config key %s differs from the model's", path, diff);
 		goto out;
 	}
-	static const char *const prefixes[] = { "", "opt.m.", "opt.v." };
-	if (safetensors_check_names(&f, prefixes, 3, m->tensors, m->n_tensors, err, errlen))
+	/* a training checkpoint also holds the moments and, with EMA on, the
+	 * averaged weights (sepnet-train's last.safetensors): the model is the
+	 * raw weights; best.safetensors holds the EMA ones as its model */
+	static const char *const prefixes[] = { "", "opt.m.", "opt.v.", "ema." };
+	if (safetensors_check_names(&f, prefixes, 4, m->tensors, m->n_tensors, err, errlen))
 		goto out;
 	if (safetensors_read_views(&f, NULL, m->tensors, m->n_tensors, m->params, NULL, err, errlen))
 		goto out;

@@ -304,3 +304,11 @@ nan_record() {
 	musdb-cat train -r "$DS" -c zero.ini -n 8 | sepnet-train -c zero.ini -o z --steps 1 2> err.txt
 	grep -q "$n records per epoch" err.txt
 }
+
+@test "with EMA on, last.safetensors (weights, moments, ema.*) is a model for sepnet-fwd" {
+	musdb-cat train -r "$DS" -c "$FIX/dropout.ini" -n 8 | sepnet-train -q -c "$FIX/dropout.ini" -o e --steps 2
+	run sepnet-fwd --info -m e/last.safetensors
+	assert_success
+	stft -c "$FIX/dropout.ini" "$BATS_FILE_TMPDIR/mix.snt" | sepnet-fwd -m e/last.safetensors | snt-info > out.txt
+	grep -q 'sources=drums,bass,other,vocals' out.txt
+}
