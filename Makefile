@@ -78,7 +78,6 @@ all: check-deps $(TOOL_BINS) $(UNIT_BINS) $(TEST_TOOL_BINS)
 
 check = @if [ "$(1)" = y ]; then echo "✓ $(2)"; else echo "✗ $(2): $(3)"; fi
 check-deps:
-ifeq ($(MAKELEVEL),0)
 	$(call check,$(HAVE_SNDFILE),libsndfile,missing (make deps))
 	$(call check,$(HAVE_INIH),inih,missing (make deps))
 	$(call check,$(HAVE_FFTW),fftw3f,missing (make deps))
@@ -86,7 +85,6 @@ ifeq ($(MAKELEVEL),0)
 	$(call check,$(HAVE_CJSON),cjson,missing (make deps))
 	$(call check,$(HAVE_OPENMP),openmp,building single-threaded)
 	$(call check,$(if $(NVCC),y),nvcc $(NVCC),$(if $(NO_CUDA),NO_CUDA set,not found): skipping CUDA)
-endif
 	@missing=""; for v in "$(HAVE_SNDFILE)" "$(HAVE_INIH)" "$(HAVE_FFTW)" "$(HAVE_CBLAS)" "$(HAVE_CJSON)"; do \
 		[ "$$v" = y ] || missing=1; done; \
 	if [ -n "$$missing" ]; then echo "missing libraries: run 'make deps' (as root) first" >&2; exit 1; fi
