@@ -84,7 +84,7 @@ check-deps:
 	$(call check,$(HAVE_CBLAS),openblas,missing (make deps))
 	$(call check,$(HAVE_CJSON),cjson,missing (make deps))
 	$(call check,$(HAVE_OPENMP),openmp,building single-threaded)
-	$(call check,$(if $(NVCC),y),nvcc $(NVCC),$(if $(NO_CUDA),NO_CUDA set,not found): skipping CUDA)
+	$(call check,$(if $(NVCC),y),nvcc$(if $(NVCC), $(NVCC)),$(if $(NO_CUDA),NO_CUDA set,not found): skipping CUDA)
 	@missing=""; for v in "$(HAVE_SNDFILE)" "$(HAVE_INIH)" "$(HAVE_FFTW)" "$(HAVE_CBLAS)" "$(HAVE_CJSON)"; do \
 		[ "$$v" = y ] || missing=1; done; \
 	if [ -n "$$missing" ]; then echo "missing libraries: run 'make deps' (as root) first" >&2; exit 1; fi
