@@ -57,6 +57,7 @@ struct eval_opts {
 	enum metric_kind metric;
 	enum metric_format format;
 	int frames;		/* BSSEval: every window, not only the medians */
+	int tracks;		/* only the aggregate over tracks (table and CSV) */
 	int64_t win, hop;	/* BSSEval window and hop in samples; 0: 1 s at the track's rate */
 };
 

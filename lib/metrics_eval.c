@@ -461,7 +461,7 @@ static void print_table(const struct results *res, const struct aggregate *a, co
 	for (int m = 0; m < nm; m++)
 		printf("  %8s", metric_name(o, m));
 	printf("\n");
-	for (int i = 0; i < res->n; i++) {
+	for (int i = 0; i < (o->tracks ? 0 : res->n); i++) {
 		const struct result *r = &res->r[i];
 		for (int64_t t = 0; t < (o->frames ? r->nframes : 1); t++) {
 			printf("%-*s  %-*s", tw, r->track, sw, r->source);
@@ -506,13 +506,26 @@ static void print_csv_field(const char *s)
 	putchar('"');
 }
 
-static void print_csv(const struct results *res, const struct eval_opts *o)
+static void print_csv(const struct results *res, const struct aggregate *a, const struct eval_opts *o)
 {
 	int nm = nmetrics(o);
 	printf("track,source%s", o->frames ? ",window,start" : "");
 	for (int m = 0; m < nm; m++)
 		printf(",%s", metric_name(o, m));
 	printf("\n");
+	if (o->tracks) {	/* the aggregate: "median" and "mean" rows per source */
+		for (int k = 0; k < 2; k++)
+			for (int s = 0; s < a->nsrc; s++) {
+				printf("%s,", k ? "mean" : "median");
+				print_csv_field(a->sources[s]);
+				for (int m = 0; m < nm; m++) {
+					putchar(',');
+					print_value(a->value[s][k][m], VALUE_CSV);
+				}
+				printf("\n");
+			}
+		return;
+	}
 	for (int i = 0; i < res->n; i++) {
 		const struct result *r = &res->r[i];
 		for (int64_t t = 0; t < (o->frames ? r->nframes : 1); t++) {
@@ -607,7 +620,7 @@ void metrics_evaluate(char *ref, char *est, const struct eval_opts *o)
 	struct aggregate a;
 	aggregate(&a, &res, nmetrics(o));
 	if (o->format == FORMAT_CSV)
-		print_csv(&res, o);
+		print_csv(&res, &a, o);
 	else if (o->format == FORMAT_JSON)
 		print_json(&res, &a, o);
 	else

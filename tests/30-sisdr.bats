@@ -216,3 +216,23 @@ value() {
 	assert_output ""
 	[[ $stderr == *"ref/u"* ]]
 }
+
+@test "--tracks: only the median and mean over tracks, in the table and in CSV" {
+	test_metrics --dump-bss-wav d mix4
+	mkdir -p two/ref two/est
+	for k in ref est; do cp -r d/$k/* two/$k/; cp -r d/$k/mix4 two/$k/again; done
+	run --separate-stderr sisdr two/ref two/est
+	assert_success
+	full=$output
+	run --separate-stderr sisdr --tracks two/ref two/est
+	assert_success
+	refute_output --partial 'again'
+	assert_output --partial 'median (2 tracks)'
+	# the aggregate lines are those of the full table
+	assert_equal "$output" "$(grep -E '^(track|median|mean)' <<<"$full")"
+	run --separate-stderr sisdr --tracks --csv two/ref two/est
+	assert_line --index 1 --regexp '^median,'
+	refute_output --partial 'again'
+	run --separate-stderr sisdr --bss --tracks --frames two/ref two/est
+	assert_failure 2
+}

@@ -11,8 +11,8 @@
 
 _Noreturn static void usage(void)
 {
-	printf("usage: %s [--usdr | --bss [--win SAMPLES] [--hop SAMPLES] [--frames]] [--csv | --json]\n"
-	       "             REFERENCE ESTIMATE\n",
+	printf("usage: %s [--usdr | --bss [--win SAMPLES] [--hop SAMPLES] [--frames]] [--tracks]\n"
+	       "             [--csv | --json] REFERENCE ESTIMATE\n",
 	       progname);
 	exit(0);
 }
@@ -27,7 +27,7 @@ static int64_t parse_samples(const char *opt, const char *s)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_USDR = 256, OPT_BSS, OPT_WIN, OPT_HOP, OPT_FRAMES, OPT_CSV, OPT_JSON, OPT_VERSION };
+	enum { OPT_USDR = 256, OPT_BSS, OPT_WIN, OPT_HOP, OPT_FRAMES, OPT_TRACKS, OPT_CSV, OPT_JSON, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -36,6 +36,7 @@ int main(int argc, char **argv)
 		{ "win", required_argument, NULL, OPT_WIN },
 		{ "hop", required_argument, NULL, OPT_HOP },
 		{ "frames", no_argument, NULL, OPT_FRAMES },
+		{ "tracks", no_argument, NULL, OPT_TRACKS },
 		{ "csv", no_argument, NULL, OPT_CSV },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ 0 },
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
 		case OPT_WIN: o.win = parse_samples("--win", optarg); break;
 		case OPT_HOP: o.hop = parse_samples("--hop", optarg); break;
 		case OPT_FRAMES: o.frames = 1; break;
+		case OPT_TRACKS: o.tracks = 1; break;
 		case OPT_CSV: o.format = FORMAT_CSV, nformat++; break;
 		case OPT_JSON: o.format = FORMAT_JSON, nformat++; break;
 		case OPT_VERSION:
@@ -67,6 +69,8 @@ int main(int argc, char **argv)
 		die_usage("--csv and --json exclude each other");
 	if (o.metric != METRIC_BSS && (o.win || o.hop || o.frames))
 		die_usage("--win, --hop and --frames need --bss");
+	if (o.tracks && o.frames)
+		die_usage("--tracks and --frames exclude each other");
 	if (argc - optind != 2)
 		die_usage("give a reference and an estimate (sisdr -h for the usage)");
 	metrics_evaluate(argv[optind], argv[optind + 1], &o);
