@@ -260,6 +260,9 @@ nan_record() {
 	assert_line --regexp '^1 [-0-9.e]+$'	# step 1's loss
 	assert_line --regexp '^2 [-0-9.e]+ [-0-9.e]+ [-0-9.e]+ [-0-9.e]+ [-0-9.e]+ [-0-9.e]+$'
 	assert_line --partial '$epochs using 1:7 with linespoints title "vocals"'
+	require gnuplot
+	"$ROOT/examples/plot-metrics" p
+	[ "$(head -c 4 p/metrics.png | tail -c 3)" = PNG ]
 }
 
 @test "-h, --version, usage errors and devices" {
