@@ -16,6 +16,7 @@ setup() {
 	run sepnet-fwd --info -m fresh.safetensors
 	assert_success
 	assert_line --index 0 'parameters 185424'
+	assert_line --index 1 'stored F32'
 	assert_line '[model]'
 	assert_line 'n_fft = 512'
 }

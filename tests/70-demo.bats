@@ -56,7 +56,7 @@ setup() {
 	run model-export --dtype "$MODEL"
 	assert_output F16
 	[ "$(stat -c %s "$MODEL")" -lt 10000000 ]
-	sepnet-fwd --info -m "$MODEL" | grep -q '^parameters '
+	sepnet-fwd --info -m "$MODEL" | grep -qx 'stored F16'
 }
 
 @test "model-export: strips the moments, F16 and BF16 load back close to F32" {

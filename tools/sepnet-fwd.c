@@ -267,7 +267,12 @@ static void fwd_run(const struct opts *o)
 static void fwd_info(const struct opts *o)
 {
 	struct model *m = checkpoint_open_model(o->model, 1, 1, false);
+	const char *dtype;
+	char err[512];
+	if (checkpoint_param_dtype(o->model, &dtype, err, sizeof err))
+		die("%s", err);
 	printf("parameters %zu\n", m->n_params);
+	printf("stored %s\n", dtype);
 	config_write(&m->cfg, stdout);
 	model_free(m);
 	close_stdout();
