@@ -3,7 +3,11 @@
  *
  * Every op is enqueued on the stream; upload and download are ordered on
  * it too (pageable host memory: the copies are staged by the driver), and
- * download waits for the stream, so it is the only synchronisation. */
+ * download waits for the stream, so it is the only synchronisation besides
+ * sync and the ops that return host values (sumsq, the loss terms).
+ * upload_async copies from pinned memory on a second stream, and
+ * upload_fence makes the compute stream wait for those copies (an event),
+ * so the next record's copy overlaps the current record's compute. */
 #include <stdio.h>
 #include <string.h>
 
@@ -165,6 +169,153 @@ static int op_stft_inverse(struct backend_stft *s, float *y, const float *in, in
 	return stft_inverse_cuda(s, y, in, rows, T, n, cuda_stream());
 }
 
+/* ---- overlap: pinned host memory, a copy stream ---- */
+
+static cudaStream_t copy_stream;
+static cudaEvent_t copied;
+
+static void *cuda_host_alloc(size_t bytes)
+{
+	void *p = NULL;
+	CUDA_CHECK(cudaMallocHost(&p, bytes ? bytes : 1));
+	return p;
+}
+
+static void cuda_host_free(void *p)
+{
+	if (p)
+		CUDA_CHECK(cudaFreeHost(p));	// waits for the copies still reading it
+}
+
+static void cuda_upload_async(void *dst, const void *src, size_t bytes)
+{
+	if (!copy_stream) {
+		CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
+		CUDA_CHECK(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming));
+	}
+	CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, copy_stream));
+}
+
+static void cuda_upload_fence(void)
+{
+	if (!copy_stream)
+		return;
+	CUDA_CHECK(cudaEventRecord(copied, copy_stream));
+	CUDA_CHECK(cudaStreamWaitEvent(cuda_stream(), copied, 0));
+}
+
+static void cuda_sync(void)
+{
+	CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
+	if (copy_stream)
+		CUDA_CHECK(cudaStreamSynchronize(copy_stream));
+}
+
+/* ---- training ops on the stream ---- */
+
+static void op_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+			       const float *inp, const float *weight, int N, int in_dim, int out_dim)
+{
+	linear_backward_cuda(dinp, dweight, dbias, dout, inp, weight, N, in_dim, out_dim,
+			     cuda_stream());
+}
+
+static void op_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+				const float *weight, const float *rstd, int N, int C)
+{
+	rmsnorm_backward_cuda(dinp, dweight, dout, inp, weight, rstd, N, C, cuda_stream());
+}
+
+static void op_gelu_forward(float *out, const float *inp, size_t n)
+{
+	gelu_forward_cuda(out, inp, n, cuda_stream());
+}
+
+static void op_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+	gelu_backward_cuda(dinp, dout, inp, n, cuda_stream());
+}
+
+static void op_rope_backward(float *dqkv, const float *cos_sin, int B, int T, int A, int n_heads)
+{
+	rope_backward_cuda(dqkv, cos_sin, B, T, A, n_heads, cuda_stream());
+}
+
+static void op_attention_backward(float *dqkv, const float *dout, const float *qkv,
+				  const float *out, const float *lse, int B, int T, int A,
+				  int n_heads)
+{
+	attention_backward_cuda(dqkv, dout, qkv, out, lse, B, T, A, n_heads, cuda_stream());
+}
+
+static void op_residual_dropout_forward(float *out, const float *inp, const float *branch,
+					size_t n, float p, uint64_t seed, uint64_t rng_stream)
+{
+	residual_dropout_forward_cuda(out, inp, branch, n, p, seed, rng_stream, cuda_stream());
+}
+
+static void op_residual_backward(float *dbranch, const float *dout, size_t n, float p,
+				 uint64_t seed, uint64_t rng_stream)
+{
+	residual_backward_cuda(dbranch, dout, n, p, seed, rng_stream, cuda_stream());
+}
+
+static void op_mask_backward(float *dmask, const float *dyspec, const float *x, int B, int S,
+			     int C, int F, int T)
+{
+	mask_backward_cuda(dmask, dyspec, x, B, S, C, F, T, cuda_stream());
+}
+
+static void op_sum_rows(float *acc, const float *x, int rows, int width, bool by_row)
+{
+	sum_rows_cuda(acc, x, rows, width, by_row, cuda_stream());
+}
+
+static void op_stem_mix(float *mix, const float *stems, int B, int S, int C, int64_t n)
+{
+	stem_mix_cuda(mix, stems, B, S, C, n, cuda_stream());
+}
+
+static void op_scale(float *x, size_t n, float s)
+{
+	scale_cuda(x, n, s, cuda_stream());
+}
+
+static double op_sumsq(const float *x, size_t n)
+{
+	return sumsq_cuda(x, n, cuda_stream());
+}
+
+static void op_adamw(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+		     float beta1, float beta2, float eps, float weight_decay, int64_t t)
+{
+	adamw_update_cuda(params, grads, m, v, n, lr, beta1, beta2, eps, weight_decay, t,
+			  cuda_stream());
+}
+
+static void op_ema_update(float *ema, const float *params, size_t n, float decay)
+{
+	ema_update_cuda(ema, params, n, decay, cuda_stream());
+}
+
+static void op_loss_time(double *sisdr, double *l1, float *dx, const float *x, const float *y,
+			 int BS, int64_t len, double c_sisdr, double c_l1)
+{
+	loss_time_terms_cuda(sisdr, l1, dx, x, y, BS, len, c_sisdr, c_l1, cuda_stream());
+}
+
+static void op_loss_spectral(double *spec_l1, float *dyhat, const float *yhat, const float *yt,
+			     int64_t rows, int64_t bins, double c_spec)
+{
+	loss_spectral_terms_cuda(spec_l1, dyhat, yhat, yt, rows, bins, c_spec, cuda_stream());
+}
+
+static int op_stft_inverse_backward(struct backend_stft *s, float *din, const float *dy,
+				    int64_t rows, int64_t T, int64_t n)
+{
+	return stft_inverse_backward_cuda(s, din, dy, rows, T, n, cuda_stream());
+}
+
 static struct backend make_backend_cuda(void)
 {
 	struct backend b;
@@ -193,6 +344,29 @@ static struct backend make_backend_cuda(void)
 	b.stft_free = stft_free_cuda;
 	b.stft_forward = op_stft_forward;
 	b.stft_inverse = op_stft_inverse;
+	b.host_alloc = cuda_host_alloc;
+	b.host_free = cuda_host_free;
+	b.upload_async = cuda_upload_async;
+	b.upload_fence = cuda_upload_fence;
+	b.sync = cuda_sync;
+	b.linear_backward = op_linear_backward;
+	b.rmsnorm_backward = op_rmsnorm_backward;
+	b.gelu_forward = op_gelu_forward;
+	b.gelu_backward = op_gelu_backward;
+	b.rope_backward = op_rope_backward;
+	b.attention_backward = op_attention_backward;
+	b.residual_dropout_forward = op_residual_dropout_forward;
+	b.residual_backward = op_residual_backward;
+	b.mask_backward = op_mask_backward;
+	b.sum_rows = op_sum_rows;
+	b.stem_mix = op_stem_mix;
+	b.scale = op_scale;
+	b.sumsq = op_sumsq;
+	b.adamw = op_adamw;
+	b.ema_update = op_ema_update;
+	b.loss_time = op_loss_time;
+	b.loss_spectral = op_loss_spectral;
+	b.stft_inverse_backward = op_stft_inverse_backward;
 	return b;
 }
 

@@ -23,6 +23,11 @@ extern "C" void cuda_set_precision(enum backend_precision p)
 	precision = p;
 }
 
+extern "C" enum backend_precision cuda_get_precision(void)
+{
+	return precision;
+}
+
 static cublasHandle_t gemm_handle(cuda_stream_t stream)
 {
 	if (!handle)

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ema.h"
 #include "layers.h"
+#include "loss.h"
 #include "model.h"
+#include "optim.h"
 #include "stft.h"
 #include "util.h"
 #ifdef SEPNET_CUDA
@@ -83,6 +86,8 @@ static void cpu_residual_forward(float *out, const float *inp, const float *bran
 struct backend_stft {
 	int n;
 	struct stft **plan;	/* [n] */
+	int n_fft, hop;
+	struct spectral *adjoint;	/* the iSTFT's adjoint (layers.h), made on first use */
 };
 
 static struct backend_stft *cpu_stft_create(int n_fft, int hop)
@@ -90,6 +95,8 @@ static struct backend_stft *cpu_stft_create(int n_fft, int hop)
 	struct backend_stft *s = xcalloc(1, sizeof *s);
 	s->n = max_threads();
 	s->plan = xmalloc(s->n * sizeof *s->plan);
+	s->n_fft = n_fft;
+	s->hop = hop;
 	for (int i = 0; i < s->n; i++)
 		if (!(s->plan[i] = stft_create(n_fft, hop)))
 			die("stft: invalid n_fft %d and hop %d", n_fft, hop);
@@ -103,6 +110,7 @@ static void cpu_stft_free(struct backend_stft *s)
 	for (int i = 0; i < s->n; i++)
 		stft_free(s->plan[i]);
 	free(s->plan);
+	spectral_free(s->adjoint);
 	free(s);
 }
 
@@ -137,6 +145,92 @@ static int cpu_stft_inverse(struct backend_stft *s, float *y, const float *in, i
 	return failed ? -1 : 0;
 }
 
+/* ---- overlap: nothing to overlap on the host ---- */
+
+static void *cpu_host_alloc(size_t bytes)
+{
+	return xmalloc(bytes ? bytes : 1);
+}
+
+static void cpu_nothing(void)
+{
+}
+
+/* ---- training ---- */
+
+static void cpu_sum_rows(float *acc, const float *x, int rows, int width, bool by_row)
+{
+	// as model_backward sums the bias gradients
+	if (by_row) {
+		#pragma omp parallel for if ((size_t)rows * width > (1 << 19))
+		for (int r = 0; r < rows; r++) {
+			float s = 0;
+			for (int i = 0; i < width; i++)
+				s += x[(size_t)r * width + i];
+			acc[r] += s;
+		}
+		return;
+	}
+	for (int r = 0; r < rows; r++)
+		for (int i = 0; i < width; i++)
+			acc[i] += x[(size_t)r * width + i];
+}
+
+static void cpu_stem_mix(float *mix, const float *stems, int B, int S, int C, int64_t n)
+{
+	// mix (B, C, n), stems (B, S, C, n); as model_mixture_spectrogram adds
+	#pragma omp parallel for
+	for (int bc = 0; bc < B * C; bc++) {
+		int b = bc / C, ch = bc % C;
+		float *m = mix + (size_t)bc * n;
+		memset(m, 0, n * sizeof(float));
+		for (int s = 0; s < S; s++) {
+			const float *y = stems + (((size_t)b * S + s) * C + ch) * n;
+			for (int64_t i = 0; i < n; i++)
+				m[i] += y[i];
+		}
+	}
+}
+
+static void cpu_scale(float *x, size_t n, float s)
+{
+	#pragma omp parallel for if (n > (1 << 19))
+	for (size_t i = 0; i < n; i++)
+		x[i] *= s;
+}
+
+static void cpu_loss_time(double *sisdr, double *l1, float *dx, const float *x, const float *y,
+			  int BS, int64_t len, double c_sisdr, double c_l1)
+{
+	loss_time_terms(sisdr, l1, dx, x, y, BS, len, c_sisdr, c_l1);
+}
+
+static void cpu_loss_spectral(double *spec_l1, float *dyhat, const float *yhat, const float *yt,
+			      int64_t rows, int64_t bins, double c_spec)
+{
+	loss_spectral_terms(spec_l1, dyhat, yhat, yt, rows, bins, c_spec);
+}
+
+static int cpu_stft_inverse_backward(struct backend_stft *s, float *din, const float *dy,
+				     int64_t rows, int64_t T, int64_t n)
+{
+	// din (rows, F, T) complex += adjoint of the iSTFT of dy (rows, n), with
+	// the training code's spectral_istft_backward
+	if (n <= s->n_fft / 2 || (T - 1) * s->hop + s->n_fft < s->n_fft / 2 + n)
+		return -1;
+	if (!s->adjoint)
+		s->adjoint = spectral_create(s->n_fft, s->hop, s->n);
+	size_t row = 2 * (size_t)stft_bins(s->plan[0]) * T;
+	for (int64_t r0 = 0; r0 < rows; r0 += s->n) {
+		int k = rows - r0 < s->n ? (int)(rows - r0) : s->n;
+		#pragma omp parallel for num_threads(k) schedule(static, 1)
+		for (int i = 0; i < k; i++)
+			spectral_istft_backward(s->adjoint, i, din + (r0 + i) * row,
+						dy + (r0 + i) * n, T, n);
+	}
+	return 0;
+}
+
 const struct backend backend_cpu = {
 	.name = "cpu",
 	.host = true,
@@ -162,6 +256,29 @@ const struct backend backend_cpu = {
 	.stft_free = cpu_stft_free,
 	.stft_forward = cpu_stft_forward,
 	.stft_inverse = cpu_stft_inverse,
+	.host_alloc = cpu_host_alloc,
+	.host_free = cpu_free,
+	.upload_async = cpu_copy,
+	.upload_fence = cpu_nothing,
+	.sync = cpu_nothing,
+	.linear_backward = linear_backward,
+	.rmsnorm_backward = rmsnorm_backward,
+	.gelu_forward = gelu_forward,
+	.gelu_backward = gelu_backward,
+	.rope_backward = rope_backward,
+	.attention_backward = attention_backward,
+	.residual_dropout_forward = residual_forward,
+	.residual_backward = residual_backward,
+	.mask_backward = mask_backward,
+	.sum_rows = cpu_sum_rows,
+	.stem_mix = cpu_stem_mix,
+	.scale = cpu_scale,
+	.sumsq = sumsq,
+	.adamw = adamw_update,
+	.ema_update = ema_update,
+	.loss_time = cpu_loss_time,
+	.loss_spectral = cpu_loss_spectral,
+	.stft_inverse_backward = cpu_stft_inverse_backward,
 };
 
 float *backend_buffer_want(const struct backend *be, struct backend_buffer *b, size_t floats)

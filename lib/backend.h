@@ -83,6 +83,69 @@ struct backend {
 			    int64_t n);
 	int (*stft_inverse)(struct backend_stft *s, float *y, const float *in, int64_t rows,
 			    int64_t T, int64_t n);
+
+	/* ---- overlap of I/O and compute (sepnet-fwd, sepnet-train) ---- */
+	/* Host memory that copies to and from the backend fastest: page-locked
+	 * for cuda (cudaMallocHost), plain for cpu.  Not zeroed. */
+	void *(*host_alloc)(size_t bytes);
+	void (*host_free)(void *p);
+	/* Copy host → backend on a second stream, overlapping the ops already
+	 * enqueued; ops enqueued after upload_fence() wait for every such copy.
+	 * src must stay unchanged until the fence's work has run (sync). */
+	void (*upload_async)(void *dst, const void *src, size_t bytes);
+	void (*upload_fence)(void);
+	/* Wait until everything enqueued so far has finished. */
+	void (*sync)(void);
+
+	/* ---- training (lib/devtrain.c).  Each op is its CPU twin's in layers.h,
+	 * optim.h, ema.h, loss.h or model.h; backward ops ADD into their
+	 * gradients as those do. ---- */
+	void (*linear_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
+				const float *inp, const float *weight, int N, int in_dim, int out_dim);
+	void (*rmsnorm_backward)(float *dinp, float *dweight, const float *dout, const float *inp,
+				 const float *weight, const float *rstd, int N, int C);
+	void (*gelu_forward)(float *out, const float *inp, size_t n);
+	void (*gelu_backward)(float *dinp, const float *dout, const float *inp, size_t n);
+	void (*rope_backward)(float *dqkv, const float *cos_sin, int B, int T, int A, int n_heads);
+	void (*attention_backward)(float *dqkv, const float *dout, const float *qkv,
+				   const float *out, const float *lse, int B, int T, int A,
+				   int n_heads);
+	/* layers.h's residual_forward with dropout p (mask from rng.h's
+	 * (seed, stream, element)), and its backward */
+	void (*residual_dropout_forward)(float *out, const float *inp, const float *branch,
+					 size_t n, float p, uint64_t seed, uint64_t stream);
+	void (*residual_backward)(float *dbranch, const float *dout, size_t n, float p,
+				  uint64_t seed, uint64_t stream);
+	/* model.h: dmask (B, S·2·C·F, T) = ∂/∂mask of mask_forward given
+	 * dyspec; overwritten, not added */
+	void (*mask_backward)(float *dmask, const float *dyspec, const float *x, int B, int S,
+			      int C, int F, int T);
+	/* x (rows, width): acc[i] += Σ_r x[r][i] (by_row false), or acc[r] +=
+	 * Σ_i x[r][i] summed into a float first (by_row true): the bias
+	 * gradients of model_backward, in its order */
+	void (*sum_rows)(float *acc, const float *x, int rows, int width, bool by_row);
+	/* mix (B, C, n) = Σ_s stems (B, S, C, n), s in order from 0 */
+	void (*stem_mix)(float *mix, const float *stems, int B, int S, int C, int64_t n);
+	/* x (n) *= s */
+	void (*scale)(float *x, size_t n, float s);
+	/* Σ x² (n) in double, in a fixed order for a given n; waits */
+	double (*sumsq)(const float *x, size_t n);
+	/* optim.h's adamw_update: one AdamW step t (>= 1) over n */
+	void (*adamw)(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+		      float beta1, float beta2, float eps, float weight_decay, int64_t t);
+	/* ema.h */
+	void (*ema_update)(float *ema, const float *params, size_t n, float decay);
+	/* loss.h's loss_time_terms and loss_spectral_terms; sisdr, l1 and
+	 * spec_l1 are host arrays, and the call waits for them */
+	void (*loss_time)(double *sisdr, double *l1, float *dx, const float *x, const float *y,
+			  int BS, int64_t len, double c_sisdr, double c_l1);
+	void (*loss_spectral)(double *spec_l1, float *dyhat, const float *yhat, const float *yt,
+			      int64_t rows, int64_t bins, double c_spec);
+	/* din (rows, F, T) complex += the adjoint of stft_inverse applied to
+	 * dy (rows, n) (layers.h's spectral_istft_backward); -1 where
+	 * stft_inverse would refuse */
+	int (*stft_inverse_backward)(struct backend_stft *s, float *din, const float *dy,
+				     int64_t rows, int64_t T, int64_t n);
 };
 
 extern const struct backend backend_cpu;

@@ -75,6 +75,60 @@ static void sisdr_backward(real *dx, const real *x, const real *y, int64_t n,
 		dx[i] += (real)(cy * y[i] + ce * (s->alpha * y[i] - x[i]));
 }
 
+void loss_time_terms(double *sisdr, double *l1, real *dx, const real *x, const real *y, int BS,
+		     int64_t len, double c_sisdr, double c_l1)
+{
+	#pragma omp parallel for schedule(dynamic)
+	for (int bs = 0; bs < BS; bs++) {
+		const real *xb = x + (size_t)bs * len, *yb = y + (size_t)bs * len;
+		struct sisdr_terms st = sisdr_terms(xb, yb, len);
+		sisdr[bs] = DB * (log(st.num) - log(st.den));
+		double sum = 0;
+		for (int64_t i = 0; i < len; i++)
+			sum += fabs((double)xb[i] - yb[i]);
+		l1[bs] = sum;
+		if (!dx)
+			continue;
+		real *d = dx + (size_t)bs * len;
+		memset(d, 0, len * sizeof(real));
+		if (c_sisdr != 0)
+			sisdr_backward(d, xb, yb, len, &st, c_sisdr);
+		if (c_l1 != 0)
+			for (int64_t i = 0; i < len; i++)
+				d[i] += (real)(c_l1 * sign_of((double)xb[i] - yb[i]));
+	}
+}
+
+/* One row of loss_spectral_terms. */
+static double spectral_row(real *dyhat, const real *yhat, const real *yt, int64_t bins,
+			   double c_spec)
+{
+	// magnitudes in f32 as the model computes them, sums in double
+	double sum = 0;
+	for (int64_t k = 0; k < bins; k++) {
+		real re = yhat[2 * k], im = yhat[2 * k + 1];
+		real tr = yt[2 * k], ti = yt[2 * k + 1];
+		real mag = sqrt(re * re + im * im + (real)MAG_EPS);
+		real diff = mag - sqrt(tr * tr + ti * ti + (real)MAG_EPS);
+		sum += fabs(diff);
+		if (dyhat && c_spec != 0) {
+			real g = (real)c_spec * (real)sign_of(diff) / mag;
+			dyhat[2 * k] += g * re;
+			dyhat[2 * k + 1] += g * im;
+		}
+	}
+	return sum;
+}
+
+void loss_spectral_terms(double *spec_l1, real *dyhat, const real *yhat, const real *yt,
+			 int64_t rows, int64_t bins, double c_spec)
+{
+	#pragma omp parallel for schedule(dynamic)
+	for (int64_t r = 0; r < rows; r++)
+		spec_l1[r] = spectral_row(dyhat ? dyhat + r * bins * 2 : NULL, yhat + r * bins * 2,
+					  yt + r * bins * 2, bins, c_spec);
+}
+
 double loss_compute(struct model *m, const real *targets, int64_t n, bool backward,
 		    struct loss_stats *stats)
 {
@@ -83,11 +137,8 @@ double loss_compute(struct model *m, const real *targets, int64_t n, bool backwa
 	int B = m->B, S = m->S, C = m->C, F = m->F, T = m->T;
 	if (m->N != n)
 		die("loss_compute: model_waveforms was not run for %lld samples", (long long)n);
-	double w_sisdr = c->si_sdr_weight, w_l1 = c->l1_weight, w_spec = c->spectral_weight;
-	if (c->loss_type == LOSS_L1)
-		w_sisdr = 0, w_l1 = 1, w_spec = 0;
-	else if (c->loss_type == LOSS_SISDR)
-		w_sisdr = 1, w_l1 = 0, w_spec = 0;
+	double w_sisdr, w_l1, w_spec;
+	loss_weights(c, &w_sisdr, &w_l1, &w_spec);
 
 	int BS = B * S, BSC = B * S * C;
 	int64_t len = (int64_t)C * n;		// one (example, source), channels flattened
@@ -96,29 +147,10 @@ double loss_compute(struct model *m, const real *targets, int64_t n, bool backwa
 	double *sisdr = xcalloc(BS, sizeof *sisdr), *l1 = xcalloc(BS, sizeof *l1);
 	double *spec_l1 = xcalloc(BSC, sizeof *spec_l1);
 
-	if (backward) {
-		memset(a->dywave, 0, (size_t)BS * len * sizeof(real));
+	loss_time_terms(sisdr, l1, backward ? a->dywave : NULL, a->ywave, targets, BS, len,
+			-w_sisdr / BS, w_l1 / n_time);
+	if (backward)
 		memset(a->dyspec, 0, BSC * spec * sizeof(real));
-	}
-	#pragma omp parallel for schedule(dynamic)
-	for (int bs = 0; bs < BS; bs++) {
-		const real *x = a->ywave + (size_t)bs * len, *y = targets + (size_t)bs * len;
-		struct sisdr_terms st = sisdr_terms(x, y, len);
-		sisdr[bs] = DB * (log(st.num) - log(st.den));
-		double sum = 0;
-		for (int64_t i = 0; i < len; i++)
-			sum += fabs((double)x[i] - y[i]);
-		l1[bs] = sum;
-		if (!backward)
-			continue;
-		real *dx = a->dywave + (size_t)bs * len;
-		if (w_sisdr != 0)
-			sisdr_backward(dx, x, y, len, &st, -w_sisdr / BS);
-		if (w_l1 != 0)
-			for (int64_t i = 0; i < len; i++)
-				dx[i] += (real)(w_l1 / n_time * sign_of((double)x[i] - y[i]));
-	}
-
 	#pragma omp parallel
 	{
 		real *target_spec = xmalloc(spec * sizeof(real));
@@ -132,38 +164,43 @@ double loss_compute(struct model *m, const real *targets, int64_t n, bool backwa
 			if (w_spec == 0 && !stats)
 				continue;
 			spectral_stft(m->spectral, th, target_spec, targets + (size_t)r * n, n);
-			// magnitudes in f32 as the model computes them, sums in double
-			double sum = 0;
-			for (size_t k = 0; k < spec / 2; k++) {
-				real re = yhat[2 * k], im = yhat[2 * k + 1];
-				real tr = target_spec[2 * k], ti = target_spec[2 * k + 1];
-				real mag = sqrt(re * re + im * im + (real)MAG_EPS);
-				real diff = mag - sqrt(tr * tr + ti * ti + (real)MAG_EPS);
-				sum += fabs(diff);
-				if (backward && w_spec != 0) {
-					real g = (real)(w_spec / n_bins) * (real)sign_of(diff) / mag;
-					dyhat[2 * k] += g * re;
-					dyhat[2 * k + 1] += g * im;
-				}
-			}
-			spec_l1[r] = sum;
+			spec_l1[r] = spectral_row(dyhat, yhat, target_spec, (int64_t)spec / 2,
+						  w_spec / n_bins);
 		}
 		free(target_spec);
 	}
 
-	struct loss_stats st = { 0 };
-	for (int bs = 0; bs < BS; bs++) {
-		st.sisdr += sisdr[bs] / BS;
-		st.sisdr_source[bs % S] += sisdr[bs] / B;
-		st.l1 += l1[bs] / n_time;
-	}
-	for (int r = 0; r < BSC; r++)
-		st.spectral += spec_l1[r] / n_bins;
-	st.loss = -w_sisdr * st.sisdr + w_l1 * st.l1 + w_spec * st.spectral;
+	struct loss_stats st;
+	loss_stats_make(&st, sisdr, l1, spec_l1, B, S, C, n_time, n_bins, w_sisdr, w_l1, w_spec);
 	if (stats)
 		*stats = st;
 	free(sisdr);
 	free(l1);
 	free(spec_l1);
 	return st.loss;
+}
+
+void loss_weights(const struct config *c, double *w_sisdr, double *w_l1, double *w_spec)
+{
+	*w_sisdr = c->si_sdr_weight, *w_l1 = c->l1_weight, *w_spec = c->spectral_weight;
+	if (c->loss_type == LOSS_L1)
+		*w_sisdr = 0, *w_l1 = 1, *w_spec = 0;
+	else if (c->loss_type == LOSS_SISDR)
+		*w_sisdr = 1, *w_l1 = 0, *w_spec = 0;
+}
+
+void loss_stats_make(struct loss_stats *st, const double *sisdr, const double *l1,
+		     const double *spec_l1, int B, int S, int C, double n_time, double n_bins,
+		     double w_sisdr, double w_l1, double w_spec)
+{
+	int BS = B * S;
+	memset(st, 0, sizeof *st);
+	for (int bs = 0; bs < BS; bs++) {
+		st->sisdr += sisdr[bs] / BS;
+		st->sisdr_source[bs % S] += sisdr[bs] / B;
+		st->l1 += l1[bs] / n_time;
+	}
+	for (int r = 0; r < BS * C; r++)
+		st->spectral += spec_l1[r] / n_bins;
+	st->loss = -w_sisdr * st->sisdr + w_l1 * st->l1 + w_spec * st->spectral;
 }

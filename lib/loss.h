@@ -31,6 +31,30 @@ struct loss_stats {
 double loss_compute(struct model *m, const real *targets, int64_t n, bool backward,
 		    struct loss_stats *stats);
 
+/* The pieces of loss_compute, also the CPU twins of the backend's loss ops
+ * (backend.h):
+ *
+ * loss_time_terms: for BS (example, source) pairs of len samples, x the
+ * estimates and y the targets (BS, len): sisdr[bs] in dB and l1[bs] =
+ * Σ |x − y|; with dx non-NULL, dx (BS, len) is overwritten with
+ * c_sisdr · ∂SI-SDR/∂x + c_l1 · sign(x − y).
+ *
+ * loss_spectral_terms: for rows of `bins` complex bins, yhat the estimates
+ * and yt the targets' spectrograms: spec_l1[r] = Σ | |Ŷ| − |Y| |; with
+ * dyhat non-NULL, dyhat += c_spec · sign(|Ŷ| − |Y|) · Ŷ / |Ŷ|. */
+void loss_time_terms(double *sisdr, double *l1, real *dx, const real *x, const real *y, int BS,
+		     int64_t len, double c_sisdr, double c_l1);
+void loss_spectral_terms(double *spec_l1, real *dyhat, const real *yhat, const real *yt,
+			 int64_t rows, int64_t bins, double c_spec);
+
+/* The term weights of cfg's loss_type (combined: the config's weights). */
+void loss_weights(const struct config *cfg, double *w_sisdr, double *w_l1, double *w_spec);
+/* The stats of loss_compute from the per-pair and per-row sums:
+ * sisdr, l1 (B·S), spec_l1 (B·S·C), and the means' counts. */
+void loss_stats_make(struct loss_stats *st, const double *sisdr, const double *l1,
+		     const double *spec_l1, int B, int S, int C, double n_time, double n_bins,
+		     double w_sisdr, double w_l1, double w_spec);
+
 /* SI-SDR in dB of an estimate against a reference, both (n). */
 double loss_sisdr(const real *estimate, const real *reference, int64_t n);
 

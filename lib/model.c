@@ -360,8 +360,8 @@ void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, in
 			}
 }
 
-static void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C,
-			  int F, int T)
+void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C,
+		   int F, int T)
 {
 	// dmask is overwritten (it aliases mask): dm_re = dY_re x_re + dY_im x_im,
 	// dm_im = −dY_re x_im + dY_im x_re

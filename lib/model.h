@@ -142,6 +142,9 @@ void model_separate(struct model *m, real *out, const real *x, int64_t T, double
  * (B, S, C, F, T) complex = mask (B, S·2·C·F, T) ⊙ x (DESIGN §4.3). */
 void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
 void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F, int T);
+/* dmask (B, S·2·C·F, T) = ∂/∂mask of mask_forward given dyspec; overwritten. */
+void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C, int F,
+		   int T);
 
 /* Frames of one training segment (config segment_length). */
 int model_segment_frames(const struct config *cfg);

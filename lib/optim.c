@@ -24,32 +24,43 @@ void adamw_free(struct adamw *opt)
 	opt->m = opt->v = NULL;
 }
 
-void adamw_step(struct adamw *opt, float *params, const float *grads, float lr)
+void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+		  float beta1, float beta2, float eps, float weight_decay, int64_t t)
 {
 	// as torch.optim.AdamW (amsgrad off):
 	//   p ← p (1 − lr wd);  m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²
 	//   p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
-	opt->t++;
-	float b1 = opt->beta1, b2 = opt->beta2;
-	float step_size = (float)(lr / (1 - pow(b1, (double)opt->t)));
-	float bc2_sqrt = (float)sqrt(1 - pow(b2, (double)opt->t));
-	float decay = 1 - lr * opt->weight_decay;
-	float *m = opt->m, *v = opt->v;
+	float b1 = beta1, b2 = beta2;
+	float step_size = (float)(lr / (1 - pow(b1, (double)t)));
+	float bc2_sqrt = (float)sqrt(1 - pow(b2, (double)t));
+	float decay = 1 - lr * weight_decay;
 	#pragma omp parallel for
-	for (size_t i = 0; i < opt->n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		float g = grads[i];
 		m[i] = b1 * m[i] + (1 - b1) * g;
 		v[i] = b2 * v[i] + (1 - b2) * g * g;
-		params[i] = params[i] * decay - step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + opt->eps);
+		params[i] = params[i] * decay - step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
 	}
+}
+
+void adamw_step(struct adamw *opt, float *params, const float *grads, float lr)
+{
+	opt->t++;
+	adamw_update(params, grads, opt->m, opt->v, opt->n, lr, opt->beta1, opt->beta2, opt->eps,
+		     opt->weight_decay, opt->t);
+}
+
+double sumsq(const float *x, size_t n)
+{
+	double ss = 0;
+	for (size_t i = 0; i < n; i++)
+		ss += (double)x[i] * x[i];
+	return ss;
 }
 
 double grad_clip_norm(float *grads, size_t n, float max_norm)
 {
-	double ss = 0;
-	for (size_t i = 0; i < n; i++)
-		ss += (double)grads[i] * grads[i];
-	double norm = sqrt(ss);
+	double norm = sqrt(sumsq(grads, n));
 	if (max_norm > 0 && isfinite(norm) && norm > max_norm) {
 		float coef = (float)(max_norm / (norm + 1e-6));
 		#pragma omp parallel for

@@ -21,6 +21,13 @@ void adamw_free(struct adamw *opt);
 /* One step: p ← p − lr·wd·p, then the Adam update with bias correction. */
 void adamw_step(struct adamw *opt, float *params, const float *grads, float lr);
 
+/* The update of adamw_step for step t (>= 1) over n, with explicit state:
+ * the CPU twin of the backend's adamw op. */
+void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+		  float beta1, float beta2, float eps, float weight_decay, int64_t t);
+/* Σ x² (n) in double, in index order. */
+double sumsq(const float *x, size_t n);
+
 /* The global L2 norm of grads (n), in double, in a fixed order.  When
  * max_norm > 0 and the norm exceeds it, grads are scaled by
  * max_norm / (norm + 1e-6) as clip_grad_norm_ does.  Returns the norm
