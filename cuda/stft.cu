@@ -7,9 +7,13 @@
  * Inverse: the transpose back, one batched C2R plan, and a kernel that
  * overlap-adds by gathering: each output sample sums the frames covering
  * it (window / n_fft applied) and divides by the summed squared window, so
- * no two threads write one sample.  Plans are made for a batch size and
- * reused while the batch stays the same (a stream of equal-length records
- * plans once). */
+ * no two threads write one sample.  The iSTFT's adjoint (training's
+ * gradient through it, spectral_istft_backward in layers.c) runs the same
+ * steps backwards: a kernel divides dy by the envelope and cuts it into
+ * windowed frames, the R2C plan transforms them, and a kernel adds c_f /
+ * n_fft of each bin into din in the stream layout.  Plans are made for a batch size
+ * and reused while the batch stays the same (a stream of equal-length
+ * records plans once). */
 #include <cufft.h>
 #include <math.h>
 #include <stdlib.h>
@@ -82,6 +86,54 @@ __global__ static void overlap_add_kernel(float *y, const float *frames, const f
 			env += w * w;
 		}
 		y[e] = sum / env;
+	}
+}
+
+// frames (rows, T, n_fft): frame t of row r is window[k] · g[t·hop + k] with
+// g[j] = dy[j − n_fft/2] / Σ window² (the frames covering j) for padded
+// positions j in [n_fft/2, n_fft/2 + n), 0 elsewhere: the adjoint of
+// overlap_add_kernel's trim, division and overlap-add; one thread per frame
+// sample.  The envelope is summed as spectral_envelope (layers.c) does, frames
+// in order, each square rounded before it is added.
+__global__ static void adjoint_frame_kernel(float *frames, const float *dy, const float *window,
+					    int64_t rows, int64_t n, int64_t T, int n_fft, int hop)
+{
+	GRID_STRIDE_LOOP(e, rows * T * n_fft) {
+		int64_t r = e / (T * n_fft), t = e / n_fft % T;
+		int k = (int)(e % n_fft);
+		int64_t j = t * hop + k, i = j - n_fft / 2;
+		float g = 0;
+		if (i >= 0 && i < n) {
+			int64_t u_hi = min(T - 1, j / hop), u_lo = j - n_fft + 1;
+			u_lo = u_lo <= 0 ? 0 : (u_lo + hop - 1) / hop;
+			float env = 0;
+			for (int64_t u = u_lo; u <= u_hi; u++) {
+				float w = window[j - u * hop];
+				env = __fadd_rn(env, __fmul_rn(w, w));
+			}
+			g = dy[r * n + i] / env;
+		}
+		frames[e] = g * window[k];
+	}
+}
+
+// din (rows, F, T) += c_f / n_fft · bins (rows, T, F), complex, with c_f = 1 for
+// f = 0 and f = n_fft/2 (whose imaginary parts irfft ignores, so theirs get
+// nothing) and 2 otherwise; one thread per din value
+__global__ static void adjoint_bins_kernel(float2 *din, const float2 *bins, int64_t rows,
+					   int64_t T, int F, int n_fft)
+{
+	float scale = 1.0f / n_fft;
+	GRID_STRIDE_LOOP(e, rows * F * T) {
+		int64_t r = e / (F * T), t = e % T;
+		int f = (int)(e / T % F);
+		bool edge = f == 0 || 2 * f == n_fft;
+		float c = edge ? scale : 2 * scale;
+		float2 b = bins[(r * T + t) * F + f], d = din[e];
+		d.x = __fadd_rn(d.x, __fmul_rn(c, b.x));
+		if (!edge)
+			d.y = __fadd_rn(d.y, __fmul_rn(c, b.y));
+		din[e] = d;
 	}
 }
 
@@ -215,6 +267,26 @@ extern "C" int stft_inverse_cuda(struct backend_stft *s, float *y, const float *
 	CUFFT_CHECK(cufftExecC2R(s->c2r, (cufftComplex *)s->bins, s->frames));
 	overlap_add_kernel<<<grid_for(rows * n), 256, 0, stream>>>(y, s->frames, s->window, rows, n,
 								   T, s->n_fft, s->hop);
+	LAUNCH_CHECK();
+	return 0;
+}
+
+extern "C" int stft_inverse_backward_cuda(struct backend_stft *s, float *din, const float *dy,
+					  int64_t rows, int64_t T, int64_t n, cuda_stream_t stream)
+{
+	// din (rows, F, T) complex, dy (rows, n)
+	if (!inverse_ok(s, T, n))
+		return -1;
+	int64_t batch = rows * T;
+	if (rows == 0)
+		return 0;
+	stft_prepare(s, batch, CUFFT_R2C, stream);
+	adjoint_frame_kernel<<<grid_for(batch * s->n_fft), 256, 0, stream>>>(
+		s->frames, dy, s->window, rows, n, T, s->n_fft, s->hop);
+	LAUNCH_CHECK();
+	CUFFT_CHECK(cufftExecR2C(s->r2c, s->frames, (cufftComplex *)s->bins));
+	adjoint_bins_kernel<<<grid_for(batch * s->F), 256, 0, stream>>>(
+		(float2 *)din, s->bins, rows, T, s->F, s->n_fft);
 	LAUNCH_CHECK();
 	return 0;
 }
