@@ -1,5 +1,6 @@
 /* gemm.cu: row-major GEMMs with cuBLAS, the twins of blas_gemm and
- * linear_forward (layers.c), in the precision of cuda_set_precision:
+ * linear_forward and linear_backward (layers.c), in the precision of
+ * cuda_set_precision:
  *   f32   cublasGemmEx, CUBLAS_COMPUTE_32F (exact f32 products)
  *   tf32  CUBLAS_COMPUTE_32F_FAST_TF32 (inputs rounded to 10-bit mantissas)
  *   bf16  A and B converted to bf16 (8-bit mantissas), f32 accumulation and
@@ -103,4 +104,19 @@ extern "C" void linear_gelu_forward_cuda(float *out, const float *inp, const flo
 	blas_gemm_cuda(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight, in_dim, 0, out,
 		       out_dim, stream);
 	bias_gelu_forward_cuda(out, bias, N, out_dim, stream);
+}
+
+extern "C" void linear_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
+				     const float *inp, const float *weight, int N, int in_dim,
+				     int out_dim, cuda_stream_t stream)
+{
+	// dinp (N, in_dim) += dout (N, out_dim) · weight (out_dim, in_dim);
+	// dweight += doutᵀ · inp (N, in_dim); dbias (out_dim) += column sums of dout
+	if (dinp)
+		blas_gemm_cuda(false, false, N, in_dim, out_dim, 1, dout, out_dim, weight, in_dim, 1,
+			       dinp, in_dim, stream);
+	blas_gemm_cuda(true, false, out_dim, in_dim, N, 1, dout, out_dim, inp, in_dim, 1, dweight,
+		       in_dim, stream);
+	if (dbias)
+		sum_rows_cuda(dbias, dout, N, out_dim, false, stream);
 }
