@@ -126,14 +126,21 @@ static void arena_want(struct arena_plan *ap, real **ptr, size_t n)
 	ap->n++;
 }
 
-static real *arena_alloc(struct arena_plan *ap)
+static void *host_arena(size_t bytes)
+{
+	void *base = NULL;
+	if (posix_memalign(&base, 64, bytes))
+		die("out of memory for %zu MB of activations", bytes >> 20);
+	return base;
+}
+
+/* One block of alloc(bytes) (64-byte aligned) holding every request. */
+static real *arena_alloc(struct arena_plan *ap, void *(*alloc)(size_t))
 {
 	size_t total = 0;
 	for (int i = 0; i < ap->n; i++)
 		total += ap->req[i].n;
-	real *base = NULL;
-	if (posix_memalign((void **)&base, 64, total * sizeof(real) + 64))
-		die("out of memory for %zu MB of activations", total * sizeof(real) >> 20);
+	real *base = alloc(total * sizeof(real) + 64);
 	size_t off = 0;
 	for (int i = 0; i < ap->n; i++) {
 		*ap->req[i].ptr = base + off;
@@ -207,6 +214,29 @@ static void model_alias_inference(struct model *m)
 		a->blocks[l] = a->blocks[0];
 }
 
+real *model_acts_alloc(const struct model *m, int B, int T, bool training,
+		       struct model_acts *acts, real **branch, void *(*alloc)(size_t))
+{
+	// a shadow of m with the sizes asked for plans the arena as model_create does
+	struct model sh = *m;
+	sh.max_batch = B;
+	sh.max_frames = T;
+	sh.max_samples = (int64_t)T * m->cfg.hop_length;
+	sh.training = training;
+	sh.acts = (struct model_acts){ .blocks = acts->blocks };
+	memset(sh.acts.blocks, 0, m->cfg.n_layers * sizeof *sh.acts.blocks);
+	struct arena_plan ap = { 0 };
+	model_plan_arena(&sh, &ap);
+	real *base = arena_alloc(&ap, alloc);
+	if (training)
+		sh.acts.dmask = sh.acts.mask;
+	else
+		model_alias_inference(&sh);
+	*acts = sh.acts;
+	*branch = sh.branch;
+	return base;
+}
+
 struct model *model_create(const struct config *cfg, int max_batch, int max_frames, bool training)
 {
 	struct model *m = xcalloc(1, sizeof *m);
@@ -240,7 +270,7 @@ struct model *model_create(const struct config *cfg, int max_batch, int max_fram
 	m->acts.blocks = xcalloc(cfg->n_layers, sizeof *m->acts.blocks);
 	struct arena_plan ap = { 0 };
 	model_plan_arena(m, &ap);
-	m->arena = arena_alloc(&ap);
+	m->arena = arena_alloc(&ap, host_arena);
 	// training: block l writes its output into block l+1's z_in (the last
 	// into z_out); the mask is not needed by backward, so its gradient
 	// takes its place

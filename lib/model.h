@@ -146,6 +146,14 @@ void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, in
 void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C, int F,
 		   int T);
 
+/* The activations (and, when training, their gradients) of m's config for
+ * batches of B × T frames, laid out as model_create lays out its own, in
+ * one block of alloc(bytes) — another backend's memory (lib/devtrain.c).
+ * acts->blocks must point to n_layers block_acts; the other pointers of
+ * acts and *branch are set into the block, which is returned. */
+real *model_acts_alloc(const struct model *m, int B, int T, bool training,
+		       struct model_acts *acts, real **branch, void *(*alloc)(size_t));
+
 /* Frames of one training segment (config segment_length). */
 int model_segment_frames(const struct config *cfg);
 

@@ -60,56 +60,125 @@ int train_check_record(const struct snt_header *h, const struct config *cfg, int
 	return 0;
 }
 
-struct trainer *trainer_create(const struct config *cfg, int64_t epoch_size)
+struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
+				  const struct backend *be)
 {
 	struct trainer *t = xcalloc(1, sizeof *t);
 	t->cfg = *cfg;
+	t->be = be;
 	t->epoch_size = epoch_size;
 	int T = model_segment_frames(cfg);
-	struct model *m = t->m = model_create(cfg, cfg->batch_size, T, true);
+	bool host = be == &backend_cpu;
+	struct model *m = t->m = host ? model_create(cfg, cfg->batch_size, T, true)
+				      : model_create(cfg, 1, 1, false);
 	model_init(m, cfg->seed);
 	adamw_init(&t->opt, m->n_params, cfg->weight_decay);
 	if (cfg->ema_decay > 0) {
 		t->ema = xmalloc(m->n_params * sizeof(float));
 		memcpy(t->ema, m->params, m->n_params * sizeof(float));
 	}
+	if (!host)
+		t->dt = devtrain_create(m, be, t->ema != NULL);
 	sched_init(&t->sched, cfg);
-	t->stems = xmalloc((size_t)cfg->batch_size * m->S * m->C * cfg->segment_length * sizeof(float));
-	t->x = xmalloc((size_t)cfg->batch_size * m->C * m->F * T * 2 * sizeof(float));
+	t->stems = be->host_alloc((size_t)cfg->batch_size * m->S * m->C * cfg->segment_length *
+				  sizeof(float));
+	if (host)
+		t->x = xmalloc((size_t)cfg->batch_size * m->C * m->F * T * 2 * sizeof(float));
 	snt_header_init(&t->h);
 	return t;
+}
+
+struct trainer *trainer_create(const struct config *cfg, int64_t epoch_size)
+{
+	return trainer_create_on(cfg, epoch_size, &backend_cpu);
 }
 
 void trainer_free(struct trainer *t)
 {
 	if (!t)
 		return;
+	prefetch_free(t->pf);
+	devtrain_free(t->dt);
+	t->be->host_free(t->stems);
 	model_free(t->m);
 	adamw_free(&t->opt);
 	free(t->ema);
-	free(t->stems);
 	free(t->x);
 	snt_header_free(&t->h);
 	free(t);
 }
 
-/* The next record into dst (S, C, N); false at a clean end of stream. */
-static bool read_record(struct trainer *t, struct snt_reader *r, float *dst)
+/* The next record of t->r into dst (S, C, N): 1; 0 at a clean end of
+ * stream; -1 with the message in err (prefetch_read_fn). */
+static int read_record(void *ctx, float *dst, char *err, size_t errlen)
 {
-	if (!snt_read_header_or_die(r, &t->h))
-		return false;
+	struct trainer *t = ctx;
+	struct snt_reader *r = t->r;
+	int rc = snt_read_header(r, &t->h);
+	if (rc <= 0) {
+		if (rc < 0)
+			snprintf(err, errlen, "%s", r->err);
+		return rc;
+	}
 	if (t->epoch_size == 0) {	/* the config's 0: as many segments as the tracks hold */
 		const char *v = snt_header_get(&t->h, "epoch_size");
-		if (!v || parse_int64(v, &t->epoch_size) || t->epoch_size < 1)
-			die("%s: record %" PRId64 ": the config's epoch_size is 0 (as many segments as "
-			    "the training tracks hold) and the record has no epoch_size key (musdb-cat "
-			    "train writes one): give --epoch-size N", r->name, r->record);
+		if (!v || parse_int64(v, &t->epoch_size) || t->epoch_size < 1) {
+			snprintf(err, errlen, "%s: record %" PRId64 ": the config's epoch_size is 0 (as "
+				 "many segments as the training tracks hold) and the record has no "
+				 "epoch_size key (musdb-cat train writes one): give --epoch-size N",
+				 r->name, r->record);
+			return -1;
+		}
 	}
-	char err[512];
-	if (train_check_record(&t->h, &t->cfg, t->cfg.segment_length, err, sizeof err))
-		die("%s: record %" PRId64 ": %s", r->name, r->record, err);
-	snt_read_payload_or_die(r, &t->h, dst);
-	return true;
+	char why[512];
+	if (train_check_record(&t->h, &t->cfg, t->cfg.segment_length, why, sizeof why)) {
+		snprintf(err, errlen, "%s: record %" PRId64 ": %s", r->name, r->record, why);
+		return -1;
+	}
+	if (snt_read_payload(r, &t->h, dst)) {
+		snprintf(err, errlen, "%s", r->err);
+		return -1;
+	}
+	return 1;
+}
+
+void trainer_prefetch(struct trainer *t, struct snt_reader *r)
+{
+	size_t rec = (size_t)t->m->S * t->m->C * t->cfg.segment_length;
+	t->r = r;
+	t->pf = prefetch_start(t->be, t->cfg.batch_size, rec, read_record, t);
+}
+
+/* The next micro-batch (B, S, C, N) from r, or NULL at the end of the
+ * records; dies on a bad record.  Give it back with release_batch. */
+static float *next_batch(struct trainer *t, struct snt_reader *r)
+{
+	if (t->pf) {
+		if (r != t->r)
+			die("trainer_step: the reader is not the one trainer_prefetch was given");
+		const char *err;
+		float *b = prefetch_next(t->pf, &err, NULL);
+		if (!b && *err)
+			die("%s", err);
+		return b;
+	}
+	size_t rec = (size_t)t->m->S * t->m->C * t->cfg.segment_length;
+	char err[1024];
+	t->r = r;
+	for (int b = 0; b < t->cfg.batch_size; b++) {
+		int rc = read_record(t, t->stems + b * rec, err, sizeof err);
+		if (rc < 0)
+			die("%s", err);
+		if (rc == 0)
+			return NULL;
+	}
+	return t->stems;
+}
+
+static void release_batch(struct trainer *t)
+{
+	if (t->pf)
+		prefetch_release(t->pf);
 }
 
 static void add_stats(struct loss_stats *sum, const struct loss_stats *st, double w, int S)
@@ -122,59 +191,95 @@ static void add_stats(struct loss_stats *sum, const struct loss_stats *st, doubl
 		sum->sisdr_source[s] += w * st->sisdr_source[s];
 }
 
+/* Forward, loss and backward of one micro-batch of stems (B, S, C, N),
+ * gradients added; the loss (not finite: no gradient was added). */
+static double micro_batch(struct trainer *t, const float *stems, uint64_t micro,
+			  struct loss_stats *ls)
+{
+	const struct config *c = &t->cfg;
+	if (t->dt) {
+		devtrain_stage(t->dt, stems);
+		return devtrain_micro(t->dt, micro, ls);
+	}
+	struct model *m = t->m;
+	int64_t n = c->segment_length;
+	m->step = micro;	// dropout masks of this micro-batch
+	model_mixture_spectrogram(m, t->x, stems, c->batch_size, n);
+	model_forward(m, t->x, c->batch_size, model_segment_frames(c));
+	model_waveforms(m, n);
+	loss_compute(m, stems, n, true, ls);
+	if (isfinite(ls->loss))
+		model_backward(m);
+	return ls->loss;
+}
+
+/* Average, clip, AdamW, EMA; the gradient norm before clipping (nothing
+ * changed when it is not finite). */
+static double update(struct trainer *t, float lr)
+{
+	const struct config *c = &t->cfg;
+	struct model *m = t->m;
+	int accum = c->gradient_accum;
+	if (t->dt) {
+		double norm = devtrain_step(t->dt, accum, lr, t->opt.t + 1);
+		if (isfinite(norm)) {
+			t->opt.t++;
+			t->host_stale = true;
+		}
+		return norm;
+	}
+	// each micro-batch's loss is a mean over its examples: the step's
+	// gradient is the mean over micro-batches
+	if (accum > 1) {
+		float scale = 1.0f / accum;
+		for (size_t i = 0; i < m->n_params; i++)
+			m->grads[i] *= scale;
+	}
+	double norm = grad_clip_norm(m->grads, m->n_params, c->grad_clip);
+	if (!isfinite(norm))
+		return norm;
+	adamw_step(&t->opt, m->params, m->grads, lr);
+	if (t->ema)
+		ema_update(t->ema, m->params, m->n_params, c->ema_decay);
+	return norm;
+}
+
 enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
 				    struct train_step_stats *st)
 {
 	const struct config *c = &t->cfg;
-	struct model *m = t->m;
-	int B = c->batch_size, accum = c->gradient_accum, T = model_segment_frames(c);
-	int64_t n = c->segment_length;
-	size_t rec = (size_t)m->S * m->C * n;	// floats per record
+	int B = c->batch_size, accum = c->gradient_accum;
 	bool finite = true;
 
 	*st = (struct train_step_stats){ .lr = sched_lr(&t->sched, t->step) };
-	model_zero_grad(m);
+	if (t->dt)
+		devtrain_zero_grad(t->dt);
+	else
+		model_zero_grad(t->m);
 	for (int k = 0; k < accum; k++) {
-		for (int b = 0; b < B; b++)
-			if (!read_record(t, r, t->stems + b * rec))
-				return TRAIN_STEP_END;
-		if (!finite)
-			continue;	// the step is lost anyway; read its records
-		m->step = (uint64_t)(t->micro + k);	// dropout masks of this micro-batch
-		model_mixture_spectrogram(m, t->x, t->stems, B, n);
-		model_forward(m, t->x, B, T);
-		model_waveforms(m, n);
-		struct loss_stats ls;
-		loss_compute(m, t->stems, n, true, &ls);
-		add_stats(&st->loss, &ls, 1.0 / accum, m->S);
-		if (!isfinite(ls.loss)) {
-			finite = false;
-			continue;
+		const float *stems = next_batch(t, r);
+		if (!stems)
+			return TRAIN_STEP_END;
+		if (finite) {	// else the step is lost anyway: only read its records
+			struct loss_stats ls;
+			double loss = micro_batch(t, stems, (uint64_t)(t->micro + k), &ls);
+			add_stats(&st->loss, &ls, 1.0 / accum, t->m->S);
+			finite = isfinite(loss);
 		}
-		model_backward(m);
+		release_batch(t);
 	}
 	t->micro += accum;
 	t->records += (int64_t)B * accum;
 	t->epoch_records += (int64_t)B * accum;
 
-	// each micro-batch's loss is a mean over its examples: the step's
-	// gradient is the mean over micro-batches
-	if (finite && accum > 1) {
-		float scale = 1.0f / accum;
-		for (size_t i = 0; i < m->n_params; i++)
-			m->grads[i] *= scale;
-	}
-	st->grad_norm = finite ? grad_clip_norm(m->grads, m->n_params, c->grad_clip) : NAN;
-	if (!finite || !isfinite(st->grad_norm)) {
+	st->grad_norm = finite ? update(t, (float)st->lr) : NAN;
+	if (!isfinite(st->grad_norm)) {
 		t->bad_in_row++;
 		t->bad_total++;
 		return TRAIN_STEP_BAD;
 	}
 	t->bad_in_row = 0;
-	adamw_step(&t->opt, m->params, m->grads, (float)st->lr);
 	t->step++;
-	if (t->ema)
-		ema_update(t->ema, m->params, m->n_params, c->ema_decay);
 	t->epoch_loss_sum += st->loss.loss;
 	t->epoch_loss_n++;
 	return TRAIN_STEP_OK;
@@ -195,8 +300,18 @@ double trainer_end_epoch(struct trainer *t)
 	return mean;
 }
 
-const float *trainer_eval_weights(const struct trainer *t)
+/* Bring the host copies of the weights, moments and EMA up to date. */
+static void sync_host(struct trainer *t)
 {
+	if (!t->dt || !t->host_stale)
+		return;
+	devtrain_download(t->dt, t->m->params, t->opt.m, t->opt.v, t->ema);
+	t->host_stale = false;
+}
+
+const float *trainer_eval_weights(struct trainer *t)
+{
+	sync_host(t);
 	return t->ema ? t->ema : t->m->params;
 }
 
@@ -215,8 +330,9 @@ static const char *first_non_finite(const struct model *m, const float *base)
 	return NULL;
 }
 
-void trainer_save(const struct trainer *t, const char *path)
+void trainer_save(struct trainer *t, const char *path)
 {
+	sync_host(t);
 	const struct model *m = t->m;
 	const char *bad = first_non_finite(m, m->params);
 	if (!bad && t->ema)
@@ -337,6 +453,10 @@ int trainer_load(struct trainer *t, const char *path, char *err, size_t errlen)
 			warn("%s: no EMA weights (ema_decay was 0): the EMA starts from the weights", path);
 			memcpy(t->ema, m->params, m->n_params * sizeof(float));
 		}
+	}
+	if (t->dt) {
+		devtrain_upload(t->dt, m->params, t->opt.m, t->opt.v, t->ema);
+		t->host_stale = false;
 	}
 	rc = 0;
 out:

@@ -28,16 +28,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "config.h"
+#include "devtrain.h"
 #include "loss.h"
 #include "model.h"
 #include "optim.h"
+#include "prefetch.h"
 #include "scheduler.h"
 #include "snt.h"
 
 struct trainer {
 	struct config cfg;
-	struct model *m;	/* training model: batch_size × segment frames */
+	const struct backend *be;	/* cpu: the model.c path; else devtrain */
+	struct model *m;	/* training model: batch_size × segment frames (cpu);
+				   the weights' host copy, 1 × 1 (other backends) */
+	struct devtrain *dt;	/* the step on another backend, or NULL */
+	bool host_stale;	/* dt's state is newer than m->params, opt, ema */
 	struct adamw opt;
 	float *ema;		/* (n_params) EMA of the weights; NULL when ema_decay is 0 */
 	struct sched sched;
@@ -48,8 +55,11 @@ struct trainer {
 	int64_t bad_total;
 	double epoch_loss_sum;	/* sum of the epoch's step losses, for its mean */
 	int64_t epoch_loss_n;
+	/* input */
+	struct prefetch *pf;	/* the reader thread, after trainer_prefetch */
+	struct snt_reader *r;	/* what it reads */
 	/* buffers */
-	float *stems;		/* (B, S, C, N) one micro-batch */
+	float *stems;		/* (B, S, C, N) one micro-batch, read without prefetch */
 	float *x;		/* (B, C, F, T) complex: its mixture spectrogram */
 	struct snt_header h;
 };
@@ -67,9 +77,18 @@ struct train_step_stats {
 };
 
 /* A trainer for cfg with epochs of epoch_size records, weights from
- * model_init(cfg.seed), zero moments, EMA = the initial weights. */
+ * model_init(cfg.seed), zero moments, EMA = the initial weights, on the
+ * cpu backend (trainer_create) or be: the state lives in be's memory and
+ * is copied to the host for checkpoints and validation. */
 struct trainer *trainer_create(const struct config *cfg, int64_t epoch_size);
+struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
+				  const struct backend *be);
 void trainer_free(struct trainer *t);
+
+/* Read r's records in a thread from now on, a micro-batch ahead of the
+ * steps (prefetch.h); trainer_step must then be given r.  trainer_free
+ * stops the thread; close r after it. */
+void trainer_prefetch(struct trainer *t, struct snt_reader *r);
 
 /* One optimizer step on the next batch_size × gradient_accum records of r.
  * Dies naming the record when one is malformed or does not fit the config
@@ -85,13 +104,13 @@ double trainer_end_epoch(struct trainer *t);
 
 /* The weights that inference should use: the EMA when on, else the
  * training weights. */
-const float *trainer_eval_weights(const struct trainer *t);
+const float *trainer_eval_weights(struct trainer *t);
 
 /* A training checkpoint: the weights, AdamW moments, the EMA (tensors
  * "ema.NAME") and every counter, the schedule and the RNG in the metadata.
  * Written atomically.  Dies if a weight is not finite: a NaN checkpoint is
  * never written. */
-void trainer_save(const struct trainer *t, const char *path);
+void trainer_save(struct trainer *t, const char *path);
 /* Restore everything trainer_save wrote.  The checkpoint's [model] config
  * must equal t's.  0 ok, -1 with a message in err. */
 int trainer_load(struct trainer *t, const char *path, char *err, size_t errlen);
@@ -110,6 +129,7 @@ struct train_opts {
 	const char *config_path;	/* -c; NULL on resume: DIR/config.ini */
 	const char *valid;	/* --valid FILE, or NULL */
 	const char *input;	/* training records; NULL or "-" for stdin */
+	const char *device;	/* -d: "cpu", "cuda", or NULL for backend.h's default */
 	int64_t max_steps;	/* stop when step reaches it; 0: no limit */
 	int64_t epoch_size;	/* records per epoch (the config's unless > 0) */
 	int64_t save_every;	/* also write last.safetensors every N steps; 0: per epoch */

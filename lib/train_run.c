@@ -350,6 +350,7 @@ static void run_open(struct run *run, const struct train_opts *o)
 		die("%s: no checkpoint to resume from", run->last);
 	if (!o->resume && have_last)
 		die("%s: a run is there already: --resume continues it", run->last);
+	const struct backend *be = backend_get(o->device);	// before anything is written
 	struct config cfg;
 	config_load_or_die(&cfg, o->config_path ? o->config_path : run->config_out);
 	int64_t epoch_size = epoch_size_of(&cfg, o);
@@ -358,7 +359,7 @@ static void run_open(struct run *run, const struct train_opts *o)
 	make_outdir(o->outdir);
 	remove_stale_temporaries(run, o->outdir);
 
-	struct trainer *t = run->t = trainer_create(&cfg, epoch_size);
+	struct trainer *t = run->t = trainer_create_on(&cfg, epoch_size, be);
 	if (o->resume) {
 		char err[1024];
 		if (trainer_load(t, run->last, err, sizeof err))
@@ -404,6 +405,7 @@ void train_run(const struct train_opts *o)
 	if ((!o->input || !strcmp(o->input, "-")) && isatty(STDIN_FILENO))
 		die("no training records: standard input is a terminal (pipe musdb-cat train into it)");
 	install_signals();
+	trainer_prefetch(t, r);
 
 	const char *why = NULL;
 	struct train_step_stats st = { 0 };
@@ -459,8 +461,8 @@ void train_run(const struct train_opts *o)
 	report(&run, "%s at step %" PRId64 " (epoch %" PRId64 ", %" PRId64
 	       " records, %.1f examples/s): saved %s", why, t->step, t->epoch, t->records,
 	       examples_per_s(&run), run.last);
+	run_close(&run);	// stops the reader thread before its reader closes
 	snt_reader_close(r);
-	run_close(&run);
 	if (stop_signal) {
 		// die of the signal, as the caller expects of an interrupted program
 		signal(stop_signal, SIG_DFL);

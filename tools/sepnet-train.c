@@ -16,7 +16,7 @@ _Noreturn static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: %s -c CONFIG -o DIR [--valid FILE] [--steps N] [--epoch-size N]\n"
-		"                  [--save-every N] [--log-every N] [-d cpu] [-q] [FILE]\n"
+		"                  [--save-every N] [--log-every N] [-d cpu|cuda] [-q] [FILE]\n"
 		"       %s --resume -o DIR [-c CONFIG] [options] [FILE]\n"
 		"       %s --records -o DIR\n",
 		progname, progname, progname);
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct train_opts o = { .log_every = 1 };
-	const char *device = "cpu";
+	const char *device = NULL;
 	bool records = false;
 	int c;
 	set_progname(argv[0]);
@@ -101,14 +101,9 @@ int main(int argc, char **argv)
 		print_records(o.outdir);
 		return 0;
 	}
-	if (!strcmp(device, "cuda"))
-#ifdef SEPNET_CUDA
-		die("-d cuda: training on CUDA is not implemented yet");
-#else
-		die("-d cuda: not built with CUDA");
-#endif
-	if (strcmp(device, "cpu") != 0)
+	if (device && strcmp(device, "cpu") && strcmp(device, "cuda"))
 		die_usage("-d %s: the devices are cpu and cuda", device);
+	o.device = device;
 
 	if (!o.config_path && !o.resume)
 		die_usage("no config: -c CONFIG");
