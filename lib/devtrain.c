@@ -2,7 +2,10 @@
  *
  * model_forward, loss_compute and model_backward of the model.c path,
  * restated over struct backend: every buffer is the backend's memory,
- * every op a table call, in the same order and with the same arguments. */
+ * every op a table call, in the same order and with the same arguments,
+ * with one exception: the mixture's spectrogram is the sum of the stems'
+ * (which the spectral loss needs anyway) rather than the STFT of their
+ * sum — equal but for rounding, and one FFT batch size throughout. */
 #include "devtrain.h"
 
 #include <math.h>
@@ -23,7 +26,6 @@ struct devtrain {
 	float *branch, *arena;
 	float *rope;		/* (T, head/2, 2) */
 	float *stems;		/* (B, S, C, n) the micro-batch */
-	float *mix;		/* (B, C, n) Σ stems */
 	float *target_spec;	/* (B, S, C, F, T) complex: STFT of the stems */
 	struct backend_stft *stft;
 	double *sisdr, *l1, *spec_l1;	/* host: (B·S), (B·S), (B·S·C) */
@@ -113,7 +115,6 @@ struct devtrain *devtrain_create(const struct model *m, const struct backend *be
 
 	size_t wave = (size_t)dt->B * dt->S * dt->C * dt->n;
 	dt->stems = falloc(be, wave);
-	dt->mix = falloc(be, (size_t)dt->B * dt->C * dt->n);
 	dt->target_spec = falloc(be, (size_t)dt->B * dt->S * dt->C * dt->F * dt->T * 2);
 	dt->stft = be->stft_create(c->n_fft, c->hop_length);
 	dt->sisdr = xcalloc((size_t)dt->B * dt->S, sizeof(double));
@@ -128,7 +129,7 @@ void devtrain_free(struct devtrain *dt)
 		return;
 	const struct backend *be = dt->be;
 	float *bufs[] = { dt->params, dt->grads, dt->opt_m, dt->opt_v, dt->ema, dt->arena,
-			  dt->rope, dt->stems, dt->mix, dt->target_spec };
+			  dt->rope, dt->stems, dt->target_spec };
 	for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
 		if (bufs[i])
 			be->free(bufs[i]);
@@ -197,10 +198,13 @@ static void devtrain_forward(struct devtrain *dt, uint64_t micro)
 	size_t spec = (size_t)dt->Din * T;	// floats per example
 	float p = c->dropout;
 
-	// x = STFT(Σ_s stems) (model_mixture_spectrogram)
-	be->stem_mix(dt->mix, dt->stems, B, dt->S, dt->C, dt->n);
-	if (be->stft_forward(dt->stft, a->x, dt->mix, (int64_t)B * dt->C, dt->n))
+	// the stems' spectrograms (the spectral loss's targets), and x = STFT(Σ_s
+	// stems) as their sum: the STFT is linear, and one batch size keeps one
+	// FFT plan (model_mixture_spectrogram transforms the mixture itself)
+	if (be->stft_forward(dt->stft, dt->target_spec, dt->stems, (int64_t)B * dt->S * dt->C,
+			     dt->n))
 		die("devtrain: %lld samples are too few for n_fft %d", (long long)dt->n, c->n_fft);
+	be->stem_mix(a->x, dt->target_spec, B, dt->S, dt->C, (int64_t)dt->F * T * 2);
 
 	be->features_forward(a->feat, a->sigma, a->x, B, dt->C, dt->F, T);
 	real *z = a->blocks[0].z_in;
@@ -267,8 +271,6 @@ static double devtrain_loss(struct devtrain *dt, struct loss_stats *stats)
 	if (be->stft_inverse_backward(dt->stft, a->dyspec, a->dywave, BSC, T, n))
 		die("devtrain: adjoint of the inverse STFT of %lld samples failed", (long long)n);
 	// the spectral term: always, for its statistic (loss_compute with stats)
-	if (be->stft_forward(dt->stft, dt->target_spec, dt->stems, BSC, n))
-		die("devtrain: %lld samples are too few for n_fft %d", (long long)n, dt->cfg.n_fft);
 	be->loss_spectral(dt->spec_l1, a->dyspec, a->yspec, dt->target_spec, BSC, (int64_t)F * T,
 			  w_spec / n_bins);
 	struct loss_stats st;

@@ -114,9 +114,11 @@ static void check_step(enum loss_type type, const char *label)
 	devtrain_download_grads(dt, got);
 	const char *name = "";
 	// the two paths differ only in their STFT (stft.c against layers.h's
-	// spectral, both FFTW in f32): a few ulps, grown through the network
+	// spectral, both FFTW in f32, and the mixture's spectrogram as the sum of
+	// the stems'): a few ulps, grown through the network to about 1e-5 in the
+	// smallest gradients; a wrong op or dropout mask gives 1e-2 and more
 	double e = worst_tensor(m, got, m->grads, &name);
-	CHECK(e < 1e-5, "%s: gradients: worst tensor %s, relative error %.3g", label, name, e);
+	CHECK(e < 1e-4, "%s: gradients: worst tensor %s, relative error %.3g", label, name, e);
 
 	// the update: mean over micro-batches, clipping, AdamW, EMA
 	struct adamw opt;
@@ -137,11 +139,11 @@ static void check_step(enum loss_type type, const char *label)
 	// Adam's first step moves each weight by about lr · sign(g): where g is
 	// a rounding error away from 0 the two paths may step opposite ways
 	e = worst_tensor(m, params, m->params, &name);
-	CHECK(e < 1e-4, "%s: weights after AdamW: worst %s, %.3g", label, name, e);
+	CHECK(e < 1e-3, "%s: weights after AdamW: worst %s, %.3g", label, name, e);
 	e = worst_tensor(m, mom1, opt.m, &name);
-	CHECK(e < 1e-5, "%s: first moments: worst %s, %.3g", label, name, e);
+	CHECK(e < 1e-4, "%s: first moments: worst %s, %.3g", label, name, e);
 	e = worst_tensor(m, dema, ema, &name);
-	CHECK(e < 1e-5, "%s: EMA: worst %s, %.3g", label, name, e);
+	CHECK(e < 1e-4, "%s: EMA: worst %s, %.3g", label, name, e);
 
 	// a non-finite loss adds no gradient
 	devtrain_zero_grad(dt);
