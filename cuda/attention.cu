@@ -502,11 +502,25 @@ extern "C" void attention_forward_cuda(float *out, float *lse, const float *qkv,
 static float *rowdot_scratch;	/* D (B, n_heads, T) */
 static size_t rowdot_cap;
 
+static float *rowdot_want(size_t n)
+{
+	if (rowdot_cap < n) {
+		CUDA_CHECK(cudaFree(rowdot_scratch));	// waits for work still using it
+		CUDA_CHECK(cudaMalloc(&rowdot_scratch, n * sizeof(float)));
+		rowdot_cap = n;
+	}
+	return rowdot_scratch;
+}
+
 template <int HS>
 static void attention_backward_launch(float *dqkv, const float *dout, const float *qkv,
-				      const float *lse, const float *D, int B, int T, int A,
+				      const float *out, const float *lse, int B, int T, int A,
 				      int n_heads, cuda_stream_t stream)
 {
+	int64_t n = (int64_t)B * n_heads * T;
+	float *D = rowdot_want(n);
+	attention_rowdot_kernel<<<grid_for(n), 256, 0, stream>>>(D, dout, out, B, T, A, n_heads);
+	LAUNCH_CHECK();
 	dim3 grid((T + ATT_BQ - 1) / ATT_BQ, B * n_heads);
 	attention_dq_kernel<HS><<<grid, ATT_BQ, 0, stream>>>(dqkv, dout, qkv, lse, D, T, A,
 							     n_heads);
@@ -520,24 +534,15 @@ extern "C" void attention_backward_cuda(float *dqkv, const float *dout, const fl
 					const float *out, const float *lse, int B, int T, int A,
 					int n_heads, cuda_stream_t stream)
 {
-	int hs = A / n_heads;
-	if (hs != 16 && hs != 24 && hs != 32 && hs != 64)
-		head_size_die(hs);
-	size_t n = (size_t)B * n_heads * T;
-	if (n == 0)
+	if (B == 0 || T == 0)
 		return;
-	if (rowdot_cap < n) {
-		CUDA_CHECK(cudaFree(rowdot_scratch));	// waits for work still using it
-		CUDA_CHECK(cudaMalloc(&rowdot_scratch, n * sizeof(float)));
-		rowdot_cap = n;
+#define ARGS dqkv, dout, qkv, out, lse, B, T, A, n_heads, stream
+	switch (A / n_heads) {
+	case 16: attention_backward_launch<16>(ARGS); break;
+	case 24: attention_backward_launch<24>(ARGS); break;
+	case 32: attention_backward_launch<32>(ARGS); break;
+	case 64: attention_backward_launch<64>(ARGS); break;
+	default: head_size_die(A / n_heads);
 	}
-	attention_rowdot_kernel<<<grid_for(n), 256, 0, stream>>>(rowdot_scratch, dout, out, B, T,
-								 A, n_heads);
-	LAUNCH_CHECK();
-	switch (hs) {
-	case 16: attention_backward_launch<16>(dqkv, dout, qkv, lse, rowdot_scratch, B, T, A, n_heads, stream); break;
-	case 24: attention_backward_launch<24>(dqkv, dout, qkv, lse, rowdot_scratch, B, T, A, n_heads, stream); break;
-	case 32: attention_backward_launch<32>(dqkv, dout, qkv, lse, rowdot_scratch, B, T, A, n_heads, stream); break;
-	case 64: attention_backward_launch<64>(dqkv, dout, qkv, lse, rowdot_scratch, B, T, A, n_heads, stream); break;
-	}
+#undef ARGS
 }
