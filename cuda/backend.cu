@@ -35,6 +35,13 @@ extern "C" const char *cuda_device_error(void)
 	return device_error;
 }
 
+extern "C" size_t cuda_mem_used(void)
+{
+	size_t free_bytes, total;
+	CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+	return total - free_bytes;
+}
+
 extern "C" cuda_stream_t cuda_stream(void)
 {
 	if (!stream)

@@ -30,6 +30,9 @@ extern const struct backend backend_cuda;
 int cuda_device_count(void);
 /* Why cuda_device_count() is 0, for messages. */
 const char *cuda_device_error(void);
+/* Device memory in use on the current device, bytes (cudaMemGetInfo:
+ * total − free, so other processes' memory counts too). */
+size_t cuda_mem_used(void);
 /* The stream backend_cuda runs on (created on first use). */
 cuda_stream_t cuda_stream(void);
 /* GEMM input rounding of blas_gemm_cuda and the linears (backend.h). */
@@ -65,7 +68,8 @@ void chunk_gather_cuda(float *seg, const float *in, int64_t T, int64_t L, int64_
 void chunk_accumulate_cuda(float *out, const float *seg, const float *weight, int64_t T,
 			   int64_t L, int64_t start, int64_t rows, int64_t width, cuda_stream_t stream);
 
-/* attention.cu: flash attention forward, f32; head sizes 16, 24, 32, 64 */
+/* attention.cu: flash attention forward: f32, or tensor-core (WMMA) bf16
+ * when the precision is BACKEND_BF16; head sizes 16, 24, 32, 64 */
 void attention_forward_cuda(float *out, float *lse, const float *qkv, int B, int T, int A,
 			    int n_heads, cuda_stream_t stream);
 

@@ -16,11 +16,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=tests/gpu/bundle
 obj=${BUNDLE_OBJDIR:-/tmp/sepnet-bundle-$(id -u)}
-tools=(sepnet-fwd stft istft)
+tools=(sepnet-fwd sepnet-train stft istft)
+checks=(check-ops check-train)
 
 mkdir -p "$obj"
 make --no-print-directory OBJDIR="$obj" BINDIR="$obj/bin" ARCH=x86-64-v3 -j"$(nproc)" \
-	"${tools[@]/#/$obj/bin/}" "$obj/tests/tools/check-ops" > "$obj/make.log" 2>&1 ||
+	"${tools[@]/#/$obj/bin/}" "${checks[@]/#/$obj/tests/tools/}" > "$obj/make.log" 2>&1 ||
 	{ cat "$obj/make.log" >&2; echo "bundle.sh: the build failed" >&2; exit 1; }
 nm "$obj/bin/sepnet-fwd" | grep -q ' backend_cuda$' ||
 	{ echo "bundle.sh: not a CUDA build (nvcc missing or NO_CUDA set)" >&2; exit 1; }
@@ -28,7 +29,7 @@ nm "$obj/bin/sepnet-fwd" | grep -q ' backend_cuda$' ||
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 for t in "${tools[@]}"; do cp "$obj/bin/$t" "$out/bin/"; done
-cp "$obj/tests/tools/check-ops" "$out/bin/"
+for t in "${checks[@]}"; do cp "$obj/tests/tools/$t" "$out/bin/"; done
 strip "$out"/bin/*
 # every library ldd resolves outside the CUDA toolkit, and the loader
 ldd "$out"/bin/* | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' |
