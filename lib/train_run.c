@@ -229,7 +229,7 @@ static void end_epoch(struct run *run)
 		struct valid_result v;
 		double t0 = now_seconds();
 		memcpy(run->eval->params, trainer_eval_weights(t), t->m->n_params * sizeof(float));
-		validate_file(run->eval, run->o->valid, &v);
+		validate_file_on(run->eval, t->be, run->o->valid, &v);
 		bool best = sched_epoch_end(&t->sched, v.stats.loss);
 		if (best)
 			save_best(run, &v);

@@ -7,6 +7,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -39,10 +40,43 @@ static void vmessage(const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
+/* die_catch's way out of die(), per thread */
+static _Thread_local jmp_buf *die_jump;
+static _Thread_local char *die_msg;
+static _Thread_local size_t die_msg_len;
+
+int die_catch(void (*fn)(void *), void *arg, char *msg, size_t len)
+{
+	jmp_buf jump, *saved = die_jump;
+	char *saved_msg = die_msg;
+	size_t saved_len = die_msg_len;
+	int died = 0;
+	die_msg = msg;
+	die_msg_len = len;
+	die_jump = &jump;
+	if (setjmp(jump) == 0)
+		fn(arg);
+	else
+		died = 1;
+	die_jump = saved;
+	die_msg = saved_msg;
+	die_msg_len = saved_len;
+	return died;
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (die_jump) {	// inside die_catch: the message goes to its caller
+		int saved = errno;
+		int n = vsnprintf(die_msg, die_msg_len, fmt, ap);
+		va_end(ap);
+		size_t k = strlen(fmt);
+		if (n >= 0 && (size_t)n < die_msg_len && k && fmt[k - 1] == ':')
+			snprintf(die_msg + n, die_msg_len - n, " %s", strerror(saved));
+		longjmp(*die_jump, 1);
+	}
 	vmessage(fmt, ap);
 	va_end(ap);
 	exit(1);

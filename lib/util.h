@@ -15,6 +15,13 @@ extern const char *progname;
 
 void set_progname(const char *argv0);
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Run fn(arg) so that a die() inside it, in this thread, returns here
+ * instead of exiting: 0 when fn returned, 1 when it died, with die's
+ * message (without the program name) in msg.  For reader threads whose
+ * errors must surface where a sequential program would have met them;
+ * what fn had allocated is lost, so the caller is expected to die with msg
+ * when it gets there. */
+int die_catch(void (*fn)(void *), void *arg, char *msg, size_t len);
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* usage errors: message, then exit 2 */
 _Noreturn void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -7,6 +7,7 @@
 #endif
 
 #include "layers.h"
+#include "separate.h"
 #include "snt.h"
 #include "train.h"
 #include "util.h"
@@ -33,8 +34,9 @@ double validate_combine(const struct config *cfg, const struct loss_stats *st)
 	return -w_sisdr * st->sisdr + w_l1 * st->l1 + w_spec * st->spectral;
 }
 
-/* Score one track: ref (S, C, n) stems. */
-static void validate_track(struct model *m, const float *ref, int64_t n, struct loss_stats *st)
+/* Score one track: ref (S, C, n) stems; the separation on sp. */
+static void validate_track(struct model *m, struct separator *sp, const float *ref, int64_t n,
+			   struct loss_stats *st)
 {
 	int S = m->S, C = m->C, F = m->F;
 	int64_t T = 1 + n / m->cfg.hop_length;
@@ -57,7 +59,10 @@ static void validate_track(struct model *m, const float *ref, int64_t n, struct 
 		}
 		free(mix);
 	}
-	model_separate(m, yspec, x, T, VALIDATE_OVERLAP);
+	int all[CONFIG_MAX_SOURCES];
+	for (int s = 0; s < S; s++)
+		all[s] = s;
+	separator_spectrogram(sp, yspec, x, T, VALIDATE_OVERLAP, all, S);
 
 	#pragma omp parallel
 	{
@@ -103,6 +108,13 @@ static void validate_track(struct model *m, const float *ref, int64_t n, struct 
 
 void validate_file(struct model *m, const char *path, struct valid_result *res)
 {
+	validate_file_on(m, &backend_cpu, path, res);
+}
+
+void validate_file_on(struct model *m, const struct backend *be, const char *path,
+		      struct valid_result *res)
+{
+	struct separator *sp = separator_create(m, be, m->max_batch);
 	struct snt_reader *r = snt_reader_open(path);
 	if (!r)
 		die("%s:", path);
@@ -120,7 +132,7 @@ void validate_file(struct model *m, const char *path, struct valid_result *res)
 			    (long long)r->record, (long long)n, m->cfg.n_fft);
 		float *ref = snt_read_payload_alloc_or_die(r, &h);
 		struct loss_stats st;
-		validate_track(m, ref, n, &st);
+		validate_track(m, sp, ref, n, &st);
 		free(ref);
 		sum.loss += st.loss;
 		sum.sisdr += st.sisdr;
@@ -139,4 +151,5 @@ void validate_file(struct model *m, const char *path, struct valid_result *res)
 		res->stats.sisdr_source[s] = sum.sisdr_source[s] / k;
 	snt_header_free(&h);
 	snt_reader_close(r);
+	separator_free(sp);
 }

@@ -157,3 +157,30 @@ setup() {
 	run check-ops --compare 1e-2 b.snt a.snt
 	assert_failure 1
 }
+
+@test "--prefetch (reader and writer threads) gives the same bytes, spectrograms and waveforms mixed" {
+	make_wav a.wav 1.7
+	make_wav b.wav 0.4
+	make_wav c.wav 0.9
+	{ stft -c "$TINY" a.wav; stft -c "$TINY" b.wav | istft; stft -c "$TINY" c.wav; } > mixed.snt
+	sepnet-fwd -m fresh.safetensors --no-prefetch mixed.snt > plain.snt
+	sepnet-fwd -m fresh.safetensors --prefetch mixed.snt > threads.snt
+	[ "$(snt-info threads.snt | wc -l)" -eq 3 ]
+	cmp plain.snt threads.snt
+	# 24-bit: float WAV carries a PEAK chunk with a time stamp
+	sepnet-fwd -m fresh.safetensors --prefetch -b 24 -o 'p/%t-%s.wav' a.wav b.wav c.wav
+	sepnet-fwd -m fresh.safetensors --no-prefetch -b 24 -o 'q/%t-%s.wav' a.wav b.wav c.wav
+	for f in q/*.wav; do cmp "$f" "p/${f#q/}"; done
+	[ "$(ls p | wc -l)" -eq 12 ]
+}
+
+@test "--prefetch: a bad record read ahead fails where the plain reader fails, after the good ones" {
+	make_wav a.wav 0.5
+	{ stft -c "$TINY" a.wav | istft; stft -c "$TINY" a.wav | istft; record SNT1 $'dtype=f32\nshape=2,10' 40 | head -c 100; } > bad.snt
+	for mode in --prefetch --no-prefetch; do
+		run --separate-stderr sepnet-fwd -m fresh.safetensors $mode -o "out$mode/%i-%s.wav" bad.snt
+		assert_failure 1
+		assert_equal "$stderr" "$(sepnet-fwd -m fresh.safetensors --no-prefetch bad.snt 2>&1 >/dev/null)"
+		[ "$(ls "out$mode" | wc -l)" -eq 8 ]
+	done
+}

@@ -23,6 +23,7 @@
 #include "stemout.h"
 #include "util.h"
 #include "wavein.h"
+#include "worker.h"
 
 struct opts {
 	const char *model, *config, *output, *stems, *device;
@@ -31,6 +32,7 @@ struct opts {
 	enum audio_sample sample;
 	int sample_set, sr;	/* -b, -r for -o */
 	bool info, init;
+	int prefetch;		/* --prefetch / --no-prefetch; -1: on for a GPU */
 	uint64_t seed;
 	bool seed_set;
 	char **inputs;
@@ -41,7 +43,7 @@ _Noreturn static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: %s -m MODEL [-s STEMS] [-o PATTERN [-b 16|24|32f] [-r RATE]] [--overlap F]\n"
-		"       %*s [--batch N] [-d cpu|cuda] [FILE ...]\n"
+		"       %*s [--batch N] [--[no-]prefetch] [-d cpu|cuda] [FILE ...]\n"
 		"       %s --info -m MODEL\n"
 		"       %s --init -c CONFIG -o MODEL [--seed N]\n",
 		progname, (int)strlen(progname), "", progname, progname);
@@ -86,9 +88,30 @@ static void check_key(const struct snt_header *h, const char *key, int want, con
 		die("%s: %s=%s, but the model was trained with %s=%d", where, key, v, key, want);
 }
 
-/* The state of one run: model, backend, outputs. */
+/* A record read: its header and payload, or the end, or an error. */
+struct in_slot {
+	struct snt_header h;
+	float *x;		/* f32 [C, N] or c64 [C, F, T] */
+	size_t x_cap;		/* floats of x when it is the backend's host memory */
+	bool x_malloced;	/* x came from wave_input_next (an audio file) */
+	int status;		/* 1: a record; 0: the end; -1: an error, in err */
+	char where[512], err[1024];
+};
+
+/* A record separated, on its way out: the header to write and the stems. */
+struct out_slot {
+	struct fwd *f;
+	struct snt_header h;
+	float *y;		/* c64 [n_out, C, F, T] or f32 [n_out, C, N] */
+	size_t y_cap, y_floats;
+	bool audio;		/* waveforms for -o (else a stream record) */
+	char where[512];
+};
+
+/* The state of one run: model, backend, I/O threads, outputs. */
 struct fwd {
 	const struct opts *o;
+	const struct backend *be;
 	struct model *m;
 	struct separator *sp;
 	int idx[CONFIG_MAX_SOURCES], n_out;
@@ -96,31 +119,139 @@ struct fwd {
 	struct snt_writer *w;	/* the stream, or */
 	struct stem_writer *sw;	/* audio files (-o) */
 	int64_t index;		/* records written */
+	/* --prefetch: a reader and a writer thread around the computation, two
+	 * slots each; without, one slot each and no threads */
+	struct worker *rd, *wr;
+	int nslots;
+	struct in_slot in[2];
+	struct out_slot out[2];
+	/* the current input, for the reader */
+	struct snt_reader *r;
+	struct wave_input *wav;
+	struct in_slot *reading;
 };
 
-/* Write stems y (n_out, C, N) f32 with header h (keys kept, shape set). */
-static void emit_waveforms(struct fwd *f, struct snt_header *h, const float *y, int64_t N,
-			   const char *where)
+/* Memory of at least floats from the backend's host allocator (pinned on
+ * cuda, so copies to and from the device run at full speed). */
+static float *host_want(const struct backend *be, float *p, size_t *cap, size_t floats)
 {
-	int64_t shape[3] = { f->n_out, f->m->C, N };
-	snt_header_set_dtype(h, SNT_F32);
-	snt_header_set_shape(h, 3, shape);
-	snt_header_setf(h, "length", "%lld", (long long)N);
-	snt_header_set(h, "sources", f->sources);
-	if (f->sw) {
-		stem_writer_write(f->sw, h, y, f->index++, where);
+	if (*cap >= floats)
+		return p;
+	if (p)
+		be->host_free(p);
+	*cap = floats;
+	return be->host_alloc(floats * sizeof(float));
+}
+
+/* ---- reading (in the reader thread with --prefetch) ---- */
+
+static void read_body(void *arg)
+{
+	struct fwd *f = arg;
+	struct in_slot *in = f->reading;
+	if (in->x_malloced) {
+		free(in->x);
+		in->x = NULL;
+		in->x_malloced = false;
+	}
+	if (f->wav) {	// an audio file (or waveform records through wavein)
+		float *x;
+		if (!(in->status = wave_input_next(f->wav, &in->h, &x)))
+			return;
+		if (in->x && !in->x_malloced)
+			f->be->host_free(in->x);
+		in->x = x;
+		in->x_cap = 0;
+		in->x_malloced = true;
+		snprintf(in->where, sizeof in->where, "%s", wave_input_name(f->wav));
 		return;
 	}
-	snt_write_header(f->w, h);
-	snt_write_payload(f->w, y, (size_t)f->n_out * shape[1] * N * sizeof(float));
+	struct snt_reader *r = f->r;
+	if (!(in->status = snt_read_header_or_die(r, &in->h)))
+		return;
+	snprintf(in->where, sizeof in->where, "%s: record %lld", r->name, (long long)r->record);
+	if (in->h.dtype != SNT_C64 && in->h.dtype != SNT_F32)
+		die("%s: expected a c64 [C, F, T] spectrogram or an f32 [C, N] waveform, got %s",
+		    in->where, snt_dtype_name(in->h.dtype));
+	size_t floats = (size_t)snt_numel(&in->h) * (in->h.dtype == SNT_C64 ? 2 : 1);
+	in->x = host_want(f->be, in->x, &in->x_cap, floats ? floats : 1);
+	snt_read_payload_or_die(r, &in->h, in->x);
+}
+
+/* One record into slot `in`: an error is kept in the slot, to be raised
+ * where the sequential reader would have met it. */
+static void read_job(void *arg)
+{
+	struct fwd *f = arg;
+	struct in_slot *in = f->reading;
+	if (die_catch(read_body, f, in->err, sizeof in->err))
+		in->status = -1;
+}
+
+static void start_read(struct fwd *f, struct in_slot *in)
+{
+	f->reading = in;
+	if (f->rd)
+		worker_run(f->rd, read_job, f);
+	else
+		read_job(f);
+}
+
+/* ---- writing (in the writer thread with --prefetch) ---- */
+
+static void write_job(void *arg)
+{
+	struct out_slot *out = arg;
+	struct fwd *f = out->f;
+	if (out->audio) {
+		stem_writer_write(f->sw, &out->h, out->y, f->index++, out->where);
+		return;
+	}
+	snt_write_header(f->w, &out->h);
+	snt_write_payload(f->w, out->y, out->y_floats * sizeof(float));
 	f->index++;
 }
 
-static void separate_spectrogram(struct fwd *f, struct snt_header *h, const float *x,
-				 const char *where)
+/* Hand out to the writer (after the record before it is written). */
+static void start_write(struct fwd *f, struct out_slot *out)
+{
+	if (f->wr)
+		worker_run(f->wr, write_job, out);
+	else
+		write_job(out);
+}
+
+/* ---- separating ---- */
+
+/* out's header: in's keys with the shape, dtype and sources of the stems. */
+static void out_header(struct fwd *f, struct out_slot *out, const struct snt_header *h,
+		       enum snt_dtype dtype, int rank, const int64_t *shape, int64_t length)
+{
+	snt_header_free(&out->h);
+	snt_header_copy(&out->h, h);
+	snt_header_set_dtype(&out->h, dtype);
+	snt_header_set_shape(&out->h, rank, shape);
+	if (length >= 0)
+		snt_header_setf(&out->h, "length", "%lld", (long long)length);
+	snt_header_set(&out->h, "sources", f->sources);
+}
+
+/* Stems y (n_out, C, N) f32 in out as a waveform record or audio files. */
+static void out_waveforms(struct fwd *f, struct out_slot *out, const struct snt_header *h,
+			  int64_t N)
+{
+	int64_t shape[3] = { f->n_out, f->m->C, N };
+	out_header(f, out, h, SNT_F32, 3, shape, N);
+	out->audio = f->sw != NULL;
+	out->y_floats = (size_t)f->n_out * f->m->C * N;
+}
+
+static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_slot *out)
 {
 	const struct model *m = f->m;
 	const struct config *c = &m->cfg;
+	const struct snt_header *h = &in->h;
+	const char *where = in->where;
 	if (h->rank != 3)
 		die("%s: expected a c64 [C, F, T] spectrogram, got rank %d", where, h->rank);
 	if (h->shape[0] != m->C)
@@ -136,38 +267,37 @@ static void separate_spectrogram(struct fwd *f, struct snt_header *h, const floa
 	const char *len = snt_header_get(h, "length");
 	if (f->sw && len && (parse_int64(len, &N) || N < 1 || 1 + N / c->hop_length != T))
 		die("%s: length=%s does not fit %lld frames", where, len, (long long)T);
-	size_t stem = (size_t)m->C * m->F * T * 2;
-	float *out = xmalloc((size_t)f->n_out * stem * sizeof(float));
-	separator_spectrogram(f->sp, out, x, T, f->o->overlap, f->idx, f->n_out);
+	size_t stems = (size_t)f->n_out * m->C * m->F * T * 2;
 	if (!f->sw) {
+		out->y = host_want(f->be, out->y, &out->y_cap, stems ? stems : 1);
+		separator_spectrogram(f->sp, out->y, in->x, T, f->o->overlap, f->idx, f->n_out);
 		int64_t shape[4] = { f->n_out, m->C, m->F, T };
-		snt_header_set_shape(h, 4, shape);
-		snt_header_set(h, "sources", f->sources);
-		snt_write_header(f->w, h);
-		snt_write_payload(f->w, out, f->n_out * stem * sizeof(float));
-		f->index++;
-		free(out);
+		out_header(f, out, h, SNT_C64, 4, shape, -1);
+		out->audio = false;
+		out->y_floats = stems;
 		return;
 	}
 	// -o: the stems as audio, as istft -o would write them
 	if (N <= c->n_fft / 2)
 		die("%s: length %lld is too short for n_fft %d", where, (long long)N, c->n_fft);
-	float *y = xmalloc((size_t)f->n_out * m->C * N * sizeof(float));
-	if (separator_istft(f->sp, y, out, (int64_t)f->n_out * m->C, T, N))
+	float *spec = xmalloc(stems * sizeof(float));
+	separator_spectrogram(f->sp, spec, in->x, T, f->o->overlap, f->idx, f->n_out);
+	out->y = host_want(f->be, out->y, &out->y_cap, (size_t)f->n_out * m->C * N);
+	if (separator_istft(f->sp, out->y, spec, (int64_t)f->n_out * m->C, T, N))
 		die("%s: inverse STFT failed", where);
-	free(out);
+	free(spec);
+	out_waveforms(f, out, h, N);
 	static const char *const spectral_keys[] = { "n_fft", "hop", "window", "center" };
 	for (int k = 0; k < 4; k++)
-		snt_header_del(h, spectral_keys[k]);
-	emit_waveforms(f, h, y, N, where);
-	free(y);
+		snt_header_del(&out->h, spectral_keys[k]);
 }
 
-static void separate_waveform(struct fwd *f, struct snt_header *h, const float *x,
-			      const char *where)
+static void separate_waveform(struct fwd *f, struct in_slot *in, struct out_slot *out)
 {
 	const struct model *m = f->m;
 	const struct config *c = &m->cfg;
+	const struct snt_header *h = &in->h;
+	const char *where = in->where;
 	if (h->rank != 2)
 		die("%s: expected an f32 [C, N] waveform, got rank %d", where, h->rank);
 	if (h->shape[0] != m->C)
@@ -178,15 +308,70 @@ static void separate_waveform(struct fwd *f, struct snt_header *h, const float *
 	if (N <= c->n_fft / 2)
 		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
 		    where, (long long)N, c->n_fft, c->n_fft / 2);
-	float *y = xmalloc((size_t)f->n_out * m->C * N * sizeof(float));
-	separator_waveform(f->sp, y, x, N, f->o->overlap, f->idx, f->n_out);
-	emit_waveforms(f, h, y, N, where);
-	free(y);
+	out->y = host_want(f->be, out->y, &out->y_cap, (size_t)f->n_out * m->C * N);
+	separator_waveform(f->sp, out->y, in->x, N, f->o->overlap, f->idx, f->n_out);
+	out_waveforms(f, out, h, N);
+}
+
+struct separation {
+	struct fwd *f;
+	struct in_slot *in;
+	struct out_slot *out;
+};
+
+static void separate_job(void *arg)
+{
+	struct separation *job = arg;
+	if (job->in->h.dtype == SNT_C64)
+		separate_spectrogram(job->f, job->in, job->out);
+	else
+		separate_waveform(job->f, job->in, job->out);
+}
+
+/* Die with msg once the records before are written, as a sequential
+ * program would have written them (exit removes unfinished outputs). */
+_Noreturn static void fwd_die(struct fwd *f, const char *msg)
+{
+	if (f->wr)
+		worker_wait(f->wr);
+	die("%s", msg);
+}
+
+/* Every record of the current input (f->r or f->wav): read one ahead,
+ * separate, write behind. */
+static void fwd_records(struct fwd *f)
+{
+	int64_t i = 0;
+	start_read(f, &f->in[0]);
+	for (;; i++) {
+		struct in_slot *in = &f->in[i % f->nslots];
+		if (f->rd)
+			worker_wait(f->rd);
+		if (in->status < 0)
+			fwd_die(f, in->err);
+		if (in->status == 0)
+			break;
+		if (f->rd)	// the next record, while this one computes
+			start_read(f, &f->in[(i + 1) % f->nslots]);
+		// the writer has finished with this slot: handing it the record
+		// before this one waited for the one before that
+		struct out_slot *out = &f->out[i % f->nslots];
+		struct separation job = { f, in, out };
+		char err[1024];
+		if (die_catch(separate_job, &job, err, sizeof err))
+			fwd_die(f, err);
+		memcpy(out->where, in->where, sizeof out->where);
+		start_write(f, out);
+		if (!f->rd)
+			start_read(f, in);
+	}
+	if (f->wr)
+		worker_wait(f->wr);
 }
 
 /* One input: an SNT stream, whose records choose the mode by dtype, or an
  * audio file (waveform mode). */
-static void fwd_input(struct fwd *f, char *name, struct snt_header *h)
+static void fwd_input(struct fwd *f, char *name)
 {
 	int is_stdin = !strcmp(name, "-");
 	FILE *fp = is_stdin ? stdin : fopen(name, "rb");
@@ -194,24 +379,12 @@ static void fwd_input(struct fwd *f, char *name, struct snt_header *h)
 		die("%s:", name);
 	unsigned char magic[4];
 	size_t got = fread(magic, 1, 4, fp);
-	char where[512];
-	float *x;
 	if (got == 4 && !memcmp(magic, SNT_MAGIC, 4)) {
-		struct snt_reader *r = snt_reader_from_fp_prefix(fp, is_stdin ? "<stdin>" : name, magic, 4);
-		r->owns_fp = !is_stdin;
-		while (snt_read_header_or_die(r, h)) {
-			snprintf(where, sizeof where, "%s: record %lld", r->name, (long long)r->record);
-			if (h->dtype != SNT_C64 && h->dtype != SNT_F32)
-				die("%s: expected a c64 [C, F, T] spectrogram or an f32 [C, N] waveform, got %s",
-				    where, snt_dtype_name(h->dtype));
-			x = snt_read_payload_alloc_or_die(r, h);
-			if (h->dtype == SNT_C64)
-				separate_spectrogram(f, h, x, where);
-			else
-				separate_waveform(f, h, x, where);
-			free(x);
-		}
-		snt_reader_close(r);
+		f->r = snt_reader_from_fp_prefix(fp, is_stdin ? "<stdin>" : name, magic, 4);
+		f->r->owns_fp = !is_stdin;
+		fwd_records(f);
+		snt_reader_close(f->r);
+		f->r = NULL;
 		return;
 	}
 	// an audio file: hand the bytes read back (stdin: glibc's ungetc takes
@@ -221,19 +394,16 @@ static void fwd_input(struct fwd *f, char *name, struct snt_header *h)
 			ungetc(magic[--got], stdin);
 	else
 		fclose(fp);
-	struct wave_input *in = wave_input_open(&name, 1);
-	while (wave_input_next(in, h, &x)) {
-		snprintf(where, sizeof where, "%s", wave_input_name(in));
-		separate_waveform(f, h, x, where);
-		free(x);
-	}
-	wave_input_close(in);
+	f->wav = wave_input_open(&name, 1);
+	fwd_records(f);
+	wave_input_close(f->wav);
+	f->wav = NULL;
 }
 
 static void fwd_run(const struct opts *o)
 {
 	const struct backend *be = backend_get(o->device);
-	struct fwd f = { .o = o };
+	struct fwd f = { .o = o, .be = be };
 	if (o->output)
 		f.sw = stem_writer_create(o->output, o->sample, o->sample_set, o->sr);
 	else
@@ -249,12 +419,32 @@ static void fwd_run(const struct opts *o)
 	f.sp = separator_create(f.m, be, batch);
 	if (!f.sw)
 		f.w = snt_writer_open("-");
-	struct snt_header h;
-	snt_header_init(&h);
+	bool prefetch = o->prefetch < 0 ? !be->host : o->prefetch;
+	f.nslots = prefetch ? 2 : 1;
+	if (prefetch) {
+		f.rd = worker_create();
+		f.wr = worker_create();
+	}
+	for (int i = 0; i < 2; i++) {
+		snt_header_init(&f.in[i].h);
+		snt_header_init(&f.out[i].h);
+		f.out[i].f = &f;
+	}
 	char *stdin_name = "-";
 	for (int i = 0; i < (o->ninputs ? o->ninputs : 1); i++)
-		fwd_input(&f, o->ninputs ? o->inputs[i] : stdin_name, &h);
-	snt_header_free(&h);
+		fwd_input(&f, o->ninputs ? o->inputs[i] : stdin_name);
+	worker_free(f.rd);
+	worker_free(f.wr);
+	for (int i = 0; i < 2; i++) {
+		snt_header_free(&f.in[i].h);
+		snt_header_free(&f.out[i].h);
+		if (f.in[i].x_malloced)
+			free(f.in[i].x);
+		else if (f.in[i].x)
+			be->host_free(f.in[i].x);
+		if (f.out[i].y)
+			be->host_free(f.out[i].y);
+	}
 	if (f.w)
 		snt_writer_close(f.w);
 	else
@@ -290,7 +480,8 @@ static void fwd_init(const struct opts *o)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_OVERLAP = 256, OPT_BATCH, OPT_INFO, OPT_INIT, OPT_SEED, OPT_VERSION };
+	enum { OPT_OVERLAP = 256, OPT_BATCH, OPT_INFO, OPT_INIT, OPT_SEED, OPT_VERSION,
+	       OPT_PREFETCH, OPT_NO_PREFETCH };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -299,6 +490,8 @@ int main(int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "overlap", required_argument, NULL, OPT_OVERLAP },
 		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "prefetch", no_argument, NULL, OPT_PREFETCH },
+		{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
 		{ "info", no_argument, NULL, OPT_INFO },
 		{ "init", no_argument, NULL, OPT_INIT },
 		{ "config", required_argument, NULL, 'c' },
@@ -308,7 +501,7 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{ 0 },
 	};
-	struct opts o = { .overlap = 0.25 };
+	struct opts o = { .overlap = 0.25, .prefetch = -1 };
 	int c;
 	int64_t seed;
 	set_progname(argv[0]);
@@ -329,6 +522,8 @@ int main(int argc, char **argv)
 				die_usage("-r: sample rate must be a positive integer, not '%s'", optarg);
 			break;
 		case OPT_INFO: o.info = true; break;
+		case OPT_PREFETCH: o.prefetch = 1; break;
+		case OPT_NO_PREFETCH: o.prefetch = 0; break;
 		case OPT_INIT: o.init = true; break;
 		case OPT_OVERLAP:
 			if (parse_double(optarg, &o.overlap) || !(o.overlap >= 0 && o.overlap < 1))

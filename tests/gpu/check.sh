@@ -5,8 +5,8 @@
 #
 # Two steps, since the GPU machine has the CUDA toolkit and PyTorch but not
 # our Debian libraries:
-#   1. on the build machine:  tests/gpu/bundle.sh   (makes tests/gpu/bundle/)
-#   2. on the GPU machine:    tests/gpu/check.sh    (runs from the bundle)
+#   1. on the build machine:  tests/gpu/bundle.sh   (makes tests/gpu/bundle.tar.xz)
+#   2. on the GPU machine:    tests/gpu/check.sh    (unpacks it, runs from it)
 # On a machine that has everything, step 2 alone builds the bundle first.
 # CUDA_LIBS=DIR adds a directory to search for cuBLAS/cuFFT/cudart 13 when
 # they are not in /usr/local/cuda/lib64; SECONDS_AUDIO=N shortens the
@@ -35,7 +35,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=$PWD/tests/gpu/bundle
-[ -x "$B/bin/sepnet-fwd" ] || tests/gpu/bundle.sh || exit 1
+if [ ! -x "$B/bin/sepnet-fwd" ]; then	# carried packed, or built here
+	if [ -e "$B.tar.xz" ]; then
+		tar -xJf "$B.tar.xz" -C "$(dirname "$B")" || exit 1
+	else
+		tests/gpu/bundle.sh || exit 1
+	fi
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failed=0
