@@ -31,37 +31,6 @@ struct devtrain {
 	double *sisdr, *l1, *spec_l1;	/* host: (B·S), (B·S), (B·S·C) */
 };
 
-/* ---- parameter views ---- */
-
-static float *rebase(const struct model *m, float *base, const float *host)
-{
-	return base + (host - m->params);
-}
-
-static void views(const struct model *m, float *base, struct model_params *p)
-{
-	const struct model_params *h = &m->p;
-	p->in_w = rebase(m, base, h->in_w);
-	p->in_b = rebase(m, base, h->in_b);
-	p->out_norm = rebase(m, base, h->out_norm);
-	p->out_w = rebase(m, base, h->out_w);
-	p->out_b = rebase(m, base, h->out_b);
-	p->blocks = xcalloc(m->cfg.n_layers, sizeof *p->blocks);
-	for (int l = 0; l < m->cfg.n_layers; l++) {
-		const struct block_params *hb = &h->blocks[l];
-		struct block_params *b = &p->blocks[l];
-		b->attn_norm = rebase(m, base, hb->attn_norm);
-		b->wqkv = rebase(m, base, hb->wqkv);
-		b->wo = rebase(m, base, hb->wo);
-		b->bo = rebase(m, base, hb->bo);
-		b->ffn_norm = rebase(m, base, hb->ffn_norm);
-		for (int j = 0; j <= m->cfg.n_ffn; j++) {
-			b->ffn_w[j] = rebase(m, base, hb->ffn_w[j]);
-			b->ffn_b[j] = rebase(m, base, hb->ffn_b[j]);
-		}
-	}
-}
-
 /* The arena's allocator: model_acts_alloc takes a plain function. */
 static const struct backend *arena_backend;
 
@@ -99,8 +68,8 @@ struct devtrain *devtrain_create(const struct model *m, const struct backend *be
 		dt->ema = falloc(be, np);
 		be->upload(dt->ema, m->params, np * sizeof(float));
 	}
-	views(m, dt->params, &dt->p);
-	views(m, dt->grads, &dt->g);
+	model_params_views(m, dt->params, &dt->p);
+	model_params_views(m, dt->grads, &dt->g);
 
 	dt->acts.blocks = xcalloc(c->n_layers, sizeof *dt->acts.blocks);
 	arena_backend = be;

@@ -214,6 +214,13 @@ static void model_alias_inference(struct model *m)
 		a->blocks[l] = a->blocks[0];
 }
 
+void model_params_views(const struct model *m, real *base, struct model_params *p)
+{
+	struct model sh = *m;	// model_layout records nothing and only reads sizes
+	p->blocks = xcalloc(m->cfg.n_layers, sizeof *p->blocks);
+	model_layout(&sh, base, p, false);
+}
+
 real *model_acts_alloc(const struct model *m, int B, int T, bool training,
 		       struct model_acts *acts, real **branch, void *(*alloc)(size_t))
 {

@@ -154,6 +154,11 @@ void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S,
 real *model_acts_alloc(const struct model *m, int B, int T, bool training,
 		       struct model_acts *acts, real **branch, void *(*alloc)(size_t));
 
+/* Views p into base, a buffer of n_params laid out as m->params (another
+ * backend's copy of the weights or gradients); p->blocks is allocated
+ * (free it). */
+void model_params_views(const struct model *m, real *base, struct model_params *p);
+
 /* Frames of one training segment (config segment_length). */
 int model_segment_frames(const struct config *cfg);
 

@@ -38,11 +38,6 @@ struct separator {
 	struct backend_stft *stft;
 };
 
-static float *rebase(const struct model *m, float *base, const float *host)
-{
-	return base + (host - m->params);
-}
-
 static void separator_upload_weights(struct separator *sp, const struct model *m)
 {
 	const struct backend *be = sp->be;
@@ -52,27 +47,7 @@ static void separator_upload_weights(struct separator *sp, const struct model *m
 		sp->params = be->alloc(m->n_params * sizeof(float));
 		be->upload(sp->params, m->params, m->n_params * sizeof(float));
 	}
-	struct model_params *p = &sp->p;
-	const struct model_params *h = &m->p;
-	p->in_w = rebase(m, sp->params, h->in_w);
-	p->in_b = rebase(m, sp->params, h->in_b);
-	p->out_norm = rebase(m, sp->params, h->out_norm);
-	p->out_w = rebase(m, sp->params, h->out_w);
-	p->out_b = rebase(m, sp->params, h->out_b);
-	p->blocks = xcalloc(sp->cfg.n_layers, sizeof *p->blocks);
-	for (int l = 0; l < sp->cfg.n_layers; l++) {
-		const struct block_params *hb = &h->blocks[l];
-		struct block_params *b = &p->blocks[l];
-		b->attn_norm = rebase(m, sp->params, hb->attn_norm);
-		b->wqkv = rebase(m, sp->params, hb->wqkv);
-		b->wo = rebase(m, sp->params, hb->wo);
-		b->bo = rebase(m, sp->params, hb->bo);
-		b->ffn_norm = rebase(m, sp->params, hb->ffn_norm);
-		for (int j = 0; j <= sp->cfg.n_ffn; j++) {
-			b->ffn_w[j] = rebase(m, sp->params, hb->ffn_w[j]);
-			b->ffn_b[j] = rebase(m, sp->params, hb->ffn_b[j]);
-		}
-	}
+	model_params_views(m, sp->params, &sp->p);
 }
 
 static float *falloc(const struct backend *be, size_t floats)
