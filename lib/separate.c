@@ -35,6 +35,8 @@ struct separator {
 	float *yspec;		/* (B, S, C, F, L) complex */
 	/* one record */
 	struct backend_buffer rec_wave, rec_x, rec_out, rec_y;
+	struct backend_buffer stage[2];	/* records copied ahead (separator_stage) */
+	const float *staged[2];	/* the host array each holds */
 	struct backend_stft *stft;
 };
 
@@ -109,6 +111,8 @@ void separator_free(struct separator *sp)
 			  sp->hidden[1], sp->mask, sp->yspec };
 	for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
 		be->free(bufs[i]);
+	backend_buffer_free(be, &sp->stage[0]);
+	backend_buffer_free(be, &sp->stage[1]);
 	backend_buffer_free(be, &sp->rec_wave);
 	backend_buffer_free(be, &sp->rec_x);
 	backend_buffer_free(be, &sp->rec_out);
@@ -202,6 +206,32 @@ static float *on_backend(const struct backend *be, struct backend_buffer *b, con
 	return d;
 }
 
+void separator_stage(struct separator *sp, int k, const float *x, size_t floats)
+{
+	const struct backend *be = sp->be;
+	sp->staged[k] = x;
+	if (be->host)
+		return;	// used in place
+	float *d = backend_buffer_want(be, &sp->stage[k], floats ? floats : 1);
+	be->upload_async(d, x, floats * sizeof(float));
+}
+
+void separator_staged(struct separator *sp)
+{
+	sp->be->upload_fence();
+}
+
+/* The backend copy of x when x was staged, else NULL; the stage is used up. */
+static const float *staged(struct separator *sp, const float *x)
+{
+	for (int k = 0; k < 2; k++)
+		if (x && sp->staged[k] == x) {
+			sp->staged[k] = NULL;
+			return sp->be->host ? x : sp->stage[k].p;
+		}
+	return NULL;
+}
+
 /* The whole record's stems (S, C, F, T) complex on the backend, zeroed for
  * accumulation: out itself when it holds every stem in order on a host
  * backend. */
@@ -225,7 +255,9 @@ void separator_spectrogram(struct separator *sp, float *out, const float *x, int
 	size_t stem = (size_t)sp->C * sp->F * T * 2;
 	if (T == 0)
 		return;
-	const float *dx = on_backend(be, &sp->rec_x, x, stem, true);
+	const float *dx = staged(sp, x);
+	if (!dx)
+		dx = on_backend(be, &sp->rec_x, x, stem, true);
 	float *dout = separator_record_out(sp, out, T, idx, n_out);
 	separator_run(sp, dout, dx, T, overlap);
 	for (int i = 0; i < n_out && dout != out; i++)
@@ -238,7 +270,9 @@ void separator_waveform(struct separator *sp, float *y, const float *x, int64_t 
 	const struct backend *be = sp->be;
 	int64_t T = chunk_segment_frames(N, sp->cfg.hop_length);
 	size_t stem = (size_t)sp->C * sp->F * T * 2, wave = (size_t)sp->C * N;
-	const float *dwave = on_backend(be, &sp->rec_wave, x, wave, true);
+	const float *dwave = staged(sp, x);
+	if (!dwave)
+		dwave = on_backend(be, &sp->rec_wave, x, wave, true);
 	float *dx = backend_buffer_want(be, &sp->rec_x, stem);
 	if (be->stft_forward(sp->stft, dx, dwave, sp->C, N))
 		die("separator_waveform: %lld samples are too few for n_fft %d", (long long)N,

@@ -26,6 +26,16 @@ struct separator;
 struct separator *separator_create(const struct model *m, const struct backend *be, int batch);
 void separator_free(struct separator *sp);
 
+/* Copy the input of a coming record, x (floats, host memory: page-locked
+ * from be->host_alloc for a real overlap), to the backend on its copy
+ * stream, into stage k (0 or 1), while earlier work computes; may be
+ * called from a thread other than the separator's.  separator_staged(),
+ * from the separator's thread, orders the copies made so far before the
+ * work enqueued next; separator_spectrogram or separator_waveform given the
+ * same x then use the copy (once).  On a host backend x is used in place. */
+void separator_stage(struct separator *sp, int k, const float *x, size_t floats);
+void separator_staged(struct separator *sp);
+
 /* out (n_out, C, F, T) complex: stems idx[0 .. n_out) of x (C, F, T) complex. */
 void separator_spectrogram(struct separator *sp, float *out, const float *x, int64_t T,
 			   double overlap, const int *idx, int n_out);

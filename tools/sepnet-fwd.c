@@ -123,6 +123,7 @@ struct fwd {
 	 * slots each; without, one slot each and no threads */
 	struct worker *rd, *wr;
 	int nslots;
+	bool stage;		/* the reader copies each record to the device too */
 	struct in_slot in[2];
 	struct out_slot out[2];
 	/* the current input, for the reader */
@@ -145,6 +146,14 @@ static float *host_want(const struct backend *be, float *p, size_t *cap, size_t 
 
 /* ---- reading (in the reader thread with --prefetch) ---- */
 
+/* With --prefetch on a device: start copying the record just read there. */
+static void stage(struct fwd *f, struct in_slot *in)
+{
+	if (f->stage)
+		separator_stage(f->sp, (int)(in - f->in), in->x,
+				(size_t)snt_numel(&in->h) * (in->h.dtype == SNT_C64 ? 2 : 1));
+}
+
 static void read_body(void *arg)
 {
 	struct fwd *f = arg;
@@ -164,6 +173,7 @@ static void read_body(void *arg)
 		in->x_cap = 0;
 		in->x_malloced = true;
 		snprintf(in->where, sizeof in->where, "%s", wave_input_name(f->wav));
+		stage(f, in);
 		return;
 	}
 	struct snt_reader *r = f->r;
@@ -176,6 +186,7 @@ static void read_body(void *arg)
 	size_t floats = (size_t)snt_numel(&in->h) * (in->h.dtype == SNT_C64 ? 2 : 1);
 	in->x = host_want(f->be, in->x, &in->x_cap, floats ? floats : 1);
 	snt_read_payload_or_die(r, &in->h, in->x);
+	stage(f, in);
 }
 
 /* One record into slot `in`: an error is kept in the slot, to be raised
@@ -351,6 +362,8 @@ static void fwd_records(struct fwd *f)
 			fwd_die(f, in->err);
 		if (in->status == 0)
 			break;
+		if (f->stage)	// this record's copy, before the next one's starts
+			separator_staged(f->sp);
 		if (f->rd)	// the next record, while this one computes
 			start_read(f, &f->in[(i + 1) % f->nslots]);
 		// the writer has finished with this slot: handing it the record
@@ -424,6 +437,7 @@ static void fwd_run(const struct opts *o)
 	if (prefetch) {
 		f.rd = worker_create();
 		f.wr = worker_create();
+		f.stage = true;	// in place on the cpu
 	}
 	for (int i = 0; i < 2; i++) {
 		snt_header_init(&f.in[i].h);
