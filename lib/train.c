@@ -80,8 +80,6 @@ struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
 	if (!host)
 		t->dt = devtrain_create(m, be, t->ema != NULL);
 	sched_init(&t->sched, cfg);
-	t->stems = be->host_alloc((size_t)cfg->batch_size * m->S * m->C * cfg->segment_length *
-				  sizeof(float));
 	if (host)
 		t->x = xmalloc((size_t)cfg->batch_size * m->C * m->F * T * 2 * sizeof(float));
 	snt_header_init(&t->h);
@@ -99,7 +97,8 @@ void trainer_free(struct trainer *t)
 		return;
 	prefetch_free(t->pf);
 	devtrain_free(t->dt);
-	t->be->host_free(t->stems);
+	if (t->stems)
+		t->be->host_free(t->stems);
 	model_free(t->m);
 	adamw_free(&t->opt);
 	free(t->ema);
@@ -165,6 +164,8 @@ static float *next_batch(struct trainer *t, struct snt_reader *r)
 	size_t rec = (size_t)t->m->S * t->m->C * t->cfg.segment_length;
 	char err[1024];
 	t->r = r;
+	if (!t->stems)	// (with prefetch, the thread's slots hold the batches)
+		t->stems = t->be->host_alloc(t->cfg.batch_size * rec * sizeof(float));
 	for (int b = 0; b < t->cfg.batch_size; b++) {
 		int rc = read_record(t, t->stems + b * rec, err, sizeof err);
 		if (rc < 0)
