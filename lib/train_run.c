@@ -333,8 +333,8 @@ static void announce(struct run *run)
 	run->total_steps = (int64_t)c->num_epochs * steps_per_epoch;
 	if (run->o->max_steps > 0 && run->o->max_steps < run->total_steps)
 		run->total_steps = run->o->max_steps;
-	report(run, "%zu parameters, %" PRId64 " records per epoch (%" PRId64
-	       " steps of %" PRId64 "), %d epochs", t->m->n_params, t->epoch_size,
+	report(run, "%zu parameters on %s, %" PRId64 " records per epoch (%" PRId64
+	       " steps of %" PRId64 "), %d epochs", t->m->n_params, t->be->name, t->epoch_size,
 	       steps_per_epoch, per_step, c->num_epochs);
 }
 
