@@ -32,7 +32,14 @@
 #    start-up), the stft | sepnet-fwd | istft pipeline, and the PyTorch twin
 #    (tests/gpu/torch_gpu.py: bf16 autocast, scaled_dot_product_attention,
 #    timed inside Python after a warm-up) on the same GPU in the same run.
+#
+# check.sh --dry-run, on a machine without a GPU: the same script with the
+# cpu standing in for cuda (-d cpu, check-ops/check-train --self, PyTorch
+# on the CPU, tiny sizes), through the bundle: it tests the script, the
+# bundle and the harness, not the GPU.
 set -uo pipefail
+dry=
+[ "${1:-}" = --dry-run ] && dry=1
 cd "$(dirname "$0")/../.."
 B=$PWD/tests/gpu/bundle
 if [ ! -x "$B/bin/sepnet-fwd" ]; then	# carried packed, or built here
@@ -47,11 +54,23 @@ trap 'rm -rf "$tmp"' EXIT
 failed=0
 
 # tool ARGS...: a bundled tool through the bundled loader and libraries
+# (a dry run turns -d cuda into -d cpu and the checks into --self)
 tool() {
-	local t=$1
+	local t=$1 a args=()
 	shift
+	if [ -n "$dry" ]; then
+		case $t in check-ops | check-train) [[ ${1:-} == --noise || ${1:-} == --random-model ||
+			${1:-} == --compare ]] || args+=(--self) ;; esac
+		for a in "$@"; do [ "$a" = cuda ] && args+=(cpu) || args+=("$a"); done
+	else
+		args=("$@")
+	fi
 	timeout 240 "$B/lib/ld-linux-x86-64.so.2" --library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" \
-		"$B/bin/$t" "$@"
+		"$B/bin/$t" "${args[@]}"
+}
+# torch_train CONFIG STEPS WARMUP: the PyTorch twin's training step
+torch_train() {
+	timeout 240 "${PYTHON:-python3}" tests/gpu/torch_gpu_train.py "$@" ${dry:+--device cpu}
 }
 
 now() { date +%s.%N; }
@@ -94,6 +113,7 @@ compare "base tf32 waveform" 2e-3 -m "$tmp/base-tf32.safetensors" "$tmp/in.snt"
 compare "base bf16 waveform" 2e-2 -m "$tmp/base-bf16.safetensors" "$tmp/in.snt"
 
 secs=${SECONDS_AUDIO:-300}
+[ -z "$dry" ] || secs=${SECONDS_AUDIO:-5}
 echo "== 3. benchmark: base.ini (bf16), $secs s stereo 44.1 kHz, best of 2"
 model=$tmp/base-bf16.safetensors
 tool check-ops --noise "$secs" 5 > "$tmp/song.snt"
@@ -121,7 +141,9 @@ cat "$tmp/song.snt" "$tmp/song.snt" > "$tmp/song2.snt"
 two=$(best tool sepnet-fwd -m "$model" "$tmp/song2.snt")
 row "  each further track of a stream (t2 - t1)" "$(awk -v a="$one" -v b="$two" 'BEGIN { print b - a }')"
 row "stft | sepnet-fwd | istft" "$(best pipeline)"
-if out=$(timeout 240 "${PYTHON:-python3}" tests/gpu/torch_gpu.py "$model" "$secs" 2 8 2>&1); then
+if [ -n "$dry" ]; then
+	echo "  (PyTorch inference twin: GPU only, not in a dry run)"
+elif out=$(timeout 240 "${PYTHON:-python3}" tests/gpu/torch_gpu.py "$model" "$secs" 2 8 2>&1); then
 	eval "$(grep -E '^torch(_version)?=' <<<"$out")"
 	row "PyTorch $torch_version twin (bf16 autocast, SDPA)" "$torch"
 else
@@ -132,16 +154,25 @@ fi
 echo "== 4. training (issue 8): one step, cuda against cpu"
 tool check-train --batch 2 configs/tiny.ini || failed=1
 # base: f32 for a tight check of every kernel, then as configured (bf16)
-tool check-train --batch 2 "$tmp/base-f32.ini" || failed=1
-tool check-train --batch 2 configs/base.ini || failed=1
-echo "== 5. 50 steps of tiny.ini on cuda: the loss falls"
-tool check-train --learn 50 configs/tiny.ini | tail -1
+if [ -n "$dry" ]; then	# base on the CPU twice over: a minute; tiny says enough
+	echo "  (base: not in a dry run)"
+else
+	tool check-train --batch 2 "$tmp/base-f32.ini" || failed=1
+	tool check-train --batch 2 configs/base.ini || failed=1
+fi
+echo "== 5. steps of tiny.ini on cuda: the loss falls"
+learn_steps=50
+[ -z "$dry" ] || learn_steps=15
+tool check-train --learn $learn_steps configs/tiny.ini | tail -1
 [ "${PIPESTATUS[0]}" = 0 ] || failed=1
 
 echo "== 6. training benchmark: examples/s and device memory at the configured batch"
 printf '  %-8s %-34s %12s %12s\n' config trainer "examples/s" "memory GiB"
-for c in small base xlarge; do
-	if out=$(tool check-train --bench 10 configs/$c.ini 2>&1); then
+bench_configs="small base xlarge" bench_steps=10 warmup=3
+[ -z "$dry" ] || bench_configs=tiny bench_steps=2 warmup=1
+for c in $bench_configs; do
+	if out=$(tool check-train --bench $bench_steps configs/$c.ini 2>&1); then
+		peak_mem_gib=nan
 		eval "$(grep -E '^(examples_per_s|peak_mem_gib)=' <<<"$out")"
 		printf '  %-8s %-34s %12.1f %12.2f\n' $c "sepnet (sepnet-train's step)" "$examples_per_s" "$peak_mem_gib"
 		[ $c != base ] || base_eps=$examples_per_s
@@ -149,7 +180,7 @@ for c in small base xlarge; do
 		echo "  $c: sepnet failed: $(tail -1 <<<"$out")"
 		failed=1
 	fi
-	if out=$(timeout 240 "${PYTHON:-python3}" tests/gpu/torch_gpu_train.py configs/$c.ini 10 3 2>&1); then
+	if out=$(torch_train configs/$c.ini $bench_steps $warmup 2>&1); then
 		eval "$(grep -E '^(examples_per_s|peak_mem_gib|attention|adamw|amp|torch_version)=' <<<"$out")"
 		printf '  %-8s %-34s %12.1f %12.2f\n' $c "PyTorch $torch_version ($attention, $adamw AdamW, $amp)" \
 			"$examples_per_s" "$peak_mem_gib"
