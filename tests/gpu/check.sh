@@ -36,13 +36,16 @@
 # check.sh --dry-run, on a machine without a GPU: the same script with the
 # cpu standing in for cuda (-d cpu, check-ops/check-train --self, PyTorch
 # on the CPU, tiny sizes), through the bundle: it tests the script, the
-# bundle and the harness, not the GPU.
+# bundle and the harness, not the GPU.  CHECK_TOOLS=path takes the tools
+# from PATH instead of the bundle (make test does, tests/58-gpu-check.bats).
 set -uo pipefail
 dry=
 [ "${1:-}" = --dry-run ] && dry=1
 cd "$(dirname "$0")/../.."
 B=$PWD/tests/gpu/bundle
-if [ ! -x "$B/bin/sepnet-fwd" ]; then	# carried packed, or built here
+from_path=
+[ "${CHECK_TOOLS:-}" = path ] && from_path=1
+if [ -z "$from_path" ] && [ ! -x "$B/bin/sepnet-fwd" ]; then	# carried packed, or built here
 	if [ -e "$B.tar.xz" ]; then
 		tar -xJf "$B.tar.xz" -C "$(dirname "$B")" || exit 1
 	else
@@ -65,8 +68,12 @@ tool() {
 	else
 		args=("$@")
 	fi
-	timeout 240 "$B/lib/ld-linux-x86-64.so.2" --library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" \
-		"$B/bin/$t" "${args[@]}"
+	if [ -n "$from_path" ]; then
+		timeout 240 "$t" "${args[@]}"
+	else
+		timeout 240 "$B/lib/ld-linux-x86-64.so.2" --library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" \
+			"$B/bin/$t" "${args[@]}"
+	fi
 }
 # torch_train CONFIG STEPS WARMUP: the PyTorch twin's training step
 torch_train() {
@@ -78,9 +85,11 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 
 echo "== device"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1
-missing=$("$B/lib/ld-linux-x86-64.so.2" --library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" \
-	--list "$B/bin/sepnet-fwd" | grep 'not found')
-[ -z "$missing" ] || { echo "missing libraries (set CUDA_LIBS):"; echo "$missing"; exit 1; }
+if [ -z "$from_path" ]; then
+	missing=$("$B/lib/ld-linux-x86-64.so.2" --library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" \
+		--list "$B/bin/sepnet-fwd" | grep 'not found')
+	[ -z "$missing" ] || { echo "missing libraries (set CUDA_LIBS):"; echo "$missing"; exit 1; }
+fi
 
 echo "== 1. ops: cuda against cpu"
 tool check-ops || failed=1
