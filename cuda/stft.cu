@@ -163,6 +163,7 @@ extern "C" void stft_free_cuda(struct backend_stft *s)
 {
 	if (!s)
 		return;
+	CUDA_CHECK(cudaDeviceSynchronize());	// no transform of these plans still queued
 	if (s->r2c_batch)
 		CUFFT_CHECK(cufftDestroy(s->r2c));
 	if (s->c2r_batch)
@@ -190,8 +191,12 @@ static void stft_prepare(struct backend_stft *s, int64_t batch, cufftType type,
 	cufftHandle *plan = type == CUFFT_R2C ? &s->r2c : &s->c2r;
 	int64_t *have = type == CUFFT_R2C ? &s->r2c_batch : &s->c2r_batch;
 	if (*have != batch) {
-		if (*have)
+		if (*have) {
+			// the old plan's transforms may still be queued: its work
+			// area must outlive them
+			CUDA_CHECK(cudaStreamSynchronize(stream));
 			CUFFT_CHECK(cufftDestroy(*plan));
+		}
 		int n = s->n_fft;
 		int idist = type == CUFFT_R2C ? n : s->F, odist = type == CUFFT_R2C ? s->F : n;
 		CUFFT_CHECK(cufftPlanMany(plan, 1, &n, NULL, 1, idist, NULL, 1, odist, type,
