@@ -70,6 +70,7 @@ extern "C" void blas_gemm_cuda(bool trans_a, bool trans_b, int M, int N, int K, 
 	// A is (trans_a ? K : M) rows of stride lda, B is (trans_b ? N : K) rows of ldb
 	int64_t na = span(trans_a ? K : M, trans_a ? M : K, lda);
 	int64_t nb = span(trans_b ? N : K, trans_b ? K : N, ldb);
+	na = (na + 127) / 128 * 128;	// B's copy starts 256-byte aligned, as cudaMalloc's
 	if (bf16_cap < (size_t)(na + nb)) {
 		CUDA_CHECK(cudaFree(bf16_scratch));	// waits for work still using it
 		CUDA_CHECK(cudaMalloc(&bf16_scratch, (na + nb) * sizeof(__nv_bfloat16)));
