@@ -53,9 +53,15 @@ extern "C" cuda_stream_t cuda_stream(void)
 
 static void *cuda_alloc(size_t bytes)
 {
+	// Zeroed before it returns, on no stream of ours: a memset queued on the
+	// compute stream would run after the work already queued there, so it
+	// could wipe what upload_async wrote meanwhile on the copy stream (a
+	// record staged ahead while the current one computes).  The legacy
+	// default stream does not wait for our non-blocking streams.
 	void *p = NULL;
 	CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
-	CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda_stream()));
+	CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, 0));
+	CUDA_CHECK(cudaStreamSynchronize(0));
 	return p;
 }
 

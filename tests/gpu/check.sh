@@ -107,6 +107,11 @@ compare() {
 }
 tool check-ops --random-model configs/tiny.ini "$tmp/tiny.safetensors" 7
 compare "tiny f32 waveform" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/in.snt"
+# a stream of records of growing length: each staged ahead into a buffer
+# that grows (--prefetch, the default on the GPU)
+{ tool check-ops --noise 3 5; tool check-ops --noise 12 3; tool check-ops --noise 7 6; } > "$tmp/three.snt"
+compare "tiny f32 waveform, 3 records, prefetch" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/three.snt"
+compare "tiny f32 waveform, 3 records, no prefetch" 1e-5 -m "$tmp/tiny.safetensors" --no-prefetch "$tmp/three.snt"
 tool stft -d cpu -c configs/tiny.ini "$tmp/in.snt" > "$tmp/tiny-spec.snt"
 compare "tiny f32 spectrogram" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/tiny-spec.snt"
 for p in f32 tf32 bf16; do
