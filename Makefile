@@ -52,15 +52,18 @@ CU_OBJS :=
 ifneq ($(NVCC),)
 ifneq ($(CU_SRCS),)
 CU_OBJS := $(CU_SRCS:%.cu=$(OBJDIR)/%.o)
-CFLAGS += -DSEPNET_CUDA
-# --as-needed: only the tools that call the CUDA backend load its libraries
-# (loading cuBLAS costs about 200 MB of resident memory)
-LDLIBS += -Wl,--as-needed -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcufft -lcudart -lstdc++
+# the CUDA backend is a plugin the tools dlopen when they use it
+# (lib/backend.c): a CPU run loads no cuBLAS (about 200 MB resident)
+PLUGIN := $(BINDIR)/sepnet-cuda.so
+CFLAGS += -DSEPNET_CUDA -DSEPNET_PLUGIN_DIR='"$(abspath $(BINDIR))"'
+# the plugin calls the program's die()
+LDFLAGS += -Wl,--export-dynamic-symbol=die
+CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcufft -lcudart -lstdc++
 endif
 endif
 NVCCFLAGS ?= -O3 -lineinfo
 NVCCFLAGS += -std=c++17 -Ilib -Icuda -gencode arch=compute_90,code=sm_90 \
-	-gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Wextra,-march=$(ARCH)
+	-gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Wextra,-fPIC,-march=$(ARCH)
 
 TOOLS := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
 TOOL_BINS := $(TOOLS:%=$(BINDIR)/%)
@@ -74,7 +77,7 @@ LIBA := $(if $(filter build,$(OBJDIR)),lib/libsepnet.a,$(OBJDIR)/libsepnet.a)
 .SECONDARY:
 .DEFAULT_GOAL := all
 
-all: check-deps $(TOOL_BINS) $(UNIT_BINS) $(TEST_TOOL_BINS)
+all: check-deps $(TOOL_BINS) $(PLUGIN) $(UNIT_BINS) $(TEST_TOOL_BINS)
 
 check = @if [ "$(1)" = y ]; then echo "✓ $(2)"; else echo "✗ $(2): $(3)"; fi
 check-deps:
@@ -89,7 +92,7 @@ check-deps:
 		[ "$$v" = y ] || missing=1; done; \
 	if [ -n "$$missing" ]; then echo "missing libraries: run 'make deps' (as root) first" >&2; exit 1; fi
 
-$(LIBA): $(LIB_OBJS) $(CU_OBJS)
+$(LIBA): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -100,6 +103,10 @@ $(OBJDIR)/%.o: %.c
 $(OBJDIR)/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(PLUGIN): $(CU_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(CU_OBJS) $(CUDA_LDLIBS) -o $@
 
 $(BINDIR)/%: $(OBJDIR)/tools/%.o $(LIBA)
 	@mkdir -p $(dir $@)
@@ -145,6 +152,7 @@ golden: all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin
+	$(if $(PLUGIN),install -d $(DESTDIR)$(PREFIX)/lib/sepnet && install -m 755 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/sepnet)
 	$(if $(wildcard man/*.1),install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1)
 	$(if $(wildcard man/*.5),install -m 644 $(wildcard man/*.5) $(DESTDIR)$(PREFIX)/share/man/man5)
 

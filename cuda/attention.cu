@@ -52,15 +52,15 @@ namespace wmma = nvcuda::wmma;
 
 /* ---- kernels ---- */
 
-// out (B, T, A), lse (B, n_heads, T), qkv (B, T, 3A); grid (ceil(T / BQ), B · n_heads),
+// out (B, T, A), lse (B, n_heads, T), qkv (B, T, 3A); grid (B · n_heads, ceil(T / BQ)),
 // BQ threads, thread i owns query q0 + i
 template <int HS>
 __global__ static void __launch_bounds__(ATT_BQ)
 attention_kernel(float *out, float *lse, const float *qkv, int T, int A, int n_heads)
 {
 	__shared__ float Ks[ATT_BK][HS], Vs[ATT_BK][HS];
-	int b = blockIdx.y / n_heads, h = blockIdx.y % n_heads;
-	int i = blockIdx.x * ATT_BQ + threadIdx.x;
+	int b = blockIdx.x / n_heads, h = blockIdx.x % n_heads;
+	int i = blockIdx.y * ATT_BQ + threadIdx.x;
 	bool active = i < T;	// inactive threads still help load tiles
 	const float *base = qkv + (int64_t)b * T * 3 * A + h * HS;
 	float scale = 1 / sqrtf((float)HS);
@@ -139,9 +139,9 @@ struct att_wmma_smem {
 	float l[ATT_WARPS][16];					// final row sums
 };
 
-// out (B, T, A), lse (B, n_heads, T), qkv (B, T, 3A); grid (ceil(T / (16 WARPS)),
-// B · n_heads), 32 WARPS threads, warp w owns queries q0 .. q0 + 15, q0 =
-// 16 (WARPS blockIdx.x + w); dynamic shared memory att_wmma_smem<HS>
+// out (B, T, A), lse (B, n_heads, T), qkv (B, T, 3A); grid (B · n_heads,
+// ceil(T / (16 WARPS))), 32 WARPS threads, warp w owns queries q0 .. q0 + 15, q0 =
+// 16 (WARPS blockIdx.y + w); dynamic shared memory att_wmma_smem<HS>
 template <int HS>
 __global__ static void __launch_bounds__(ATT_WARPS * 32)
 attention_wmma_kernel(float *out, float *lse, const float *qkv, int T, int A, int n_heads)
@@ -151,9 +151,9 @@ attention_wmma_kernel(float *out, float *lse, const float *qkv, int T, int A, in
 		      LDO = sm_t::LDO;
 	extern __shared__ __align__(128) unsigned char att_smem[];
 	sm_t &sm = *reinterpret_cast<sm_t *>(att_smem);
-	int b = blockIdx.y / n_heads, h = blockIdx.y % n_heads;
+	int b = blockIdx.x / n_heads, h = blockIdx.x % n_heads;
 	int w = threadIdx.x / 32, lane = threadIdx.x % 32;
-	int q0 = (blockIdx.x * ATT_WARPS + w) * 16;
+	int q0 = (blockIdx.y * ATT_WARPS + w) * 16;
 	const float *base = qkv + (int64_t)b * T * 3 * A + h * HS;
 	float scale = 1 / sqrtf((float)HS);
 
@@ -284,7 +284,7 @@ __global__ static void attention_rowdot_kernel(float *D, const float *dout, cons
  * it loaded there in registers for the update pass, and spills. */
 
 // dqkv (B, T, 3A) columns h HS .. += dQ; dout (B, T, A), qkv (B, T, 3A), lse, D
-// (B, n_heads, T); grid (ceil(T / BQ), B · n_heads), BQ threads, thread t owns query
+// (B, n_heads, T); grid (B · n_heads, ceil(T / BQ)), BQ threads, thread t owns query
 // i = i0 + t and walks key tiles of BK
 template <int HS>
 __global__ static void __launch_bounds__(ATT_BQ)
@@ -293,8 +293,8 @@ attention_dq_kernel(float *dqkv, const float *dout, const float *qkv, const floa
 {
 	__shared__ float Qown[ATT_BQ][HS + 1], dOown[ATT_BQ][HS + 1];
 	__shared__ float Ks[ATT_BK][HS], Vs[ATT_BK][HS];
-	int b = blockIdx.y / n_heads, h = blockIdx.y % n_heads;
-	int t = threadIdx.x, i0 = blockIdx.x * ATT_BQ, i = i0 + t;
+	int b = blockIdx.x / n_heads, h = blockIdx.x % n_heads;
+	int t = threadIdx.x, i0 = blockIdx.y * ATT_BQ, i = i0 + t;
 	const float *base = qkv + (int64_t)b * T * 3 * A + h * HS;
 	const float *dObase = dout + (int64_t)b * T * A + h * HS;
 	int64_t row = ((int64_t)b * n_heads + h) * T + i;
@@ -358,7 +358,7 @@ attention_dq_kernel(float *dqkv, const float *dout, const float *qkv, const floa
 }
 
 // dqkv (B, T, 3A) columns A + h HS .. += dK and 2A + h HS .. += dV; dout (B, T, A),
-// qkv (B, T, 3A), lse, D (B, n_heads, T); grid (ceil(T / BQ), B · n_heads), BQ threads,
+// qkv (B, T, 3A), lse, D (B, n_heads, T); grid (B · n_heads, ceil(T / BQ)), BQ threads,
 // thread t owns key j = j0 + t and walks query tiles of BK
 template <int HS>
 __global__ static void __launch_bounds__(ATT_BQ)
@@ -367,8 +367,8 @@ attention_dkv_kernel(float *dqkv, const float *dout, const float *qkv, const flo
 {
 	__shared__ float Kown[ATT_BQ][HS + 1], Vown[ATT_BQ][HS + 1];
 	__shared__ float Qs[ATT_BK][HS], dOs[ATT_BK][HS], Ls[ATT_BK], Ds[ATT_BK];
-	int b = blockIdx.y / n_heads, h = blockIdx.y % n_heads;
-	int t = threadIdx.x, j0 = blockIdx.x * ATT_BQ, j = j0 + t;
+	int b = blockIdx.x / n_heads, h = blockIdx.x % n_heads;
+	int t = threadIdx.x, j0 = blockIdx.y * ATT_BQ, j = j0 + t;
 	const float *base = qkv + (int64_t)b * T * 3 * A + h * HS;
 	const float *dObase = dout + (int64_t)b * T * A + h * HS;
 	const float *Lh = lse + ((int64_t)b * n_heads + h) * T;
@@ -448,7 +448,7 @@ template <int HS>
 static void attention_launch(float *out, float *lse, const float *qkv, int B, int T, int A,
 			     int n_heads, cuda_stream_t stream)
 {
-	dim3 grid((T + ATT_BQ - 1) / ATT_BQ, B * n_heads);
+	dim3 grid(B * n_heads, (T + ATT_BQ - 1) / ATT_BQ);
 	attention_kernel<HS><<<grid, ATT_BQ, 0, stream>>>(out, lse, qkv, T, A, n_heads);
 	LAUNCH_CHECK();
 }
@@ -465,7 +465,7 @@ static void attention_wmma_launch(float *out, float *lse, const float *qkv, int 
 						(int)smem));
 		opted_in = true;
 	}
-	dim3 grid((T + 16 * ATT_WARPS - 1) / (16 * ATT_WARPS), B * n_heads);
+	dim3 grid(B * n_heads, (T + 16 * ATT_WARPS - 1) / (16 * ATT_WARPS));
 	attention_wmma_kernel<HS><<<grid, 32 * ATT_WARPS, smem, stream>>>(out, lse, qkv, T, A,
 									  n_heads);
 	LAUNCH_CHECK();
@@ -479,7 +479,7 @@ static void attention_wmma_launch(float *out, float *lse, const float *qkv, int 
 extern "C" void attention_forward_cuda(float *out, float *lse, const float *qkv, int B, int T,
 				       int A, int n_heads, cuda_stream_t stream)
 {
-	if (T == 0)
+	if (B == 0 || T == 0)
 		return;
 	if (cuda_get_precision() == BACKEND_BF16) {
 		switch (A / n_heads) {
@@ -521,7 +521,7 @@ static void attention_backward_launch(float *dqkv, const float *dout, const floa
 	float *D = rowdot_want(n);
 	attention_rowdot_kernel<<<grid_for(n), 256, 0, stream>>>(D, dout, out, B, T, A, n_heads);
 	LAUNCH_CHECK();
-	dim3 grid((T + ATT_BQ - 1) / ATT_BQ, B * n_heads);
+	dim3 grid(B * n_heads, (T + ATT_BQ - 1) / ATT_BQ);
 	attention_dq_kernel<HS><<<grid, ATT_BQ, 0, stream>>>(dqkv, dout, qkv, lse, D, T, A,
 							     n_heads);
 	LAUNCH_CHECK();

@@ -362,6 +362,7 @@ static struct backend make_backend_cuda(void)
 	b.upload_async = cuda_upload_async;
 	b.upload_fence = cuda_upload_fence;
 	b.sync = cuda_sync;
+	b.device_memory = cuda_mem_used;
 	b.linear_backward = op_linear_backward;
 	b.rmsnorm_backward = op_rmsnorm_backward;
 	b.gelu_forward = op_gelu_forward;
@@ -384,3 +385,13 @@ static struct backend make_backend_cuda(void)
 }
 
 extern "C" const struct backend backend_cuda = make_backend_cuda();
+
+/* The plugin's entry (lib/backend.c dlopens sepnet-cuda.so): the backend,
+ * or NULL with the reason in why when no device can be used. */
+extern "C" const struct backend *sepnet_cuda_open(char *why, size_t len)
+{
+	if (cuda_device_count() > 0)
+		return &backend_cuda;
+	snprintf(why, len, "%s", cuda_device_error());
+	return NULL;
+}

@@ -13,7 +13,10 @@
 #include "stft.h"
 #include "util.h"
 #ifdef SEPNET_CUDA
-#include "../cuda/sepnet_cuda.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
 #endif
 
 /* ---- memory: plain host memory, 64-byte aligned like the model's arena ---- */
@@ -156,6 +159,11 @@ static void cpu_nothing(void)
 {
 }
 
+static size_t cpu_device_memory(void)
+{
+	return 0;
+}
+
 /* ---- training ---- */
 
 static void cpu_sum_rows(float *acc, const float *x, int rows, int width, bool by_row)
@@ -261,6 +269,7 @@ const struct backend backend_cpu = {
 	.upload_async = cpu_copy,
 	.upload_fence = cpu_nothing,
 	.sync = cpu_nothing,
+	.device_memory = cpu_device_memory,
 	.linear_backward = linear_backward,
 	.rmsnorm_backward = rmsnorm_backward,
 	.gelu_forward = gelu_forward,
@@ -298,12 +307,104 @@ void backend_buffer_free(const struct backend *be, struct backend_buffer *b)
 	b->cap = 0;
 }
 
-/* ---- choice ---- */
+/* ---- choice ----
+ *
+ * The CUDA backend is a plugin, sepnet-cuda.so, loaded on first use, so
+ * that a CPU run of a CUDA build does not load cuBLAS and cuFFT (about
+ * 200 MB and a tenth of a second per process).  It is looked for in
+ * $SEPNET_CUDA_PLUGIN, next to the program, in ../lib/sepnet from it (an
+ * installed tree), and in the build's own bin directory.  Without an
+ * NVIDIA device node the default is the CPU without loading anything. */
+
+#ifdef SEPNET_CUDA
+#ifndef SEPNET_PLUGIN_DIR
+#define SEPNET_PLUGIN_DIR "bin"
+#endif
+#define PLUGIN "sepnet-cuda.so"
+
+static const struct backend *cuda_backend;
+static char cuda_why[4096];
+static bool cuda_tried;
+
+/* The directory of the running program: its argv[0] when that has a
+ * slash (also when started through the dynamic loader, as the GPU bundle
+ * does), else /proc/self/exe. */
+static void program_dir(char *dir, size_t len)
+{
+	const char *argv0 = program_invocation_name;
+	ssize_t n;
+	if (argv0 && strchr(argv0, '/')) {
+		snprintf(dir, len, "%s", argv0);
+	} else if ((n = readlink("/proc/self/exe", dir, len - 1)) > 0) {
+		dir[n] = '\0';
+	} else {
+		snprintf(dir, len, ".");
+		return;
+	}
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+}
+
+static void *plugin_open(void)
+{
+	const char *env = getenv("SEPNET_CUDA_PLUGIN");
+	if (env && *env) {
+		void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+		if (!h)
+			snprintf(cuda_why, sizeof cuda_why, "cannot load %s: %s", env, dlerror());
+		return h;
+	}
+	char dir[1024], path[1200];
+	program_dir(dir, sizeof dir);
+	const char *base[] = { dir, dir, SEPNET_PLUGIN_DIR }, *sub[] = { "", "/../lib/sepnet", "" };
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s%s/" PLUGIN, base[i], sub[i]);
+		if (access(path, F_OK) != 0)
+			continue;
+		void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!h)
+			snprintf(cuda_why, sizeof cuda_why, "cannot load %s: %s", path, dlerror());
+		return h;
+	}
+	snprintf(cuda_why, sizeof cuda_why, "the CUDA backend " PLUGIN " is not in %s, %s/../lib/sepnet "
+		 "or " SEPNET_PLUGIN_DIR " (set SEPNET_CUDA_PLUGIN)", dir, dir);
+	return NULL;
+}
+
+/* The CUDA backend, or NULL with the reason in cuda_why. */
+static const struct backend *cuda_load(void)
+{
+	if (cuda_tried)
+		return cuda_backend;
+	cuda_tried = true;
+	void *h = plugin_open();
+	if (!h)
+		return NULL;
+	const struct backend *(*open)(char *, size_t);
+	*(void **)&open = dlsym(h, "sepnet_cuda_open");
+	if (!open) {
+		snprintf(cuda_why, sizeof cuda_why, "%s", dlerror());
+		return NULL;
+	}
+	char why[512] = "";
+	cuda_backend = open(why, sizeof why);
+	if (!cuda_backend)
+		snprintf(cuda_why, sizeof cuda_why, "no CUDA device found (%s)", why);
+	return cuda_backend;
+}
+
+/* Whether this machine can have an NVIDIA GPU at all (its device node). */
+static bool nvidia_present(void)
+{
+	return access("/dev/nvidiactl", F_OK) == 0 || access("/dev/nvidia0", F_OK) == 0;
+}
+#endif
 
 bool backend_cuda_available(void)
 {
 #ifdef SEPNET_CUDA
-	return cuda_device_count() > 0;
+	return nvidia_present() && cuda_load() != NULL;
 #else
 	return false;
 #endif
@@ -316,14 +417,14 @@ const struct backend *backend_get(const char *name)
 	if (name && !strcmp(name, "cpu"))
 		return &backend_cpu;
 #ifdef SEPNET_CUDA
-	int n = cuda_device_count();
-	if (n > 0)
-		return &backend_cuda;
-	if (name)
-		die("-d cuda: no CUDA device found (%s)", cuda_device_error());
+	if (!name)
+		return backend_cuda_available() ? cuda_backend : &backend_cpu;
+	if (!cuda_load())
+		die("-d cuda: %s", cuda_why);
+	return cuda_backend;
 #else
 	if (name)
 		die("-d cuda: this binary was built without CUDA (build with nvcc on the PATH)");
-#endif
 	return &backend_cpu;
+#endif
 }

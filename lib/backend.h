@@ -96,6 +96,9 @@ struct backend {
 	void (*upload_fence)(void);
 	/* Wait until everything enqueued so far has finished. */
 	void (*sync)(void);
+	/* Device memory in use, bytes (cuda: every process's on the device); 0
+	 * for the host. */
+	size_t (*device_memory)(void);
 
 	/* ---- training (lib/devtrain.c).  Each op is its CPU twin's in layers.h,
 	 * optim.h, ema.h, loss.h or model.h; backward ops ADD into their

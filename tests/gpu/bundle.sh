@@ -23,16 +23,19 @@ checks=(check-ops check-train)
 
 mkdir -p "$obj"
 make --no-print-directory OBJDIR="$obj" BINDIR="$obj/bin" ARCH=x86-64-v3 -j"$(nproc)" \
-	"${tools[@]/#/$obj/bin/}" "${checks[@]/#/$obj/tests/tools/}" > "$obj/make.log" 2>&1 ||
+	"${tools[@]/#/$obj/bin/}" "$obj/bin/sepnet-cuda.so" "${checks[@]/#/$obj/tests/tools/}" \
+	> "$obj/make.log" 2>&1 ||
 	{ cat "$obj/make.log" >&2; echo "bundle.sh: the build failed" >&2; exit 1; }
-# (awk reads all of nm's output: grep -q would end the pipe early, and
-# pipefail would take nm's SIGPIPE for a failure)
-nm "$obj/bin/sepnet-fwd" | awk '$3 == "backend_cuda" { found = 1 } END { exit !found }' ||
+# the CUDA backend is the plugin the tools load (lib/backend.c); awk reads
+# all of nm's output (grep -q would end the pipe early, and pipefail would
+# take nm's SIGPIPE for a failure)
+nm -D "$obj/bin/sepnet-cuda.so" 2>/dev/null |
+	awk '$3 == "sepnet_cuda_open" { found = 1 } END { exit !found }' ||
 	{ echo "bundle.sh: not a CUDA build (nvcc missing or NO_CUDA set)" >&2; exit 1; }
 
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
-for t in "${tools[@]}"; do cp "$obj/bin/$t" "$out/bin/"; done
+for t in "${tools[@]}" sepnet-cuda.so; do cp "$obj/bin/$t" "$out/bin/"; done
 for t in "${checks[@]}"; do cp "$obj/tests/tools/$t" "$out/bin/"; done
 strip "$out"/bin/*
 # every library ldd resolves outside the CUDA toolkit, and the loader

@@ -71,8 +71,8 @@ tool() {
 	if [ -n "$from_path" ]; then
 		timeout 240 "$t" "${args[@]}"
 	else
-		timeout 240 "$B/lib/ld-linux-x86-64.so.2" --library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" \
-			"$B/bin/$t" "${args[@]}"
+		SEPNET_CUDA_PLUGIN=$B/bin/sepnet-cuda.so timeout 240 "$B/lib/ld-linux-x86-64.so.2" \
+			--library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" "$B/bin/$t" "${args[@]}"
 	fi
 }
 # torch_train CONFIG STEPS WARMUP: the PyTorch twin's training step
@@ -87,7 +87,7 @@ echo "== device"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1
 if [ -z "$from_path" ]; then
 	missing=$("$B/lib/ld-linux-x86-64.so.2" --library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" \
-		--list "$B/bin/sepnet-fwd" | grep 'not found')
+		--list "$B/bin/sepnet-cuda.so" | grep 'not found')
 	[ -z "$missing" ] || { echo "missing libraries (set CUDA_LIBS):"; echo "$missing"; exit 1; }
 fi
 

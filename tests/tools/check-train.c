@@ -45,9 +45,6 @@
 #include "model.h"
 #include "rng.h"
 #include "util.h"
-#ifdef SEPNET_CUDA
-#include "../cuda/sepnet_cuda.h"
-#endif
 
 static bool self;	/* --self: the cpu backend stands in for cuda (a dry run) */
 
@@ -260,9 +257,7 @@ static int bench(int steps, const char *path)
 	const struct backend *gpu = the_gpu();
 	struct config c;
 	load_config(&c, path, 0);
-#ifdef SEPNET_CUDA
-	size_t before = self ? 0 : cuda_mem_used();
-#endif
+	size_t before = gpu->device_memory();
 	struct model *m = model_create(&c, 1, 1, false);
 	model_init(m, c.seed);
 	struct devtrain *dt = devtrain_create(m, gpu, c.ema_decay > 0);
@@ -286,10 +281,8 @@ static int bench(int steps, const char *path)
 	double secs = now() - t0;
 	printf("examples_per_s=%.3f\n", (double)steps * c.batch_size * c.gradient_accum / secs);
 	printf("step_s=%.4f\n", secs / steps);
-#ifdef SEPNET_CUDA
 	if (!self)
-		printf("peak_mem_gib=%.3f\n", (double)(cuda_mem_used() - before) / (1 << 30));
-#endif
+		printf("peak_mem_gib=%.3f\n", (double)(gpu->device_memory() - before) / (1 << 30));
 	printf("loss_last=%.6g\n", loss);
 	gpu->host_free(stems);
 	devtrain_free(dt);
