@@ -239,6 +239,7 @@ attention_wmma_kernel(float *out, float *lse, const float *qkv, int T, int A, in
 				wmma::load_matrix_sync(vf, &sm.V[kk * 16][n * 16], LDH);
 				wmma::mma_sync(of, pf, vf, of);
 			}
+			__syncwarp();	// every lane has loaded this O tile before any lane stores it
 			wmma::store_matrix_sync(&sm.O[w][0][n * 16], of, LDO, wmma::mem_row_major);
 		}
 		__syncwarp();	// S, P and O are rewritten by the next tile
