@@ -77,7 +77,7 @@ tool() {
 }
 # torch_train CONFIG STEPS WARMUP: the PyTorch twin's training step
 torch_train() {
-	timeout 240 "${PYTHON:-python3}" tests/gpu/torch_gpu_train.py "$@" ${dry:+--device cpu}
+	timeout 90 "${PYTHON:-python3}" tests/gpu/torch_gpu_train.py "$@" ${dry:+--device cpu}
 }
 
 now() { date +%s.%N; }
