@@ -47,6 +47,25 @@ static inline unsigned grid_for(int64_t n)
 	return (unsigned)(blocks < 1 ? 1 : blocks > (1 << 20) ? (1 << 20) : blocks);
 }
 
+/* Σ v over a block of BLOCK_SUM_THREADS threads by a fixed tree (the same
+ * bits for the same inputs), returned to every thread; sh is that many
+ * doubles of shared memory, free again on return.  Every thread of the
+ * block must call it. */
+#define BLOCK_SUM_THREADS 256
+__device__ static inline double block_sum(double v, double *sh)
+{
+	sh[threadIdx.x] = v;
+	__syncthreads();
+	for (int w = BLOCK_SUM_THREADS / 2; w > 0; w /= 2) {
+		if (threadIdx.x < w)
+			sh[threadIdx.x] += sh[threadIdx.x + w];
+		__syncthreads();
+	}
+	double s = sh[0];
+	__syncthreads();
+	return s;
+}
+
 #define GRID_STRIDE_LOOP(i, n)                                                        \
 	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);        \
 	     i += (int64_t)gridDim.x * blockDim.x)

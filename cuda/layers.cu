@@ -21,21 +21,15 @@ __global__ static void broadcast_kernel(float *out, const float *vec, int rows, 
 // over; x is (B, n) floats; grid (n_blocks, B), 256 threads, double sums
 __global__ static void sumsq_partial_kernel(double *partial, const float *x, int64_t n)
 {
-	__shared__ double sh[256];
+	__shared__ double sh[BLOCK_SUM_THREADS];
 	const float *xb = x + blockIdx.y * n;
 	double s = 0;
 	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
 	     i += (int64_t)gridDim.x * blockDim.x)
 		s += (double)xb[i] * xb[i];
-	sh[threadIdx.x] = s;
-	__syncthreads();
-	for (int w = 128; w > 0; w /= 2) {
-		if (threadIdx.x < w)
-			sh[threadIdx.x] += sh[threadIdx.x + w];
-		__syncthreads();
-	}
+	s = block_sum(s, sh);
 	if (threadIdx.x == 0)
-		partial[blockIdx.y * gridDim.x + blockIdx.x] = sh[0];
+		partial[blockIdx.y * gridDim.x + blockIdx.x] = s;
 }
 
 // sigma[b] = sqrt(Σ partial[b] / count) + 1e-5, summed in a fixed order; one thread per b

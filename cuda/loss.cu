@@ -19,7 +19,7 @@
 #define SISDR_EPS 1e-8
 #define MAG_EPS 1e-12f
 #define DB (10 / M_LN10)	/* 10 log10 x = DB · ln x */
-#define THREADS 256		/* every kernel here runs blocks of 256 */
+#define THREADS BLOCK_SUM_THREADS	/* every kernel here runs blocks of 256 */
 #define PER_THREAD 8		/* elements a thread sums, before the block count caps */
 #define MAX_BLOCKS 2048		/* blocks per pair or row */
 #define MAX_GRID_Y 65535	/* CUDA's limit on gridDim.y; kernels stride past it */
@@ -31,22 +31,6 @@ struct pair_terms {
 };
 
 /* ---- kernels ---- */
-
-// Σ v over the block's THREADS threads by a fixed tree, returned to every
-// thread; sh is THREADS doubles of shared memory, free again on return
-__device__ static double block_sum(double v, double *sh)
-{
-	sh[threadIdx.x] = v;
-	__syncthreads();
-	for (int w = THREADS / 2; w > 0; w /= 2) {
-		if (threadIdx.x < w)
-			sh[threadIdx.x] += sh[threadIdx.x + w];
-		__syncthreads();
-	}
-	double s = sh[0];
-	__syncthreads();
-	return s;
-}
 
 __device__ static double sign_of(double x)
 {

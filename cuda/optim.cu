@@ -27,37 +27,25 @@ __global__ static void scale_kernel(float *x, int64_t n, float s)
 // (x (n)); blocks of 256, a fixed tree in shared memory
 __global__ static void sumsq_block_kernel(double *partial, const float *x, int64_t n)
 {
-	__shared__ double sh[256];
+	__shared__ double sh[BLOCK_SUM_THREADS];
 	double s = 0;
 	GRID_STRIDE_LOOP(k, n)
 		s += (double)x[k] * x[k];
-	sh[threadIdx.x] = s;
-	__syncthreads();
-	for (int w = 128; w > 0; w /= 2) {
-		if (threadIdx.x < w)
-			sh[threadIdx.x] += sh[threadIdx.x + w];
-		__syncthreads();
-	}
+	s = block_sum(s, sh);
 	if (threadIdx.x == 0)
-		partial[blockIdx.x] = sh[0];
+		partial[blockIdx.x] = s;
 }
 
 // *out = Σ partial (n_partial), in a fixed order; one block of 256
 __global__ static void sumsq_finish_kernel(double *out, const double *partial, int n_partial)
 {
-	__shared__ double sh[256];
+	__shared__ double sh[BLOCK_SUM_THREADS];
 	double s = 0;
 	for (int i = threadIdx.x; i < n_partial; i += blockDim.x)
 		s += partial[i];
-	sh[threadIdx.x] = s;
-	__syncthreads();
-	for (int w = 128; w > 0; w /= 2) {
-		if (threadIdx.x < w)
-			sh[threadIdx.x] += sh[threadIdx.x + w];
-		__syncthreads();
-	}
+	s = block_sum(s, sh);
 	if (threadIdx.x == 0)
-		*out = sh[0];
+		*out = s;
 }
 
 // one AdamW step over params, grads, m, v (n), as adamw_update (optim.c):
