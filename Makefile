@@ -24,8 +24,11 @@ CFLAGS ?= -O3 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP
 LDLIBS := -lsndfile -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -lcjson -lpthread -lm
 
+# required to build and test; optional ones only draw pictures (gnuplot):
+# their absence is a notice, never a failure of work already done
 DEBIAN_PACKAGES := build-essential libsndfile1-dev libinih-dev libfftw3-dev \
-	libopenblas-dev libcjson-dev bats bats-assert bats-support sox time gnuplot-nox
+	libopenblas-dev libcjson-dev bats bats-assert bats-support sox time
+DEBIAN_OPTIONAL := gnuplot-nox
 
 # ---- what this machine has (one ✓/✗ line each) ----
 have_header = $(shell printf '\#include <%s>\n' $(1) | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
@@ -118,15 +121,21 @@ $(OBJDIR)/tests/%: $(OBJDIR)/tests/unit/%.o $(LIBA)
 $(OBJDIR)/tests/tools/%: $(OBJDIR)/tests/tools/%.o $(LIBA)
 	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
+# as root: install what is missing; otherwise name it and the command
+# that installs it, and fail only when a required package is missing
 deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	@missing="" optional=""; for p in $(DEBIAN_PACKAGES); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -z "$$missing" ]; then echo "✓ Debian packages"; exit 0; fi; \
-	echo "missing Debian packages:$$missing"; \
+	for p in $(DEBIAN_OPTIONAL); do \
+		dpkg -s $$p >/dev/null 2>&1 || optional="$$optional $$p"; done; \
+	if [ -z "$$missing$$optional" ]; then echo "✓ Debian packages"; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		echo "installing Debian packages:$$missing$$optional"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing$$optional; \
+	elif [ -n "$$missing" ]; then \
+		echo "missing Debian packages:$$missing$$optional; run as root: apt-get update && apt-get install -y$$missing$$optional" >&2; exit 1; \
 	else \
-		echo "run as root: apt-get update && apt-get install -y$$missing" >&2; exit 1; \
+		echo "✗ optional Debian packages:$$optional (pictures are skipped; as root: apt-get install -y$$optional)"; \
 	fi
 
 test: deps
@@ -136,7 +145,8 @@ test: deps
 unit: all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/run --unit
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) examples/demo.sh
 
 .PHONY: demo-model

@@ -17,8 +17,9 @@
 #
 # Writes DIR (default demo/): song/{mixture,drums,bass,other,vocals}.wav
 # (the example and its true stems), {drums,bass,other,vocals}.wav (the
-# model's), spectrograms.png.  Tools come from $BINDIR (default bin/), the
-# test helpers from $OBJDIR/tests/tools (default build/tests/tools).
+# model's), spectrograms.png (without gnuplot: skipped with a one-line
+# notice, exit 0).  Tools come from $BINDIR (default bin/), the test
+# helpers from $OBJDIR/tests/tools (default build/tests/tools).
 set -euo pipefail
 usage="usage: demo.sh [-m MODEL] [-s SEED] [-d SECONDS] [-o DIR]"
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,6 +74,12 @@ done | awk '{ printf "%-8s %8.2f %9.2f %+8.2f\n", $1, $2, $3, $2 - $3; m += $2; 
 	END { printf "%-8s %8.2f %9.2f %+8.2f\n", "mean", m / NR, b / NR, (m - b) / NR }'
 echo
 
+# the picture is optional: without gnuplot the stems and the table stand,
+# and one line says how to get it
+if ! command -v gnuplot > /dev/null; then
+	echo "spectrograms: skipped, gnuplot not found (as root: apt-get install gnuplot-nox, or make deps)"
+	exit 0
+fi
 estimates=()
 for s in $stems; do estimates+=("$dir/$s.wav"); done
 stft "${stft_opts[@]}" "$song" "${estimates[@]}" |

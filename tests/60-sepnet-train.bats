@@ -265,6 +265,23 @@ nan_record() {
 	[ "$(head -c 4 p/metrics.png | tail -c 3)" = PNG ]
 }
 
+@test "examples/plot-metrics: a run without validation, and a machine without gnuplot" {
+	musdb-cat train -r "$DS" -c "$NOEMA" -n 24 | sepnet-train -q -c "$NOEMA" -o nv
+	require gnuplot
+	run --separate-stderr "$ROOT/examples/plot-metrics" nv
+	assert_success
+	assert_equal "$stderr" ""
+	assert_output nv/metrics.png
+	[ "$(head -c 4 nv/metrics.png | tail -c 3)" = PNG ]
+	path_without nognuplot gnuplot
+	run --separate-stderr env PATH="$PWD/nognuplot" "$ROOT/examples/plot-metrics" -o x.png nv
+	assert_success
+	assert_equal "$output" ""
+	assert_equal "$stderr" "plot-metrics: x.png skipped, gnuplot not found (as root: apt-get install gnuplot-nox; then gnuplot x.gp)"
+	[ ! -e x.png ]
+	grep -qx 'set output "x.png"' x.gp
+}
+
 @test "-h, --version, usage errors and devices" {
 	run sepnet-train -h
 	assert_success

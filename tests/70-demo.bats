@@ -9,7 +9,7 @@ bats_require_minimum_version 1.5.0
 MODEL=$ROOT/models/demo.safetensors
 
 setup_file() {
-	require make-dataset spec-dump model-export stft istft sisdr sepnet-fwd sox soxi gnuplot
+	require make-dataset spec-dump model-export stft istft sisdr sepnet-fwd sox soxi gnuplot file
 	cd "$BATS_FILE_TMPDIR"
 	# the demo on a 4-5 s song of a seed the model was not trained on
 	BINDIR=$SEPNET_BIN OBJDIR=$(dirname "$SEPNET_TESTBIN") \
@@ -50,6 +50,19 @@ setup() {
 	run file "$DEMO/spectrograms.png"
 	assert_output --partial 'PNG image data, 1200 x 1210'
 	grep -q "^spectrograms: demo/spectrograms.png$" "$OUT"
+}
+
+@test "demo.sh without gnuplot: exit 0, the four stems, a one-line notice, no picture" {
+	path_without nognuplot gnuplot
+	run --separate-stderr env PATH="$PWD/nognuplot" BINDIR="$SEPNET_BIN" OBJDIR="$(dirname "$SEPNET_TESTBIN")" \
+		"$ROOT/examples/demo.sh" -s 4242 -d 2 -o demo
+	assert_success
+	assert_equal "$stderr" ""
+	for s in drums bass other vocals; do [ -s "demo/$s.wav" ]; done
+	assert_line --regexp '^mean +[-0-9.]+ +[-0-9.]+ +[-+0-9.]+$'
+	assert_line --index $((${#lines[@]} - 1)) \
+		"spectrograms: skipped, gnuplot not found (as root: apt-get install gnuplot-nox, or make deps)"
+	[ ! -e demo/spectrograms.png ]
 }
 
 @test "the bundled model is stored in F16 and under 10 MB; the loader reads it" {

@@ -46,3 +46,20 @@ waveform_record() {
 	record SNT1 "$1" 0
 	sox -r 8000 -n -c 1 -t f32 - synth "$2"s sine 300 gain -3
 }
+
+# path_without DIR PROG...: fill DIR with links to every program on PATH
+# but PROG..., so that PATH=DIR runs as on a machine without them.
+path_without() {
+	local dir=$1 d f name skip p
+	shift
+	mkdir -p "$dir"
+	local IFS=:
+	for d in $PATH; do
+		for f in "$d"/*; do
+			name=${f##*/} skip=
+			for p in "$@"; do [ "$name" = "$p" ] && skip=1; done
+			[ -z "$skip" ] && [ -x "$f" ] && [ ! -d "$f" ] && [ ! -e "$dir/$name" ] && ln -s "$f" "$dir/$name"
+		done
+	done
+	return 0
+}
