@@ -659,3 +659,16 @@ uint16_t snt_f32_to_bf16(float f)
 	x += 0x7fff + (x >> 16 & 1);				/* round to nearest even */
 	return x >> 16;
 }
+
+uint64_t snt_header_hash(const struct snt_header *h)
+{
+	uint64_t x = 0xcbf29ce484222325ULL;
+	for (int i = 0; i < h->nkv; i++)
+		for (int part = 0; part < 2; part++) {
+			const char *p = part ? h->kv[i].val : h->kv[i].key;
+			for (; *p; p++)
+				x = (x ^ (unsigned char)*p) * 0x100000001b3ULL;
+			x = (x ^ (part ? '\n' : '=')) * 0x100000001b3ULL;
+		}
+	return x;
+}

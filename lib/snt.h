@@ -58,6 +58,9 @@ void snt_header_init(struct snt_header *h);
 void snt_header_free(struct snt_header *h);
 void snt_header_copy(struct snt_header *dst, const struct snt_header *src);
 const char *snt_header_get(const struct snt_header *h, const char *key);
+/* FNV-1a over every key and value in order: a fingerprint of the header
+ * that does not depend on where the record sits in a stream. */
+uint64_t snt_header_hash(const struct snt_header *h);
 int snt_header_set(struct snt_header *h, const char *key, const char *val);
 void snt_header_setf(struct snt_header *h, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -68,19 +68,6 @@ void stem_writer_free(struct stem_writer *sw)
 	free(sw);
 }
 
-/* mkdir -p of the directory part of path */
-static void make_parents(const char *path)
-{
-	char *p = xstrdup(path);
-	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (mkdir(p, 0777) < 0 && errno != EEXIST)
-			die("%s:", p);
-		*s = '/';
-	}
-	free(p);
-}
-
 /* The name of source s of a record with S sources. */
 static char *source_name(const struct snt_header *h, int s, int S, const char *where)
 {
@@ -143,7 +130,7 @@ void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const
 		char *name = source_name(h, s, S, where);
 		char *path = expand(sw->pattern, name, track, index);
 		claim_path(sw, path);
-		make_parents(path);
+		make_parent_dirs(path);
 		enum audio_sample sample = sw->sample;
 		if (!sw->sample_set) {	/* lossless by default: float where the format has it */
 			const char *dot = strrchr(path, '.');

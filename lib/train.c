@@ -8,6 +8,7 @@
 
 #include "checkpoint.h"
 #include "ema.h"
+#include "rng.h"
 #include "safetensors.h"
 #include "train.h"
 #include "util.h"
@@ -15,6 +16,8 @@
 /* checkpoint.c's "format" value: a training checkpoint is a sepnet
  * checkpoint with more tensors and metadata */
 #define CHECKPOINT_FORMAT "sepnet"
+/* the rng stream of the segment windows taken from longer records */
+#define SEGMENT_WINDOW_STREAM 0x77696e646f77ULL
 
 int train_check_record(const struct snt_header *h, const struct config *cfg, int64_t length,
 		       char *err, size_t errlen)
@@ -103,6 +106,7 @@ void trainer_free(struct trainer *t)
 	adamw_free(&t->opt);
 	free(t->ema);
 	free(t->x);
+	free(t->window);
 	snt_header_free(&t->h);
 	free(t);
 }
@@ -128,16 +132,49 @@ static int read_record(void *ctx, float *dst, char *err, size_t errlen)
 				 r->name, r->record);
 			return -1;
 		}
+		// musdb-cat counted segments of the record's length; this run
+		// takes windows of segment_length out of them (below)
+		int64_t N = t->h.rank == 3 ? t->h.shape[2] : 0, L = t->cfg.segment_length;
+		if (N > L && t->epoch_size <= INT64_MAX / N)
+			t->epoch_size = t->epoch_size * N / L;
 	}
 	char why[512];
-	if (train_check_record(&t->h, &t->cfg, t->cfg.segment_length, why, sizeof why)) {
+	int64_t L = t->cfg.segment_length;
+	if (train_check_record(&t->h, &t->cfg, 0, why, sizeof why)) {
 		snprintf(err, errlen, "%s: record %" PRId64 ": %s", r->name, r->record, why);
 		return -1;
 	}
-	if (snt_read_payload(r, &t->h, dst)) {
+	int64_t N = t->h.shape[2];
+	if (N < L) {
+		snprintf(err, errlen, "%s: record %" PRId64 ": %" PRId64 " samples, shorter than the "
+			 "config's segment_length %" PRId64 " (musdb-cat train -c CONFIG makes "
+			 "segments of that length)", r->name, r->record, N, L);
+		return -1;
+	}
+	if (N == L) {
+		if (snt_read_payload(r, &t->h, dst)) {
+			snprintf(err, errlen, "%s", r->err);
+			return -1;
+		}
+		return 1;
+	}
+	// a longer record: the window of segment_length samples at an offset
+	// drawn from the record's header and the config's seed, so the same
+	// record gives the same window in any run, resumed or not
+	int64_t rows = t->h.shape[0] * t->h.shape[1];
+	if ((size_t)(rows * N) > t->window_cap) {
+		free(t->window);
+		t->window_cap = (size_t)(rows * N);
+		t->window = xmalloc(t->window_cap * sizeof(float));
+	}
+	if (snt_read_payload(r, &t->h, t->window)) {
 		snprintf(err, errlen, "%s", r->err);
 		return -1;
 	}
+	int64_t off = (int64_t)rng_below(t->cfg.seed, SEGMENT_WINDOW_STREAM,
+					 snt_header_hash(&t->h), (uint64_t)(N - L + 1));
+	for (int64_t i = 0; i < rows; i++)
+		memcpy(dst + i * L, t->window + i * N + off, L * sizeof(float));
 	return 1;
 }
 

@@ -61,6 +61,8 @@ struct trainer {
 	/* buffers */
 	float *stems;		/* (B, S, C, N) one micro-batch, read without prefetch */
 	float *x;		/* (B, C, F, T) complex: its mixture spectrogram */
+	float *window;		/* (S, C, N) a record longer than segment_length */
+	size_t window_cap;	/* floats of window */
 	struct snt_header h;
 };
 

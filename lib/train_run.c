@@ -252,19 +252,6 @@ static void end_epoch(struct run *run)
 
 /* ---- setup ---- */
 
-static void make_outdir(const char *dir)
-{
-	struct stat sb;
-	if (mkdir(dir, 0777) == 0)
-		return;
-	if (errno != EEXIST)
-		die("%s:", dir);
-	if (stat(dir, &sb) < 0)
-		die("%s:", dir);
-	if (!S_ISDIR(sb.st_mode))
-		die("%s: not a directory", dir);
-}
-
 /* Remove the temporary files (lib/util.h atomic_open: NAME.tmp.PID) that
  * a killed run left in dir, when their process is gone. */
 static void remove_stale_temporaries(struct run *run, const char *dir)
@@ -331,7 +318,7 @@ static void announce(struct run *run)
 	int64_t per_step = (int64_t)c->batch_size * c->gradient_accum;
 	int64_t steps_per_epoch = (t->epoch_size + per_step - 1) / per_step;
 	run->total_steps = (int64_t)c->num_epochs * steps_per_epoch;
-	if (run->o->max_steps > 0 && run->o->max_steps < run->total_steps)
+	if (run->o->max_steps > 0)
 		run->total_steps = run->o->max_steps;
 	report(run, "%zu parameters on %s, %" PRId64 " records per epoch (%" PRId64
 	       " steps of %" PRId64 "), %d epochs", t->m->n_params, t->be->name, t->epoch_size,
@@ -356,7 +343,7 @@ static void run_open(struct run *run, const struct train_opts *o)
 	int64_t epoch_size = epoch_size_of(&cfg, o);
 	if (o->valid && access(o->valid, R_OK) < 0)
 		die("%s:", o->valid);
-	make_outdir(o->outdir);
+	make_dirs(o->outdir);	// and its missing parents
 	remove_stale_temporaries(run, o->outdir);
 
 	struct trainer *t = run->t = trainer_create_on(&cfg, epoch_size, be);
@@ -415,7 +402,9 @@ void train_run(const struct train_opts *o)
 			why = "interrupted";
 			break;
 		}
-		if (t->epoch >= t->cfg.num_epochs) {
+		// --steps on the command line wins over the config's num_epochs
+		// (resuming a finished run with --steps goes on)
+		if (o->max_steps == 0 && t->epoch >= t->cfg.num_epochs) {
 			why = "num_epochs reached";
 			break;
 		}

@@ -10,8 +10,10 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -192,6 +194,42 @@ void refuse_tty_stdout(void)
 {
 	if (isatty(STDOUT_FILENO))
 		die("refusing to write binary data to a terminal (redirect or pipe stdout)");
+}
+
+void make_dirs(const char *dir)
+{
+	char *p = xstrdup(dir);
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = 0;
+	for (char *s = p + 1;; s++) {
+		bool end = !*s;
+		if (*s != '/' && !end)
+			continue;
+		*s = 0;
+		struct stat sb;
+		if (mkdir(p, 0777) < 0 && errno != EEXIST)
+			die("%s:", p);
+		if (stat(p, &sb) < 0)
+			die("%s:", p);
+		if (!S_ISDIR(sb.st_mode))
+			die("%s: not a directory", p);
+		if (end)
+			break;
+		*s = '/';
+	}
+	free(p);
+}
+
+void make_parent_dirs(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return;
+	char *dir = xstrdup(path);
+	dir[slash - path] = 0;
+	make_dirs(dir);
+	free(dir);
 }
 
 /* ---- atomic files ---- */

@@ -48,6 +48,12 @@ void close_stdout(void);
 /* Refuse to write binary data to a terminal (exit 1 with a message). */
 void refuse_tty_stdout(void);
 
+/* mkdir -p: create dir and its missing parents; dies naming the first
+ * one that cannot be made (or that exists and is not a directory). */
+void make_dirs(const char *dir);
+/* make_dirs of the directory part of path (nothing for a bare name). */
+void make_parent_dirs(const char *path);
+
 /* Atomic output: data is written to "PATH.tmp.PID", fsync'd and renamed over
  * PATH on commit; abort (or exit before commit) removes the temporary. */
 struct atomic_file {

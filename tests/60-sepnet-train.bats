@@ -164,12 +164,12 @@ nan_record() {
 
 @test "records that do not fit the config are refused, naming the record" {
 	musdb-cat train -r "$DS" -c "$NOEMA" -n 3 > good.snt
-	musdb-cat train -r "$DS" -l 8192 -n 1 > long.snt
+	musdb-cat train -r "$DS" -l 2048 -n 1 > short.snt
 	head=$'dtype=f32\nshape=4,2,4096\nsources=drums,bass,other,vocals\nsr=44100\n'
 	{ cat good.snt; record SNT1 "${head/44100/48000}" 131072; } > sr.snt
 	{ cat good.snt; record SNT1 "${head/4,2,/4,1,}" 65536; } > mono.snt
 	{ cat good.snt; record SNT1 "${head/drums,bass/bass,drums}" 131072; } > order.snt
-	{ cat good.snt long.snt; } > length.snt
+	{ cat good.snt short.snt; } > length.snt
 	for f in sr mono order length; do
 		run --separate-stderr sepnet-train -q -c "$NOEMA" -o "$f" "$f.snt"
 		assert_failure 1
@@ -178,11 +178,28 @@ nan_record() {
 		sr) want="sr=48000, the model's sample_rate is 44100" ;;
 		mono) want="1 channels, the model takes 2" ;;
 		order) want="sources=bass,drums,other,vocals, the model's sources are drums,bass,other,vocals" ;;
-		length) want="8192 samples, the config's segment_length is 4096" ;;
+		length) want="2048 samples, shorter than the config's segment_length 4096 (musdb-cat train -c CONFIG makes segments of that length)" ;;
 		esac
 		assert_equal "$stderr" "sepnet-train: $f.snt: record 3: $want"
 		[ ! -e "$f/last.safetensors" ]
 	done
+}
+
+@test "longer records: a window of segment_length from the header and seed, the epoch scaled, -o's parents made" {
+	musdb-cat train -r "$DS" -l 8192 -n 8 > long.snt
+	sepnet-train -q -c "$NOEMA" -o deep/er/a --steps 2 long.snt
+	sepnet-train -q -c "$NOEMA" -o b --steps 2 long.snt
+	# the same records give the same windows: bit-identical weights
+	cmp deep/er/a/last.safetensors b/last.safetensors
+	musdb-cat train -r "$DS" -c "$NOEMA" -n 8 > exact.snt
+	sepnet-train -q -c "$NOEMA" -o c --steps 2 exact.snt
+	! cmp -s b/last.safetensors c/last.safetensors
+	# musdb-cat counted 8192-sample segments: the epoch holds twice as many of 4096
+	n=$(snt-info long.snt | head -1 | sed 's/.*epoch_size=\([0-9]*\).*/\1/')
+	sed 's/^epoch_size = .*/epoch_size = 0/' "$NOEMA" > e0.ini
+	run --separate-stderr sepnet-train -c e0.ini -o d --steps 1 long.snt
+	assert_success
+	[[ $stderr == *" $((n * 2)) records per epoch"* ]]
 }
 
 @test "NaN steps are skipped and logged; max_bad_steps in a row stop without a new checkpoint" {

@@ -16,6 +16,10 @@ static const char usage[] =
 	"                 [--no-flip] [--no-shift] [--tracks FILE] [--full]\n"
 	"       musdb-cat valid|test -r ROOT [--mixture] [--stems] [--tracks FILE]";
 
+/* the default segment: 15 s, xlarge.ini's segment_length, the longest of
+ * the shipped configs */
+#define MUSDB_CAT_SEGMENT 661500
+
 struct opts {
 	const char *command;	/* list, train, valid, test */
 	const char *split;	/* list: the split, "all" when none */
@@ -143,7 +147,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			die("%s: sample_rate %d, but MUSDB18-HQ is %d Hz", o->config,
 			    cfg.sample_rate, DATASET_SR);
 	}
-	o->train.segment = length ? int_option("-l", length, 1, INT64_MAX / 64) : cfg.segment_length;
+	/* without -c or -l: segments long enough for every shipped config, of
+	 * which sepnet-train takes its own segment_length */
+	o->train.segment = length ? int_option("-l", length, 1, INT64_MAX / 64)
+			   : o->config ? cfg.segment_length : MUSDB_CAT_SEGMENT;
 	o->train.seed = seed ? (uint64_t)int_option("--seed", seed, 0, INT64_MAX) : cfg.seed;
 }
 
