@@ -22,17 +22,18 @@ CUDA_HOME ?= /usr/local/cuda
 
 CFLAGS ?= -O3 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP
-LDLIBS := -lsndfile -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -lcjson -lpthread -lm
+LDLIBS := -lsndfile -lsoxr -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -lcjson -lpthread -lm
 
 # required to build and test; optional ones only draw pictures (gnuplot):
 # their absence is a notice, never a failure of work already done
-DEBIAN_PACKAGES := build-essential libsndfile1-dev libinih-dev libfftw3-dev \
+DEBIAN_PACKAGES := build-essential libsndfile1-dev libsoxr-dev libinih-dev libfftw3-dev \
 	libopenblas-dev libcjson-dev bats bats-assert bats-support sox time
 DEBIAN_OPTIONAL := gnuplot-nox
 
 # ---- what this machine has (one ✓/✗ line each) ----
 have_header = $(shell printf '\#include <%s>\n' $(1) | $(CC) -E -x c - >/dev/null 2>&1 && echo y)
 HAVE_SNDFILE := $(call have_header,sndfile.h)
+HAVE_SOXR := $(call have_header,soxr.h)
 HAVE_INIH := $(call have_header,ini.h)
 HAVE_FFTW := $(call have_header,fftw3.h)
 HAVE_CBLAS := $(call have_header,cblas.h)
@@ -85,13 +86,14 @@ all: check-deps $(TOOL_BINS) $(PLUGIN) $(UNIT_BINS) $(TEST_TOOL_BINS)
 check = @if [ "$(1)" = y ]; then echo "✓ $(2)"; else echo "✗ $(2): $(3)"; fi
 check-deps:
 	$(call check,$(HAVE_SNDFILE),libsndfile,missing (make deps))
+	$(call check,$(HAVE_SOXR),libsoxr,missing (make deps))
 	$(call check,$(HAVE_INIH),inih,missing (make deps))
 	$(call check,$(HAVE_FFTW),fftw3f,missing (make deps))
 	$(call check,$(HAVE_CBLAS),openblas,missing (make deps))
 	$(call check,$(HAVE_CJSON),cjson,missing (make deps))
 	$(call check,$(HAVE_OPENMP),openmp,building single-threaded)
 	$(call check,$(if $(NVCC),y),nvcc$(if $(NVCC), $(NVCC)),$(if $(NO_CUDA),NO_CUDA set,not found): skipping CUDA)
-	@missing=""; for v in "$(HAVE_SNDFILE)" "$(HAVE_INIH)" "$(HAVE_FFTW)" "$(HAVE_CBLAS)" "$(HAVE_CJSON)"; do \
+	@missing=""; for v in "$(HAVE_SNDFILE)" "$(HAVE_SOXR)" "$(HAVE_INIH)" "$(HAVE_FFTW)" "$(HAVE_CBLAS)" "$(HAVE_CJSON)"; do \
 		[ "$$v" = y ] || missing=1; done; \
 	if [ -n "$$missing" ]; then echo "missing libraries: run 'make deps' (as root) first" >&2; exit 1; fi
 

@@ -215,7 +215,7 @@ static int major_format(const char *path)
 		{ "wav", SF_FORMAT_WAV }, { "wave", SF_FORMAT_WAV }, { "flac", SF_FORMAT_FLAC },
 		{ "aiff", SF_FORMAT_AIFF }, { "aif", SF_FORMAT_AIFF }, { "ogg", SF_FORMAT_OGG },
 		{ "au", SF_FORMAT_AU }, { "caf", SF_FORMAT_CAF }, { "w64", SF_FORMAT_W64 },
-		{ "rf64", SF_FORMAT_RF64 },
+		{ "rf64", SF_FORMAT_RF64 }, { "mp3", SF_FORMAT_MPEG },
 	};
 	const char *dot = strrchr(path, '.');
 	if (!dot || strchr(dot, '/'))
@@ -231,11 +231,13 @@ struct audio_writer *audio_open_write(const char *path, int sr, int channels,
 {
 	int major = major_format(path);
 	if (major < 0)
-		die("%s: unknown audio file extension (use .wav, .flac, .aiff, .ogg, .au, .caf, .w64, .rf64)", path);
+		die("%s: unknown audio file extension (use .wav, .flac, .aiff, .ogg, .mp3, .au, .caf, .w64, .rf64)", path);
 	int sub = sample == AUDIO_PCM16 ? SF_FORMAT_PCM_16 : sample == AUDIO_PCM24 ? SF_FORMAT_PCM_24
 									     : SF_FORMAT_FLOAT;
 	if (major == SF_FORMAT_OGG)
 		sub = SF_FORMAT_VORBIS;
+	if (major == SF_FORMAT_MPEG)	// lossy, like Vorbis: -b does not apply
+		sub = SF_FORMAT_MPEG_LAYER_III;
 	SF_INFO info = { .samplerate = sr, .channels = channels, .format = major | sub };
 	if (!sf_format_check(&info))
 		die("%s: this file format cannot hold %s samples at %d Hz, %d channels", path,

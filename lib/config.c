@@ -36,6 +36,7 @@
  * commas.  Keys start in column 1: inih would read an indented line as the
  * continuation of the previous value. */
 #include "config.h"
+#include "datafile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -709,6 +710,7 @@ void config_load_or_die(struct config *c, const char *path)
 {
 	char err[512];
 
+	path = datafile_resolve(path, "configs", ".ini");	// -c base: configs/base.ini
 	config_defaults(c);
 	if (config_load(c, path, err, sizeof err))
 		die("%s", err);

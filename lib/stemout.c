@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "resample.h"
 #include "util.h"
 
 struct stem_writer {
@@ -108,16 +109,21 @@ void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const
 	if (h->dtype != SNT_F32 || (h->rank != 2 && h->rank != 3))
 		die("%s: -o writes f32 [C, N] or [S, C, N] records, not %s of rank %d", where,
 		    snt_dtype_name(h->dtype), h->rank);
-	int S = h->rank == 3 ? h->shape[0] : 1, C = h->shape[h->rank - 2];
-	int64_t N = h->shape[h->rank - 1];
-	int sr = sw->sr;
-	if (!sr) {
-		const char *v = snt_header_get(h, "sr");
-		if (!v)
-			die("%s: no sr key: give the sample rate with -r", where);
-		if (parse_int(v, &sr) || sr < 1)
-			die("%s: malformed sr=%s", where, v);
-	}
+	// at the input's rate and length (orig_sr, orig_length), or -r's
+	struct snt_header out;
+	float *owned;
+	snt_header_init(&out);
+	snt_header_copy(&out, h);
+	y = wave_restore(&out, y, sw->sr, &owned, where);
+	int S = out.rank == 3 ? out.shape[0] : 1, C = out.shape[out.rank - 2];
+	int64_t N = out.shape[out.rank - 1];
+	int sr;
+	const char *v = snt_header_get(&out, "sr");
+	if (!v)
+		die("%s: no sr key: give the sample rate with -r", where);
+	if (parse_int(v, &sr) || sr < 1)
+		die("%s: malformed sr=%s", where, v);
+	h = &out;
 	if (S > 1 && !strstr(sw->pattern, "%s"))
 		die("%s: %d sources but -o %s has no %%s", where, S, sw->pattern);
 	const char *track = snt_header_get(h, "track");
@@ -142,4 +148,6 @@ void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const
 		free(path);
 		free(name);
 	}
+	free(owned);
+	snt_header_free(&out);
 }

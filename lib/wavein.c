@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "audio.h"
+#include "resample.h"
 #include "util.h"
 
 struct wave_input {
@@ -13,6 +14,7 @@ struct wave_input {
 	const char *cur_name;
 	struct snt_reader *snt;	/* the open SNT stream, if any */
 	int64_t record;		/* records emitted from cur_name */
+	int sr, channels;	/* wave_input_conform's, 0: as they are */
 };
 
 struct wave_input *wave_input_open(char *const *names, int n)
@@ -90,7 +92,29 @@ static float *to_f32(struct snt_reader *r, const struct snt_header *h)
 	return out;
 }
 
+void wave_input_conform(struct wave_input *in, int sr, int channels)
+{
+	in->sr = sr, in->channels = channels;
+}
+
+static int next_record(struct wave_input *in, struct snt_header *h, float **data);
+
 int wave_input_next(struct wave_input *in, struct snt_header *h, float **data)
+{
+	if (!next_record(in, h, data))
+		return 0;
+	if (in->sr || in->channels) {
+		char where[512];
+		if (in->snt)
+			snprintf(where, sizeof where, "%s: record %lld", in->snt->name, (long long)in->record);
+		else
+			snprintf(where, sizeof where, "%s", in->cur_name);
+		wave_conform(h, data, in->sr, in->channels, where);
+	}
+	return 1;
+}
+
+static int next_record(struct wave_input *in, struct snt_header *h, float **data)
 {
 	for (;;) {
 		if (in->snt) {

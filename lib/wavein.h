@@ -20,6 +20,9 @@ struct wave_input *wave_input_open(char *const *names, int n);
  * Dies naming the file and record on malformed input or a record that is
  * not a waveform (complex, or rank < 1). */
 int wave_input_next(struct wave_input *in, struct snt_header *h, float **data);
+/* From now on, waveform records [C, N] come out at sr Hz with `channels`
+ * channels (lib/resample.h wave_conform; 0 leaves either as it is). */
+void wave_input_conform(struct wave_input *in, int sr, int channels);
 /* The name of the input the last record came from (for messages). */
 const char *wave_input_name(const struct wave_input *in);
 int64_t wave_input_record(const struct wave_input *in);

@@ -9,11 +9,13 @@
  * on the CPU a group of one row per thread at a time, on a GPU a whole
  * record. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audio.h"
 #include "backend.h"
+#include "resample.h"
 #include "snt.h"
 #include "stemout.h"
 #include "util.h"
@@ -127,14 +129,18 @@ static void istft_run(const struct opts *o)
 			/* the whole input record is read before anything is written,
 			 * so a truncated record leaves no partial output */
 			int64_t P = be->host ? max_threads() : R;	/* rows per call */
+			// audio that stft resampled goes back to the input's rate
+			// and length: a whole record first, then the stream
+			bool restore = snt_header_get(&h, "orig_sr") != NULL;
+			bool rows_out = w && !restore;	/* written as they are made */
 			float *spec = snt_read_payload_alloc_or_die(r, &h_in);
-			float *y = xmalloc(sizeof(float) * N * (w && P < R ? P : R));
-			if (w)
+			float *y = xmalloc(sizeof(float) * N * (rows_out && P < R ? P : R));
+			if (rows_out)
 				snt_write_header(w, &h);
 			for (int64_t r0 = 0; r0 < R; r0 += P) {
 				int64_t n = R - r0 < P ? R - r0 : P;
 				const float *src = spec + r0 * 2 * F * T;
-				float *out = w ? y : y + r0 * N, *dst = out;
+				float *out = rows_out ? y : y + r0 * N, *dst = out;
 				if (!be->host) {	// device memory in and out
 					float *d = backend_buffer_want(be, &plans.spec, n * 2 * F * T);
 					be->upload(d, src, sizeof(float) * n * 2 * F * T);
@@ -145,11 +151,19 @@ static void istft_run(const struct opts *o)
 					die("%s: inverse STFT failed", where);
 				if (!be->host)
 					be->download(out, dst, sizeof(float) * N * n);
-				if (w)
+				if (rows_out)
 					snt_write_payload(w, y, sizeof(float) * N * n);
 			}
 			if (!w)
 				stem_writer_write(sw, &h, y, index, where);
+			else if (restore) {
+				float *owned;
+				const float *out = wave_restore(&h, y, 0, &owned, where);
+				snt_header_setf(&h, "length", "%lld", (long long)h.shape[h.rank - 1]);
+				snt_write_header(w, &h);
+				snt_write_payload(w, out, sizeof(float) * snt_numel(&h));
+				free(owned);
+			}
 			free(spec);
 			free(y);
 			snt_header_free(&h_in);

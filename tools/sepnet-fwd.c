@@ -17,7 +17,9 @@
 #include "backend.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "datafile.h"
 #include "model.h"
+#include "resample.h"
 #include "separate.h"
 #include "snt.h"
 #include "stemout.h"
@@ -77,6 +79,9 @@ static int select_stems(const struct config *cfg, const char *list, int *idx)
 	return n;
 }
 
+/* -m as given, for messages that name the fix */
+static const char *model_arg = "MODEL";
+
 /* The key must be present and equal to want. */
 static void check_key(const struct snt_header *h, const char *key, int want, const char *where)
 {
@@ -85,7 +90,9 @@ static void check_key(const struct snt_header *h, const char *key, int want, con
 	if (!v)
 		die("%s: no %s key (a spectrogram from stft is expected)", where, key);
 	if (parse_int(v, &got) || got != want)
-		die("%s: %s=%s, but the model was trained with %s=%d", where, key, v, key, want);
+		die("%s: %s=%s, but the model was trained with %s=%d: make the spectrogram with "
+		    "stft -m %s (it takes the model's STFT and resamples)", where, key, v, key, want,
+		    model_arg);
 }
 
 /* A record read: its header and payload, or the end, or an error. */
@@ -154,6 +161,39 @@ static void stage(struct fwd *f, struct in_slot *in)
 				(size_t)snt_numel(&in->h) * (in->h.dtype == SNT_C64 ? 2 : 1));
 }
 
+/* A waveform record made the model's rate and channel count (in place of
+ * in->x, the backend's host memory). */
+static void conform_waveform(struct fwd *f, struct in_slot *in)
+{
+	const struct config *c = &f->m->cfg;
+	size_t n = (size_t)snt_numel(&in->h);
+	float *x = xmalloc(sizeof(float) * (n ? n : 1));
+	memcpy(x, in->x, sizeof(float) * n);
+	wave_conform(&in->h, &x, c->sample_rate, f->m->C, in->where);
+	n = (size_t)snt_numel(&in->h);
+	in->x = host_want(f->be, in->x, &in->x_cap, n ? n : 1);
+	memcpy(in->x, x, sizeof(float) * n);
+	free(x);
+}
+
+/* A spectrogram [C, F, T] of another channel count mapped to the model's:
+ * the mapping is linear, so mapping the spectrogram is mapping the audio. */
+static void conform_channels(struct fwd *f, struct in_slot *in)
+{
+	struct snt_header *h = &in->h;
+	int C = (int)h->shape[0];
+	int64_t plane = h->shape[1] * h->shape[2] * 2;
+	if (C > 64)
+		die("%s: %d channels: at most 64 can be mapped", in->where, C);
+	if (C > 2)
+		warn("%s: %d channels downmixed to stereo", in->where, C);
+	float *y = channels_map(in->x, C, f->m->C, plane);
+	in->x = host_want(f->be, in->x, &in->x_cap, (size_t)(f->m->C * plane));
+	memcpy(in->x, y, sizeof(float) * f->m->C * plane);
+	free(y);
+	snt_header_set_shape(h, 3, (int64_t[]){ f->m->C, h->shape[1], h->shape[2] });
+}
+
 static void read_body(void *arg)
 {
 	struct fwd *f = arg;
@@ -186,6 +226,10 @@ static void read_body(void *arg)
 	size_t floats = (size_t)snt_numel(&in->h) * (in->h.dtype == SNT_C64 ? 2 : 1);
 	in->x = host_want(f->be, in->x, &in->x_cap, floats ? floats : 1);
 	snt_read_payload_or_die(r, &in->h, in->x);
+	if (in->h.dtype == SNT_F32 && in->h.rank == 2)
+		conform_waveform(f, in);
+	else if (in->h.dtype == SNT_C64 && in->h.rank == 3 && in->h.shape[0] != f->m->C)
+		conform_channels(f, in);
 	stage(f, in);
 }
 
@@ -255,6 +299,18 @@ static void out_waveforms(struct fwd *f, struct out_slot *out, const struct snt_
 	out_header(f, out, h, SNT_F32, 3, shape, N);
 	out->audio = f->sw != NULL;
 	out->y_floats = (size_t)f->n_out * f->m->C * N;
+	if (out->audio)	// the stem writer takes them to the input's rate
+		return;
+	// a stream: back at the input's rate and length (orig_sr, orig_length)
+	float *owned;
+	wave_restore(&out->h, out->y, 0, &owned, out->where);
+	if (owned) {
+		out->y_floats = (size_t)snt_numel(&out->h);
+		out->y = host_want(f->be, out->y, &out->y_cap, out->y_floats);
+		memcpy(out->y, owned, sizeof(float) * out->y_floats);
+		free(owned);
+		snt_header_setf(&out->h, "length", "%lld", (long long)out->h.shape[2]);
+	}
 }
 
 static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_slot *out)
@@ -265,8 +321,6 @@ static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_s
 	const char *where = in->where;
 	if (h->rank != 3)
 		die("%s: expected a c64 [C, F, T] spectrogram, got rank %d", where, h->rank);
-	if (h->shape[0] != m->C)
-		die("%s: %lld channels, the model needs %d", where, (long long)h->shape[0], m->C);
 	check_key(h, "n_fft", c->n_fft, where);
 	check_key(h, "hop", c->hop_length, where);
 	if (snt_header_get(h, "sr"))
@@ -311,10 +365,6 @@ static void separate_waveform(struct fwd *f, struct in_slot *in, struct out_slot
 	const char *where = in->where;
 	if (h->rank != 2)
 		die("%s: expected an f32 [C, N] waveform, got rank %d", where, h->rank);
-	if (h->shape[0] != m->C)
-		die("%s: %lld channels, the model needs %d", where, (long long)h->shape[0], m->C);
-	if (snt_header_get(h, "sr"))
-		check_key(h, "sr", c->sample_rate, where);
 	int64_t N = h->shape[1];
 	if (N <= c->n_fft / 2)
 		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
@@ -408,6 +458,7 @@ static void fwd_input(struct fwd *f, char *name)
 	else
 		fclose(fp);
 	f->wav = wave_input_open(&name, 1);
+	wave_input_conform(f->wav, f->m->cfg.sample_rate, f->m->C);
 	fwd_records(f);
 	wave_input_close(f->wav);
 	f->wav = NULL;
@@ -578,6 +629,8 @@ int main(int argc, char **argv)
 	}
 	if (!o.model)
 		die_usage("no model: -m MODEL");
+	model_arg = o.model;
+	o.model = datafile_resolve(o.model, "models", ".safetensors");	// -m demo
 	if (o.info) {
 		if (o.ninputs)
 			die_usage("--info reads no input");

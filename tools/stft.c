@@ -2,7 +2,10 @@
  *
  * Each input record f32 [..., C, N] becomes c64 [..., C, F, T] with the
  * keys n_fft, hop, window, center and length added (DESIGN §3); every
- * other key passes through.  Rows are transformed on the backend of -d
+ * other key passes through.  With -m MODEL or -c CONFIG the STFT is the
+ * model's, and audio is first made its rate and channel count
+ * (lib/resample.h), the input's rate and length kept in orig_sr and
+ * orig_length for istft.  Rows are transformed on the backend of -d
  * (lib/backend.h): on the CPU in parallel groups of one row per thread,
  * written as they finish, so memory stays near one input and one output
  * record; on a GPU a record at a time. */
@@ -11,13 +14,16 @@
 #include <string.h>
 
 #include "backend.h"
+#include "checkpoint.h"
 #include "config.h"
+#include "datafile.h"
 #include "snt.h"
 #include "util.h"
 #include "wavein.h"
 
 struct opts {
 	int n_fft, hop;
+	int sr, channels;	/* -m, -c: audio conformed to the model's (0: as it is) */
 	const char *device;
 	char **inputs;
 	int ninputs;
@@ -26,7 +32,7 @@ struct opts {
 _Noreturn static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: %s [-n N_FFT] [-H HOP] [-c CONFIG] [-d cpu|cuda] [FILE ...]\n", progname);
+		"usage: %s [-m MODEL | -c CONFIG] [-n N_FFT] [-H HOP] [-d cpu|cuda] [FILE ...]\n", progname);
 	exit(status);
 }
 
@@ -93,6 +99,7 @@ static void stft_run(const struct opts *o)
 	ctx.plan = be->stft_create(o->n_fft, o->hop);
 	ctx.group = be->host ? max_threads() : 0;
 	struct wave_input *in = wave_input_open(o->inputs, o->ninputs);
+	wave_input_conform(in, o->sr, o->channels);
 	struct snt_writer *w = snt_writer_open("-");
 	struct snt_header h;
 	float *x;
@@ -120,6 +127,7 @@ int main(int argc, char **argv)
 		{ "n-fft", required_argument, NULL, 'n' },
 		{ "hop", required_argument, NULL, 'H' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "model", required_argument, NULL, 'm' },
 		{ "device", required_argument, NULL, 'd' },
 		{ 0 },
 	};
@@ -127,7 +135,9 @@ int main(int argc, char **argv)
 	int set_n = 0, set_hop = 0, c;
 	struct config cfg;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "hn:H:c:d:", longopts, NULL)) != -1) {
+	const char *from = NULL;	/* -c or -m, for the message when both */
+	char err[512];
+	while ((c = getopt_long(argc, argv, "hn:H:c:m:d:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (parse_int(optarg, &o.n_fft) || o.n_fft < 2 || o.n_fft % 2)
@@ -140,11 +150,20 @@ int main(int argc, char **argv)
 			set_hop = 1;
 			break;
 		case 'c':
-			config_load_or_die(&cfg, optarg);
+		case 'm':
+			if (from)
+				die_usage("%s and -%c: give one model or config", from, c);
+			from = c == 'c' ? "-c" : "-m";
+			if (c == 'c')
+				config_load_or_die(&cfg, optarg);
+			else if (checkpoint_read_config(datafile_resolve(optarg, "models", ".safetensors"),
+							&cfg, err, sizeof err))
+				die("%s", err);
 			if (!set_n)
 				o.n_fft = cfg.n_fft;
 			if (!set_hop)
 				o.hop = cfg.hop_length;
+			o.sr = cfg.sample_rate, o.channels = cfg.channels;
 			break;
 		case 'd':
 			o.device = optarg;

@@ -1,0 +1,174 @@
+/* resample.c: see resample.h. */
+#include "resample.h"
+
+#include <math.h>
+#include <soxr.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+int64_t resample_length(int64_t n, int sr_in, int sr_out)
+{
+	return (int64_t)llround((double)n * sr_out / sr_in);
+}
+
+float *resample_rows(const float *x, int64_t R, int64_t n, int sr_in, int sr_out, int64_t n_out,
+		     const char *where)
+{
+	float *y = xcalloc((size_t)(R * n_out > 0 ? R * n_out : 1), sizeof(float));
+	soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_S, SOXR_FLOAT32_S);
+	soxr_quality_spec_t q = soxr_quality_spec(SOXR_VHQ, 0);
+	// rows are independent: one converter each, in parallel
+	int failed = 0;
+	const char *msg = NULL;
+#pragma omp parallel for schedule(dynamic, 1) reduction(|: failed)
+	for (int64_t r = 0; r < R; r++) {
+		soxr_runtime_spec_t rt = soxr_runtime_spec(1);
+		const float *in[1] = { x + r * n };
+		float *out[1] = { y + r * n_out };
+		size_t odone = 0;
+		soxr_error_t err = soxr_oneshot(sr_in, sr_out, 1, (soxr_in_t)in, (size_t)n, NULL,
+						(soxr_out_t)out, (size_t)n_out, &odone, &io, &q, &rt);
+		if (err) {
+			failed |= 1;
+#pragma omp critical
+			msg = err;
+		}
+	}
+	if (failed)
+		die("%s: resampling %d Hz to %d Hz failed (libsoxr: %s)", where, sr_in, sr_out, msg);
+	return y;
+}
+
+float *channels_map(const float *x, int c_in, int c_out, int64_t n)
+{
+	float *y = xmalloc(sizeof(float) * (size_t)(c_out * n > 0 ? c_out * n : 1));
+	// w[o][i]: the weight of input channel i in output channel o
+	double w[2][64] = { { 0 } };
+	if (c_in == c_out) {
+		memcpy(y, x, sizeof(float) * (size_t)(c_in * n));
+		return y;
+	}
+	if (c_out == 1) {
+		for (int i = 0; i < c_in; i++)
+			w[0][i] = 1.0 / c_in;
+	} else if (c_in == 1) {
+		w[0][0] = w[1][0] = 1;
+	} else if (c_in == 6) {	// 5.1 (L R C LFE Ls Rs): ITU-R BS.775, LFE dropped, normalised
+		double k = 1 / (1 + 2 * M_SQRT1_2);
+		w[0][0] = w[1][1] = k;
+		w[0][2] = w[1][2] = k * M_SQRT1_2;
+		w[0][4] = w[1][5] = k * M_SQRT1_2;
+	} else {	// even channels left, odd right (quad: L R Ls Rs)
+		int left = (c_in + 1) / 2, right = c_in / 2;
+		for (int i = 0; i < c_in; i++)
+			w[i % 2][i] = 1.0 / (i % 2 ? right : left);
+	}
+	for (int o = 0; o < c_out; o++) {
+		float *dst = y + o * n;
+		memset(dst, 0, sizeof(float) * n);
+		for (int i = 0; i < c_in && i < 64; i++) {
+			float g = (float)w[o][i];
+			if (g == 0)
+				continue;
+			const float *src = x + i * n;
+			for (int64_t j = 0; j < n; j++)
+				dst[j] += g * src[j];
+		}
+	}
+	return y;
+}
+
+static int key_rate(const struct snt_header *h, const char *key, const char *where)
+{
+	const char *v = snt_header_get(h, key);
+	int r;
+	if (!v)
+		return 0;
+	if (parse_int(v, &r) || r < 1)
+		die("%s: malformed %s=%s (a rate in Hz)", where, key, v);
+	return r;
+}
+
+void wave_conform(struct snt_header *h, float **x, int sr, int channels, const char *where)
+{
+	if (h->rank != 2)
+		return;
+	int C = (int)h->shape[0], in_sr = key_rate(h, "sr", where);
+	int64_t N = h->shape[1];
+	if (!in_sr)
+		in_sr = sr;
+	bool resample = sr > 0 && in_sr != sr, remap = channels > 0 && C != channels;
+	if (!resample && !remap)
+		return;
+	if (remap && C > 64)
+		die("%s: %d channels: at most 64 can be mapped", where, C);
+	if (!snt_header_get(h, "orig_sr")) {
+		snt_header_setf(h, "orig_sr", "%d", in_sr);
+		snt_header_setf(h, "orig_length", "%lld", (long long)N);
+	}
+	if (remap) {
+		if (C > 2 && channels == 2)
+			warn("%s: %d channels downmixed to stereo%s", where, C,
+			     C == 6 ? " (5.1: ITU-R BS.775, LFE dropped)" : " (odd/even channels to left/right)");
+		float *y = channels_map(*x, C, channels, N);
+		free(*x);
+		*x = y;
+		C = channels;
+	}
+	if (resample) {
+		int64_t M = resample_length(N, in_sr, sr);
+		if (M < 1)
+			die("%s: %lld samples at %d Hz are none at %d Hz", where, (long long)N, in_sr, sr);
+		float *y = resample_rows(*x, C, N, in_sr, sr, M, where);
+		free(*x);
+		*x = y;
+		N = M;
+	}
+	snt_header_set_shape(h, 2, (int64_t[]){ C, N });
+	snt_header_setf(h, "sr", "%d", sr > 0 ? sr : in_sr);
+}
+
+int wave_output_rate(const struct snt_header *h, int rate)
+{
+	if (rate > 0)
+		return rate;
+	int r = key_rate(h, "orig_sr", "record");
+	return r ? r : key_rate(h, "sr", "record");
+}
+
+const float *wave_restore(struct snt_header *h, const float *y, int rate, float **owned,
+			  const char *where)
+{
+	*owned = NULL;
+	int sr = key_rate(h, "sr", where), orig = key_rate(h, "orig_sr", where);
+	int64_t N = h->shape[h->rank - 1], R = N ? snt_numel(h) / N : 0, M = N;
+	int out = rate > 0 ? rate : orig ? orig : sr;
+	const char *ol = snt_header_get(h, "orig_length");
+	if (ol && orig && parse_int64(ol, &M))
+		die("%s: malformed orig_length=%s", where, ol);
+	if (!ol || !orig)
+		M = N;
+	if (orig)	// the input's length at the input's rate, scaled to out
+		M = out == orig ? M : resample_length(M, orig, out);
+	else if (sr && out != sr)
+		M = resample_length(N, sr, out);
+	snt_header_del(h, "orig_sr");
+	snt_header_del(h, "orig_length");
+	if (out)
+		snt_header_setf(h, "sr", "%d", out);
+	if (!sr || (out == sr && M == N))
+		return y;
+	if (M < 1)
+		die("%s: %lld samples at %d Hz are none at %d Hz", where, (long long)N, sr, out);
+	// the converter's length from N: round(N * out / sr); the input's own
+	// length wins (it differs by a sample at most)
+	*owned = resample_rows(y, R, N, sr, out, M, where);
+	int64_t shape[SNT_MAX_RANK];
+	memcpy(shape, h->shape, sizeof shape);
+	shape[h->rank - 1] = M;
+	snt_header_set_shape(h, h->rank, shape);
+	return *owned;
+}

@@ -1,0 +1,50 @@
+/* resample.h: any ordinary audio to what a model takes, and back.
+ *
+ * Sample-rate conversion is libsoxr's at its very-high quality (VHQ:
+ * 28-bit, 95 % passband, linear phase), whole signals at once, so the
+ * output has round(N * sr_out / sr_in) samples aligned with the input.
+ * Channel mapping: mono is duplicated to stereo; more than two channels
+ * are downmixed (5.1 by ITU-R BS.775, others odd/even channels to
+ * left/right); two to one is their mean.
+ *
+ * A record conformed to a model keeps the input's rate and length in the
+ * keys orig_sr and orig_length, which every tool passes
+ * through, so that outputs go back to the input's rate and length: stems
+ * line up with the input in a DAW. */
+#ifndef SEPNET_RESAMPLE_H
+#define SEPNET_RESAMPLE_H
+
+#include <stdint.h>
+
+#include "snt.h"
+
+/* round(n * sr_out / sr_in) */
+int64_t resample_length(int64_t n, int sr_in, int sr_out);
+/* x [R, n] planar at sr_in -> [R, n_out] at sr_out (malloc'd); n_out
+ * frames exactly (the converter's output, cut or zero-padded by at most a
+ * sample).  Dies naming where on a converter error. */
+float *resample_rows(const float *x, int64_t R, int64_t n, int sr_in, int sr_out, int64_t n_out,
+		     const char *where);
+/* x [c_in, n] -> [c_out, n] (malloc'd), by the mapping above; stride n.
+ * Works on interleaved complex data too with n doubled (it is linear). */
+float *channels_map(const float *x, int c_in, int c_out, int64_t n);
+
+/* A waveform record h, *x (f32 [C, N], rank 2) made sr Hz (0: as it is)
+ * and `channels` channels (0: as it is): resampled and mapped in place of
+ * *x (freed), h's shape and sr edited, orig_sr and orig_length added the
+ * first time.  A record without sr is taken to be at sr.  A
+ * downmix of more than two channels is noted once on stderr, naming where. */
+void wave_conform(struct snt_header *h, float **x, int sr, int channels, const char *where);
+
+/* The rate a waveform record goes out at: `rate` when > 0, else its
+ * orig_sr, else its sr (0 when it has none). */
+int wave_output_rate(const struct snt_header *h, int rate);
+/* A waveform record h, y (f32 [..., N]) back at its input's rate and
+ * length (orig_sr, orig_length), or at `rate` when > 0 (the length scaled):
+ * returns y itself when nothing changes, else a new buffer (also in
+ * *owned, for the caller to free); h's shape and sr are edited and the
+ * orig_ keys dropped.  A record without sr is labelled `rate`. */
+const float *wave_restore(struct snt_header *h, const float *y, int rate, float **owned,
+			  const char *where);
+
+#endif
