@@ -2,6 +2,7 @@
 #include "stemout.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,12 +15,43 @@ struct stem_writer {
 	char *pattern;
 	enum audio_sample sample;
 	int sample_set, sr;
-	char **written;		/* every path written so far */
+	char **written;		/* every path reserved or written so far */
+	int64_t *owner;		/* the record index each belongs to */
+	char **what;		/* "FILE: record N" of its record, for messages */
 	int nwritten;
 };
 
-/* Expand the pattern; NULL source/track only while validating it. */
-static char *expand(const char *pattern, const char *source, const char *track, int64_t index)
+/* %d and %b of a record from the file= key: the folder holding the
+ * file and the file name without extension (else the track). */
+struct names {
+	const char *source, *track;
+	char *dir, *base;
+};
+
+static void names_of_file(struct names *nm, const char *file, const char *track)
+{
+	if (!file) {
+		nm->dir = xstrdup(track), nm->base = xstrdup(track);
+		return;
+	}
+	const char *slash = strrchr(file, '/');
+	nm->base = xstrdup(slash ? slash + 1 : file);
+	char *dot = strrchr(nm->base, '.');
+	if (dot && dot != nm->base)
+		*dot = 0;
+	char *dir = xstrdup(file);
+	char *s = strrchr(dir, '/');
+	if (s)
+		s == dir ? (void)(s[1] = 0) : (void)(*s = 0);
+	char *real = realpath(s ? dir : ".", NULL);
+	const char *from = real ? real : dir, *last = strrchr(from, '/');
+	nm->dir = xstrdup(last && last[1] ? last + 1 : from);
+	free(real);
+	free(dir);
+}
+
+/* Expand the pattern; NULL names only while validating it. */
+static char *expand(const char *pattern, const struct names *nm, int64_t index)
 {
 	size_t cap = strlen(pattern) + 256, n = 0;
 	char *out = xmalloc(cap);
@@ -28,11 +60,13 @@ static char *expand(const char *pattern, const char *source, const char *track, 
 		const char *add = NULL;
 		if (*p == '%' && p[1]) {
 			switch (*++p) {
-			case 's': add = source ? source : ""; break;
-			case 't': add = track ? track : ""; break;
+			case 's': add = nm ? nm->source : ""; break;
+			case 't': add = nm ? nm->track : ""; break;
+			case 'd': add = nm ? nm->dir : ""; break;
+			case 'b': add = nm ? nm->base : ""; break;
 			case 'i': snprintf(num, sizeof num, "%lld", (long long)index); add = num; break;
 			case '%': add = "%"; break;
-			default: die_usage("-o: unknown conversion %%%c in '%s' (use %%s, %%t, %%i, %%%%)", *p, pattern);
+			default: die_usage("-o: unknown conversion %%%c in '%s' (use %%s, %%t, %%d, %%b, %%i, %%%%)", *p, pattern);
 			}
 		}
 		size_t len = add ? strlen(add) : 1;
@@ -51,7 +85,7 @@ static char *expand(const char *pattern, const char *source, const char *track, 
 struct stem_writer *stem_writer_create(const char *pattern, enum audio_sample sample,
 				       int sample_set, int sr)
 {
-	free(expand(pattern, NULL, NULL, 0));	/* usage errors before any work */
+	free(expand(pattern, NULL, 0));	/* usage errors before any work */
 	struct stem_writer *sw = xcalloc(1, sizeof *sw);
 	sw->pattern = xstrdup(pattern);
 	sw->sample = sample, sw->sample_set = sample_set, sw->sr = sr;
@@ -62,9 +96,13 @@ void stem_writer_free(struct stem_writer *sw)
 {
 	if (!sw)
 		return;
-	for (int i = 0; i < sw->nwritten; i++)
+	for (int i = 0; i < sw->nwritten; i++) {
 		free(sw->written[i]);
+		free(sw->what[i]);
+	}
 	free(sw->written);
+	free(sw->what);
+	free(sw->owner);
 	free(sw->pattern);
 	free(sw);
 }
@@ -94,13 +132,58 @@ static char *source_name(const struct snt_header *h, int s, int S, const char *w
 	return xstrdup(buf);
 }
 
-static void claim_path(struct stem_writer *sw, const char *path)
+/* path for record index: an error when another record or source has it */
+static void claim_path(struct stem_writer *sw, const char *path, int64_t index, const char *where)
 {
 	for (int i = 0; i < sw->nwritten; i++)
-		if (!strcmp(sw->written[i], path))
-			die("-o %s: two outputs would both be written to %s (add %%t or %%i)", sw->pattern, path);
+		if (!strcmp(sw->written[i], path)) {
+			if (sw->owner[i] == index)	// reserved for this record
+				return;
+			die("%s: -o %s: %s is also the output of %s (make the names differ "
+			    "with %%t, %%d, %%b or %%i)", where, sw->pattern, path, sw->what[i]);
+		}
 	sw->written = xrealloc(sw->written, (sw->nwritten + 1) * sizeof *sw->written);
+	sw->owner = xrealloc(sw->owner, (sw->nwritten + 1) * sizeof *sw->owner);
+	sw->what = xrealloc(sw->what, (sw->nwritten + 1) * sizeof *sw->what);
+	sw->owner[sw->nwritten] = index;
+	sw->what[sw->nwritten] = xstrdup(where);
 	sw->written[sw->nwritten++] = xstrdup(path);
+}
+
+/* The paths of record h's sources, claimed for index. */
+static char **record_paths(struct stem_writer *sw, const struct snt_header *h, int S,
+			   int64_t index, const char *where)
+{
+	const char *track = snt_header_get(h, "track");
+	char num[32];
+	if (!track) {
+		snprintf(num, sizeof num, "%lld", (long long)index);
+		track = num;
+	}
+	if (S > 1 && !strstr(sw->pattern, "%s"))
+		die("%s: %d sources but -o %s has no %%s", where, S, sw->pattern);
+	struct names nm = { .track = track };
+	names_of_file(&nm, snt_header_get(h, "file"), track);
+	char **paths = xcalloc((size_t)S, sizeof *paths);
+	for (int s = 0; s < S; s++) {
+		char *name = source_name(h, s, S, where);
+		nm.source = name;
+		paths[s] = expand(sw->pattern, &nm, index);
+		claim_path(sw, paths[s], index, where);
+		free(name);
+	}
+	free(nm.dir);
+	free(nm.base);
+	return paths;
+}
+
+void stem_writer_reserve(struct stem_writer *sw, const struct snt_header *h, int S, int64_t index,
+			 const char *where)
+{
+	char **paths = record_paths(sw, h, S, index, where);
+	for (int s = 0; s < S; s++)
+		free(paths[s]);
+	free(paths);
 }
 
 void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const float *y,
@@ -124,18 +207,9 @@ void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const
 	if (parse_int(v, &sr) || sr < 1)
 		die("%s: malformed sr=%s", where, v);
 	h = &out;
-	if (S > 1 && !strstr(sw->pattern, "%s"))
-		die("%s: %d sources but -o %s has no %%s", where, S, sw->pattern);
-	const char *track = snt_header_get(h, "track");
-	char num[32];
-	if (!track) {
-		snprintf(num, sizeof num, "%lld", (long long)index);
-		track = num;
-	}
+	char **paths = record_paths(sw, h, S, index, where);
 	for (int s = 0; s < S; s++) {
-		char *name = source_name(h, s, S, where);
-		char *path = expand(sw->pattern, name, track, index);
-		claim_path(sw, path);
+		char *path = paths[s];
 		make_parent_dirs(path);
 		enum audio_sample sample = sw->sample;
 		if (!sw->sample_set) {	/* lossless by default: float where the format has it */
@@ -146,8 +220,8 @@ void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const
 		audio_write(aw, y + (int64_t)s * C * N, N, N);
 		audio_commit(aw);
 		free(path);
-		free(name);
 	}
+	free(paths);
 	free(owned);
 	snt_header_free(&out);
 }

@@ -1,6 +1,7 @@
 /* wavein.c: see wavein.h. */
 #include "wavein.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,21 @@ struct wave_input {
 	int sr, channels;	/* wave_input_conform's, 0: as they are */
 };
 
+/* The name of the folder holding path (the working folder's for a bare name). */
+static char *folder_name(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash)
+		slash == dir ? (void)(slash[1] = 0) : (void)(*slash = 0);
+	char *real = realpath(slash ? dir : ".", NULL);
+	const char *from = real ? real : dir;
+	const char *last = strrchr(from, '/');
+	char *name = xstrdup(last && last[1] ? last + 1 : from);
+	free(real);
+	free(dir);
+	return name;
+}
+
 struct wave_input *wave_input_open(char *const *names, int n)
 {
 	static char *const stdin_name[] = { "-" };
@@ -26,7 +42,8 @@ struct wave_input *wave_input_open(char *const *names, int n)
 	return in;
 }
 
-static char *track_name(const char *path)
+/* the file name without folder and extension */
+static char *base_name(const char *path)
 {
 	const char *base = strrchr(path, '/');
 	char *t = xstrdup(base ? base + 1 : path);
@@ -34,6 +51,21 @@ static char *track_name(const char *path)
 	if (dot && dot != t)
 		*dot = 0;
 	return t;
+}
+
+char *wave_track_name(char *const *names, int n, int i)
+{
+	char *b = base_name(names[i]);
+	bool shared = !strcmp(b, "mixture");
+	for (int j = 0; j < n && !shared; j++) {
+		char *o = j == i ? NULL : base_name(names[j]);
+		shared = o && !strcmp(o, b);
+		free(o);
+	}
+	if (!shared || !strcmp(names[i], "-"))
+		return b;
+	free(b);
+	return folder_name(names[i]);
 }
 
 static int read_audio(struct wave_input *in, struct audio_reader *ar, struct snt_header *h, float **data)
@@ -61,10 +93,11 @@ static int read_audio(struct wave_input *in, struct audio_reader *ar, struct snt
 	snt_header_set_shape(h, 2, (int64_t[]){ C, n });
 	snt_header_setf(h, "sr", "%d", ar->sr);
 	if (strcmp(in->cur_name, "-")) {
-		char *t = track_name(in->cur_name);
+		char *t = wave_track_name(in->names, in->n, in->next - 1);
 		if (snt_header_set(h, "track", t))
 			warn("%s: file name not usable as a track name", in->cur_name);
 		free(t);
+		snt_header_set(h, "file", in->cur_name);	// for -o's %d and %b
 	}
 	*data = buf;
 	return 1;

@@ -5,7 +5,7 @@
  * name is an audio file or an SNT stream, told apart by its first bytes;
  * no name (or "-") is standard input.  Every record comes out as planar
  * f32 [..., C, N] with an SNT header: an audio file gives shape C,N with
- * sr= and track= (the file name without directory and extension); SNT
+ * sr=, file= (the path as given) and track= (wave_track_name); SNT
  * records keep their keys, and s16/f16/bf16 payloads are converted to f32
  * (s16 scaled by 1/32768). */
 #ifndef SEPNET_WAVEIN_H
@@ -16,6 +16,11 @@
 struct wave_input;
 
 struct wave_input *wave_input_open(char *const *names, int n);
+/* The track of names[i] among names: the file name without folder and
+ * extension, or, for a file named mixture.* or a name that two files of
+ * the list share, the name of the folder holding it (MUSDB's
+ * test/SONG/mixture.wav is SONG).  malloc'd. */
+char *wave_track_name(char *const *names, int n, int i);
 /* 1 with h and *data (malloc'd, caller frees) set; 0 after the last record.
  * Dies naming the file and record on malformed input or a record that is
  * not a waveform (complex, or rank < 1). */

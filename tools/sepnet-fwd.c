@@ -136,6 +136,7 @@ struct fwd {
 	/* the current input, for the reader */
 	struct snt_reader *r;
 	struct wave_input *wav;
+	int input;		/* its index in o->inputs */
 	struct in_slot *reading;
 };
 
@@ -213,6 +214,11 @@ static void read_body(void *arg)
 		in->x_cap = 0;
 		in->x_malloced = true;
 		snprintf(in->where, sizeof in->where, "%s", wave_input_name(f->wav));
+		if (f->o->ninputs) {	// the track among every file named (%t)
+			char *t = wave_track_name(f->o->inputs, f->o->ninputs, f->input);
+			snt_header_set(&in->h, "track", t);
+			free(t);
+		}
 		stage(f, in);
 		return;
 	}
@@ -464,6 +470,34 @@ static void fwd_input(struct fwd *f, char *name)
 	f->wav = NULL;
 }
 
+/* -o with audio files named: every output path claimed before the first
+ * separation, so that two songs mapped to one file fail before any work
+ * (up to the first SNT stream, whose record count is unknown). */
+static void reserve_outputs(struct fwd *f)
+{
+	const struct opts *o = f->o;
+	for (int i = 0; i < o->ninputs; i++) {
+		const char *name = o->inputs[i];
+		unsigned char magic[4] = { 0 };
+		FILE *fp = strcmp(name, "-") ? fopen(name, "rb") : NULL;
+		if (!fp)
+			return;	// stdin, or an error the read will report
+		size_t got = fread(magic, 1, 4, fp);
+		fclose(fp);
+		if (got == 4 && !memcmp(magic, SNT_MAGIC, 4))
+			return;
+		struct snt_header h;
+		snt_header_init(&h);
+		char *t = wave_track_name(o->inputs, o->ninputs, i);
+		snt_header_set(&h, "track", t);
+		snt_header_set(&h, "file", name);
+		snt_header_set(&h, "sources", f->sources);
+		stem_writer_reserve(f->sw, &h, f->n_out, i, name);
+		free(t);
+		snt_header_free(&h);
+	}
+}
+
 static void fwd_run(const struct opts *o)
 {
 	const struct backend *be = backend_get(o->device);
@@ -495,9 +529,13 @@ static void fwd_run(const struct opts *o)
 		snt_header_init(&f.out[i].h);
 		f.out[i].f = &f;
 	}
+	if (f.sw)
+		reserve_outputs(&f);
 	char *stdin_name = "-";
-	for (int i = 0; i < (o->ninputs ? o->ninputs : 1); i++)
+	for (int i = 0; i < (o->ninputs ? o->ninputs : 1); i++) {
+		f.input = i;
 		fwd_input(&f, o->ninputs ? o->inputs[i] : stdin_name);
+	}
 	worker_free(f.rd);
 	worker_free(f.wr);
 	for (int i = 0; i < 2; i++) {
