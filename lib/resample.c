@@ -105,7 +105,7 @@ void wave_conform(struct snt_header *h, float **x, int sr, int channels, const c
 		return;
 	if (remap && C > 64)
 		die("%s: %d channels: at most 64 can be mapped", where, C);
-	if (!snt_header_get(h, "orig_sr")) {
+	if (resample && !snt_header_get(h, "orig_sr")) {
 		snt_header_setf(h, "orig_sr", "%d", in_sr);
 		snt_header_setf(h, "orig_length", "%lld", (long long)N);
 	}

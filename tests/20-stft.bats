@@ -14,7 +14,7 @@ setup() {
 	make_wav a.wav 1
 	stft -n 4096 -H 1024 a.wav > s.snt
 	run snt-info s.snt
-	assert_output --regexp $'^0\t-\tc64\t\\[2,2049,44\\]\tsr=44100 track=a n_fft=4096 hop=1024 window=hann center=1 length=44100\t'
+	assert_output --regexp $'^0\t-\tc64\t\\[2,2049,44\\]\tsr=44100 track=a file=a.wav n_fft=4096 hop=1024 window=hann center=1 length=44100\t'
 }
 
 @test "stft defaults to 4096/1024 and -c takes n_fft and hop from a config" {
@@ -101,7 +101,7 @@ setup() {
 	stft a.wav a.wav > s.snt
 	run --separate-stderr istft -o same.wav s.snt
 	assert_failure 1
-	[[ $stderr == *"two outputs would both be written to same.wav"* ]]
+	[[ $stderr == *"same.wav is also the output of "* ]]
 	waveform_record $'dtype=f32\nshape=2,1,2000\nsources=a,b\nsr=8000\n' 4000 > w.snt
 	stft -n 256 -H 64 w.snt > s2.snt
 	run --separate-stderr istft -o one.wav s2.snt

@@ -44,7 +44,7 @@ setup() {
 	make_wav in.wav 1.2
 	stft -c "$TINY" in.wav | sepnet-fwd -m fresh.safetensors > s.snt
 	run snt-info s.snt
-	assert_output --regexp $'^0\t-\tc64\t\\[4,2,257,414\\]\tsr=44100 track=in n_fft=512 hop=128 window=hann center=1 length=52920 sources=drums,bass,other,vocals\t'
+	assert_output --regexp $'^0\t-\tc64\t\\[4,2,257,414\\]\tsr=44100 track=in file=in.wav n_fft=512 hop=128 window=hann center=1 length=52920 sources=drums,bass,other,vocals\t'
 }
 
 @test "-s selects stems in the order given" {
@@ -76,7 +76,7 @@ setup() {
 	run --separate-stderr sepnet-fwd -m fresh.safetensors s.snt
 	assert_failure 1
 	assert_equal "$output" ""
-	assert_equal "$stderr" "sepnet-fwd: s.snt: record 0: n_fft=1024, but the model was trained with n_fft=512"
+	assert_equal "$stderr" "sepnet-fwd: s.snt: record 0: n_fft=1024, but the model was trained with n_fft=512: make the spectrogram with stft -m fresh.safetensors (it takes the model's STFT and resamples)"
 	stft -n 512 -H 256 in.wav > h.snt
 	run --separate-stderr sepnet-fwd -m fresh.safetensors h.snt
 	assert_failure 1
@@ -88,12 +88,17 @@ setup() {
 	assert_equal "$stderr" "sepnet-fwd: s16.snt: record 0: expected a c64 [C, F, T] spectrogram or an f32 [C, N] waveform, got s16"
 }
 
-@test "refuses mono input" {
+@test "a mono spectrogram is separated as its stereo duplicate; another rate names stft -m" {
 	make_wav mono.wav 0.5 44100 1
-	run --separate-stderr bash -c "stft -c '$TINY' mono.wav | sepnet-fwd -m fresh.safetensors"
+	sox mono.wav -c 2 dup.wav
+	stft -n 512 -H 128 mono.wav | sepnet-fwd -m fresh.safetensors | istft > m.snt
+	stft -n 512 -H 128 dup.wav | sepnet-fwd -m fresh.safetensors | istft > d.snt
+	snt-cmp -t 1e-6 d.snt m.snt
+	make_wav r48.wav 0.5 48000
+	run --separate-stderr bash -c "stft -n 512 -H 128 r48.wav | sepnet-fwd -m fresh.safetensors"
 	assert_failure 1
 	assert_equal "$output" ""
-	[[ "$stderr" == *"1 channels, the model needs 2"* ]]
+	assert_equal "$stderr" "sepnet-fwd: <stdin>: record 0: sr=48000, but the model was trained with sr=44100: make the spectrogram with stft -m fresh.safetensors (it takes the model's STFT and resamples)"
 }
 
 @test "a missing, truncated or foreign model file is an error naming it" {
