@@ -161,9 +161,17 @@ bench: all
 golden: all
 	@for g in tests/reference/golden-*.py; do echo "== $$g"; OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) /usr/bin/python3 $$g || exit 1; done
 
+# binaries (with the song generator make-dataset and plot-metrics), man
+# pages, and the shipped configs and models in share/sepnet, where -c NAME
+# and -m NAME find them (lib/datafile.h)
+SHARE := $(DESTDIR)$(PREFIX)/share/sepnet
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
-	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin
+	install -d $(SHARE)/configs $(SHARE)/models $(SHARE)/examples
+	install -m 755 $(TOOL_BINS) $(OBJDIR)/tests/tools/make-dataset examples/plot-metrics $(DESTDIR)$(PREFIX)/bin
+	install -m 644 configs/*.ini $(SHARE)/configs
+	install -m 644 models/*.safetensors $(SHARE)/models
+	install -m 644 examples/snt.py $(SHARE)/examples
 	$(if $(PLUGIN),install -d $(DESTDIR)$(PREFIX)/lib/sepnet && install -m 755 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/sepnet)
 	$(if $(wildcard man/*.1),install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1)
 	$(if $(wildcard man/*.5),install -m 644 $(wildcard man/*.5) $(DESTDIR)$(PREFIX)/share/man/man5)
