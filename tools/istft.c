@@ -170,7 +170,7 @@ static void istft_run(const struct opts *o)
 			index++;
 		}
 		if (!got)
-			die("%s: empty stream (no records)", r->name);
+			die("%s: empty stream (no records: did the command before it in the pipe fail?)", r->name);
 		snt_reader_close(r);
 	}
 	snt_header_free(&h);
