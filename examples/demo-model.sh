@@ -48,7 +48,7 @@ mkdir -p "$run"
 if [ ! -e "$run/data/.done" ]; then
 	echo "demo-model: $songs generated songs (seed 1) in $run/data"
 	rm -rf "$run/data"
-	make-dataset -s 1 --train "$songs" --test 0 -d 10 --valid-names 4 "$run/data"
+	make-dataset --seed 1 --train "$songs" --test 0 --seconds 10 --valid-names 4 "$run/data"
 	touch "$run/data/.done"
 fi
 [ -e "$run/valid.snt" ] || musdb-cat valid -r "$run/data" > "$run/valid.snt"

@@ -43,12 +43,12 @@ stems="drums bass other vocals"
 # the example song: one test track of the generator, moved to DIR/song
 rm -rf "$dir/song" "$dir/.gen"
 mkdir -p "$dir"
-make-dataset -s "$seed" --train 0 --test 1 -d "$seconds" "$dir/.gen"
+make-dataset --seed "$seed" --train 0 --test 1 --seconds "$seconds" "$dir/.gen"
 mv "$dir/.gen/test/"*/ "$dir/song"
 rm -rf "$dir/.gen"
 song=$dir/song/mixture.wav
 echo "example song: $song ($(soxi -d "$song"), $(soxi -r "$song") Hz, $(soxi -c "$song") channels;" \
-	"make-dataset -s $seed, never seen in training)"
+	"make-dataset --seed $seed, never seen in training)"
 info=$(sepnet-fwd --info -m "$model")
 value() { awk -v k="$1" '$1 == k { print $NF; exit }' <<<"$info"; }
 stft_opts=(-n "$(value n_fft)" -H "$(value hop_length)")

@@ -5,13 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
 
+/* a file, not a folder: `-m demo` beside make demo's demo/ folder */
 static int is_file(const char *path)
 {
-	return access(path, R_OK) == 0;
+	struct stat sb;
+	return stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode);
 }
 
 /* The folder of the running program, from /proc/self/exe ("" when unknown). */

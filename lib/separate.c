@@ -38,6 +38,8 @@ struct separator {
 	struct backend_buffer stage[2];	/* records copied ahead (separator_stage) */
 	const float *staged[2];	/* the host array each holds */
 	struct backend_stft *stft;
+	void (*progress)(void *ctx, int64_t done, int64_t total);
+	void *progress_ctx;
 };
 
 static void separator_upload_weights(struct separator *sp, const struct model *m)
@@ -188,8 +190,17 @@ static void separator_run(struct separator *sp, float *out, const float *x, int6
 		separator_forward(sp, nb, (int)plan->L);
 		for (int i = 0; i < nb; i++)
 			be->chunk_accumulate(out, sp->yspec + i * seg_out, plan, s0 + i, rows_out, 2);
+		if (sp->progress)
+			sp->progress(sp->progress_ctx, s0 + nb, plan->n);
 	}
 	chunk_plan_free(plan);
+}
+
+void separator_on_progress(struct separator *sp, void (*fn)(void *ctx, int64_t done, int64_t total),
+			   void *ctx)
+{
+	sp->progress = fn;
+	sp->progress_ctx = ctx;
 }
 
 /* Where a record's host array lives on the backend: the array itself on a

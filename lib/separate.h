@@ -25,6 +25,10 @@ struct separator;
  * segments per forward pass. */
 struct separator *separator_create(const struct model *m, const struct backend *be, int batch);
 void separator_free(struct separator *sp);
+/* fn(ctx, done, total) after each batch of a record's segments (the work
+ * enqueued, on a device), for a progress line; NULL: none. */
+void separator_on_progress(struct separator *sp, void (*fn)(void *ctx, int64_t done, int64_t total),
+			   void *ctx);
 
 /* Copy the input of a coming record, x (floats, host memory: page-locked
  * from be->host_alloc for a real overlap), to the backend on its copy

@@ -190,6 +190,13 @@ void close_stdout(void)
 		die_write("standard output");
 }
 
+void print_help(const char *usage, const char *options)
+{
+	printf("%s\n\n%s\nThe manual: man %s\n", usage, options, progname);
+	close_stdout();
+	exit(0);
+}
+
 void refuse_tty_stdout(void)
 {
 	if (isatty(STDOUT_FILENO))

@@ -45,6 +45,10 @@ _Noreturn void die_write(const char *what);
 /* Flush and close stdout, dying on error (a full disk is not silent). */
 void close_stdout(void);
 
+/* -h: the usage lines, a blank line, one line per option (GNU style),
+ * then where the manual is; on stdout, exit 0. */
+_Noreturn void print_help(const char *usage, const char *options);
+
 /* Refuse to write binary data to a terminal (exit 1 with a message). */
 void refuse_tty_stdout(void);
 

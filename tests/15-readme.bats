@@ -15,7 +15,7 @@ setup_file() {
 	require make-dataset musdb-cat sepnet-train sepnet-fwd stft istft sisdr snt-info sox timeout
 	cd "$BATS_FILE_TMPDIR"
 	mkdir -p home
-	make-dataset -s 11 --train 2 --test 1 -d 12 home/musdb18hq > /dev/null
+	make-dataset --seed 11 --train 2 --test 1 --seconds 12 home/musdb18hq > /dev/null
 	# the README's commands, continuation lines joined; make is CI's
 	awk '/^```sh/ { f = 1; next } /^```/ { f = 0 } f' "$ROOT/README.md" |
 		sed -e 's/[[:space:]]*#.*//' | awk '/\\$/ { sub(/\\$/, ""); printf "%s", $0; next } { print }' |

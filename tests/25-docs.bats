@@ -103,13 +103,42 @@ options() {
 	grep -oE -- '(^|[][ |])--?[[:alnum:]][[:alnum:]-]*' | sed 's/^[^-]*//' | tr '\n' ' '
 }
 
+# usage_of TOOL: the usage lines of TOOL -h (up to the first blank line)
+usage_of() {
+	"$1" -h | sed '/^$/q' | sed '/^$/d'
+}
+
 @test "stft, istft and snt-info: SYNOPSIS is the -h usage, word for word" {
 	local tool
 	for tool in stft istft snt-info; do
-		run "$tool" -h
+		run usage_of "$tool"
 		assert_success
 		assert_equal "$(sed 's/^usage: //' <<<"$output" | normalise)" "$(synopsis "$ROOT/man/$tool.1")"
 	done
+}
+
+@test "-h of every tool: the usage, one line per option it names, and the manual" {
+	local p tool opt n=0
+	for p in "$ROOT"/man/*.1; do
+		tool=$(basename "$p" .1)
+		command -v "$tool" > /dev/null || continue
+		run --separate-stderr "$tool" -h
+		assert_success
+		assert_equal "$stderr" ""
+		[[ ${lines[0]} == "usage: $tool "* ]] || fail "$tool -h: ${lines[0]}"
+		assert_equal "${lines[$((${#lines[@]} - 1))]}" "The manual: man $tool"
+		# every option of the usage has a line of its own: "  -x, --long" or "      --long"
+		for opt in $(usage_of "$tool" | normalise | options); do
+			case $opt in -h) continue ;; esac
+			if [[ $opt == --* ]]; then
+				grep -qE -- "^ +(-[[:alnum:]], )?$opt([= ]|\[|$)" <<<"$output" || fail "$tool -h: no line for $opt"
+			else
+				grep -qE -- "^ +$opt, --" <<<"$output" || fail "$tool -h: no line for $opt"
+			fi
+		done
+		n=$((n + 1))
+	done
+	[ "$n" -ge 8 ]
 }
 
 @test "every tool's SYNOPSIS has the options of its -h, and --version prints its name" {
@@ -117,7 +146,7 @@ options() {
 	for p in "$ROOT"/man/*.1; do
 		tool=$(basename "$p" .1)
 		[ -f "$ROOT/tools/$tool.c" ] || continue	# a page for a tool still to come
-		run "$tool" -h
+		run usage_of "$tool"
 		assert_success
 		assert_equal "$tool: $(normalise <<<"$output" | options)" "$tool: $(synopsis "$p" | options)"
 		run "$tool" --version

@@ -146,7 +146,7 @@ value() {
 
 @test "stft | istft round trip of musdb-cat stems scores above 60 dB" {
 	require musdb-cat make-dataset stft istft
-	make-dataset -s 3 --test 2 --train 0 -d 1 ds
+	make-dataset --seed 3 --test 2 --train 0 --seconds 1 ds
 	musdb-cat test -r ds --stems > ref.snt
 	stft -n 1024 -H 256 ref.snt | istft > est.snt
 	run --separate-stderr sisdr --usdr --csv ref.snt est.snt
@@ -158,7 +158,7 @@ value() {
 
 @test "MUSDB folders: the estimate's tracks and sources, mixture.wav ignored, silent windows left out" {
 	require make-dataset
-	make-dataset -s 4 --test 2 --train 0 -d 2 ds
+	make-dataset --seed 4 --test 2 --train 0 --seconds 2 ds
 	for t in ds/test/*/; do
 		t=$(basename "$t")
 		mkdir -p "est/$t"

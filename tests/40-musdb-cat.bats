@@ -11,7 +11,7 @@ setup_file() {
 	# train: 3 generated songs and the official valid track "Actions - One
 	# Minute Smile"; test: 2 songs; each 2 to 2.5 s
 	export DS=$BATS_FILE_TMPDIR/ds
-	make-dataset -s 5 --train 4 --test 2 --valid-names 1 -d 2 "$DS"
+	make-dataset --seed 5 --train 4 --test 2 --valid-names 1 --seconds 2 "$DS"
 }
 
 setup() {
@@ -182,7 +182,7 @@ fails_with() {	# MESSAGE COMMAND...
 }
 
 @test "train: 24-bit and float WAV stems read exactly as sox decodes them" {
-	make-dataset -s 3 --train 1 --test 0 -d 0.5 w
+	make-dataset --seed 3 --train 1 --test 0 --seconds 0.5 w
 	dir=w/train/$(ls w/train)
 	sox "$dir/drums.wav" -b 24 x.wav vol 0.9 && mv x.wav "$dir/drums.wav"
 	sox "$dir/bass.wav" -e floating-point -b 32 x.wav vol 1.1 && mv x.wav "$dir/bass.wav"
@@ -297,7 +297,7 @@ floats() {	# FILE: one f32 value per line, -0 written as 0
 }
 
 @test "segments where every stem is silent are drawn again; an all-silent dataset is an error" {
-	make-dataset -s 2 --train 2 --test 0 -d 1 q
+	make-dataset --seed 2 --train 2 --test 0 --seconds 1 q
 	silent=$(ls q/train | head -1)
 	for s in $STEMS; do
 		sox "q/train/$silent/$s.wav" -b 16 x.wav vol 0 && mv x.wav "q/train/$silent/$s.wav"
@@ -397,7 +397,7 @@ floats() {	# FILE: one f32 value per line, -0 written as 0
 # ---- errors: one line naming the file, exit 1, nothing on stdout ----
 
 tiny() {	# DIR: a dataset of one train and one test song of 0.5 s
-	make-dataset -s 1 --train 1 --test 1 -d 0.5 "$1"
+	make-dataset --seed 1 --train 1 --test 1 --seconds 0.5 "$1"
 	T=$(ls "$1/train")
 }
 

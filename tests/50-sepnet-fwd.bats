@@ -124,7 +124,7 @@ setup() {
 	assert_failure 2
 	run --separate-stderr sepnet-fwd -m fresh.safetensors -s guitar
 	assert_failure 2
-	assert_equal "$stderr" "sepnet-fwd: -s: the model has no stem 'guitar'"
+	assert_equal "$stderr" "sepnet-fwd: -s: the model has no stem 'guitar' (it has drums,bass,other,vocals, and instrumental: all but vocals)"
 	run --separate-stderr sepnet-fwd -m fresh.safetensors --overlap 1
 	assert_failure 2
 	run --separate-stderr sepnet-fwd -m fresh.safetensors --batch 0

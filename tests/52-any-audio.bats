@@ -74,7 +74,7 @@ stems_like() {
 }
 
 @test "a MUSDB-layout folder: %t is the song's folder; collisions fail before any work" {
-	make-dataset -s 5 --train 0 --test 2 -d 2 mus > /dev/null
+	make-dataset --seed 5 --train 0 --test 2 --seconds 2 mus > /dev/null
 	run --separate-stderr sepnet-fwd -m "$MODEL" -o 'est/%t/%s.wav' mus/test/*/mixture.wav
 	assert_success
 	for d in mus/test/*/; do

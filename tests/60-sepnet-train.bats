@@ -18,7 +18,7 @@ setup_file() {
 	cd "$BATS_FILE_TMPDIR"
 	# 8 songs of 5-6 s: the first 2 carry MUSDB validation names, so
 	# musdb-cat keeps them out of the training split
-	make-dataset -s 3 --train 8 --test 0 -d 5 --valid-names 2 ds > /dev/null
+	make-dataset --seed 3 --train 8 --test 0 --seconds 5 --valid-names 2 ds > /dev/null
 	musdb-cat valid -r ds > valid.snt
 	musdb-cat valid -r ds --mixture > mix.snt
 	sed 's/^ema_decay = 0.9/ema_decay = 0/' "$FIX/dropout.ini" > noema.ini

@@ -30,10 +30,23 @@ struct opts {
 	int ninputs;
 };
 
+static const char usage_text[] =
+	"usage: istft [-o PATTERN [-b 16|24|32f] [-r RATE]] [-d cpu|cuda] [FILE ...]";
+static const char options_text[] =
+	"SNT spectrograms (stdin without FILE) to SNT waveforms, or audio files with -o.\n"
+	"  -o, --output=PATTERN audio files named by PATTERN: %s source, %t track, %d the\n"
+	"                       input's folder, %b its name, %i record index, %% a percent\n"
+	"  -b, --bits=16|24|32f sample format of -o files (default 32f; FLAC 24)\n"
+	"  -r, --rate=RATE      -o files resampled to RATE Hz (default: the input's rate)\n"
+	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
+	"  -h, --help           this help\n"
+	"      --version        the version\n";
+
 _Noreturn static void usage(int status)
 {
-	fprintf(status ? stderr : stdout,
-		"usage: %s [-o PATTERN [-b 16|24|32f] [-r RATE]] [-d cpu|cuda] [FILE ...]\n", progname);
+	if (status == 0)
+		print_help(usage_text, options_text);
+	fprintf(stderr, "%s\n", usage_text);
 	exit(status);
 }
 

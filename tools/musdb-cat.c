@@ -15,6 +15,28 @@ static const char usage[] =
 	"                 [--seed N] [-j N] [--cache] [--remix P] [--no-gain] [--no-swap]\n"
 	"                 [--no-flip] [--no-shift] [--tracks FILE] [--full]\n"
 	"       musdb-cat valid|test -r ROOT [--mixture] [--stems] [--tracks FILE]";
+static const char options_text[] =
+	"A MUSDB18-HQ folder as SNT records: random training segments, or whole tracks.\n"
+	"  -r, --root=ROOT      the dataset (default: $MUSDB_PATH)\n"
+	"  -c, --config=CONFIG  segment length and seed of a config (a path, or a shipped\n"
+	"                       name: base); without it and -l, 15 s segments\n"
+	"  -l, --length=SAMPLES segment length\n"
+	"  -n, --count=COUNT    stop after COUNT records (default: endless)\n"
+	"      --skip=N         start at record N of the same stream (resuming)\n"
+	"      --seed=N         the seed of every random choice (default 0)\n"
+	"  -j, --jobs=N         decoding threads (default: the processors, at most 4)\n"
+	"      --cache          read every training track into memory first\n"
+	"      --remix=P        probability of stems from different tracks (default 0.5)\n"
+	"      --no-gain        no random gain per stem (0.25 to 1.25)\n"
+	"      --no-swap        no random left/right swap per stem\n"
+	"      --no-flip        no random sign flip per stem\n"
+	"      --no-shift       segments tile the track instead of starting anywhere\n"
+	"      --tracks=FILE    only the tracks named in FILE, one per line\n"
+	"      --full           whole tracks instead of segments\n"
+	"      --mixture        whole tracks: the mixture record of each track\n"
+	"      --stems          whole tracks: the stems record (the default)\n"
+	"  -h, --help           this help\n"
+	"      --version        the version\n";
 
 /* the default segment: 15 s, xlarge.ini's segment_length, the longest of
  * the shipped configs */
@@ -105,7 +127,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case OPT_FULL: o->full = true; break;
 		case OPT_MIXTURE: o->mixture = true; break;
 		case OPT_STEMS: o->stems = true; break;
-		case 'h': puts(usage); exit(0);
+		case 'h': print_help(usage, options_text);
 		case OPT_VERSION: puts("musdb-cat " SEPNET_VERSION); exit(0);
 		default: die_usage("%s", usage);
 		}

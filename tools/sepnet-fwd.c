@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audio.h"
 #include "backend.h"
@@ -33,7 +34,7 @@ struct opts {
 	int batch;		/* 0: 1 on the cpu, 8 on a GPU */
 	enum audio_sample sample;
 	int sample_set, sr;	/* -b, -r for -o */
-	bool info, init;
+	bool info, init, quiet;
 	int prefetch;		/* --prefetch / --no-prefetch; -1: on for a GPU */
 	uint64_t seed;
 	bool seed_set;
@@ -41,18 +42,46 @@ struct opts {
 	int ninputs;
 };
 
+static const char usage_text[] =
+	"usage: sepnet-fwd -m MODEL [-s STEMS] [-o PATTERN [-b 16|24|32f] [-r RATE]] [--overlap F]\n"
+	"                  [--batch N] [--[no-]prefetch] [-d cpu|cuda] [-q] [FILE ...]\n"
+	"       sepnet-fwd --info -m MODEL\n"
+	"       sepnet-fwd --init -c CONFIG -o MODEL [--seed N]";
+static const char options_text[] =
+	"Mixtures (audio files, stft's spectrograms or waveform records; stdin without FILE)\n"
+	"to separated stems: an SNT stream, or audio files with -o.\n"
+	"  -m, --model=MODEL    a checkpoint (a path, or a shipped name: demo)\n"
+	"  -s, --stems=STEMS    only these stems, in this order (vocals,drums); instrumental\n"
+	"                       is every stem but vocals, summed\n"
+	"  -o, --output=PATTERN audio files named by PATTERN: %s stem, %t track (a mixture.*\n"
+	"                       file's folder), %d the input's folder, %b its name, %i index\n"
+	"  -b, --bits=16|24|32f sample format of -o files (default 32f; FLAC 24)\n"
+	"  -r, --rate=RATE      -o files resampled to RATE Hz (default: the input's rate)\n"
+	"      --overlap=F      overlap of the model's segments, in [0, 1) (default 0.25)\n"
+	"      --batch=N        segments per forward pass (default 1 on the cpu, 8 on a GPU)\n"
+	"      --[no-]prefetch  read and write in threads beside the computation (GPU default)\n"
+	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
+	"  -q, --quiet          no progress line (drawn only when stderr is a terminal)\n"
+	"      --info           print the model's parameter count, storage and config\n"
+	"      --init           write a freshly initialised model of CONFIG to -o MODEL\n"
+	"  -c, --config=CONFIG  --init's config (a path, or a shipped name: base)\n"
+	"      --seed=N         --init's seed (default: the config's)\n"
+	"  -h, --help           this help\n"
+	"      --version        the version\n";
+
 _Noreturn static void usage(int status)
 {
-	fprintf(status ? stderr : stdout,
-		"usage: %s -m MODEL [-s STEMS] [-o PATTERN [-b 16|24|32f] [-r RATE]] [--overlap F]\n"
-		"       %*s [--batch N] [--[no-]prefetch] [-d cpu|cuda] [FILE ...]\n"
-		"       %s --info -m MODEL\n"
-		"       %s --init -c CONFIG -o MODEL [--seed N]\n",
-		progname, (int)strlen(progname), "", progname, progname);
+	if (status == 0)
+		print_help(usage_text, options_text);
+	fprintf(stderr, "%s\n", usage_text);
 	exit(status);
 }
 
-/* Indices into the model's sources of the stems named in list, in order. */
+/* The extra stem of -s: every source but vocals, summed (karaoke) */
+#define INSTRUMENTAL (-1)
+
+/* Indices into the model's sources of the stems named in list, in order;
+ * INSTRUMENTAL for "instrumental" (a model with vocals and other sources). */
 static int select_stems(const struct config *cfg, const char *list, int *idx)
 {
 	if (!list) {
@@ -66,8 +95,20 @@ static int select_stems(const struct config *cfg, const char *list, int *idx)
 		int s = 0;
 		while (s < cfg->n_sources && strcmp(cfg->sources[s], tok) != 0)
 			s++;
-		if (s == cfg->n_sources)
-			die_usage("-s: the model has no stem '%s'", tok);
+		if (s == cfg->n_sources && !strcmp(tok, "instrumental")) {
+			int v = 0;
+			while (v < cfg->n_sources && strcmp(cfg->sources[v], "vocals") != 0)
+				v++;
+			if (v == cfg->n_sources || cfg->n_sources < 2)
+				die_usage("-s instrumental: the model has no vocals and other stems to tell apart");
+			s = INSTRUMENTAL;
+		} else if (s == cfg->n_sources) {
+			char names[(CONFIG_MAX_SOURCES + 1) * (CONFIG_NAME_LEN + 2)] = "";
+			for (int k = 0; k < cfg->n_sources; k++)
+				strcat(strcat(names, k ? "," : ""), cfg->sources[k]);
+			die_usage("-s: the model has no stem '%s' (it has %s, and instrumental: "
+				  "all but vocals)", tok, names);
+		}
 		for (int i = 0; i < n; i++)
 			if (idx[i] == s)
 				die_usage("-s: stem '%s' named twice", tok);
@@ -121,8 +162,9 @@ struct fwd {
 	const struct backend *be;
 	struct model *m;
 	struct separator *sp;
-	int idx[CONFIG_MAX_SOURCES], n_out;
-	char sources[CONFIG_MAX_SOURCES * (CONFIG_NAME_LEN + 1)];	/* the sources= value */
+	int idx[CONFIG_MAX_SOURCES + 1], n_out;	/* the stems written: sources or INSTRUMENTAL */
+	bool instrumental;	/* among them: every stem is computed, then summed */
+	char sources[(CONFIG_MAX_SOURCES + 1) * (CONFIG_NAME_LEN + 14)];	/* the sources= value */
 	struct snt_writer *w;	/* the stream, or */
 	struct stem_writer *sw;	/* audio files (-o) */
 	int64_t index;		/* records written */
@@ -137,6 +179,11 @@ struct fwd {
 	struct snt_reader *r;
 	struct wave_input *wav;
 	int input;		/* its index in o->inputs */
+	/* the progress line (a terminal on stderr, no -q) */
+	bool progress;
+	double start, last_draw;	/* now_seconds() */
+	double done_s, total_s;	/* seconds of audio separated; of all inputs (0: unknown) */
+	double record_s;	/* the current record's */
 	struct in_slot *reading;
 };
 
@@ -297,6 +344,61 @@ static void out_header(struct fwd *f, struct out_slot *out, const struct snt_hea
 	snt_header_set(&out->h, "sources", f->sources);
 }
 
+/* dst (n_out, P) from every stem all (S, P): each output one stem, or the
+ * instrumental, the sum of every stem but vocals. */
+static void compose_stems(const struct fwd *f, float *dst, const float *all, size_t P)
+{
+	const struct config *c = &f->m->cfg;
+	for (int k = 0; k < f->n_out; k++) {
+		float *o = dst + k * P;
+		if (f->idx[k] != INSTRUMENTAL) {
+			memcpy(o, all + f->idx[k] * P, P * sizeof(float));
+			continue;
+		}
+		memset(o, 0, P * sizeof(float));
+		for (int s = 0; s < c->n_sources; s++)
+			if (strcmp(c->sources[s], "vocals") != 0)
+				for (size_t i = 0; i < P; i++)
+					o[i] += all[s * P + i];
+	}
+}
+
+/* dst (n_out, C, F, T) complex: the stems written, of the spectrogram x. */
+static void stems_spectrogram(struct fwd *f, float *dst, const float *x, int64_t T)
+{
+	const struct model *m = f->m;
+	if (!f->instrumental) {
+		separator_spectrogram(f->sp, dst, x, T, f->o->overlap, f->idx, f->n_out);
+		return;
+	}
+	int every[CONFIG_MAX_SOURCES], S = m->cfg.n_sources;
+	size_t P = (size_t)m->C * m->F * T * 2;
+	for (int s = 0; s < S; s++)
+		every[s] = s;
+	float *all = xmalloc(S * P * sizeof(float));
+	separator_spectrogram(f->sp, all, x, T, f->o->overlap, every, S);
+	compose_stems(f, dst, all, P);
+	free(all);
+}
+
+/* dst (n_out, C, N): the stems written, of the waveform x. */
+static void stems_waveform(struct fwd *f, float *dst, const float *x, int64_t N)
+{
+	const struct model *m = f->m;
+	if (!f->instrumental) {
+		separator_waveform(f->sp, dst, x, N, f->o->overlap, f->idx, f->n_out);
+		return;
+	}
+	int every[CONFIG_MAX_SOURCES], S = m->cfg.n_sources;
+	size_t P = (size_t)m->C * N;
+	for (int s = 0; s < S; s++)
+		every[s] = s;
+	float *all = xmalloc(S * P * sizeof(float));
+	separator_waveform(f->sp, all, x, N, f->o->overlap, every, S);
+	compose_stems(f, dst, all, P);
+	free(all);
+}
+
 /* Stems y (n_out, C, N) f32 in out as a waveform record or audio files. */
 static void out_waveforms(struct fwd *f, struct out_slot *out, const struct snt_header *h,
 			  int64_t N)
@@ -341,7 +443,7 @@ static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_s
 	size_t stems = (size_t)f->n_out * m->C * m->F * T * 2;
 	if (!f->sw) {
 		out->y = host_want(f->be, out->y, &out->y_cap, stems ? stems : 1);
-		separator_spectrogram(f->sp, out->y, in->x, T, f->o->overlap, f->idx, f->n_out);
+		stems_spectrogram(f, out->y, in->x, T);
 		int64_t shape[4] = { f->n_out, m->C, m->F, T };
 		out_header(f, out, h, SNT_C64, 4, shape, -1);
 		out->audio = false;
@@ -352,7 +454,7 @@ static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_s
 	if (N <= c->n_fft / 2)
 		die("%s: length %lld is too short for n_fft %d", where, (long long)N, c->n_fft);
 	float *spec = xmalloc(stems * sizeof(float));
-	separator_spectrogram(f->sp, spec, in->x, T, f->o->overlap, f->idx, f->n_out);
+	stems_spectrogram(f, spec, in->x, T);
 	out->y = host_want(f->be, out->y, &out->y_cap, (size_t)f->n_out * m->C * N);
 	if (separator_istft(f->sp, out->y, spec, (int64_t)f->n_out * m->C, T, N))
 		die("%s: inverse STFT failed", where);
@@ -376,8 +478,73 @@ static void separate_waveform(struct fwd *f, struct in_slot *in, struct out_slot
 		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
 		    where, (long long)N, c->n_fft, c->n_fft / 2);
 	out->y = host_want(f->be, out->y, &out->y_cap, (size_t)f->n_out * m->C * N);
-	separator_waveform(f->sp, out->y, in->x, N, f->o->overlap, f->idx, f->n_out);
+	stems_waveform(f, out->y, in->x, N);
 	out_waveforms(f, out, h, N);
+}
+
+/* The record's seconds of audio: N samples, or T frames of hop, at sr. */
+static double record_seconds(const struct fwd *f, const struct snt_header *h)
+{
+	const struct config *c = &f->m->cfg;
+	const char *v = snt_header_get(h, "sr");
+	int sr;
+	if (!v || parse_int(v, &sr) || sr < 1)
+		sr = c->sample_rate;
+	int64_t n = h->dtype == SNT_C64 ? (h->shape[h->rank - 1] - 1) * (int64_t)c->hop_length
+					 : h->shape[h->rank - 1];
+	return (double)n / sr;
+}
+
+static void draw_progress(struct fwd *f, double done, bool last)
+{
+	double now = now_seconds(), wall = now - f->start;
+	if (!last && now - f->last_draw < 0.2)
+		return;
+	f->last_draw = now;
+	char eta[64] = "";
+	double speed = wall > 0 ? done / wall : 0;
+	if (last)
+		snprintf(eta, sizeof eta, " in %.1f s", wall);
+	else if (f->total_s > 0 && speed > 0) {
+		long left = (long)((f->total_s - done) / speed + 0.5);
+		snprintf(eta, sizeof eta, ", ETA %ld:%02ld:%02ld", left / 3600, left / 60 % 60, left % 60);
+	}
+	char of[64] = "";
+	if (f->total_s > 0 && !last)
+		snprintf(of, sizeof of, " of %.1f", f->total_s);
+	fprintf(stderr, "\r%s: %.1f%s s of audio, %.1fx realtime%s\033[K%s", progname, done, of, speed,
+		eta, last ? "\n" : "");
+}
+
+/* separator_on_progress: done of total segments of the current record */
+static void on_progress(void *ctx, int64_t done, int64_t total)
+{
+	struct fwd *f = ctx;
+	draw_progress(f, f->done_s + f->record_s * done / (total ? total : 1), false);
+}
+
+/* The seconds of audio of the inputs, when every one is a named audio file
+ * (a header read each); 0 when any is a stream or stdin. */
+static double inputs_seconds(const struct opts *o)
+{
+	double total = 0;
+	for (int i = 0; i < o->ninputs; i++) {
+		unsigned char magic[4] = { 0 };
+		FILE *fp = strcmp(o->inputs[i], "-") ? fopen(o->inputs[i], "rb") : NULL;
+		if (!fp)
+			return 0;
+		size_t got = fread(magic, 1, 4, fp);
+		fclose(fp);
+		if (got == 4 && !memcmp(magic, SNT_MAGIC, 4))
+			return 0;
+		struct audio_reader *ar = audio_open_read(o->inputs[i]);
+		double s = ar->frames > 0 ? (double)ar->frames / ar->sr : 0;
+		audio_close(ar);
+		if (s <= 0)
+			return 0;
+		total += s;
+	}
+	return total;
 }
 
 struct separation {
@@ -389,6 +556,7 @@ struct separation {
 static void separate_job(void *arg)
 {
 	struct separation *job = arg;
+	job->f->record_s = record_seconds(job->f, &job->in->h);
 	if (job->in->h.dtype == SNT_C64)
 		separate_spectrogram(job->f, job->in, job->out);
 	else
@@ -427,8 +595,12 @@ static void fwd_records(struct fwd *f)
 		struct out_slot *out = &f->out[i % f->nslots];
 		struct separation job = { f, in, out };
 		char err[1024];
-		if (die_catch(separate_job, &job, err, sizeof err))
+		if (die_catch(separate_job, &job, err, sizeof err)) {
+			if (f->progress)	// the message starts its own line
+				fputc('\n', stderr);
 			fwd_die(f, err);
+		}
+		f->done_s += f->record_s;
 		memcpy(out->where, in->where, sizeof out->where);
 		start_write(f, out);
 		if (!f->rd)
@@ -511,7 +683,8 @@ static void fwd_run(const struct opts *o)
 	for (int i = 0; i < f.n_out; i++) {
 		if (i)
 			strcat(f.sources, ",");
-		strcat(f.sources, f.m->cfg.sources[f.idx[i]]);
+		f.instrumental |= f.idx[i] == INSTRUMENTAL;
+		strcat(f.sources, f.idx[i] == INSTRUMENTAL ? "instrumental" : f.m->cfg.sources[f.idx[i]]);
 	}
 	int batch = o->batch ? o->batch : be == &backend_cpu ? 1 : 8;
 	f.sp = separator_create(f.m, be, batch);
@@ -531,11 +704,19 @@ static void fwd_run(const struct opts *o)
 	}
 	if (f.sw)
 		reserve_outputs(&f);
+	f.progress = !o->quiet && isatty(STDERR_FILENO);
+	if (f.progress) {
+		f.total_s = inputs_seconds(o);
+		f.start = now_seconds();
+		separator_on_progress(f.sp, on_progress, &f);
+	}
 	char *stdin_name = "-";
 	for (int i = 0; i < (o->ninputs ? o->ninputs : 1); i++) {
 		f.input = i;
 		fwd_input(&f, o->ninputs ? o->inputs[i] : stdin_name);
 	}
+	if (f.progress)
+		draw_progress(&f, f.done_s, true);
 	worker_free(f.rd);
 	worker_free(f.wr);
 	for (int i = 0; i < 2; i++) {
@@ -602,19 +783,21 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "bits", required_argument, NULL, 'b' },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
 	struct opts o = { .overlap = 0.25, .prefetch = -1 };
 	int c;
 	int64_t seed;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "hm:s:d:c:o:b:r:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hm:s:d:c:o:b:r:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o.model = optarg; break;
 		case 's': o.stems = optarg; break;
 		case 'd': o.device = optarg; break;
 		case 'c': o.config = optarg; break;
 		case 'o': o.output = optarg; break;
+		case 'q': o.quiet = true; break;
 		case 'b':
 			if (audio_sample_parse(optarg, &o.sample))
 				die_usage("-b: sample format must be 16, 24 or 32f, not '%s'", optarg);

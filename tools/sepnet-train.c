@@ -12,14 +12,32 @@
 #include "train.h"
 #include "util.h"
 
+static const char usage_text[] =
+	"usage: sepnet-train -c CONFIG -o DIR [--valid FILE] [--steps N] [--epoch-size N]\n"
+	"                    [--save-every N] [--log-every N] [-d cpu|cuda] [-q] [FILE]\n"
+	"       sepnet-train --resume -o DIR [-c CONFIG] [options] [FILE]\n"
+	"       sepnet-train --records -o DIR";
+static const char options_text[] =
+	"Train a separation model on stems records (musdb-cat train; stdin without FILE).\n"
+	"  -c, --config=CONFIG  the model and training config (a path, or a shipped name: base)\n"
+	"  -o, --output=DIR     the run's folder, made with its parents: checkpoints, metrics\n"
+	"      --valid=FILE     validate on FILE's stems records after every epoch\n"
+	"      --steps=N        stop at step N (wins over num_epochs)\n"
+	"      --epoch-size=N   records per epoch (default: the config's, else musdb-cat's)\n"
+	"      --save-every=N   also write last.safetensors every N steps\n"
+	"      --log-every=N    a metrics line every N steps (default 1)\n"
+	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
+	"  -q, --quiet          no progress and no summaries\n"
+	"      --resume         continue the run in DIR, bit-exactly\n"
+	"      --records        print the records the run in DIR has used (musdb-cat --skip)\n"
+	"  -h, --help           this help\n"
+	"      --version        the version\n";
+
 _Noreturn static void usage(int status)
 {
-	fprintf(status ? stderr : stdout,
-		"usage: %s -c CONFIG -o DIR [--valid FILE] [--steps N] [--epoch-size N]\n"
-		"                  [--save-every N] [--log-every N] [-d cpu|cuda] [-q] [FILE]\n"
-		"       %s --resume -o DIR [-c CONFIG] [options] [FILE]\n"
-		"       %s --records -o DIR\n",
-		progname, progname, progname);
+	if (status == 0)
+		print_help(usage_text, options_text);
+	fprintf(stderr, "%s\n", usage_text);
 	exit(status);
 }
 

@@ -9,12 +9,26 @@
 #include "metrics.h"
 #include "util.h"
 
+static const char usage_text[] =
+	"usage: sisdr [--usdr | --bss [--win SAMPLES] [--hop SAMPLES] [--frames]] [--tracks]\n"
+	"             [--csv | --json] REFERENCE ESTIMATE";
+static const char options_text[] =
+	"A table of the separation quality of ESTIMATE against REFERENCE (audio files or SNT\n"
+	"streams of stems), SI-SDR in dB by default.\n"
+	"      --usdr           uSDR, the SDR of the MDX challenges, instead\n"
+	"      --bss            BSSEval v4 (museval's SDR, ISR, SIR, SAR) instead\n"
+	"      --win=SAMPLES    --bss window (default one second at the track's rate)\n"
+	"      --hop=SAMPLES    --bss hop (default one second at the track's rate)\n"
+	"      --frames         --bss: every window instead of the per-track medians\n"
+	"      --tracks         only the aggregate over tracks (median per source)\n"
+	"      --csv            comma-separated values, a line per track and source\n"
+	"      --json           one JSON object, for scripts\n"
+	"  -h, --help           this help\n"
+	"      --version        the version\n";
+
 _Noreturn static void usage(void)
 {
-	printf("usage: %s [--usdr | --bss [--win SAMPLES] [--hop SAMPLES] [--frames]] [--tracks]\n"
-	       "             [--csv | --json] REFERENCE ESTIMATE\n",
-	       progname);
-	exit(0);
+	print_help(usage_text, options_text);
 }
 
 static int64_t parse_samples(const char *opt, const char *s)

@@ -23,9 +23,19 @@ struct stats {
 	int64_t n, nan, inf;
 };
 
+static const char usage_text[] = "usage: snt-info [--stats] [FILE ...]";
+static const char options_text[] =
+	"One line per record of SNT streams (stdin without FILE): index, name, dtype, shape,\n"
+	"keys, payload bytes.\n"
+	"      --stats          add min, max, RMS and the NaN and Inf counts of each payload\n"
+	"  -h, --help           this help\n"
+	"      --version        the version\n";
+
 _Noreturn static void usage(int status)
 {
-	fprintf(status ? stderr : stdout, "usage: %s [--stats] [FILE ...]\n", progname);
+	if (status == 0)
+		print_help(usage_text, options_text);
+	fprintf(stderr, "%s\n", usage_text);
 	exit(status);
 }
 
@@ -139,7 +149,7 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	int c;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "hs", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.stats = 1;

@@ -29,10 +29,24 @@ struct opts {
 	int ninputs;
 };
 
+static const char usage_text[] =
+	"usage: stft [-m MODEL | -c CONFIG] [-n N_FFT] [-H HOP] [-d cpu|cuda] [FILE ...]";
+static const char options_text[] =
+	"Audio files or SNT waveform records (stdin without FILE) to SNT spectrograms.\n"
+	"  -m, --model=MODEL    the STFT of a checkpoint (a path, or a shipped name: demo);\n"
+	"                       audio is resampled and its channels mapped to the model's\n"
+	"  -c, --config=CONFIG  the same from a config (a path, or a shipped name: base)\n"
+	"  -n, --n-fft=N_FFT    frame length, even (default 4096)\n"
+	"  -H, --hop=HOP        hop between frames (default 1024)\n"
+	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
+	"  -h, --help           this help\n"
+	"      --version        the version\n";
+
 _Noreturn static void usage(int status)
 {
-	fprintf(status ? stderr : stdout,
-		"usage: %s [-m MODEL | -c CONFIG] [-n N_FFT] [-H HOP] [-d cpu|cuda] [FILE ...]\n", progname);
+	if (status == 0)
+		print_help(usage_text, options_text);
+	fprintf(stderr, "%s\n", usage_text);
 	exit(status);
 }
 

@@ -18,7 +18,7 @@ L=441000
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-make-dataset -s 1 --train 8 --test 0 -d 30 "$TMP/ds"
+make-dataset --seed 1 --train 8 --test 0 --seconds 30 "$TMP/ds"
 bytes=$(musdb-cat train -r "$TMP/ds" -l $L -n 1 | wc -c)
 
 run() {	# LABEL COMMAND: time it and print the rates

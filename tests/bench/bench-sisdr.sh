@@ -25,7 +25,7 @@ command -v sox >/dev/null || { echo "bench-sisdr: sox not found" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-"$OBJDIR/tests/tools/make-dataset" -s 1 --test 1 --train 0 -d "$secs" "$tmp/ds" >/dev/null
+"$OBJDIR/tests/tools/make-dataset" --seed 1 --test 1 --train 0 --seconds "$secs" "$tmp/ds" >/dev/null
 song=$(ls -d "$tmp"/ds/test/*/)
 stems=(drums bass other vocals)
 mkdir -p "$tmp/ref/song" "$tmp/est/song"

@@ -28,7 +28,7 @@ done
 [ -x "$OBJDIR/tests/tools/make-dataset" ] || { echo "bench-train: $OBJDIR/tests/tools/make-dataset not built (make)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$OBJDIR/tests/tools/make-dataset" -s 1 --train 6 --test 0 -d 12 "$tmp/ds" > /dev/null
+"$OBJDIR/tests/tools/make-dataset" --seed 1 --train 6 --test 0 --seconds 12 "$tmp/ds" > /dev/null
 
 printf '%d threads; training examples per second (one example = one segment of segment_length samples)\n' "$threads"
 for c in $configs; do

@@ -1,6 +1,6 @@
 /* make-dataset: write a MUSDB18-HQ-layout dataset of synthetic songs.
  *
- *   make-dataset [-s SEED] [--train N] [--test N] [-d SECONDS] [--valid-names K] ROOT
+ *   make-dataset [--seed N] [--train N] [--test N] [--seconds S] [--valid-names K] ROOT
  *
  * ROOT/{train,test}/<Artist - Title>/{mixture,drums,bass,other,vocals}.wav,
  * 44.1 kHz stereo 16-bit PCM like MUSDB18-HQ.  Each song has a random tempo,
@@ -34,7 +34,16 @@
 #define TWO_PI 6.283185307179586
 
 static const char usage[] =
-	"usage: make-dataset [-s SEED] [--train N] [--test N] [-d SECONDS] [--valid-names K] ROOT";
+	"usage: make-dataset [--seed N] [--train N] [--test N] [--seconds S] [--valid-names K] ROOT";
+static const char options_text[] =
+	"Synthetic songs in the MUSDB18-HQ layout: ROOT/{train,test}/SONG/{mixture,drums,bass,\n"
+	"other,vocals}.wav, 44.1 kHz stereo 16-bit; the same seed writes the same bytes.\n"
+	"      --seed=N         the random seed (default 0)\n"
+	"      --train=N        songs in train (default 3)\n"
+	"      --test=N         songs in test (default 2)\n"
+	"      --seconds=S      durations between S and 1.25 S (default 5)\n"
+	"      --valid-names=K  name the first K train songs after MUSDB's validation tracks\n"
+	"  -h, --help           this help\n";
 
 struct song {
 	int64_t n;		/* frames */
@@ -305,15 +314,14 @@ int main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int bad = 0;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			puts(usage);
-			return 0;
-		} else if (!strcmp(a, "-s") || !strcmp(a, "--seed"))
+			print_help(usage, options_text);
+		} else if (!strcmp(a, "--seed"))
 			bad = parse_int64(v, &seed), i++;
 		else if (!strcmp(a, "--train"))
 			bad = parse_int(v, &ntrain) || ntrain < 0, i++;
 		else if (!strcmp(a, "--test"))
 			bad = parse_int(v, &ntest) || ntest < 0, i++;
-		else if (!strcmp(a, "-d") || !strcmp(a, "--seconds"))
+		else if (!strcmp(a, "--seconds"))
 			bad = parse_double(v, &seconds) || seconds <= 0, i++;
 		else if (!strcmp(a, "--valid-names"))
 			bad = parse_int(v, &nvalid) || nvalid < 0 || nvalid > DATASET_NVALID, i++;
