@@ -30,10 +30,22 @@ void set_progname(const char *argv0)
 		progname = slash ? slash + 1 : argv0;
 }
 
+/* a progress line is on stderr without its newline (progress.h) */
+static volatile bool stderr_line_open;
+
+void stderr_line(bool open)
+{
+	stderr_line_open = open;
+}
+
 static void vmessage(const char *fmt, va_list ap)
 {
 	int saved = errno;
 	fflush(stdout);
+	if (stderr_line_open) {	// a message gets a line of its own
+		fputc('\n', stderr);
+		stderr_line_open = false;
+	}
 	fprintf(stderr, "%s: ", progname);
 	vfprintf(stderr, fmt, ap);
 	size_t n = strlen(fmt);

@@ -6,6 +6,7 @@
 #define SEPNET_UTIL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -44,6 +45,10 @@ _Noreturn void die_write(const char *what);
 
 /* Flush and close stdout, dying on error (a full disk is not silent). */
 void close_stdout(void);
+
+/* A line without its newline is on stderr (open) or not: a message of
+ * die() or warn() then starts a line of its own (progress.h). */
+void stderr_line(bool open);
 
 /* -h: the usage lines, a blank line, one line per option (GNU style),
  * then where the manual is; on stdout, exit 0. */

@@ -213,3 +213,25 @@ void wave_input_close(struct wave_input *in)
 	snt_reader_close(in->snt);
 	free(in);
 }
+
+double wave_inputs_seconds(char *const *names, int n)
+{
+	double total = 0;
+	for (int i = 0; i < n; i++) {
+		unsigned char magic[4] = { 0 };
+		FILE *fp = strcmp(names[i], "-") ? fopen(names[i], "rb") : NULL;
+		if (!fp)
+			return 0;
+		size_t got = fread(magic, 1, 4, fp);
+		fclose(fp);
+		if (got == 4 && !memcmp(magic, SNT_MAGIC, 4))
+			return 0;
+		struct audio_reader *ar = audio_open_read(names[i]);
+		double s = ar->frames > 0 ? (double)ar->frames / ar->sr : 0;
+		audio_close(ar);
+		if (s <= 0)
+			return 0;
+		total += s;
+	}
+	return total;
+}

@@ -28,6 +28,10 @@ int wave_input_next(struct wave_input *in, struct snt_header *h, float **data);
 /* From now on, waveform records [C, N] come out at sr Hz with `channels`
  * channels (lib/resample.h wave_conform; 0 leaves either as it is). */
 void wave_input_conform(struct wave_input *in, int sr, int channels);
+/* The seconds of audio in names, when every one is a named audio file (a
+ * header read each, for a progress line's total); 0 when any is an SNT
+ * stream, standard input or of unknown length. */
+double wave_inputs_seconds(char *const *names, int n);
 /* The name of the input the last record came from (for messages). */
 const char *wave_input_name(const struct wave_input *in);
 int64_t wave_input_record(const struct wave_input *in);

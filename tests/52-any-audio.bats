@@ -105,3 +105,40 @@ stems_like() {
 	mkdir -p share/configs && cp "$ROOT/configs/tiny.ini" share/configs/mine.ini
 	SEPNET_DATA=$PWD/share stft -c mine a.wav | snt-info | grep -q 'n_fft=512'
 }
+
+@test "-s instrumental is every stem but vocals, summed; a progress line only on a terminal" {
+	make_wav a.wav 2
+	sepnet-fwd -m "$MODEL" -s vocals,instrumental a.wav > k.snt
+	run snt-info k.snt
+	assert_output --partial 'sources=vocals,instrumental'
+	sepnet-fwd -m "$MODEL" -s instrumental -o 'i/%s.wav' a.wav
+	# the sum of the three stems, through their audio files
+	sepnet-fwd -m "$MODEL" -o 's/%s.wav' a.wav
+	sox -m -v 1 s/drums.wav -v 1 s/bass.wav -v 1 s/other.wav -b 32 -e floating-point sum.wav 2> /dev/null
+	snt-cmp -t 1e-5 sum.wav i/instrumental.wav
+	run --separate-stderr sepnet-fwd -m "$MODEL" -s guitar a.wav
+	assert_failure 2
+	assert_equal "$stderr" "sepnet-fwd: -s: the model has no stem 'guitar' (it has drums,bass,other,vocals, and instrumental: all but vocals)"
+	# progress: redrawn in place on a terminal, silent in a pipe and with -q
+	require script
+	script -qec "sepnet-fwd -m '$MODEL' -o 'p/%s.wav' a.wav" /dev/null > typescript
+	grep -q $'\rsepnet-fwd: [0-9.]* of 2.0 s of audio, [0-9.]*x realtime, ETA [0-9:]*\e\[K' typescript
+	grep -q $'\rsepnet-fwd: 2.0 s of audio, [0-9.]*x realtime in [0-9.]* s\e\[K' typescript
+	script -qec "sepnet-fwd -q -m '$MODEL' -o 'p/%s.wav' a.wav" /dev/null > quiet
+	[ ! -s quiet ]
+	run --separate-stderr sepnet-fwd -m "$MODEL" -o 'p/%s.wav' a.wav
+	assert_equal "$stderr" ""
+}
+
+@test "stft and istft: a progress line on a terminal for work of over a second; -q and short work silent" {
+	require script
+	sox -r 44100 -c 2 -n long.wav synth 240 sine 300 gain -12
+	script -qec "stft long.wav > long.snt" /dev/null > typescript
+	grep -q $'\rstft: [0-9.]* of 240.0 s of audio, [0-9.]*x realtime, ETA [0-9:]*\e\[K' typescript
+	grep -q $'\rstft: 240.0 s of audio, [0-9.]*x realtime in [0-9.]* s\e\[K' typescript
+	script -qec "stft -q long.wav > /dev/null" /dev/null > quiet
+	[ ! -s quiet ]
+	make_wav short.wav 1
+	script -qec "stft short.wav | istft > /dev/null" /dev/null > short
+	[ ! -s short ]
+}

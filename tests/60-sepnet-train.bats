@@ -202,6 +202,17 @@ nan_record() {
 	[[ $stderr == *" $((n * 2)) records per epoch"* ]]
 }
 
+@test "--steps on the command line wins over num_epochs: a finished run resumed goes on" {
+	sed 's/^num_epochs = .*/num_epochs = 1/' "$NOEMA" > one.ini
+	musdb-cat train -r "$DS" -c one.ini -n 40 > recs.snt
+	run --separate-stderr sepnet-train -c one.ini -o f --epoch-size 8 recs.snt
+	assert_success
+	[[ $stderr == *"num_epochs reached at step 2 "* ]]
+	run --separate-stderr sepnet-train --resume -o f --epoch-size 8 --steps 5 recs.snt
+	assert_success
+	[[ $stderr == *"--steps reached at step 5 "* ]]
+}
+
 @test "NaN steps are skipped and logged; max_bad_steps in a row stop without a new checkpoint" {
 	sed 's/^max_bad_steps = 10/max_bad_steps = 3/' "$NOEMA" > bad.ini
 	musdb-cat train -r "$DS" -c bad.ini -n 4 > a.snt

@@ -15,6 +15,7 @@
 
 #include "audio.h"
 #include "backend.h"
+#include "progress.h"
 #include "resample.h"
 #include "snt.h"
 #include "stemout.h"
@@ -26,12 +27,13 @@ struct opts {
 	int sample_set;
 	int sr;			/* -r: overrides or supplies the sr key */
 	const char *device;
+	bool quiet;		/* -q: no progress line */
 	char **inputs;
 	int ninputs;
 };
 
 static const char usage_text[] =
-	"usage: istft [-o PATTERN [-b 16|24|32f] [-r RATE]] [-d cpu|cuda] [FILE ...]";
+	"usage: istft [-o PATTERN [-b 16|24|32f] [-r RATE]] [-d cpu|cuda] [-q] [FILE ...]";
 static const char options_text[] =
 	"SNT spectrograms (stdin without FILE) to SNT waveforms, or audio files with -o.\n"
 	"  -o, --output=PATTERN audio files named by PATTERN: %s source, %t track, %d the\n"
@@ -39,6 +41,7 @@ static const char options_text[] =
 	"  -b, --bits=16|24|32f sample format of -o files (default 32f; FLAC 24)\n"
 	"  -r, --rate=RATE      -o files resampled to RATE Hz (default: the input's rate)\n"
 	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
+	"  -q, --quiet          no progress line (on a terminal, for work of over a second)\n"
 	"  -h, --help           this help\n"
 	"      --version        the version\n";
 
@@ -89,6 +92,9 @@ static void istft_run(const struct opts *o)
 					    : NULL;
 	struct snt_header h;
 	int64_t index = 0;
+	struct progress progress;
+	double done_s = 0;	/* seconds of audio made */
+	progress_init(&progress, o->quiet, 0, 1);
 	snt_header_init(&h);
 	char *const stdin_name[] = { "-" };
 	char *const *names = o->ninputs ? o->inputs : stdin_name;
@@ -142,6 +148,9 @@ static void istft_run(const struct opts *o)
 			/* the whole input record is read before anything is written,
 			 * so a truncated record leaves no partial output */
 			int64_t P = be->host ? max_threads() : R;	/* rows per call */
+			const char *sr = snt_header_get(&h, "sr");
+			int rate;	// every row spans the same N samples
+			double record_s = sr && !parse_int(sr, &rate) && rate > 0 ? (double)N / rate : 0;
 			// audio that stft resampled goes back to the input's rate
 			// and length: a whole record first, then the stream
 			bool restore = snt_header_get(&h, "orig_sr") != NULL;
@@ -166,7 +175,9 @@ static void istft_run(const struct opts *o)
 					be->download(out, dst, sizeof(float) * N * n);
 				if (rows_out)
 					snt_write_payload(w, y, sizeof(float) * N * n);
+				progress_draw(&progress, done_s + record_s * (r0 + n) / R);
 			}
+			done_s += record_s;
 			if (!w)
 				stem_writer_write(sw, &h, y, index, where);
 			else if (restore) {
@@ -187,6 +198,7 @@ static void istft_run(const struct opts *o)
 		snt_reader_close(r);
 	}
 	snt_header_free(&h);
+	progress_finish(&progress, done_s);
 	stem_writer_free(sw);
 	if (w)
 		snt_writer_close(w);
@@ -204,13 +216,14 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "bits", required_argument, NULL, 'b' },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "device", required_argument, NULL, 'd' },
 		{ 0 },
 	};
 	struct opts o = { 0 };
 	int c;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "ho:b:r:d:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ho:b:r:d:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o.pattern = optarg;
@@ -226,6 +239,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			o.device = optarg;
+			break;
+		case 'q':
+			o.quiet = true;
 			break;
 		case 'V':
 			printf("istft %s\n", SEPNET_VERSION);

@@ -12,7 +12,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "audio.h"
 #include "backend.h"
@@ -20,6 +19,7 @@
 #include "config.h"
 #include "datafile.h"
 #include "model.h"
+#include "progress.h"
 #include "resample.h"
 #include "separate.h"
 #include "snt.h"
@@ -180,9 +180,8 @@ struct fwd {
 	struct wave_input *wav;
 	int input;		/* its index in o->inputs */
 	/* the progress line (a terminal on stderr, no -q) */
-	bool progress;
-	double start, last_draw;	/* now_seconds() */
-	double done_s, total_s;	/* seconds of audio separated; of all inputs (0: unknown) */
+	struct progress progress;
+	double done_s;		/* seconds of audio separated */
 	double record_s;	/* the current record's */
 	struct in_slot *reading;
 };
@@ -495,56 +494,11 @@ static double record_seconds(const struct fwd *f, const struct snt_header *h)
 	return (double)n / sr;
 }
 
-static void draw_progress(struct fwd *f, double done, bool last)
-{
-	double now = now_seconds(), wall = now - f->start;
-	if (!last && now - f->last_draw < 0.2)
-		return;
-	f->last_draw = now;
-	char eta[64] = "";
-	double speed = wall > 0 ? done / wall : 0;
-	if (last)
-		snprintf(eta, sizeof eta, " in %.1f s", wall);
-	else if (f->total_s > 0 && speed > 0) {
-		long left = (long)((f->total_s - done) / speed + 0.5);
-		snprintf(eta, sizeof eta, ", ETA %ld:%02ld:%02ld", left / 3600, left / 60 % 60, left % 60);
-	}
-	char of[64] = "";
-	if (f->total_s > 0 && !last)
-		snprintf(of, sizeof of, " of %.1f", f->total_s);
-	fprintf(stderr, "\r%s: %.1f%s s of audio, %.1fx realtime%s\033[K%s", progname, done, of, speed,
-		eta, last ? "\n" : "");
-}
-
 /* separator_on_progress: done of total segments of the current record */
 static void on_progress(void *ctx, int64_t done, int64_t total)
 {
 	struct fwd *f = ctx;
-	draw_progress(f, f->done_s + f->record_s * done / (total ? total : 1), false);
-}
-
-/* The seconds of audio of the inputs, when every one is a named audio file
- * (a header read each); 0 when any is a stream or stdin. */
-static double inputs_seconds(const struct opts *o)
-{
-	double total = 0;
-	for (int i = 0; i < o->ninputs; i++) {
-		unsigned char magic[4] = { 0 };
-		FILE *fp = strcmp(o->inputs[i], "-") ? fopen(o->inputs[i], "rb") : NULL;
-		if (!fp)
-			return 0;
-		size_t got = fread(magic, 1, 4, fp);
-		fclose(fp);
-		if (got == 4 && !memcmp(magic, SNT_MAGIC, 4))
-			return 0;
-		struct audio_reader *ar = audio_open_read(o->inputs[i]);
-		double s = ar->frames > 0 ? (double)ar->frames / ar->sr : 0;
-		audio_close(ar);
-		if (s <= 0)
-			return 0;
-		total += s;
-	}
-	return total;
+	progress_draw(&f->progress, f->done_s + f->record_s * done / (total ? total : 1));
 }
 
 struct separation {
@@ -569,6 +523,7 @@ _Noreturn static void fwd_die(struct fwd *f, const char *msg)
 {
 	if (f->wr)
 		worker_wait(f->wr);
+	progress_break(&f->progress);	// the message on a line of its own
 	die("%s", msg);
 }
 
@@ -595,11 +550,8 @@ static void fwd_records(struct fwd *f)
 		struct out_slot *out = &f->out[i % f->nslots];
 		struct separation job = { f, in, out };
 		char err[1024];
-		if (die_catch(separate_job, &job, err, sizeof err)) {
-			if (f->progress)	// the message starts its own line
-				fputc('\n', stderr);
+		if (die_catch(separate_job, &job, err, sizeof err))
 			fwd_die(f, err);
-		}
 		f->done_s += f->record_s;
 		memcpy(out->where, in->where, sizeof out->where);
 		start_write(f, out);
@@ -704,10 +656,9 @@ static void fwd_run(const struct opts *o)
 	}
 	if (f.sw)
 		reserve_outputs(&f);
-	f.progress = !o->quiet && isatty(STDERR_FILENO);
-	if (f.progress) {
-		f.total_s = inputs_seconds(o);
-		f.start = now_seconds();
+	progress_init(&f.progress, o->quiet, 0, 0);
+	if (f.progress.on) {
+		f.progress.total = wave_inputs_seconds(o->inputs, o->ninputs);
 		separator_on_progress(f.sp, on_progress, &f);
 	}
 	char *stdin_name = "-";
@@ -715,8 +666,7 @@ static void fwd_run(const struct opts *o)
 		f.input = i;
 		fwd_input(&f, o->ninputs ? o->inputs[i] : stdin_name);
 	}
-	if (f.progress)
-		draw_progress(&f, f.done_s, true);
+	progress_finish(&f.progress, f.done_s);
 	worker_free(f.rd);
 	worker_free(f.wr);
 	for (int i = 0; i < 2; i++) {

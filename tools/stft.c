@@ -17,6 +17,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "datafile.h"
+#include "progress.h"
 #include "snt.h"
 #include "util.h"
 #include "wavein.h"
@@ -25,12 +26,13 @@ struct opts {
 	int n_fft, hop;
 	int sr, channels;	/* -m, -c: audio conformed to the model's (0: as it is) */
 	const char *device;
+	bool quiet;		/* -q: no progress line */
 	char **inputs;
 	int ninputs;
 };
 
 static const char usage_text[] =
-	"usage: stft [-m MODEL | -c CONFIG] [-n N_FFT] [-H HOP] [-d cpu|cuda] [FILE ...]";
+	"usage: stft [-m MODEL | -c CONFIG] [-n N_FFT] [-H HOP] [-d cpu|cuda] [-q] [FILE ...]";
 static const char options_text[] =
 	"Audio files or SNT waveform records (stdin without FILE) to SNT spectrograms.\n"
 	"  -m, --model=MODEL    the STFT of a checkpoint (a path, or a shipped name: demo);\n"
@@ -39,6 +41,7 @@ static const char options_text[] =
 	"  -n, --n-fft=N_FFT    frame length, even (default 4096)\n"
 	"  -H, --hop=HOP        hop between frames (default 1024)\n"
 	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
+	"  -q, --quiet          no progress line (on a terminal, for work of over a second)\n"
 	"  -h, --help           this help\n"
 	"      --version        the version\n";
 
@@ -56,6 +59,8 @@ struct stft_ctx {
 	struct backend_stft *plan;
 	int n_fft, hop, group;	/* rows per call: one per thread on the CPU */
 	struct backend_buffer x, out;
+	struct progress progress;
+	double done_s;		/* seconds of audio transformed */
 };
 
 /* One record: rows of x [R, N] -> spectrogram rows [R, F, T], written a
@@ -65,6 +70,11 @@ static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_h
 {
 	const struct backend *be = ctx->be;
 	int64_t N = h->shape[h->rank - 1], R = snt_numel(h) / N;
+	const char *sr = snt_header_get(h, "sr");
+	int rate;
+	// seconds of audio, for the progress line: every row (channel,
+	// source) spans the same N samples
+	double record_s = sr && !parse_int(sr, &rate) && rate > 0 ? (double)N / rate : 0;
 	int64_t T = 1 + N / ctx->hop, F = ctx->n_fft / 2 + 1;
 	if (N <= ctx->n_fft / 2)
 		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
@@ -102,7 +112,9 @@ static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_h
 		if (!be->host)
 			be->download(out, dst, sizeof(float) * row_floats * n);
 		snt_write_payload(w, out, sizeof(float) * row_floats * n);
+		progress_draw(&ctx->progress, ctx->done_s + record_s * (r0 + n) / R);
 	}
+	ctx->done_s += record_s;
 	free(out);
 }
 
@@ -112,6 +124,9 @@ static void stft_run(const struct opts *o)
 	struct stft_ctx ctx = { .be = be, .n_fft = o->n_fft, .hop = o->hop };
 	ctx.plan = be->stft_create(o->n_fft, o->hop);
 	ctx.group = be->host ? max_threads() : 0;
+	progress_init(&ctx.progress, o->quiet, 0, 1);
+	if (ctx.progress.on)
+		ctx.progress.total = wave_inputs_seconds(o->inputs, o->ninputs);
 	struct wave_input *in = wave_input_open(o->inputs, o->ninputs);
 	wave_input_conform(in, o->sr, o->channels);
 	struct snt_writer *w = snt_writer_open("-");
@@ -128,6 +143,7 @@ static void stft_run(const struct opts *o)
 	snt_header_free(&h);
 	wave_input_close(in);
 	snt_writer_close(w);
+	progress_finish(&ctx.progress, ctx.done_s);
 	backend_buffer_free(be, &ctx.x);
 	backend_buffer_free(be, &ctx.out);
 	be->stft_free(ctx.plan);
@@ -143,6 +159,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "model", required_argument, NULL, 'm' },
 		{ "device", required_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
 	struct opts o = { .n_fft = 4096, .hop = 1024 };
@@ -151,7 +168,7 @@ int main(int argc, char **argv)
 	set_progname(argv[0]);
 	const char *from = NULL;	/* -c or -m, for the message when both */
 	char err[512];
-	while ((c = getopt_long(argc, argv, "hn:H:c:m:d:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hn:H:c:m:d:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (parse_int(optarg, &o.n_fft) || o.n_fft < 2 || o.n_fft % 2)
@@ -181,6 +198,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			o.device = optarg;
+			break;
+		case 'q':
+			o.quiet = true;
 			break;
 		case 'V':
 			printf("stft %s\n", SEPNET_VERSION);
