@@ -155,24 +155,29 @@ void audio_close(struct audio_reader *ar)
 	free(ar);
 }
 
-float *audio_read_all(const char *path, int *sr, int *channels, int64_t *frames)
+/* the first buffer holds at most this many samples (16 MB): a header's
+ * frame count is a claim, and memory follows the data actually read */
+#define FIRST_SAMPLES (INT64_C(1) << 22)
+
+float *audio_read_planar(struct audio_reader *ar, int64_t *frames)
 {
-	struct audio_reader *ar = audio_open_read(path);
 	int C = ar->channels;
-	/* planar [C, cap]: grown by doubling when the length is unknown */
-	int64_t cap = ar->frames > 0 ? ar->frames : 1 << 20, n = 0;
+	int64_t first = FIRST_SAMPLES / C > 4096 ? FIRST_SAMPLES / C : 4096;
+	/* planar [C, cap], grown by doubling (up to the declared length) */
+	int64_t cap = ar->frames > 0 && ar->frames < first ? ar->frames : first, n = 0;
 	float *buf = xmalloc(sizeof(float) * C * cap);
 	for (;;) {
-		int64_t got = audio_read(ar, buf + n, cap, cap - n);
-		n += got;
+		n += audio_read(ar, buf + n, cap, cap - n);
 		if (n < cap)
 			break;
-		if (ar->frames > 0) {	/* known length: confirm the end */
+		if (ar->frames > 0 && n == ar->frames) {	/* the declared end: confirm it */
 			if (sf_readf_float(ar->sf, ar->chunk, 1) <= 0)
 				break;
 			die("%s: more frames than the header declares", ar->path);
 		}
 		int64_t ncap = cap * 2;
+		if (ar->frames > 0 && ncap > ar->frames)
+			ncap = ar->frames;
 		float *nbuf = xmalloc(sizeof(float) * C * ncap);
 		for (int c = 0; c < C; c++)
 			memcpy(nbuf + c * ncap, buf + c * cap, sizeof(float) * n);
@@ -186,9 +191,18 @@ float *audio_read_all(const char *path, int *sr, int *channels, int64_t *frames)
 	}
 	if (ar->frames > 0 && n < ar->frames)
 		die("%s: file ends after %lld of %lld frames", ar->path, (long long)n, (long long)ar->frames);
-	*sr = ar->sr;
-	*channels = C;
+	if (n == 0)
+		die("%s: audio file has no samples", ar->path);
 	*frames = n;
+	return buf;
+}
+
+float *audio_read_all(const char *path, int *sr, int *channels, int64_t *frames)
+{
+	struct audio_reader *ar = audio_open_read(path);
+	float *buf = audio_read_planar(ar, frames);
+	*sr = ar->sr;
+	*channels = ar->channels;
 	audio_close(ar);
 	return buf;
 }

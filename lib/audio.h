@@ -34,6 +34,11 @@ int64_t audio_read(struct audio_reader *ar, float *out, int64_t stride, int64_t 
 /* Seek to frame (files only); dies when not seekable. */
 void audio_seek(struct audio_reader *ar, int64_t frame);
 void audio_close(struct audio_reader *ar);
+/* Every remaining frame as planar float [channels, *frames] (caller
+ * frees), in memory proportional to the frames there are, whatever the
+ * header claims; dies naming the file when it ends before its declared
+ * length, or holds no samples. */
+float *audio_read_planar(struct audio_reader *ar, int64_t *frames);
 /* Read a whole file as planar float [channels, *frames] (caller frees). */
 float *audio_read_all(const char *path, int *sr, int *channels, int64_t *frames);
 

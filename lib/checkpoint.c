@@ -86,12 +86,35 @@ static int config_from_file(const struct safetensors_file *f, struct config *cfg
 	return config_parse_string(cfg, text, name, err, errlen);
 }
 
+/* The config's parameter count against the model tensors the file holds
+ * (not the moments or EMA), before anything is sized from the config: a
+ * small file cannot make a tool allocate a large model. */
+static int check_param_count(const struct safetensors_file *f, const struct config *cfg,
+			     char *err, size_t errlen)
+{
+	int64_t held = 0;
+	for (int i = 0; i < f->n_tensors; i++) {
+		const char *n = f->tensors[i].name;
+		if (strncmp(n, "opt.", 4) && strncmp(n, "ema.", 4))
+			held += f->tensors[i].numel;
+	}
+	int64_t want = config_param_count(cfg);
+	if (held != want) {
+		snprintf(err, errlen, "%s: its config makes a model of %lld parameters, its tensors "
+			 "hold %lld", f->path, (long long)want, (long long)held);
+		return -1;
+	}
+	return 0;
+}
+
 int checkpoint_read_config(const char *path, struct config *cfg, char *err, size_t errlen)
 {
 	struct safetensors_file f;
 	if (safetensors_open(&f, path, err, errlen))
 		return -1;
 	int rc = config_from_file(&f, cfg, err, errlen);
+	if (!rc)
+		rc = check_param_count(&f, cfg, err, errlen);
 	safetensors_close(&f);
 	return rc;
 }

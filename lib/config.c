@@ -41,6 +41,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ struct key {
 	size_t offset;
 	const char *const *choices;	/* KEY_STRING, KEY_ENUM; NULL-terminated */
 	bool not_architecture;		/* [model] key a checkpoint need not match */
+	double max;			/* the largest value (numbers); 0: no bound but the type's */
 };
 
 static const char *const amp_dtypes[] = { "bfloat16", "float16", NULL };
@@ -93,50 +95,50 @@ static const char *const sections[] = {
 
 #define F(field) offsetof(struct config, field)
 static const struct key keys[] = {
-	{ "model", "n_fft", KEY_INT, RANGE_POSITIVE, F(n_fft), NULL, false },
-	{ "model", "hop_length", KEY_INT, RANGE_POSITIVE, F(hop_length), NULL, false },
-	{ "model", "n_layers", KEY_INT, RANGE_POSITIVE, F(n_layers), NULL, false },
-	{ "model", "emb_dim", KEY_INT, RANGE_POSITIVE, F(emb_dim), NULL, false },
-	{ "model", "n_heads", KEY_INT, RANGE_POSITIVE, F(n_heads), NULL, false },
-	{ "model", "attention_dim", KEY_INT, RANGE_POSITIVE, F(attention_dim), NULL, false },
-	{ "model", "ffn_hidden_dim", KEY_FFN_LIST, RANGE_POSITIVE, F(ffn_hidden_dim), NULL, false },
+	{ "model", "n_fft", KEY_INT, RANGE_POSITIVE, F(n_fft), NULL, false, 65536 },
+	{ "model", "hop_length", KEY_INT, RANGE_POSITIVE, F(hop_length), NULL, false, 65536 },
+	{ "model", "n_layers", KEY_INT, RANGE_POSITIVE, F(n_layers), NULL, false, 256 },
+	{ "model", "emb_dim", KEY_INT, RANGE_POSITIVE, F(emb_dim), NULL, false, 16384 },
+	{ "model", "n_heads", KEY_INT, RANGE_POSITIVE, F(n_heads), NULL, false, 256 },
+	{ "model", "attention_dim", KEY_INT, RANGE_POSITIVE, F(attention_dim), NULL, false, 16384 },
+	{ "model", "ffn_hidden_dim", KEY_FFN_LIST, RANGE_POSITIVE, F(ffn_hidden_dim), NULL, false, 65536 },
 	/* a kernel choice and a training-only setting: same weights either way */
-	{ "model", "flash_attention", KEY_BOOL, RANGE_ANY, F(flash_attention), NULL, true },
-	{ "model", "dropout", KEY_FLOAT, RANGE_UNIT_HALFOPEN, F(dropout), NULL, true },
-	{ "model", "sources", KEY_SOURCES, RANGE_ANY, F(sources), NULL, false },
-	{ "model", "sample_rate", KEY_INT, RANGE_POSITIVE, F(sample_rate), NULL, false },
-	{ "model", "channels", KEY_INT, RANGE_STEREO, F(channels), NULL, false },
+	{ "model", "flash_attention", KEY_BOOL, RANGE_ANY, F(flash_attention), NULL, true, 0 },
+	{ "model", "dropout", KEY_FLOAT, RANGE_UNIT_HALFOPEN, F(dropout), NULL, true, 0 },
+	{ "model", "sources", KEY_SOURCES, RANGE_ANY, F(sources), NULL, false, 0 },
+	{ "model", "sample_rate", KEY_INT, RANGE_POSITIVE, F(sample_rate), NULL, false, 768000 },
+	{ "model", "channels", KEY_INT, RANGE_STEREO, F(channels), NULL, false, 0 },
 
-	{ "train", "batch_size", KEY_INT, RANGE_POSITIVE, F(batch_size), NULL, false },
-	{ "train", "segment_length", KEY_INT64, RANGE_POSITIVE, F(segment_length), NULL, false },
-	{ "train", "num_epochs", KEY_INT, RANGE_POSITIVE, F(num_epochs), NULL, false },
-	{ "train", "learning_rate", KEY_FLOAT, RANGE_POSITIVE, F(learning_rate), NULL, false },
-	{ "train", "use_amp", KEY_BOOL, RANGE_ANY, F(use_amp), NULL, false },
-	{ "train", "amp_dtype", KEY_STRING, RANGE_ANY, F(amp_dtype), amp_dtypes, false },
-	{ "train", "num_workers", KEY_INT, RANGE_NONNEG, F(num_workers), NULL, false },
-	{ "train", "gradient_accum", KEY_INT, RANGE_POSITIVE, F(gradient_accum), NULL, false },
-	{ "train", "weight_decay", KEY_FLOAT, RANGE_NONNEG, F(weight_decay), NULL, false },
-	{ "train", "grad_clip", KEY_FLOAT, RANGE_NONNEG, F(grad_clip), NULL, false },
-	{ "train", "ema_decay", KEY_FLOAT, RANGE_UNIT_HALFOPEN, F(ema_decay), NULL, false },
-	{ "train", "epoch_size", KEY_INT64, RANGE_NONNEG, F(epoch_size), NULL, false },
-	{ "train", "seed", KEY_UINT64, RANGE_ANY, F(seed), NULL, false },
-	{ "train", "max_bad_steps", KEY_INT, RANGE_NONNEG, F(max_bad_steps), NULL, false },
+	{ "train", "batch_size", KEY_INT, RANGE_POSITIVE, F(batch_size), NULL, false, 4096 },
+	{ "train", "segment_length", KEY_INT64, RANGE_POSITIVE, F(segment_length), NULL, false, 134217728 },
+	{ "train", "num_epochs", KEY_INT, RANGE_POSITIVE, F(num_epochs), NULL, false, 1e9 },
+	{ "train", "learning_rate", KEY_FLOAT, RANGE_POSITIVE, F(learning_rate), NULL, false, 0 },
+	{ "train", "use_amp", KEY_BOOL, RANGE_ANY, F(use_amp), NULL, false, 0 },
+	{ "train", "amp_dtype", KEY_STRING, RANGE_ANY, F(amp_dtype), amp_dtypes, false, 0 },
+	{ "train", "num_workers", KEY_INT, RANGE_NONNEG, F(num_workers), NULL, false, 1024 },
+	{ "train", "gradient_accum", KEY_INT, RANGE_POSITIVE, F(gradient_accum), NULL, false, 65536 },
+	{ "train", "weight_decay", KEY_FLOAT, RANGE_NONNEG, F(weight_decay), NULL, false, 0 },
+	{ "train", "grad_clip", KEY_FLOAT, RANGE_NONNEG, F(grad_clip), NULL, false, 0 },
+	{ "train", "ema_decay", KEY_FLOAT, RANGE_UNIT_HALFOPEN, F(ema_decay), NULL, false, 0 },
+	{ "train", "epoch_size", KEY_INT64, RANGE_NONNEG, F(epoch_size), NULL, false, 1099511627776 },
+	{ "train", "seed", KEY_UINT64, RANGE_ANY, F(seed), NULL, false, 0 },
+	{ "train", "max_bad_steps", KEY_INT, RANGE_NONNEG, F(max_bad_steps), NULL, false, 1e9 },
 
-	{ "loss", "loss_type", KEY_ENUM, RANGE_ANY, F(loss_type), loss_types, false },
-	{ "loss", "si_sdr_weight", KEY_FLOAT, RANGE_NONNEG, F(si_sdr_weight), NULL, false },
-	{ "loss", "l1_weight", KEY_FLOAT, RANGE_NONNEG, F(l1_weight), NULL, false },
-	{ "loss", "spectral_weight", KEY_FLOAT, RANGE_NONNEG, F(spectral_weight), NULL, false },
+	{ "loss", "loss_type", KEY_ENUM, RANGE_ANY, F(loss_type), loss_types, false, 0 },
+	{ "loss", "si_sdr_weight", KEY_FLOAT, RANGE_NONNEG, F(si_sdr_weight), NULL, false, 0 },
+	{ "loss", "l1_weight", KEY_FLOAT, RANGE_NONNEG, F(l1_weight), NULL, false, 0 },
+	{ "loss", "spectral_weight", KEY_FLOAT, RANGE_NONNEG, F(spectral_weight), NULL, false, 0 },
 
-	{ "scheduler", "type", KEY_STRING, RANGE_ANY, F(scheduler_type), scheduler_types, false },
-	{ "scheduler", "patience", KEY_INT, RANGE_NONNEG, F(patience), NULL, false },
-	{ "scheduler", "factor", KEY_FLOAT, RANGE_UNIT_OPEN, F(factor), NULL, false },
-	{ "scheduler", "min_lr", KEY_FLOAT, RANGE_NONNEG, F(min_lr), NULL, false },
-	{ "scheduler", "warmup_steps", KEY_INT, RANGE_NONNEG, F(warmup_steps), NULL, false },
+	{ "scheduler", "type", KEY_STRING, RANGE_ANY, F(scheduler_type), scheduler_types, false, 0 },
+	{ "scheduler", "patience", KEY_INT, RANGE_NONNEG, F(patience), NULL, false, 1e9 },
+	{ "scheduler", "factor", KEY_FLOAT, RANGE_UNIT_OPEN, F(factor), NULL, false, 0 },
+	{ "scheduler", "min_lr", KEY_FLOAT, RANGE_NONNEG, F(min_lr), NULL, false, 0 },
+	{ "scheduler", "warmup_steps", KEY_INT, RANGE_NONNEG, F(warmup_steps), NULL, false, 1e9 },
 
-	{ "hardware", "tf32", KEY_BOOL, RANGE_ANY, F(tf32), NULL, false },
-	{ "hardware", "cudnn_benchmark", KEY_BOOL, RANGE_ANY, F(cudnn_benchmark), NULL, false },
-	{ "hardware", "fused_optimizer", KEY_BOOL, RANGE_ANY, F(fused_optimizer), NULL, false },
-	{ "hardware", "persistent_workers", KEY_BOOL, RANGE_ANY, F(persistent_workers), NULL, false },
+	{ "hardware", "tf32", KEY_BOOL, RANGE_ANY, F(tf32), NULL, false, 0 },
+	{ "hardware", "cudnn_benchmark", KEY_BOOL, RANGE_ANY, F(cudnn_benchmark), NULL, false, 0 },
+	{ "hardware", "fused_optimizer", KEY_BOOL, RANGE_ANY, F(fused_optimizer), NULL, false, 0 },
+	{ "hardware", "persistent_workers", KEY_BOOL, RANGE_ANY, F(persistent_workers), NULL, false, 0 },
 };
 #undef F
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -256,10 +258,17 @@ static int key_find(const char *section, const char *name)
 	return -1;
 }
 
-static const char *range_violation(enum key_range r, double v)
+/* v against the key's range and its largest value (buf for the message) */
+static const char *range_violation(const struct key *k, double v, char *buf, size_t buflen)
 {
+	if (!isfinite(v) && k->range != RANGE_ANY)
+		return "must be a finite number";
+	if (k->max > 0 && v > k->max) {
+		snprintf(buf, buflen, "%.17g is over the limit of %.15g", v, k->max);
+		return buf;
+	}
 	/* written so that NaN fails every bounded range */
-	switch (r) {
+	switch (k->range) {
 	case RANGE_ANY:
 		return NULL;
 	case RANGE_POSITIVE:
@@ -296,11 +305,11 @@ static const char *key_check(const struct config *c, const struct key *k,
 
 	switch (k->type) {
 	case KEY_INT:
-		return range_violation(k->range, *(const int *)p);
+		return range_violation(k, *(const int *)p, buf, buflen);
 	case KEY_INT64:
-		return range_violation(k->range, (double)*(const int64_t *)p);
+		return range_violation(k, (double)*(const int64_t *)p, buf, buflen);
 	case KEY_FLOAT:
-		return range_violation(k->range, *(const float *)p);
+		return range_violation(k, *(const float *)p, buf, buflen);
 	case KEY_UINT64:
 	case KEY_BOOL:
 		return NULL;
@@ -320,7 +329,7 @@ static const char *key_check(const struct config *c, const struct key *k,
 			return buf;
 		}
 		for (int i = 0; i < c->n_ffn && !why; i++)
-			why = range_violation(k->range, c->ffn_hidden_dim[i]);
+			why = range_violation(k, c->ffn_hidden_dim[i], buf, buflen);
 		return why;
 	case KEY_SOURCES:
 		if (c->n_sources < 1 || c->n_sources > CONFIG_MAX_SOURCES) {
@@ -648,6 +657,22 @@ static int validate(const struct config *c, const char *name, const int *key_lin
 			  k, c->attention_dim, c->n_heads);
 		return -1;
 	}
+	// sizes that each key allows but not together: the parameters of the
+	// model, and the samples of one micro-batch (every key is bounded
+	// above, so the products fit in int64)
+	int64_t params = config_param_count(c);
+	if (params > CONFIG_MAX_PARAMS) {
+		set_error(err, errlen, name, 0, "[model] a model of %lld parameters is over the limit "
+			  "of %lld (make emb_dim, attention_dim, ffn_hidden_dim, n_layers or n_fft smaller)",
+			  (long long)params, (long long)CONFIG_MAX_PARAMS);
+		return -1;
+	}
+	if ((int64_t)c->batch_size * c->segment_length > CONFIG_MAX_BATCH_SAMPLES) {
+		set_error(err, errlen, name, 0, "[train] batch_size %d x segment_length %lld is over "
+			  "the limit of %lld samples a micro-batch", c->batch_size,
+			  (long long)c->segment_length, (long long)CONFIG_MAX_BATCH_SAMPLES);
+		return -1;
+	}
 	if ((c->attention_dim / c->n_heads) % 2) {
 		k = blame(key_line, "n_heads", "attention_dim");
 		set_error(err, errlen, name, model_line(key_line, k),
@@ -657,6 +682,20 @@ static int validate(const struct config *c, const char *name, const int *key_lin
 		return -1;
 	}
 	return 0;
+}
+
+int64_t config_param_count(const struct config *c)
+{
+	int64_t d = c->emb_dim, A = c->attention_dim, F = c->n_fft / 2 + 1;
+	int64_t din = 2 * (int64_t)c->channels * F, dout = (int64_t)c->n_sources * din;
+	int64_t block = d + 3 * A * d + d * A + d + d;	// attn_norm, wq wk wv, wo + bias, ffn_norm
+	int64_t width = d;
+	for (int i = 0; i < c->n_ffn; i++) {
+		block += width * c->ffn_hidden_dim[i] + c->ffn_hidden_dim[i];
+		width = c->ffn_hidden_dim[i];
+	}
+	block += width * d + d;
+	return din * d + d + c->n_layers * block + d + dout * d + dout;
 }
 
 int config_validate(const struct config *c, const char *name, char *err, size_t errlen)

@@ -11,6 +11,11 @@
 #include <stdio.h>
 
 #define CONFIG_MAX_FFN 8
+/* the largest model (8 GiB of f32 weights) and micro-batch (8 GiB of f32
+ * samples a stem and channel) a config may describe; each key has its own
+ * limit too (man sepnet-train, CONFIGURATION) */
+#define CONFIG_MAX_PARAMS (INT64_C(1) << 31)
+#define CONFIG_MAX_BATCH_SAMPLES (INT64_C(1) << 31)
 #define CONFIG_MAX_SOURCES 8
 #define CONFIG_NAME_LEN 32
 
@@ -92,5 +97,8 @@ char *config_to_string(const struct config *c);	/* malloc'd */
 const char *config_model_diff(const struct config *a, const struct config *b);
 
 int config_freq_bins(const struct config *c);	/* n_fft / 2 + 1 */
+/* The model's parameter count (DESIGN §4's tensors), from the config alone:
+ * checked against a checkpoint's tensors before a model is built. */
+int64_t config_param_count(const struct config *c);
 
 #endif

@@ -71,23 +71,8 @@ char *wave_track_name(char *const *names, int n, int i)
 static int read_audio(struct wave_input *in, struct audio_reader *ar, struct snt_header *h, float **data)
 {
 	int C = ar->channels;
-	int64_t cap = ar->frames > 0 ? ar->frames : 1 << 20, n = 0;
-	float *buf = xmalloc(sizeof(float) * C * cap);
-	for (;;) {	/* planar [C, cap], grown when the length is unknown */
-		n += audio_read(ar, buf + n, cap, cap - n);
-		if (n < cap)
-			break;
-		int64_t ncap = cap * 2;
-		float *nbuf = xmalloc(sizeof(float) * C * ncap);
-		for (int c = 0; c < C; c++)
-			memcpy(nbuf + c * ncap, buf + c * cap, sizeof(float) * n);
-		free(buf);
-		buf = nbuf, cap = ncap;
-	}
-	for (int c = 1; c < C; c++)
-		memmove(buf + c * n, buf + c * cap, sizeof(float) * n);
-	if (n == 0)
-		die("%s: audio file has no samples", in->cur_name);
+	int64_t n;
+	float *buf = audio_read_planar(ar, &n);
 	snt_header_free(h);
 	snt_header_set_dtype(h, SNT_F32);
 	snt_header_set_shape(h, 2, (int64_t[]){ C, n });

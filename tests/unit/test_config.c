@@ -120,7 +120,8 @@ static void test_round_trip(void)
 	c.min_lr = 1.17549435e-38f;	/* smallest normal float */
 	c.weight_decay = 3.4e38f;
 	c.seed = UINT64_MAX;
-	c.segment_length = INT64_C(1) << 40;
+	c.segment_length = INT64_C(1) << 27;	/* the limit */
+	c.batch_size = 16;
 	c.n_ffn = CONFIG_MAX_FFN;
 	for (int i = 0; i < CONFIG_MAX_FFN; i++)
 		c.ffn_hidden_dim[i] = 100 + i;
