@@ -142,6 +142,14 @@ int checkpoint_load(struct model *m, const char *path, float *adam_m, float *ada
 		goto out;
 	if (safetensors_read_views(&f, NULL, m->tensors, m->n_tensors, m->params, NULL, err, errlen))
 		goto out;
+	int64_t bad = find_nonfinite(m->params, m->n_params);
+	if (bad >= 0) {	// the view that holds it, for the message
+		int i = 0;
+		while (i + 1 < m->n_tensors && (int64_t)m->tensors[i + 1].offset <= bad)
+			i++;
+		snprintf(err, errlen, "%s: tensor %s holds NaN or infinity", path, m->tensors[i].name);
+		goto out;
+	}
 	if (adam_m && adam_v &&
 	    (safetensors_read_views(&f, "opt.m.", m->tensors, m->n_tensors, adam_m, NULL, err, errlen) ||
 	     safetensors_read_views(&f, "opt.v.", m->tensors, m->n_tensors, adam_v, NULL, err, errlen)))

@@ -28,7 +28,9 @@ typedef double real;
 typedef float real;
 #endif
 
-/* exp for hot loops (attention's softmax), x finite with |x| < 1e9.  In
+/* exp for hot loops (attention's softmax).  x is first clamped to
+ * [-104, 104] (beyond, the result is 0 or +inf anyway; NaN gives 0), so
+ * no value reaches the integer conversion out of its range.  In
  * f32: exp(x) = 2^k exp(r) with k = round(x / ln 2), r = x − k ln 2
  * (Cody–Waite split), |r| ≤ ln 2 / 2, and a degree-7 Taylor polynomial
  * whose error there is below 5e-9: within float rounding of expf.  k is
@@ -40,6 +42,9 @@ static inline real exp_fast(real x)
 #ifdef SEPNET_DOUBLE
 	return exp(x);
 #else
+	// written as selects, which vectorize: NaN fails the first test
+	x = x > -104.0f ? x : -104.0f;
+	x = x < 104.0f ? x : 104.0f;
 	// round to nearest by adding and subtracting 1.5 · 2^23 (no libm call)
 	float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
 	float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;

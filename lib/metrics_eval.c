@@ -338,6 +338,10 @@ static void load_folder_track(struct track *t, const char *dir, const char *trac
 		if (access(path, R_OK))
 			die("%s:", path);
 		float *x = audio_read_all(path, &sr, &C, &n);
+		int64_t bad = find_nonfinite(x, (size_t)C * n);
+		if (bad >= 0)
+			die("%s: NaN or infinity at sample %lld (the input must be finite)", path,
+			    (long long)bad);
 		if (j == 0) {
 			t->sr = sr, t->nchan = C, t->n = n;
 			t->data = xmalloc((size_t)nsrc * C * n * sizeof *t->data);

@@ -111,6 +111,18 @@ void trainer_free(struct trainer *t)
 	free(t);
 }
 
+/* 1, or -1 with the message in err when x holds a NaN or infinity */
+static int finite_record(const struct snt_reader *r, const float *x, size_t n, char *err,
+			 size_t errlen)
+{
+	int64_t bad = find_nonfinite(x, n);
+	if (bad < 0)
+		return 1;
+	snprintf(err, errlen, "%s: record %" PRId64 ": NaN or infinity at value %" PRId64
+		 " (training records must be finite)", r->name, r->record, bad);
+	return -1;
+}
+
 /* The next record of t->r into dst (S, C, N): 1; 0 at a clean end of
  * stream; -1 with the message in err (prefetch_read_fn). */
 static int read_record(void *ctx, float *dst, char *err, size_t errlen)
@@ -156,7 +168,7 @@ static int read_record(void *ctx, float *dst, char *err, size_t errlen)
 			snprintf(err, errlen, "%s", r->err);
 			return -1;
 		}
-		return 1;
+		return finite_record(r, dst, (size_t)t->h.shape[0] * t->h.shape[1] * N, err, errlen);
 	}
 	// a longer record: the window of segment_length samples at an offset
 	// drawn from the record's header and the config's seed, so the same
@@ -171,6 +183,8 @@ static int read_record(void *ctx, float *dst, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", r->err);
 		return -1;
 	}
+	if (finite_record(r, t->window, (size_t)(rows * N), err, errlen) < 0)
+		return -1;
 	int64_t off = (int64_t)rng_below(t->cfg.seed, SEGMENT_WINDOW_STREAM,
 					 snt_header_hash(&t->h), (uint64_t)(N - L + 1));
 	for (int64_t i = 0; i < rows; i++)

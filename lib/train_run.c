@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -325,6 +327,32 @@ static void announce(struct run *run)
 	       steps_per_epoch, per_step, c->num_epochs);
 }
 
+/* One trainer per run folder: an exclusive flock on DIR/lock, held until
+ * the process ends (the kernel drops it however it ends); the file holds
+ * the holder's PID for the message another trainer prints. */
+static void lock_run(const char *dir)
+{
+	char *path = path_join(dir, "lock");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		die("%s:", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK)
+			die("%s:", path);
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		die("%s: another sepnet-train (pid %s) is training in this folder", dir,
+		    *pid ? pid : "unknown");
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, n, 0) != n)
+		die("%s:", path);
+	free(path);	// fd stays open: the lock lives as long as the process
+}
+
 static void run_open(struct run *run, const struct train_opts *o)
 {
 	*run = (struct run){ .o = o, .tty = isatty(STDERR_FILENO) };
@@ -344,6 +372,13 @@ static void run_open(struct run *run, const struct train_opts *o)
 	if (o->valid && access(o->valid, R_OK) < 0)
 		die("%s:", o->valid);
 	make_dirs(o->outdir);	// and its missing parents
+	lock_run(o->outdir);
+	// again, under the lock: another trainer may have started meanwhile
+	have_last = access(run->last, F_OK) == 0;
+	if (o->resume && !have_last)
+		die("%s: no checkpoint to resume from", run->last);
+	if (!o->resume && have_last)
+		die("%s: a run is there already: --resume continues it", run->last);
 	remove_stale_temporaries(run, o->outdir);
 
 	struct trainer *t = run->t = trainer_create_on(&cfg, epoch_size, be);

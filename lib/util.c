@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -200,6 +201,42 @@ void close_stdout(void)
 		die_write("standard output");
 	if (fclose(stdout) == EOF)
 		die_write("standard output");
+}
+
+int64_t find_nonfinite(const float *x, size_t n)
+{
+	// blocks of a vectorised test (x - x is 0 for finite x, NaN otherwise,
+	// summed in 8 independent lanes), then the index in the failed block
+	for (size_t i = 0; i < n; i += 4096) {
+		size_t m = n - i < 4096 ? n - i : 4096, j = 0;
+		float lane[8] = { 0 }, acc = 0;
+		for (; j + 8 <= m; j += 8)
+			for (int k = 0; k < 8; k++)
+				lane[k] += x[i + j + k] - x[i + j + k];
+		for (; j < m; j++)
+			acc += x[i + j] - x[i + j];
+		for (int k = 0; k < 8; k++)
+			acc += lane[k];
+		if (acc != 0 || acc != acc)
+			for (size_t j = 0; j < m; j++)
+				if (!isfinite(x[i + j]))
+					return (int64_t)(i + j);
+	}
+	return -1;
+}
+
+void die_bad_option(int c, char *const argv[])
+{
+	char shortopt[3] = { '-', (char)optopt, 0 };
+	// a long option is the argument getopt just passed; a short one, optopt
+	const char *last = argv[optind - 1];
+	bool is_long = !strncmp(last, "--", 2) || !optopt || optopt > 255;
+	const char *opt = is_long ? last : shortopt;
+	char name[64];
+	snprintf(name, sizeof name, "%.*s", (int)strcspn(opt, "="), opt);
+	if (c == ':')
+		die_usage("option %s needs a value; see %s -h", name, progname);
+	die_usage("unknown option %s; see %s -h", name, progname);
 }
 
 void print_help(const char *usage, const char *options)

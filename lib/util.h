@@ -46,9 +46,18 @@ _Noreturn void die_write(const char *what);
 /* Flush and close stdout, dying on error (a full disk is not silent). */
 void close_stdout(void);
 
+/* The index of the first NaN or infinity of x[0 .. n), or -1: input data
+ * is checked on read, so a bad value is refused where it enters. */
+int64_t find_nonfinite(const float *x, size_t n);
+
 /* A line without its newline is on stderr (open) or not: a message of
  * die() or warn() then starts a line of its own (progress.h). */
 void stderr_line(bool open);
+
+/* getopt_long's answer to a bad option (optstring starting with ':' and
+ * opterr 0): one line, "unknown option -x; see TOOL -h" or "option -n
+ * needs a value; see TOOL -h", exit 2. */
+_Noreturn void die_bad_option(int c, char *const argv[]);
 
 /* -h: the usage lines, a blank line, one line per option (GNU style),
  * then where the manual is; on stdout, exit 0. */

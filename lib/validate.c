@@ -131,6 +131,10 @@ void validate_file_on(struct model *m, const struct backend *be, const char *pat
 			die("%s: record %lld: %lld samples, too short for n_fft %d", r->name,
 			    (long long)r->record, (long long)n, m->cfg.n_fft);
 		float *ref = snt_read_payload_alloc_or_die(r, &h);
+		int64_t bad = find_nonfinite(ref, (size_t)snt_numel(&h));
+		if (bad >= 0)
+			die("%s: record %lld: NaN or infinity at value %lld (validation records must be "
+			    "finite)", r->name, (long long)r->record, (long long)bad);
 		struct loss_stats st;
 		validate_track(m, sp, ref, n, &st);
 		free(ref);

@@ -121,6 +121,14 @@ int wave_input_next(struct wave_input *in, struct snt_header *h, float **data)
 {
 	if (!next_record(in, h, data))
 		return 0;
+	int64_t bad = find_nonfinite(*data, (size_t)snt_numel(h));
+	if (bad >= 0) {
+		if (in->snt)
+			die("%s: record %lld: NaN or infinity at sample %lld (the input must be finite)",
+			    in->snt->name, (long long)in->record, (long long)bad);
+		die("%s: NaN or infinity at sample %lld (the input must be finite)", in->cur_name,
+		    (long long)bad);
+	}
 	if (in->sr || in->channels) {
 		char where[512];
 		if (in->snt)

@@ -156,6 +156,7 @@ malformed() {	# name [after-good-record: only snt-info reads past record 0]
 	for tool in stft istft snt-info; do
 		run --separate-stderr "$tool" --no-such-option
 		assert_failure 2
+		assert_equal "$stderr" "$tool: unknown option --no-such-option; see $tool -h"
 		run "$tool" -h
 		assert_success
 		assert_output --partial "usage: $tool"

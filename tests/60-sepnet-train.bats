@@ -43,10 +43,12 @@ json() {
 	grep -oE "\"$1\":[^,}]*" <<<"$2" | cut -d: -f2
 }
 
-# nan_record: a stems record [4, 2, 4096] of NaN (f32 0x7fc00000)
+# nan_record: a stems record [4, 2, 4096] of 3e38 (f32 0x7f61b1e6): finite,
+# so it is read, but the mixture overflows and the loss is NaN (a NaN
+# record itself is refused on read)
 nan_record() {
 	record SNT1 $'dtype=f32\nshape=4,2,4096\nsources=drums,bass,other,vocals\nsr=44100\n' 0
-	printf '\x00\x00\xc0\x7f' > nan.bin
+	printf '\xe6\xb1\x61\x7f' > nan.bin
 	for _ in $(seq 15); do cat nan.bin nan.bin > nan2.bin && mv nan2.bin nan.bin; done
 	cat nan.bin
 }
@@ -211,6 +213,18 @@ nan_record() {
 	run --separate-stderr sepnet-train --resume -o f --epoch-size 8 --steps 5 recs.snt
 	assert_success
 	[[ $stderr == *"--steps reached at step 5 "* ]]
+}
+
+@test "a record holding NaN or infinity is refused on read, naming it" {
+	musdb-cat train -r "$DS" -c "$NOEMA" -n 4 > good.snt
+	record SNT1 $'dtype=f32\nshape=4,2,4096\nsources=drums,bass,other,vocals\nsr=44100\n' 0 > inf.snt
+	{ head -c 1000 /dev/zero; printf '\x00\x00\x80\x7f'; head -c $((131072 - 1004)) /dev/zero; } >> inf.snt
+	cat good.snt inf.snt > bad.snt
+	run --separate-stderr sepnet-train -q -c "$NOEMA" -o r bad.snt
+	assert_failure 1
+	assert_equal "$output" ""
+	assert_equal "$stderr" "sepnet-train: bad.snt: record 4: NaN or infinity at value 250 (training records must be finite)"
+	[ ! -e r/last.safetensors ]
 }
 
 @test "NaN steps are skipped and logged; max_bad_steps in a row stop without a new checkpoint" {

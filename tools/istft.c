@@ -156,6 +156,10 @@ static void istft_run(const struct opts *o)
 			bool restore = snt_header_get(&h, "orig_sr") != NULL;
 			bool rows_out = w && !restore;	/* written as they are made */
 			float *spec = snt_read_payload_alloc_or_die(r, &h_in);
+			int64_t bad = find_nonfinite(spec, (size_t)snt_numel(&h_in) * 2);
+			if (bad >= 0)
+				die("%s: NaN or infinity at value %lld (the input must be finite)", where,
+				    (long long)bad);
 			float *y = xmalloc(sizeof(float) * N * (rows_out && P < R ? P : R));
 			if (rows_out)
 				snt_write_header(w, &h);
@@ -223,7 +227,8 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	int c;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "ho:b:r:d:q", longopts, NULL)) != -1) {
+	opterr = 0;	/* one line of our own (die_bad_option) */
+	while ((c = getopt_long(argc, argv, ":ho:b:r:d:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o.pattern = optarg;
@@ -249,7 +254,7 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(0);
 		default:
-			usage(2);
+			die_bad_option(c, argv);
 		}
 	}
 	if (!o.pattern && (o.sample_set || o.sr))

@@ -103,7 +103,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->train.jobs = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (int)ncpu;
 	o->root = getenv("MUSDB_PATH");
 	int c;
-	while ((c = getopt_long(argc, argv, "r:c:l:n:j:h", long_options, NULL)) != -1) {
+	opterr = 0;	/* one line of our own (die_bad_option) */
+	while ((c = getopt_long(argc, argv, ":r:c:l:n:j:h", long_options, NULL)) != -1) {
 		const char *seg = NULL;	/* set for options of training segments */
 		switch (c) {
 		case 'r': o->root = optarg; break;
@@ -129,7 +130,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case OPT_STEMS: o->stems = true; break;
 		case 'h': print_help(usage, options_text);
 		case OPT_VERSION: puts("musdb-cat " SEPNET_VERSION); exit(0);
-		default: die_usage("%s", usage);
+		default: die_bad_option(c, argv);
 		}
 		if (seg && !o->segment_option)
 			o->segment_option = seg;

@@ -278,6 +278,10 @@ static void read_body(void *arg)
 	size_t floats = (size_t)snt_numel(&in->h) * (in->h.dtype == SNT_C64 ? 2 : 1);
 	in->x = host_want(f->be, in->x, &in->x_cap, floats ? floats : 1);
 	snt_read_payload_or_die(r, &in->h, in->x);
+	int64_t bad = find_nonfinite(in->x, floats);
+	if (bad >= 0)
+		die("%s: NaN or infinity at value %lld (the input must be finite)", in->where,
+		    (long long)bad);
 	if (in->h.dtype == SNT_F32 && in->h.rank == 2)
 		conform_waveform(f, in);
 	else if (in->h.dtype == SNT_C64 && in->h.rank == 3 && in->h.shape[0] != f->m->C)
@@ -740,7 +744,8 @@ int main(int argc, char **argv)
 	int c;
 	int64_t seed;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "hm:s:d:c:o:b:r:q", longopts, NULL)) != -1) {
+	opterr = 0;	/* one line of our own (die_bad_option) */
+	while ((c = getopt_long(argc, argv, ":hm:s:d:c:o:b:r:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o.model = optarg; break;
 		case 's': o.stems = optarg; break;
@@ -781,7 +786,7 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(0);
 		default:
-			usage(2);
+			die_bad_option(c, argv);
 		}
 	}
 	o.inputs = argv + optind;

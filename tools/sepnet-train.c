@@ -86,7 +86,8 @@ int main(int argc, char **argv)
 	bool records = false;
 	int c;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "hc:o:d:q", longopts, NULL)) != -1) {
+	opterr = 0;	/* one line of our own (die_bad_option) */
+	while ((c = getopt_long(argc, argv, ":hc:o:d:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o.config_path = optarg; break;
 		case 'o': o.outdir = optarg; break;
@@ -105,7 +106,7 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(0);
 		default:
-			usage(2);
+			die_bad_option(c, argv);
 		}
 	}
 	if (argc - optind > 1)

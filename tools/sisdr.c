@@ -73,8 +73,7 @@ int main(int argc, char **argv)
 			printf("sisdr %s\n", SEPNET_VERSION);
 			return 0;
 		case 'h': usage();
-		case ':': die_usage("%s needs an argument", argv[optind - 1]);
-		default: die_usage("unknown option '%s' (sisdr -h lists them)", argv[optind - 1]);
+		default: die_bad_option(c, argv);
 		}
 	}
 	if (nmetric > 1)

@@ -149,7 +149,8 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	int c;
 	set_progname(argv[0]);
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	opterr = 0;	/* one line of our own (die_bad_option) */
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.stats = 1;
@@ -160,7 +161,7 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(0);
 		default:
-			usage(2);
+			die_bad_option(c, argv);
 		}
 	}
 	o.inputs = argv + optind;

@@ -168,7 +168,8 @@ int main(int argc, char **argv)
 	set_progname(argv[0]);
 	const char *from = NULL;	/* -c or -m, for the message when both */
 	char err[512];
-	while ((c = getopt_long(argc, argv, "hn:H:c:m:d:q", longopts, NULL)) != -1) {
+	opterr = 0;	/* one line of our own (die_bad_option) */
+	while ((c = getopt_long(argc, argv, ":hn:H:c:m:d:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			if (parse_int(optarg, &o.n_fft) || o.n_fft < 2 || o.n_fft % 2)
@@ -208,7 +209,7 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(0);
 		default:
-			usage(2);
+			die_bad_option(c, argv);
 		}
 	}
 	if (o.hop > o.n_fft)
