@@ -264,7 +264,8 @@ static const char *range_violation(const struct key *k, double v, char *buf, siz
 	if (!isfinite(v) && k->range != RANGE_ANY)
 		return "must be a finite number";
 	if (k->max > 0 && v > k->max) {
-		snprintf(buf, buflen, "%.17g is over the limit of %.15g", v, k->max);
+		snprintf(buf, buflen, v == floor(v) && v < 1e30 ? "%.0f is over the limit of %.15g"
+			 : "%.9g is over the limit of %.15g", v, k->max);
 		return buf;
 	}
 	/* written so that NaN fails every bounded range */

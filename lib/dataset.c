@@ -97,7 +97,8 @@ static char **scan_dir(const char *dir, int *count)
 		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, cmp_names);
+	if (n > 1)	// names is NULL for an empty split: qsort(NULL, 0) is undefined
+		qsort(names, n, sizeof *names, cmp_names);
 	*count = n;
 	return names;
 }

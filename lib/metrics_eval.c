@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,6 +66,21 @@ static const char *metric_name(const struct eval_opts *o, int m)
 	return o->metric == METRIC_USDR ? "uSDR" : "SI-SDR";
 }
 
+/* Warnings of one kind: the first is printed as it happens, the others
+ * counted and summed up in one line at the end (metrics_evaluate), so a
+ * long evaluation does not print one per track. */
+enum { WARN_SILENT, WARN_LENGTH, WARN_KINDS };
+static int64_t warned[WARN_KINDS];
+static const char *const warn_summary[WARN_KINDS] = {
+	"silent sources (every BSSEval window undefined)",
+	"estimates of another length than their reference (zero-padded or cut)",
+};
+
+static bool warn_first(int kind)
+{
+	return warned[kind]++ == 0;
+}
+
 /* ---- measuring ---- */
 
 static int source_silent(const float *x, int64_t len)
@@ -86,10 +102,11 @@ static void measure(struct results *res, const struct track *ref, const float *e
 		int64_t win = o->win ? o->win : rate;
 		hop = o->hop ? o->hop : rate;
 		for (int j = 0; j < S; j++) {
-			if (source_silent(ref->data + j * len, len))
-				warn("%s: reference '%s' is silent: every BSSEval window is undefined (museval refuses the track)",
-				     ref->name, ref->sources[j]);
-			else if (source_silent(est + j * len, len))
+			if (source_silent(ref->data + j * len, len)) {
+				if (warn_first(WARN_SILENT))
+					warn("%s: reference '%s' is silent: every BSSEval window is undefined (museval refuses the track)",
+					     ref->name, ref->sources[j]);
+			} else if (source_silent(est + j * len, len) && warn_first(WARN_SILENT))
 				warn("%s: estimate '%s' is silent: every BSSEval window is undefined (museval refuses the track)",
 				     ref->name, ref->sources[j]);
 		}
@@ -156,7 +173,7 @@ static float *conform(const struct track *ref, const struct track *est, const ch
 		die("%s: %d channels in the estimate, %d in the reference", what, est->nchan, ref->nchan);
 	if (est->sr && ref->sr && est->sr != ref->sr)
 		die("%s: sample rate %d in the estimate, %d in the reference", what, est->sr, ref->sr);
-	if (est->n != ref->n)
+	if (est->n != ref->n && warn_first(WARN_LENGTH))
 		warn("%s: estimate has %lld samples, reference %lld: %s", what, (long long)est->n,
 		     (long long)ref->n, est->n < ref->n ? "zero-padded" : "cut");
 	int64_t n = ref->n, keep = est->n < n ? est->n : n;
@@ -318,7 +335,8 @@ static char **list_dir(const char *dir, int want_dirs, int *count)
 		n++;
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, want_dirs ? cmp_name : cmp_source);
+	if (n > 1)	// names is NULL when the folder is empty
+		qsort(names, n, sizeof *names, want_dirs ? cmp_name : cmp_source);
 	*count = n;
 	return names;
 }
@@ -621,6 +639,9 @@ void metrics_evaluate(char *ref, char *est, const struct eval_opts *o)
 		eval_folders(&res, ref, est, o);
 	else
 		eval_streams(&res, ref, est, o);
+	for (int k = 0; k < WARN_KINDS; k++)
+		if (warned[k] > 1)
+			warn("%lld %s in all (the first named above)", (long long)warned[k], warn_summary[k]);
 	struct aggregate a;
 	aggregate(&a, &res, nmetrics(o));
 	if (o->format == FORMAT_CSV)

@@ -87,9 +87,15 @@ static int key_rate(const struct snt_header *h, const char *key, const char *whe
 	int r;
 	if (!v)
 		return 0;
-	if (parse_int(v, &r) || r < 1)
-		die("%s: malformed %s=%s (a rate in Hz)", where, key, v);
+	if (parse_int(v, &r) || r < 1 || r > WAVE_MAX_RATE)
+		die("%s: %s=%s: a sample rate is an integer from 1 to %d Hz", where, key, v,
+		    WAVE_MAX_RATE);
 	return r;
+}
+
+int wave_rate(const struct snt_header *h, const char *where)
+{
+	return key_rate(h, "sr", where);
 }
 
 void wave_conform(struct snt_header *h, float **x, int sr, int channels, const char *where)

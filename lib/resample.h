@@ -18,6 +18,13 @@
 
 #include "snt.h"
 
+/* the highest sample rate a record or file may have (768 kHz) */
+#define WAVE_MAX_RATE 768000
+
+/* A record's sr key: 0 when it has none; dies naming where when it is not
+ * an integer from 1 to WAVE_MAX_RATE. */
+int wave_rate(const struct snt_header *h, const char *where);
+
 /* round(n * sr_out / sr_in) */
 int64_t resample_length(int64_t n, int sr_in, int sr_out);
 /* x [R, n] planar at sr_in -> [R, n_out] at sr_out (malloc'd); n_out

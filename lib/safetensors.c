@@ -268,7 +268,8 @@ static int check_layout(struct safetensors_file *f, struct entry_offsets *off, i
 			const unsigned char *buffer, char *err, size_t errlen)
 {
 	int n = f->n_tensors, rc = 0;
-	qsort(off, (size_t)n, sizeof *off, cmp_offsets);
+	if (n > 1)	// off may be NULL for a file of no tensors
+		qsort(off, (size_t)n, sizeof *off, cmp_offsets);
 	struct safetensors_tensor *sorted = xmalloc(((size_t)n + 1) * sizeof *sorted);
 	int *moved_to = xmalloc(((size_t)n + 1) * sizeof *moved_to);
 	int64_t at = 0;

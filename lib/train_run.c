@@ -381,6 +381,12 @@ static void run_open(struct run *run, const struct train_opts *o)
 		die("%s: a run is there already: --resume continues it", run->last);
 	remove_stale_temporaries(run, o->outdir);
 
+	if (o->resume) {	// the checkpoint against its own config, before sizing anything
+		struct config saved;
+		char err[1024];
+		if (checkpoint_read_config(run->last, &saved, err, sizeof err))
+			die("%s", err);
+	}
 	struct trainer *t = run->t = trainer_create_on(&cfg, epoch_size, be);
 	if (o->resume) {
 		char err[1024];

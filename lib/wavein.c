@@ -121,6 +121,12 @@ int wave_input_next(struct wave_input *in, struct snt_header *h, float **data)
 {
 	if (!next_record(in, h, data))
 		return 0;
+	char where[512];
+	if (in->snt)
+		snprintf(where, sizeof where, "%s: record %lld", in->snt->name, (long long)in->record);
+	else
+		snprintf(where, sizeof where, "%s", in->cur_name);
+	wave_rate(h, where);	// a malformed sr= is an error here, not downstream
 	int64_t bad = find_nonfinite(*data, (size_t)snt_numel(h));
 	if (bad >= 0) {
 		if (in->snt)
@@ -129,14 +135,8 @@ int wave_input_next(struct wave_input *in, struct snt_header *h, float **data)
 		die("%s: NaN or infinity at sample %lld (the input must be finite)", in->cur_name,
 		    (long long)bad);
 	}
-	if (in->sr || in->channels) {
-		char where[512];
-		if (in->snt)
-			snprintf(where, sizeof where, "%s: record %lld", in->snt->name, (long long)in->record);
-		else
-			snprintf(where, sizeof where, "%s", in->cur_name);
+	if (in->sr || in->channels)
 		wave_conform(h, data, in->sr, in->channels, where);
-	}
 	return 1;
 }
 

@@ -112,6 +112,7 @@ static void istft_run(const struct opts *o)
 				die("%s: expected a spectrogram c64 [..., C, F, T], got %s of rank %d", where,
 				    snt_dtype_name(h.dtype), h.rank);
 			int n_fft = key_int(&h, "n_fft", where), hop = key_int(&h, "hop", where);
+			wave_rate(&h, where);	// a malformed sr= is an error here
 			const char *win = snt_header_get(&h, "window"), *center = snt_header_get(&h, "center");
 			if ((win && strcmp(win, "hann")) || (center && strcmp(center, "1")))
 				die("%s: only window=hann center=1 spectrograms can be inverted", where);

@@ -278,6 +278,7 @@ static void read_body(void *arg)
 	size_t floats = (size_t)snt_numel(&in->h) * (in->h.dtype == SNT_C64 ? 2 : 1);
 	in->x = host_want(f->be, in->x, &in->x_cap, floats ? floats : 1);
 	snt_read_payload_or_die(r, &in->h, in->x);
+	wave_rate(&in->h, in->where);	// a malformed sr= is an error here
 	int64_t bad = find_nonfinite(in->x, floats);
 	if (bad >= 0)
 		die("%s: NaN or infinity at value %lld (the input must be finite)", in->where,
@@ -441,8 +442,10 @@ static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_s
 		    c->n_fft, m->F);
 	int64_t T = h->shape[2], N = (T - 1) * c->hop_length;
 	const char *len = snt_header_get(h, "length");
-	if (f->sw && len && (parse_int64(len, &N) || N < 1 || 1 + N / c->hop_length != T))
-		die("%s: length=%s does not fit %lld frames", where, len, (long long)T);
+	// checked even when only passed on: istft would refuse it later
+	if (len && (parse_int64(len, &N) || N < 1 || 1 + N / c->hop_length != T))
+		die("%s: length=%s does not fit %lld frames of hop %d", where, len, (long long)T,
+		    c->hop_length);
 	size_t stems = (size_t)f->n_out * m->C * m->F * T * 2;
 	if (!f->sw) {
 		out->y = host_want(f->be, out->y, &out->y_cap, stems ? stems : 1);
