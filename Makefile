@@ -21,7 +21,8 @@ BINDIR ?= bin
 CUDA_HOME ?= /usr/local/cuda
 
 CFLAGS ?= -O3 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP
+CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS += $(EXTRA_LDFLAGS)
 LDLIBS := -lsndfile -lsoxr -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -lcjson -lpthread -lm
 
 # required to build and test; optional ones only draw pictures (gnuplot):
@@ -77,7 +78,7 @@ TEST_TOOL_SRCS := $(wildcard tests/tools/*.c)
 TEST_TOOL_BINS := $(TEST_TOOL_SRCS:tests/tools/%.c=$(OBJDIR)/tests/tools/%)
 LIBA := $(if $(filter build,$(OBJDIR)),lib/libsepnet.a,$(OBJDIR)/libsepnet.a)
 
-.PHONY: all check-deps deps test unit demo bench golden install clean
+.PHONY: all check-deps deps test unit demo bench golden install clean check-sanitize fuzz
 .SECONDARY:
 .DEFAULT_GOAL := all
 
@@ -143,6 +144,44 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/run
+
+# the whole suite on an ASan+UBSan build (CPU only, build-sanitize/), leaks
+# checked at every exit; a finding fails the test that caused it
+SAN_DIR := build-sanitize
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# (the flags go to the tests' environment too: a test that runs make, such
+# as make install, builds the same way)
+check-sanitize: deps
+	@$(MAKE) --no-print-directory all OBJDIR=$(SAN_DIR) BINDIR=$(SAN_DIR)/bin NO_CUDA=1 \
+		EXTRA_CFLAGS="-O1 $(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)"
+	@NO_CUDA=1 EXTRA_CFLAGS="-O1 $(SAN_FLAGS)" EXTRA_LDFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99:$(ASAN_OPTIONS) \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize.supp:print_suppressions=0 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		OBJDIR=$(SAN_DIR) BINDIR=$(SAN_DIR)/bin tests/run
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c, clang) over the SNT reader, the
+# INI loader, the safetensors loader and the audio readers: each runs
+# FUZZ_SECONDS on seed corpora the tools make (build-fuzz/corpus), with the
+# reproducers of tests/fuzz/regressions among them; a finding stops make
+# with the crashing input written to build-fuzz/
+FUZZ_DIR := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_HARNESSES := snt config safetensors audio
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+fuzz: all
+	@command -v clang > /dev/null || { echo "make fuzz needs clang (as root: apt-get install clang)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(FUZZ_DIR)/libsepnet.a CC=clang OBJDIR=$(FUZZ_DIR) \
+		NO_CUDA=1 EXTRA_CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)"
+	@for h in $(FUZZ_HARNESSES); do \
+		clang -O1 -g -Ilib -fsanitize=fuzzer $(FUZZ_SAN) tests/fuzz/fuzz_$$h.c \
+			$(FUZZ_DIR)/libsepnet.a $(LDLIBS) -o $(FUZZ_DIR)/fuzz_$$h || exit 1; done
+	@rm -rf $(FUZZ_DIR)/corpus && OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/fuzz/make-corpus.sh $(FUZZ_DIR)/corpus
+	@cd $(FUZZ_DIR) && for h in $(FUZZ_HARNESSES); do \
+		echo "== fuzz_$$h: $(FUZZ_SECONDS) s"; \
+		./fuzz_$$h -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 corpus/$$h 2> fuzz_$$h.log || \
+			{ tail -40 fuzz_$$h.log; echo "fuzz_$$h: a finding (input in $(FUZZ_DIR)/)" >&2; exit 1; }; \
+		grep -E '^stat::(number_of_executed_units|peak_rss_mb)' fuzz_$$h.log; done
 
 unit: all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/run --unit

@@ -6,6 +6,7 @@
  * or interrupted write never leaves a half-written file at the target. */
 #include "audio.h"
 
+#include <errno.h>
 #include <math.h>
 #include <sndfile.h>
 #include <stdlib.h>
@@ -49,10 +50,16 @@ static sf_count_t mem_write(const void *ptr, sf_count_t n, void *u)
 	return 0;
 }
 
-static struct audio_reader *reader_new(SNDFILE *sf, const SF_INFO *info, const char *name)
+/* NULL with the message in err when the header is not usable (sf closed) */
+static struct audio_reader *reader_new(SNDFILE *sf, const SF_INFO *info, const char *name,
+				       char *err, size_t errlen)
 {
-	if (info->channels < 1 || info->samplerate < 1)
-		die("%s: invalid audio header (%d channels, %d Hz)", name, info->channels, info->samplerate);
+	if (info->channels < 1 || info->channels > AUDIO_MAX_CHANNELS || info->samplerate < 1) {
+		snprintf(err, errlen, "%s: invalid audio header (%d channels, %d Hz)", name,
+			 info->channels, info->samplerate);
+		sf_close(sf);
+		return NULL;
+	}
 	struct audio_reader *ar = xcalloc(1, sizeof *ar);
 	ar->sf = sf;
 	ar->path = xstrdup(name);
@@ -67,6 +74,15 @@ static struct audio_reader *reader_new(SNDFILE *sf, const SF_INFO *info, const c
 
 struct audio_reader *audio_open_read_stdin_prefix(const void *prefix, size_t n)
 {
+	char err[1024];
+	struct audio_reader *ar = audio_try_open_stdin(prefix, n, err, sizeof err);
+	if (!ar)
+		die("%s", err);
+	return ar;
+}
+
+struct audio_reader *audio_try_open_stdin(const void *prefix, size_t n, char *err, size_t errlen)
+{
 	struct memfile *m = xcalloc(1, sizeof *m);
 	size_t cap = 1 << 20;
 	m->data = xmalloc(cap);
@@ -79,46 +95,72 @@ struct audio_reader *audio_open_read_stdin_prefix(const void *prefix, size_t n)
 		size_t got = fread(m->data + m->len, 1, cap - m->len, stdin);
 		m->len += got;
 		if (got == 0) {
-			if (ferror(stdin))
-				die("<stdin>:");
+			if (ferror(stdin)) {
+				snprintf(err, errlen, "<stdin>: %s", strerror(errno));
+				goto fail;
+			}
 			break;
 		}
 	}
 	static SF_VIRTUAL_IO vio = { mem_len, mem_seek, mem_read, mem_write, mem_tell };
 	SF_INFO info = { 0 };
 	SNDFILE *sf = sf_open_virtual(&vio, SFM_READ, &info, m);
-	if (!sf)
-		die("<stdin>: %s", m->len ? "not an audio file or SNT stream" : "empty input");
-	struct audio_reader *ar = reader_new(sf, &info, "<stdin>");
+	if (!sf) {
+		snprintf(err, errlen, "<stdin>: %s", m->len ? "not an audio file or SNT stream" : "empty input");
+		goto fail;
+	}
+	struct audio_reader *ar = reader_new(sf, &info, "<stdin>", err, errlen);
+	if (!ar)
+		goto fail;
 	ar->mem = m;
 	return ar;
+fail:
+	free(m->data);
+	free(m);
+	return NULL;
 }
 
-struct audio_reader *audio_open_read(const char *path)
+struct audio_reader *audio_try_open(const char *path, char *err, size_t errlen)
 {
 	if (!path || !strcmp(path, "-"))
-		return audio_open_read_stdin_prefix(NULL, 0);
+		return audio_try_open_stdin(NULL, 0, err, errlen);
 	SF_INFO info = { 0 };
 	SNDFILE *sf = sf_open(path, SFM_READ, &info);
 	if (!sf) {
 		FILE *fp = fopen(path, "rb");	/* say "No such file" rather than libsndfile's guess */
-		if (!fp)
-			die("%s:", path);
+		if (!fp) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return NULL;
+		}
 		fclose(fp);
-		die("%s: cannot read audio: %s", path, sf_strerror(NULL));
+		snprintf(err, errlen, "%s: cannot read audio: %s", path, sf_strerror(NULL));
+		return NULL;
 	}
-	return reader_new(sf, &info, path);
+	return reader_new(sf, &info, path, err, errlen);
 }
 
-int64_t audio_read(struct audio_reader *ar, float *out, int64_t stride, int64_t n)
+struct audio_reader *audio_open_read(const char *path)
+{
+	char err[1024];
+	struct audio_reader *ar = audio_try_open(path, err, sizeof err);
+	if (!ar)
+		die("%s", err);
+	return ar;
+}
+
+/* audio_read, or -1 with the message in err */
+static int64_t read_frames(struct audio_reader *ar, float *out, int64_t stride, int64_t n,
+			   char *err, size_t errlen)
 {
 	int C = ar->channels;
 	int64_t done = 0;
 	while (done < n) {
 		int64_t want = n - done < ar->chunk_frames ? n - done : ar->chunk_frames;
 		sf_count_t got = sf_readf_float(ar->sf, ar->chunk, want);
-		if (got < 0)
-			die("%s: read error: %s", ar->path, sf_strerror(ar->sf));
+		if (got < 0) {
+			snprintf(err, errlen, "%s: read error: %s", ar->path, sf_strerror(ar->sf));
+			return -1;
+		}
 		for (int c = 0; c < C; c++) {
 			float *dst = out + c * stride + done;
 			const float *src = ar->chunk + c;
@@ -127,11 +169,22 @@ int64_t audio_read(struct audio_reader *ar, float *out, int64_t stride, int64_t 
 		}
 		done += got;
 		if (got < want) {
-			if (sf_error(ar->sf))
-				die("%s: read error: %s", ar->path, sf_strerror(ar->sf));
+			if (sf_error(ar->sf)) {
+				snprintf(err, errlen, "%s: read error: %s", ar->path, sf_strerror(ar->sf));
+				return -1;
+			}
 			break;
 		}
 	}
+	return done;
+}
+
+int64_t audio_read(struct audio_reader *ar, float *out, int64_t stride, int64_t n)
+{
+	char err[1024];
+	int64_t done = read_frames(ar, out, stride, n, err, sizeof err);
+	if (done < 0)
+		die("%s", err);
 	return done;
 }
 
@@ -159,7 +212,7 @@ void audio_close(struct audio_reader *ar)
  * frame count is a claim, and memory follows the data actually read */
 #define FIRST_SAMPLES (INT64_C(1) << 22)
 
-float *audio_read_planar(struct audio_reader *ar, int64_t *frames)
+float *audio_try_read_planar(struct audio_reader *ar, int64_t *frames, char *err, size_t errlen)
 {
 	int C = ar->channels;
 	int64_t first = FIRST_SAMPLES / C > 4096 ? FIRST_SAMPLES / C : 4096;
@@ -167,13 +220,17 @@ float *audio_read_planar(struct audio_reader *ar, int64_t *frames)
 	int64_t cap = ar->frames > 0 && ar->frames < first ? ar->frames : first, n = 0;
 	float *buf = xmalloc(sizeof(float) * C * cap);
 	for (;;) {
-		n += audio_read(ar, buf + n, cap, cap - n);
+		int64_t got = read_frames(ar, buf + n, cap, cap - n, err, errlen);
+		if (got < 0)
+			goto fail;
+		n += got;
 		if (n < cap)
 			break;
 		if (ar->frames > 0 && n == ar->frames) {	/* the declared end: confirm it */
 			if (sf_readf_float(ar->sf, ar->chunk, 1) <= 0)
 				break;
-			die("%s: more frames than the header declares", ar->path);
+			snprintf(err, errlen, "%s: more frames than the header declares", ar->path);
+			goto fail;
 		}
 		int64_t ncap = cap * 2;
 		if (ar->frames > 0 && ncap > ar->frames)
@@ -189,11 +246,28 @@ float *audio_read_planar(struct audio_reader *ar, int64_t *frames)
 		for (int c = 1; c < C; c++)
 			memmove(buf + c * n, buf + c * cap, sizeof(float) * n);
 	}
-	if (ar->frames > 0 && n < ar->frames)
-		die("%s: file ends after %lld of %lld frames", ar->path, (long long)n, (long long)ar->frames);
-	if (n == 0)
-		die("%s: audio file has no samples", ar->path);
+	if (ar->frames > 0 && n < ar->frames) {
+		snprintf(err, errlen, "%s: file ends after %lld of %lld frames", ar->path, (long long)n,
+			 (long long)ar->frames);
+		goto fail;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "%s: audio file has no samples", ar->path);
+		goto fail;
+	}
 	*frames = n;
+	return buf;
+fail:
+	free(buf);
+	return NULL;
+}
+
+float *audio_read_planar(struct audio_reader *ar, int64_t *frames)
+{
+	char err[1024];
+	float *buf = audio_try_read_planar(ar, frames, err, sizeof err);
+	if (!buf)
+		die("%s", err);
 	return buf;
 }
 

@@ -11,6 +11,10 @@
 
 #include "util.h"
 
+/* more channels than any audio format in use; a header claiming more is
+ * refused before anything is sized from it */
+#define AUDIO_MAX_CHANNELS 1024
+
 struct audio_reader {
 	void *sf;		/* SNDFILE * */
 	char *path;		/* for messages */
@@ -28,6 +32,10 @@ struct audio_reader {
 struct audio_reader *audio_open_read(const char *path);
 /* Standard input whose first n bytes the caller already consumed. */
 struct audio_reader *audio_open_read_stdin_prefix(const void *prefix, size_t n);
+/* The same, NULL with the message in err instead of dying (nothing left
+ * open): for callers that go on, such as the fuzz harnesses. */
+struct audio_reader *audio_try_open(const char *path, char *err, size_t errlen);
+struct audio_reader *audio_try_open_stdin(const void *prefix, size_t n, char *err, size_t errlen);
 /* Reads up to n frames into planar out[c * stride + i]; returns frames read
  * (0 at the end). */
 int64_t audio_read(struct audio_reader *ar, float *out, int64_t stride, int64_t n);
@@ -39,6 +47,8 @@ void audio_close(struct audio_reader *ar);
  * header claims; dies naming the file when it ends before its declared
  * length, or holds no samples. */
 float *audio_read_planar(struct audio_reader *ar, int64_t *frames);
+/* The same, NULL with the message in err (nothing allocated) */
+float *audio_try_read_planar(struct audio_reader *ar, int64_t *frames, char *err, size_t errlen);
 /* Read a whole file as planar float [channels, *frames] (caller frees). */
 float *audio_read_all(const char *path, int *sr, int *channels, int64_t *frames);
 
