@@ -21,7 +21,8 @@ BINDIR ?= bin
 CUDA_HOME ?= /usr/local/cuda
 
 CFLAGS ?= -O3 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP $(EXTRA_CFLAGS)
+CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP $(EXTRA_CFLAGS) \
+	-DSEPNET_SOURCE_DIR='"$(CURDIR)"'
 LDFLAGS += $(EXTRA_LDFLAGS)
 LDLIBS := -lsndfile -lsoxr -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -lcjson -lpthread -lm
 
@@ -172,8 +173,9 @@ fuzz: all
 	@command -v clang > /dev/null || { echo "make fuzz needs clang (as root: apt-get install clang)" >&2; exit 1; }
 	@$(MAKE) --no-print-directory $(FUZZ_DIR)/libsepnet.a CC=clang OBJDIR=$(FUZZ_DIR) \
 		NO_CUDA=1 EXTRA_CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)"
-	@for h in $(FUZZ_HARNESSES); do \
-		clang -O1 -g -Ilib -fsanitize=fuzzer $(FUZZ_SAN) tests/fuzz/fuzz_$$h.c \
+	@omp=$$(echo 'int main(void){return 0;}' | clang -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp); \
+	for h in $(FUZZ_HARNESSES); do \
+		clang -O1 -g -Ilib -fsanitize=fuzzer $(FUZZ_SAN) $$omp tests/fuzz/fuzz_$$h.c \
 			$(FUZZ_DIR)/libsepnet.a $(LDLIBS) -o $(FUZZ_DIR)/fuzz_$$h || exit 1; done
 	@rm -rf $(FUZZ_DIR)/corpus && OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/fuzz/make-corpus.sh $(FUZZ_DIR)/corpus
 	@cd $(FUZZ_DIR) && for h in $(FUZZ_HARNESSES); do \

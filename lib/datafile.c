@@ -34,7 +34,7 @@ const char *datafile_resolve(const char *arg, const char *kind, const char *suff
 	size_t n = strlen(arg), ns = strlen(suffix);
 	if (!*arg || strchr(arg, '/') || (n > ns && !strcmp(arg + n - ns, suffix)) || is_file(arg))
 		return arg;
-	char exe[PATH_MAX], tried[3][PATH_MAX + 64];
+	char exe[PATH_MAX], tried[4][PATH_MAX + 64];
 	const char *env = getenv("SEPNET_DATA");
 	int ntried = 0;
 	program_dir(exe, sizeof exe);
@@ -44,6 +44,9 @@ const char *datafile_resolve(const char *arg, const char *kind, const char *suff
 		snprintf(tried[ntried++], sizeof tried[0], "%s/../share/sepnet/%s", exe, kind);
 		snprintf(tried[ntried++], sizeof tried[0], "%s/../%s", exe, kind);
 	}
+#ifdef SEPNET_SOURCE_DIR	// the tree the program was built in (a BINDIR elsewhere)
+	snprintf(tried[ntried++], sizeof tried[0], "%s/%s", SEPNET_SOURCE_DIR, kind);
+#endif
 	for (int i = 0; i < ntried; i++) {
 		char *path = xmalloc(strlen(tried[i]) + n + ns + 2);
 		sprintf(path, "%s/%s%s", tried[i], arg, suffix);
@@ -57,7 +60,7 @@ const char *datafile_resolve(const char *arg, const char *kind, const char *suff
 		}
 		free(path);
 	}
-	char list[3 * (PATH_MAX + 70)] = "";
+	char list[4 * (PATH_MAX + 70)] = "";
 	for (int i = 0; i < ntried; i++) {
 		char *r = realpath(tried[i], NULL);
 		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",

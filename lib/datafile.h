@@ -5,7 +5,8 @@
  * and without the kind's suffix, that is not a file in the current
  * folder, is looked up in $SEPNET_DATA/KIND, then PREFIX/share/sepnet/KIND
  * beside the installed program (its bin/../share/sepnet), then the source
- * tree's KIND folder (bin/../KIND, for a program run from the tree). */
+ * tree's KIND folder (bin/../KIND, for a program run from the tree), then
+ * the KIND folder of the tree it was built in (BINDIR=elsewhere). */
 #ifndef SEPNET_DATAFILE_H
 #define SEPNET_DATAFILE_H
 

@@ -54,6 +54,10 @@ int main(int argc, char **argv)
 		free(xa);
 		free(xb);
 	}
+	snt_header_free(&ha);
+	snt_header_free(&hb);
+	wave_input_close(a);
+	wave_input_close(b);
 	close_stdout();
 	return bad;
 }

@@ -394,6 +394,12 @@ static void check_golden(const struct bss_case *bc, const double *out, int64_t n
 				      "%s %s window %ld source %ld: %g, museval %g", bc->name, bss_metric_names[m], t, j, got, want);
 				continue;
 			}
+			// beyond 120 dB the denominator is float rounding of the
+			// signal (1e-12 of its energy): its dB value depends on the
+			// order of the sums (gcc and clang differ by 3 dB at 150 dB),
+			// so there both only need to say "beyond 120 dB"
+			if (want > 120 && got > 120)
+				continue;
 			CHECK(fabs(got - want) <= 0.01, "%s %s window %ld source %ld: %.6f, museval %.6f",
 			      bc->name, bss_metric_names[m], t, j, got, want);
 			if (fabs(got - want) > worst)
