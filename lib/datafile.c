@@ -29,6 +29,17 @@ static void program_dir(char *dir, size_t len)
 		dir[0] = 0;
 }
 
+/* the paths handed out, kept (reachable, not leaked) until exit */
+static char *resolved[16];
+static int nresolved;
+
+static const char *keep(char *path)
+{
+	if (nresolved == 16)	// a tool resolves one or two names: never
+		die("datafile_resolve: too many names");
+	return resolved[nresolved++] = path;
+}
+
 const char *datafile_resolve(const char *arg, const char *kind, const char *suffix)
 {
 	size_t n = strlen(arg), ns = strlen(suffix);
@@ -54,9 +65,9 @@ const char *datafile_resolve(const char *arg, const char *kind, const char *suff
 			char *real = realpath(path, NULL);
 			if (real) {
 				free(path);
-				return real;
+				return keep(real);
 			}
-			return path;
+			return keep(path);
 		}
 		free(path);
 	}
