@@ -164,12 +164,15 @@ check-sanitize: deps
 # INI loader, the safetensors loader and the audio readers: each runs
 # FUZZ_SECONDS on seed corpora the tools make (build-fuzz/corpus), with the
 # reproducers of tests/fuzz/regressions among them; a finding stops make
-# with the crashing input written to build-fuzz/
+# with the crashing input written to build-fuzz/ (make -j2 fuzz: two at once)
 FUZZ_DIR := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_HARNESSES := snt config safetensors audio
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-fuzz: all
+.PHONY: fuzz-build $(FUZZ_HARNESSES:%=fuzz-run-%)
+fuzz: $(FUZZ_HARNESSES:%=fuzz-run-%)
+
+fuzz-build: all
 	@command -v clang > /dev/null || { echo "make fuzz needs clang (as root: apt-get install clang)" >&2; exit 1; }
 	@$(MAKE) --no-print-directory $(FUZZ_DIR)/libsepnet.a CC=clang OBJDIR=$(FUZZ_DIR) \
 		NO_CUDA=1 EXTRA_CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)"
@@ -178,12 +181,14 @@ fuzz: all
 		clang -O1 -g -Ilib -fsanitize=fuzzer $(FUZZ_SAN) $$omp tests/fuzz/fuzz_$$h.c \
 			$(FUZZ_DIR)/libsepnet.a $(LDLIBS) -o $(FUZZ_DIR)/fuzz_$$h || exit 1; done
 	@rm -rf $(FUZZ_DIR)/corpus && OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/fuzz/make-corpus.sh $(FUZZ_DIR)/corpus
-	@cd $(FUZZ_DIR) && for h in $(FUZZ_HARNESSES); do \
-		echo "== fuzz_$$h: $(FUZZ_SECONDS) s"; \
-		./fuzz_$$h -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-			-print_final_stats=1 corpus/$$h 2> fuzz_$$h.log || \
-			{ tail -40 fuzz_$$h.log; echo "fuzz_$$h: a finding (input in $(FUZZ_DIR)/)" >&2; exit 1; }; \
-		grep -E '^stat::(number_of_executed_units|peak_rss_mb)' fuzz_$$h.log; done
+
+# one harness (make -j2 fuzz runs two at a time)
+$(FUZZ_HARNESSES:%=fuzz-run-%): fuzz-run-%: fuzz-build
+	@cd $(FUZZ_DIR) && ./fuzz_$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 corpus/$* 2> fuzz_$*.log || \
+		{ tail -40 fuzz_$*.log; echo "fuzz_$*: a finding (input in $(FUZZ_DIR)/)" >&2; exit 1; }
+	@echo "fuzz_$*: $(FUZZ_SECONDS) s, no finding;" \
+		$$(grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $(FUZZ_DIR)/fuzz_$*.log | tr -s ' ' | tr '\n' ' ')
 
 unit: all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/run --unit

@@ -42,35 +42,38 @@ float *resample_rows(const float *x, int64_t R, int64_t n, int sr_in, int sr_out
 	return y;
 }
 
+/* The weight of input channel i in output channel o of c_out (1 or 2) */
+static double channel_weight(int o, int i, int c_in, int c_out)
+{
+	if (c_out == 1)
+		return 1.0 / c_in;
+	if (c_in == 1)
+		return 1;
+	if (c_in == 6) {	// 5.1 (L R C LFE Ls Rs): ITU-R BS.775, LFE dropped, normalised
+		double k = 1 / (1 + 2 * M_SQRT1_2);
+		static const double w[2][6] = {
+			{ 1, 0, M_SQRT1_2, 0, M_SQRT1_2, 0 },
+			{ 0, 1, M_SQRT1_2, 0, 0, M_SQRT1_2 },
+		};
+		return k * w[o][i];
+	}
+	// even channels left, odd right (quad: L R Ls Rs), each side averaged
+	int left = (c_in + 1) / 2, right = c_in / 2;
+	return i % 2 != o ? 0 : 1.0 / (o ? right : left);
+}
+
 float *channels_map(const float *x, int c_in, int c_out, int64_t n)
 {
 	float *y = xmalloc(sizeof(float) * (size_t)(c_out * n > 0 ? c_out * n : 1));
-	// w[o][i]: the weight of input channel i in output channel o
-	double w[2][64] = { { 0 } };
 	if (c_in == c_out) {
 		memcpy(y, x, sizeof(float) * (size_t)(c_in * n));
 		return y;
 	}
-	if (c_out == 1) {
-		for (int i = 0; i < c_in; i++)
-			w[0][i] = 1.0 / c_in;
-	} else if (c_in == 1) {
-		w[0][0] = w[1][0] = 1;
-	} else if (c_in == 6) {	// 5.1 (L R C LFE Ls Rs): ITU-R BS.775, LFE dropped, normalised
-		double k = 1 / (1 + 2 * M_SQRT1_2);
-		w[0][0] = w[1][1] = k;
-		w[0][2] = w[1][2] = k * M_SQRT1_2;
-		w[0][4] = w[1][5] = k * M_SQRT1_2;
-	} else {	// even channels left, odd right (quad: L R Ls Rs)
-		int left = (c_in + 1) / 2, right = c_in / 2;
-		for (int i = 0; i < c_in; i++)
-			w[i % 2][i] = 1.0 / (i % 2 ? right : left);
-	}
 	for (int o = 0; o < c_out; o++) {
 		float *dst = y + o * n;
 		memset(dst, 0, sizeof(float) * n);
-		for (int i = 0; i < c_in && i < 64; i++) {
-			float g = (float)w[o][i];
+		for (int i = 0; i < c_in; i++) {
+			float g = (float)channel_weight(o, i, c_in, c_out);
 			if (g == 0)
 				continue;
 			const float *src = x + i * n;
@@ -109,8 +112,6 @@ void wave_conform(struct snt_header *h, float **x, int sr, int channels, const c
 	bool resample = sr > 0 && in_sr != sr, remap = channels > 0 && C != channels;
 	if (!resample && !remap)
 		return;
-	if (remap && C > 64)
-		die("%s: %d channels: at most 64 can be mapped", where, C);
 	if (resample && !snt_header_get(h, "orig_sr")) {
 		snt_header_setf(h, "orig_sr", "%d", in_sr);
 		snt_header_setf(h, "orig_length", "%lld", (long long)N);

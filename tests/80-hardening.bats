@@ -66,6 +66,14 @@ refused() {
 	refused "audio file has no samples" sepnet-fwd -m "$BATS_FILE_TMPDIR/tiny.safetensors" "$REG/au-514-channels-no-data.au"
 }
 
+@test "fuzz finding: a 594-channel header downmixed (the channel map indexed past its table)" {
+	run --separate-stderr stft -m "$BATS_FILE_TMPDIR/tiny.safetensors" "$REG/au-594-channels-downmix.au"
+	assert_failure 1
+	assert_equal "$output" ""
+	assert_equal "${stderr_lines[0]}" "stft: $REG/au-594-channels-downmix.au: 594 channels downmixed to stereo (odd/even channels to left/right)"
+	[[ ${stderr_lines[1]} == *"samples are too few for n_fft 512"* ]]
+}
+
 @test "NaN and infinity in waveforms, spectrograms, stems and weights are refused naming them" {
 	M=$BATS_FILE_TMPDIR/tiny.safetensors
 	refused "waveform-nan.snt: record 0: NaN or infinity at sample 100" stft "$REG/waveform-nan.snt"

@@ -230,8 +230,6 @@ static void conform_channels(struct fwd *f, struct in_slot *in)
 	struct snt_header *h = &in->h;
 	int C = (int)h->shape[0];
 	int64_t plane = h->shape[1] * h->shape[2] * 2;
-	if (C > 64)
-		die("%s: %d channels: at most 64 can be mapped", in->where, C);
 	if (C > 2)
 		warn("%s: %d channels downmixed to stereo", in->where, C);
 	float *y = channels_map(in->x, C, f->m->C, plane);

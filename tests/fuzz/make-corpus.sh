@@ -36,7 +36,7 @@ musdb-cat train -r "$tmp/ds" -l 64 -n 2 > "$out/snt/musdb-cat.snt"
 cp "$root"/configs/*.ini "$root"/tests/fixtures/configs/*.ini "$tmp/min.ini" "$out/config/"
 
 for f in wav flac ogg aiff au caf w64 mp3; do
-	istft -o "$out/audio/a.$f" "$out/snt/istft.snt" 2> /dev/null || true
+	istft -o "$out/audio/a.$f" "$out/snt/stft.snt"
 done
 sox "$tmp/a.wav" -c 1 -r 22050 -b 24 "$out/audio/mono24.wav"
 sox "$tmp/a.wav" -c 6 "$out/audio/six.wav" remix 1 2 1 2 1 2

@@ -47,6 +47,8 @@ safetensors('layers-200-few-tensors.safetensors', tiny.replace('n_layers = 2', '
 # 3. an .au header declaring 514 channels and 970 MB of samples, holding none
 open(os.path.join(here, 'au-514-channels-no-data.au'), 'wb').write(
     struct.pack('>4sIIIII', b'.snd', 24, 970000000, 3, 44100, 514) + b'\0' * 51)
+# (au-594-channels-downmix.au is a libFuzzer finding, kept as it was found:
+# 594 channels through the channel map, which indexed a 64-entry table)
 # 4. NaN and infinity in a waveform and a spectrogram
 nan, inf = struct.pack('<f', float('nan')), struct.pack('<f', float('inf'))
 snt('waveform-nan.snt', 'dtype=f32\nshape=2,4000\nsr=44100\n', b'\0' * 400 + nan + b'\0' * (32000 - 404))
