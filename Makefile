@@ -184,7 +184,8 @@ fuzz-build: all
 
 # one harness (make -j2 fuzz runs two at a time)
 $(FUZZ_HARNESSES:%=fuzz-run-%): fuzz-run-%: fuzz-build
-	@cd $(FUZZ_DIR) && ./fuzz_$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	@cd $(FUZZ_DIR) && LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize.supp:print_suppressions=0 \
+		./fuzz_$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 corpus/$* 2> fuzz_$*.log || \
 		{ tail -40 fuzz_$*.log; echo "fuzz_$*: a finding (input in $(FUZZ_DIR)/)" >&2; exit 1; }
 	@echo "fuzz_$*: $(FUZZ_SECONDS) s, no finding;" \
