@@ -7,6 +7,8 @@
 #   make demo-model retrain models/demo.safetensors (about 40 min on 2 cores)
 #   make bench      benchmarks (ratios against PyTorch, measured side by side)
 #   make golden     regenerate tests/golden/ with Debian's python3-torch
+#   make check-sanitize  the whole suite on an ASan+UBSan build (CI runs it)
+#   make fuzz FUZZ_SECONDS=N  libFuzzer harnesses of tests/fuzz (clang)
 #   make install PREFIX=/usr/local
 #
 # NO_CUDA=1 forces the CPU build; ARCH=native tunes for this machine;
