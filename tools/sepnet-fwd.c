@@ -365,40 +365,38 @@ static void compose_stems(const struct fwd *f, float *dst, const float *all, siz
 	}
 }
 
-/* dst (n_out, C, F, T) complex: the stems written, of the spectrogram x. */
-static void stems_spectrogram(struct fwd *f, float *dst, const float *x, int64_t T)
+/* separator_spectrogram or separator_waveform: stems idx of x, length n */
+typedef void separate_fn(struct separator *sp, float *out, const float *x, int64_t n,
+			 double overlap, const int *idx, int n_out);
+
+/* dst (n_out, P): the stems written, of x, by run; P floats a stem.  With
+ * the instrumental among them, every stem is separated, then composed. */
+static void stems_of(struct fwd *f, separate_fn *run, float *dst, const float *x, int64_t n,
+		     size_t P)
 {
-	const struct model *m = f->m;
 	if (!f->instrumental) {
-		separator_spectrogram(f->sp, dst, x, T, f->o->overlap, f->idx, f->n_out);
+		run(f->sp, dst, x, n, f->o->overlap, f->idx, f->n_out);
 		return;
 	}
-	int every[CONFIG_MAX_SOURCES], S = m->cfg.n_sources;
-	size_t P = (size_t)m->C * m->F * T * 2;
+	int every[CONFIG_MAX_SOURCES], S = f->m->cfg.n_sources;
 	for (int s = 0; s < S; s++)
 		every[s] = s;
 	float *all = xmalloc(S * P * sizeof(float));
-	separator_spectrogram(f->sp, all, x, T, f->o->overlap, every, S);
+	run(f->sp, all, x, n, f->o->overlap, every, S);
 	compose_stems(f, dst, all, P);
 	free(all);
+}
+
+/* dst (n_out, C, F, T) complex: the stems written, of the spectrogram x. */
+static void stems_spectrogram(struct fwd *f, float *dst, const float *x, int64_t T)
+{
+	stems_of(f, separator_spectrogram, dst, x, T, (size_t)f->m->C * f->m->F * T * 2);
 }
 
 /* dst (n_out, C, N): the stems written, of the waveform x. */
 static void stems_waveform(struct fwd *f, float *dst, const float *x, int64_t N)
 {
-	const struct model *m = f->m;
-	if (!f->instrumental) {
-		separator_waveform(f->sp, dst, x, N, f->o->overlap, f->idx, f->n_out);
-		return;
-	}
-	int every[CONFIG_MAX_SOURCES], S = m->cfg.n_sources;
-	size_t P = (size_t)m->C * N;
-	for (int s = 0; s < S; s++)
-		every[s] = s;
-	float *all = xmalloc(S * P * sizeof(float));
-	separator_waveform(f->sp, all, x, N, f->o->overlap, every, S);
-	compose_stems(f, dst, all, P);
-	free(all);
+	stems_of(f, separator_waveform, dst, x, N, (size_t)f->m->C * N);
 }
 
 /* Stems y (n_out, C, N) f32 in out as a waveform record or audio files. */
