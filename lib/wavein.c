@@ -207,17 +207,22 @@ void wave_input_close(struct wave_input *in)
 	free(in);
 }
 
+bool wave_is_audio_file(const char *name)
+{
+	unsigned char magic[4] = { 0 };
+	FILE *fp = strcmp(name, "-") ? fopen(name, "rb") : NULL;
+	if (!fp)
+		return false;
+	size_t got = fread(magic, 1, 4, fp);
+	fclose(fp);
+	return !(got == 4 && !memcmp(magic, SNT_MAGIC, 4));
+}
+
 double wave_inputs_seconds(char *const *names, int n)
 {
 	double total = 0;
 	for (int i = 0; i < n; i++) {
-		unsigned char magic[4] = { 0 };
-		FILE *fp = strcmp(names[i], "-") ? fopen(names[i], "rb") : NULL;
-		if (!fp)
-			return 0;
-		size_t got = fread(magic, 1, 4, fp);
-		fclose(fp);
-		if (got == 4 && !memcmp(magic, SNT_MAGIC, 4))
+		if (!wave_is_audio_file(names[i]))
 			return 0;
 		struct audio_reader *ar = audio_open_read(names[i]);
 		double s = ar->frames > 0 ? (double)ar->frames / ar->sr : 0;

@@ -11,6 +11,8 @@
 #ifndef SEPNET_WAVEIN_H
 #define SEPNET_WAVEIN_H
 
+#include <stdbool.h>
+
 #include "snt.h"
 
 struct wave_input;
@@ -28,6 +30,10 @@ int wave_input_next(struct wave_input *in, struct snt_header *h, float **data);
 /* From now on, waveform records [C, N] come out at sr Hz with `channels`
  * channels (lib/resample.h wave_conform; 0 leaves either as it is). */
 void wave_input_conform(struct wave_input *in, int sr, int channels);
+/* Whether name is a file that can be opened and is not an SNT stream (an
+ * audio file, as far as its first bytes tell): "-" and missing files are
+ * not. */
+bool wave_is_audio_file(const char *name);
 /* The seconds of audio in names, when every one is a named audio file (a
  * header read each, for a progress line's total); 0 when any is an SNT
  * stream, standard input or of unknown length. */

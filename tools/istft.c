@@ -112,7 +112,7 @@ static void istft_run(const struct opts *o)
 				die("%s: expected a spectrogram c64 [..., C, F, T], got %s of rank %d", where,
 				    snt_dtype_name(h.dtype), h.rank);
 			int n_fft = key_int(&h, "n_fft", where), hop = key_int(&h, "hop", where);
-			wave_rate(&h, where);	// a malformed sr= is an error here
+			int rate = wave_rate(&h, where);	// a malformed sr= is an error here
 			const char *win = snt_header_get(&h, "window"), *center = snt_header_get(&h, "center");
 			if ((win && strcmp(win, "hann")) || (center && strcmp(center, "1")))
 				die("%s: only window=hann center=1 spectrograms can be inverted", where);
@@ -149,9 +149,7 @@ static void istft_run(const struct opts *o)
 			/* the whole input record is read before anything is written,
 			 * so a truncated record leaves no partial output */
 			int64_t P = be->host ? max_threads() : R;	/* rows per call */
-			const char *sr = snt_header_get(&h, "sr");
-			int rate;	// every row spans the same N samples
-			double record_s = sr && !parse_int(sr, &rate) && rate > 0 ? (double)N / rate : 0;
+			double record_s = rate ? (double)N / rate : 0;	// every row spans N samples
 			// audio that stft resampled goes back to the input's rate
 			// and length: a whole record first, then the stream
 			bool restore = snt_header_get(&h, "orig_sr") != NULL;

@@ -605,14 +605,8 @@ static void reserve_outputs(struct fwd *f)
 	const struct opts *o = f->o;
 	for (int i = 0; i < o->ninputs; i++) {
 		const char *name = o->inputs[i];
-		unsigned char magic[4] = { 0 };
-		FILE *fp = strcmp(name, "-") ? fopen(name, "rb") : NULL;
-		if (!fp)
-			return;	// stdin, or an error the read will report
-		size_t got = fread(magic, 1, 4, fp);
-		fclose(fp);
-		if (got == 4 && !memcmp(magic, SNT_MAGIC, 4))
-			return;
+		if (!wave_is_audio_file(name))
+			return;	// stdin, a stream, or an error the read will report
 		struct snt_header h;
 		snt_header_init(&h);
 		char *t = wave_track_name(o->inputs, o->ninputs, i);

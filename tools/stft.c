@@ -18,6 +18,7 @@
 #include "config.h"
 #include "datafile.h"
 #include "progress.h"
+#include "resample.h"
 #include "snt.h"
 #include "util.h"
 #include "wavein.h"
@@ -70,11 +71,10 @@ static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_h
 {
 	const struct backend *be = ctx->be;
 	int64_t N = h->shape[h->rank - 1], R = snt_numel(h) / N;
-	const char *sr = snt_header_get(h, "sr");
-	int rate;
 	// seconds of audio, for the progress line: every row (channel,
 	// source) spans the same N samples
-	double record_s = sr && !parse_int(sr, &rate) && rate > 0 ? (double)N / rate : 0;
+	int rate = wave_rate(h, where);
+	double record_s = rate ? (double)N / rate : 0;
 	int64_t T = 1 + N / ctx->hop, F = ctx->n_fft / 2 + 1;
 	if (N <= ctx->n_fft / 2)
 		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
