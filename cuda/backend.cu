@@ -135,10 +135,6 @@ static void op_attention_forward(float *out, float *lse, const float *qkv, int B
 	attention_forward_cuda(out, lse, qkv, B, T, A, n_heads, cuda_stream());
 }
 
-static void op_residual_forward(float *out, const float *inp, const float *branch, size_t n)
-{
-	residual_forward_cuda(out, inp, branch, n, cuda_stream());
-}
 
 static void op_mask_forward(float *yspec, const float *mask, const float *x, int B, int S, int C,
 			 int F, int T)
@@ -261,10 +257,14 @@ static void op_attention_backward(float *dqkv, const float *dout, const float *q
 	attention_backward_cuda(dqkv, dout, qkv, out, lse, B, T, A, n_heads, cuda_stream());
 }
 
-static void op_residual_dropout_forward(float *out, const float *inp, const float *branch,
-					size_t n, float p, uint64_t seed, uint64_t rng_stream)
+static void op_residual_forward(float *out, const float *inp, const float *branch, size_t n,
+				float p, uint64_t seed, uint64_t rng_stream)
 {
-	residual_dropout_forward_cuda(out, inp, branch, n, p, seed, rng_stream, cuda_stream());
+	if (p == 0)	// inference: the plain sum, without the mask's hash
+		residual_forward_cuda(out, inp, branch, n, cuda_stream());
+	else
+		residual_dropout_forward_cuda(out, inp, branch, n, p, seed, rng_stream,
+					      cuda_stream());
 }
 
 static void op_residual_backward(float *dbranch, const float *dout, size_t n, float p,
@@ -369,7 +369,6 @@ static struct backend make_backend_cuda(void)
 	b.gelu_backward = op_gelu_backward;
 	b.rope_backward = op_rope_backward;
 	b.attention_backward = op_attention_backward;
-	b.residual_dropout_forward = op_residual_dropout_forward;
 	b.residual_backward = op_residual_backward;
 	b.mask_backward = op_mask_backward;
 	b.sum_rows = op_sum_rows;

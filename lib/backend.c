@@ -52,36 +52,31 @@ static void cpu_set_precision(enum backend_precision p)
 
 /* ---- ops: the reference functions, adapted where the table differs ---- */
 
-static void cpu_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
-		     int lda, const float *B, int ldb, float beta, float *C, int ldc)
+static void cpu_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const real *A,
+		     int lda, const real *B, int ldb, float beta, real *C, int ldc)
 {
 	blas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-static void cpu_broadcast(float *out, const float *vec, int rows, int width, bool by_row)
+static void cpu_broadcast(real *out, const real *vec, int rows, int width, bool by_row)
 {
 	// out is (rows, width); as model_forward fills biases before its GEMMs
 	#pragma omp parallel for if ((size_t)rows * width > (1 << 19))
 	for (int r = 0; r < rows; r++) {
-		float *o = out + (size_t)r * width;
+		real *o = out + (size_t)r * width;
 		if (by_row)
 			for (int i = 0; i < width; i++)
 				o[i] = vec[r];
 		else
-			memcpy(o, vec, width * sizeof(float));
+			memcpy(o, vec, width * sizeof(real));
 	}
 }
 
-static void cpu_linear_gelu_forward(float *out, const float *inp, const float *weight,
-				    const float *bias, int N, int in_dim, int out_dim)
+static void cpu_linear_gelu_forward(real *out, const real *inp, const real *weight,
+				    const real *bias, int N, int in_dim, int out_dim)
 {
 	linear_forward(out, inp, weight, bias, N, in_dim, out_dim);
 	gelu_forward(out, out, (size_t)N * out_dim);	// elementwise: in place is safe
-}
-
-static void cpu_residual_forward(float *out, const float *inp, const float *branch, size_t n)
-{
-	residual_forward(out, inp, branch, n, 0, 0, 0);
 }
 
 /* ---- STFT: rows in parallel, one plan per thread (as the stft tool) ---- */
@@ -89,8 +84,6 @@ static void cpu_residual_forward(float *out, const float *inp, const float *bran
 struct backend_stft {
 	int n;
 	struct stft **plan;	/* [n] */
-	int n_fft, hop;
-	struct spectral *adjoint;	/* the iSTFT's adjoint (layers.h), made on first use */
 };
 
 static struct backend_stft *cpu_stft_create(int n_fft, int hop)
@@ -98,8 +91,6 @@ static struct backend_stft *cpu_stft_create(int n_fft, int hop)
 	struct backend_stft *s = xcalloc(1, sizeof *s);
 	s->n = max_threads();
 	s->plan = xmalloc(s->n * sizeof *s->plan);
-	s->n_fft = n_fft;
-	s->hop = hop;
 	for (int i = 0; i < s->n; i++)
 		if (!(s->plan[i] = stft_create(n_fft, hop)))
 			die("stft: invalid n_fft %d and hop %d", n_fft, hop);
@@ -113,11 +104,10 @@ static void cpu_stft_free(struct backend_stft *s)
 	for (int i = 0; i < s->n; i++)
 		stft_free(s->plan[i]);
 	free(s->plan);
-	spectral_free(s->adjoint);
 	free(s);
 }
 
-static int cpu_stft_forward(struct backend_stft *s, float *out, const float *x, int64_t rows,
+static int cpu_stft_forward(struct backend_stft *s, real *out, const real *x, int64_t rows,
 			    int64_t n)
 {
 	// out is (rows, F, T) complex, x is (rows, n); row r on plan r % threads
@@ -133,7 +123,7 @@ static int cpu_stft_forward(struct backend_stft *s, float *out, const float *x, 
 	return failed ? -1 : 0;
 }
 
-static int cpu_stft_inverse(struct backend_stft *s, float *y, const float *in, int64_t rows,
+static int cpu_stft_inverse(struct backend_stft *s, real *y, const real *in, int64_t rows,
 			    int64_t T, int64_t n)
 {
 	// y is (rows, n), in is (rows, F, T) complex
@@ -166,13 +156,13 @@ static size_t cpu_device_memory(void)
 
 /* ---- training ---- */
 
-static void cpu_sum_rows(float *acc, const float *x, int rows, int width, bool by_row)
+static void cpu_sum_rows(real *acc, const real *x, int rows, int width, bool by_row)
 {
 	// as model_backward sums the bias gradients
 	if (by_row) {
 		#pragma omp parallel for if ((size_t)rows * width > (1 << 19))
 		for (int r = 0; r < rows; r++) {
-			float s = 0;
+			real s = 0;
 			for (int i = 0; i < width; i++)
 				s += x[(size_t)r * width + i];
 			acc[r] += s;
@@ -184,59 +174,55 @@ static void cpu_sum_rows(float *acc, const float *x, int rows, int width, bool b
 			acc[i] += x[(size_t)r * width + i];
 }
 
-static void cpu_stem_mix(float *mix, const float *stems, int B, int S, int C, int64_t n)
+static void cpu_stem_mix(real *mix, const real *stems, int B, int S, int C, int64_t n)
 {
 	// mix (B, C, n), stems (B, S, C, n); as model_mixture_spectrogram adds
 	#pragma omp parallel for
 	for (int bc = 0; bc < B * C; bc++) {
 		int b = bc / C, ch = bc % C;
-		float *m = mix + (size_t)bc * n;
-		memset(m, 0, n * sizeof(float));
+		real *m = mix + (size_t)bc * n;
+		memset(m, 0, n * sizeof(real));
 		for (int s = 0; s < S; s++) {
-			const float *y = stems + (((size_t)b * S + s) * C + ch) * n;
+			const real *y = stems + (((size_t)b * S + s) * C + ch) * n;
 			for (int64_t i = 0; i < n; i++)
 				m[i] += y[i];
 		}
 	}
 }
 
-static void cpu_scale(float *x, size_t n, float s)
+static void cpu_scale(real *x, size_t n, float s)
 {
 	#pragma omp parallel for if (n > (1 << 19))
 	for (size_t i = 0; i < n; i++)
 		x[i] *= s;
 }
 
-static void cpu_loss_time(double *sisdr, double *l1, float *dx, const float *x, const float *y,
+static void cpu_loss_time(double *sisdr, double *l1, real *dx, const real *x, const real *y,
 			  int BS, int64_t len, double c_sisdr, double c_l1)
 {
 	loss_time_terms(sisdr, l1, dx, x, y, BS, len, c_sisdr, c_l1);
 }
 
-static void cpu_loss_spectral(double *spec_l1, float *dyhat, const float *yhat, const float *yt,
+static void cpu_loss_spectral(double *spec_l1, real *dyhat, const real *yhat, const real *yt,
 			      int64_t rows, int64_t bins, double c_spec)
 {
 	loss_spectral_terms(spec_l1, dyhat, yhat, yt, rows, bins, c_spec);
 }
 
-static int cpu_stft_inverse_backward(struct backend_stft *s, float *din, const float *dy,
+static int cpu_stft_inverse_backward(struct backend_stft *s, real *din, const real *dy,
 				     int64_t rows, int64_t T, int64_t n)
 {
-	// din (rows, F, T) complex += adjoint of the iSTFT of dy (rows, n), with
-	// the training code's spectral_istft_backward
-	if (n <= s->n_fft / 2 || (T - 1) * s->hop + s->n_fft < s->n_fft / 2 + n)
-		return -1;
-	if (!s->adjoint)
-		s->adjoint = spectral_create(s->n_fft, s->hop, s->n);
+	// din (rows, F, T) complex += adjoint of the iSTFT of dy (rows, n)
 	size_t row = 2 * (size_t)stft_bins(s->plan[0]) * T;
+	int failed = 0;
 	for (int64_t r0 = 0; r0 < rows; r0 += s->n) {
 		int k = rows - r0 < s->n ? (int)(rows - r0) : s->n;
-		#pragma omp parallel for num_threads(k) schedule(static, 1)
+		#pragma omp parallel for num_threads(k) schedule(static, 1) reduction(|:failed)
 		for (int i = 0; i < k; i++)
-			spectral_istft_backward(s->adjoint, i, din + (r0 + i) * row,
-						dy + (r0 + i) * n, T, n);
+			failed |= stft_inverse_adjoint(s->plan[i], din + (r0 + i) * row, dy + (r0 + i) * n,
+						       T, n) != 0;
 	}
-	return 0;
+	return failed ? -1 : 0;
 }
 
 const struct backend backend_cpu = {
@@ -256,7 +242,6 @@ const struct backend backend_cpu = {
 	.rmsnorm_forward = rmsnorm_forward,
 	.rope_forward = rope_forward,
 	.attention_forward = attention_forward,
-	.residual_forward = cpu_residual_forward,
 	.mask_forward = mask_forward,
 	.chunk_gather = chunk_gather,
 	.chunk_accumulate = chunk_accumulate,
@@ -276,7 +261,7 @@ const struct backend backend_cpu = {
 	.gelu_backward = gelu_backward,
 	.rope_backward = rope_backward,
 	.attention_backward = attention_backward,
-	.residual_dropout_forward = residual_forward,
+	.residual_forward = residual_forward,
 	.residual_backward = residual_backward,
 	.mask_backward = mask_backward,
 	.sum_rows = cpu_sum_rows,
@@ -290,11 +275,11 @@ const struct backend backend_cpu = {
 	.stft_inverse_backward = cpu_stft_inverse_backward,
 };
 
-float *backend_buffer_want(const struct backend *be, struct backend_buffer *b, size_t floats)
+real *backend_buffer_want(const struct backend *be, struct backend_buffer *b, size_t floats)
 {
 	if (b->cap < floats) {
 		be->free(b->p);
-		b->p = be->alloc(floats * sizeof(float));
+		b->p = be->alloc(floats * sizeof(real));
 		b->cap = floats;
 	}
 	return b->p;

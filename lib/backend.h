@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "chunk.h"
+#include "real.h"
 
 /* How GEMMs round their inputs: f32 exactly, TF32 tensor cores ([hardware]
  * tf32), or bf16 inputs with f32 accumulation ([train] use_amp).  The CPU
@@ -46,32 +47,30 @@ struct backend {
 	void (*set_precision)(enum backend_precision p);
 
 	/* C[M,N] = alpha op(A) op(B) + beta C, row-major (blas_gemm) */
-	void (*gemm)(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
-		     int lda, const float *B, int ldb, float beta, float *C, int ldc);
+	void (*gemm)(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const real *A,
+		     int lda, const real *B, int ldb, float beta, real *C, int ldc);
 	/* out (rows, width): out[r][i] = vec[i] (by_row false) or vec[r] (by_row true) */
-	void (*broadcast)(float *out, const float *vec, int rows, int width, bool by_row);
+	void (*broadcast)(real *out, const real *vec, int rows, int width, bool by_row);
 	/* model.h: feat (B, 2CF, T), sigma (B) from x (B, C, F, T) complex */
-	void (*features_forward)(float *feat, float *sigma, const float *x, int B, int C, int F, int T);
+	void (*features_forward)(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
 	/* layers.h */
-	void (*linear_forward)(float *out, const float *inp, const float *weight, const float *bias,
+	void (*linear_forward)(real *out, const real *inp, const real *weight, const real *bias,
 			       int N, int in_dim, int out_dim);
 	/* out = GELU(inp · weightᵀ + bias), the FFN's hidden layers fused */
-	void (*linear_gelu_forward)(float *out, const float *inp, const float *weight,
-				    const float *bias, int N, int in_dim, int out_dim);
-	void (*rmsnorm_forward)(float *out, float *rstd, const float *inp, const float *weight, int N,
+	void (*linear_gelu_forward)(real *out, const real *inp, const real *weight,
+				    const real *bias, int N, int in_dim, int out_dim);
+	void (*rmsnorm_forward)(real *out, real *rstd, const real *inp, const real *weight, int N,
 				int C);
-	void (*rope_forward)(float *qkv, const float *cos_sin, int B, int T, int A, int n_heads);
-	void (*attention_forward)(float *out, float *lse, const float *qkv, int B, int T, int A,
+	void (*rope_forward)(real *qkv, const real *cos_sin, int B, int T, int A, int n_heads);
+	void (*attention_forward)(real *out, real *lse, const real *qkv, int B, int T, int A,
 				  int n_heads);
-	/* out = inp + branch over n (residual_forward without dropout); out may alias inp */
-	void (*residual_forward)(float *out, const float *inp, const float *branch, size_t n);
 	/* model.h: yspec (B, S, C, F, T) complex = mask (B, S·2·C·F, T) ⊙ x (B, C, F, T) */
-	void (*mask_forward)(float *yspec, const float *mask, const float *x, int B, int S, int C,
+	void (*mask_forward)(real *yspec, const real *mask, const real *x, int B, int S, int C,
 			     int F, int T);
 	/* chunk.h (the plan itself stays on the host) */
-	void (*chunk_gather)(float *seg, const float *in, const struct chunk_plan *p, int64_t s,
+	void (*chunk_gather)(real *seg, const real *in, const struct chunk_plan *p, int64_t s,
 			     int64_t rows, int64_t width);
-	void (*chunk_accumulate)(float *out, const float *seg, const struct chunk_plan *p, int64_t s,
+	void (*chunk_accumulate)(real *out, const real *seg, const struct chunk_plan *p, int64_t s,
 				 int64_t rows, int64_t width);
 
 	/* STFT of rows (stft.h semantics): out (rows, F, T) complex from
@@ -79,9 +78,9 @@ struct backend {
 	 * Both return -1 where stft_forward / stft_inverse would. */
 	struct backend_stft *(*stft_create)(int n_fft, int hop);
 	void (*stft_free)(struct backend_stft *s);
-	int (*stft_forward)(struct backend_stft *s, float *out, const float *x, int64_t rows,
+	int (*stft_forward)(struct backend_stft *s, real *out, const real *x, int64_t rows,
 			    int64_t n);
-	int (*stft_inverse)(struct backend_stft *s, float *y, const float *in, int64_t rows,
+	int (*stft_inverse)(struct backend_stft *s, real *y, const real *in, int64_t rows,
 			    int64_t T, int64_t n);
 
 	/* ---- overlap of I/O and compute (sepnet-fwd, sepnet-train) ---- */
@@ -103,51 +102,51 @@ struct backend {
 	/* ---- training (lib/devtrain.c).  Each op is its CPU twin's in layers.h,
 	 * optim.h, ema.h, loss.h or model.h; backward ops ADD into their
 	 * gradients as those do. ---- */
-	void (*linear_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
-				const float *inp, const float *weight, int N, int in_dim, int out_dim);
-	void (*rmsnorm_backward)(float *dinp, float *dweight, const float *dout, const float *inp,
-				 const float *weight, const float *rstd, int N, int C);
-	void (*gelu_forward)(float *out, const float *inp, size_t n);
-	void (*gelu_backward)(float *dinp, const float *dout, const float *inp, size_t n);
-	void (*rope_backward)(float *dqkv, const float *cos_sin, int B, int T, int A, int n_heads);
-	void (*attention_backward)(float *dqkv, const float *dout, const float *qkv,
-				   const float *out, const float *lse, int B, int T, int A,
+	void (*linear_backward)(real *dinp, real *dweight, real *dbias, const real *dout,
+				const real *inp, const real *weight, int N, int in_dim, int out_dim);
+	void (*rmsnorm_backward)(real *dinp, real *dweight, const real *dout, const real *inp,
+				 const real *weight, const real *rstd, int N, int C);
+	void (*gelu_forward)(real *out, const real *inp, size_t n);
+	void (*gelu_backward)(real *dinp, const real *dout, const real *inp, size_t n);
+	void (*rope_backward)(real *dqkv, const real *cos_sin, int B, int T, int A, int n_heads);
+	void (*attention_backward)(real *dqkv, const real *dout, const real *qkv,
+				   const real *out, const real *lse, int B, int T, int A,
 				   int n_heads);
-	/* layers.h's residual_forward with dropout p (mask from rng.h's
-	 * (seed, stream, element)), and its backward */
-	void (*residual_dropout_forward)(float *out, const float *inp, const float *branch,
-					 size_t n, float p, uint64_t seed, uint64_t stream);
-	void (*residual_backward)(float *dbranch, const float *dout, size_t n, float p,
+	/* out = inp + Dropout(branch) over n (layers.h: mask from rng.h's
+	 * (seed, stream, element); p = 0 is plain addition); out may alias inp */
+	void (*residual_forward)(real *out, const real *inp, const real *branch, size_t n, float p,
+				 uint64_t seed, uint64_t stream);
+	void (*residual_backward)(real *dbranch, const real *dout, size_t n, float p,
 				  uint64_t seed, uint64_t stream);
 	/* model.h: dmask (B, S·2·C·F, T) = ∂/∂mask of mask_forward given
 	 * dyspec; overwritten, not added */
-	void (*mask_backward)(float *dmask, const float *dyspec, const float *x, int B, int S,
+	void (*mask_backward)(real *dmask, const real *dyspec, const real *x, int B, int S,
 			      int C, int F, int T);
 	/* x (rows, width): acc[i] += Σ_r x[r][i] (by_row false), or acc[r] +=
 	 * Σ_i x[r][i] summed into a float first (by_row true): the bias
 	 * gradients of model_backward, in its order */
-	void (*sum_rows)(float *acc, const float *x, int rows, int width, bool by_row);
+	void (*sum_rows)(real *acc, const real *x, int rows, int width, bool by_row);
 	/* mix (B, C, n) = Σ_s stems (B, S, C, n), s in order from 0 */
-	void (*stem_mix)(float *mix, const float *stems, int B, int S, int C, int64_t n);
+	void (*stem_mix)(real *mix, const real *stems, int B, int S, int C, int64_t n);
 	/* x (n) *= s */
-	void (*scale)(float *x, size_t n, float s);
+	void (*scale)(real *x, size_t n, float s);
 	/* Σ x² (n) in double, in a fixed order for a given n; waits */
-	double (*sumsq)(const float *x, size_t n);
+	double (*sumsq)(const real *x, size_t n);
 	/* optim.h's adamw_update: one AdamW step t (>= 1) over n */
-	void (*adamw)(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+	void (*adamw)(real *params, const real *grads, real *m, real *v, size_t n, float lr,
 		      float beta1, float beta2, float eps, float weight_decay, int64_t t);
 	/* ema.h */
-	void (*ema_update)(float *ema, const float *params, size_t n, float decay);
+	void (*ema_update)(real *ema, const real *params, size_t n, float decay);
 	/* loss.h's loss_time_terms and loss_spectral_terms; sisdr, l1 and
 	 * spec_l1 are host arrays, and the call waits for them */
-	void (*loss_time)(double *sisdr, double *l1, float *dx, const float *x, const float *y,
+	void (*loss_time)(double *sisdr, double *l1, real *dx, const real *x, const real *y,
 			  int BS, int64_t len, double c_sisdr, double c_l1);
-	void (*loss_spectral)(double *spec_l1, float *dyhat, const float *yhat, const float *yt,
+	void (*loss_spectral)(double *spec_l1, real *dyhat, const real *yhat, const real *yt,
 			      int64_t rows, int64_t bins, double c_spec);
 	/* din (rows, F, T) complex += the adjoint of stft_inverse applied to
 	 * dy (rows, n) (layers.h's spectral_istft_backward); -1 where
 	 * stft_inverse would refuse */
-	int (*stft_inverse_backward)(struct backend_stft *s, float *din, const float *dy,
+	int (*stft_inverse_backward)(struct backend_stft *s, real *din, const real *dy,
 				     int64_t rows, int64_t T, int64_t n);
 };
 
@@ -156,10 +155,10 @@ extern const struct backend backend_cpu;
 /* A buffer of backend memory that grows to the largest size asked for
  * (its contents are not kept when it grows). */
 struct backend_buffer {
-	float *p;
+	real *p;
 	size_t cap;	/* floats */
 };
-float *backend_buffer_want(const struct backend *be, struct backend_buffer *b, size_t floats);
+real *backend_buffer_want(const struct backend *be, struct backend_buffer *b, size_t floats);
 void backend_buffer_free(const struct backend *be, struct backend_buffer *b);
 
 /* The backend named name ("cpu", "cuda"), or the default for NULL.  Dies

@@ -9,8 +9,8 @@
 
 #define CHECKPOINT_FORMAT "sepnet"
 
-static void save(const char *path, const struct model *m, enum safetensors_dtype store,
-		 const float *adam_m, const float *adam_v, const struct checkpoint_kv *extra,
+static void save(const char *path, const struct model *m, const real *weights,
+		 enum safetensors_dtype store, const float *adam_m, const float *adam_v, const struct checkpoint_kv *extra,
 		 int n_extra)
 {
 	struct safetensors_writer *w = safetensors_writer_create();
@@ -21,7 +21,7 @@ static void save(const char *path, const struct model *m, enum safetensors_dtype
 	safetensors_writer_set_meta(w, "n_params", count);
 	for (int i = 0; i < n_extra; i++)
 		safetensors_writer_set_meta(w, extra[i].key, extra[i].value);
-	safetensors_writer_add_views(w, NULL, m->tensors, m->n_tensors, m->params, store);
+	safetensors_writer_add_views(w, NULL, m->tensors, m->n_tensors, weights, store);
 	if (adam_m && adam_v) {
 		safetensors_writer_add_views(w, "opt.m.", m->tensors, m->n_tensors, adam_m, SAFETENSORS_F32);
 		safetensors_writer_add_views(w, "opt.v.", m->tensors, m->n_tensors, adam_v, SAFETENSORS_F32);
@@ -34,7 +34,13 @@ static void save(const char *path, const struct model *m, enum safetensors_dtype
 void checkpoint_save(const char *path, const struct model *m, const float *adam_m,
 		     const float *adam_v, const struct checkpoint_kv *extra, int n_extra)
 {
-	save(path, m, SAFETENSORS_F32, adam_m, adam_v, extra, n_extra);
+	save(path, m, m->params, SAFETENSORS_F32, adam_m, adam_v, extra, n_extra);
+}
+
+void checkpoint_save_weights(const char *path, const struct model *m, const real *weights,
+			     const struct checkpoint_kv *extra, int n_extra)
+{
+	save(path, m, weights, SAFETENSORS_F32, NULL, NULL, extra, n_extra);
 }
 
 void checkpoint_export(const char *path, const struct model *m, enum safetensors_dtype store)
@@ -42,7 +48,7 @@ void checkpoint_export(const char *path, const struct model *m, enum safetensors
 	if (store != SAFETENSORS_F32 && store != SAFETENSORS_F16 && store != SAFETENSORS_BF16)
 		die("%s: parameters are stored as F32, F16 or BF16, not %s", path,
 		    safetensors_dtype_name(store));
-	save(path, m, store, NULL, NULL, NULL, 0);
+	save(path, m, m->params, store, NULL, NULL, NULL, 0);
 }
 
 int checkpoint_param_dtype(const char *path, const char **name, char *err, size_t errlen)
@@ -154,13 +160,15 @@ int checkpoint_load(struct model *m, const char *path, float *adam_m, float *ada
 	    (safetensors_read_views(&f, "opt.m.", m->tensors, m->n_tensors, adam_m, NULL, err, errlen) ||
 	     safetensors_read_views(&f, "opt.v.", m->tensors, m->n_tensors, adam_v, NULL, err, errlen)))
 		goto out;
+	model_upload(m);
 	rc = 0;
 out:
 	safetensors_close(&f);
 	return rc;
 }
 
-struct model *checkpoint_open_model(const char *path, int max_batch, int max_frames, bool training)
+struct model *checkpoint_open_model(const char *path, const struct backend *be, int max_batch,
+				    int max_frames, bool training)
 {
 	struct config cfg;
 	char err[1024];
@@ -168,7 +176,7 @@ struct model *checkpoint_open_model(const char *path, int max_batch, int max_fra
 		die("%s", err);
 	if (max_frames <= 0)
 		max_frames = model_segment_frames(&cfg);
-	struct model *m = model_create(&cfg, max_batch, max_frames, training);
+	struct model *m = model_create(&cfg, be, max_batch, max_frames, training);
 	if (checkpoint_load(m, path, NULL, NULL, err, sizeof err))
 		die("%s", err);
 	return m;

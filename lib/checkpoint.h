@@ -30,6 +30,11 @@ struct checkpoint_kv {
 void checkpoint_save(const char *path, const struct model *m, const float *adam_m,
 		     const float *adam_v, const struct checkpoint_kv *extra, int n_extra);
 
+/* The same with the weights of m's layout at `weights` (host memory: an
+ * EMA of them, say) in place of m's, and no moments. */
+void checkpoint_save_weights(const char *path, const struct model *m, const real *weights,
+			     const struct checkpoint_kv *extra, int n_extra);
+
 /* Write m's parameters alone (no moments, no training state), stored as
  * `store` (F32, F16 or BF16, rounded to nearest even): a model to ship.
  * Loading converts F16 and BF16 back to f32 exactly. */
@@ -43,14 +48,16 @@ int checkpoint_param_dtype(const char *path, const char **name, char *err, size_
 /* The config stored in a checkpoint.  0 ok, -1 with a message in err. */
 int checkpoint_read_config(const char *path, struct config *cfg, char *err, size_t errlen);
 
-/* Fill m's parameters (and the moments when adam_m/adam_v are not NULL; a
- * file without them is then an error) from path.  0 ok, -1 with a message. */
+/* Fill m's parameters (host and backend; and the moments when adam_m/adam_v
+ * are not NULL: a file without them is then an error) from path.  0 ok,
+ * -1 with a message. */
 int checkpoint_load(struct model *m, const char *path, float *adam_m, float *adam_v,
 		    char *err, size_t errlen);
 
-/* Read the config, create a model for it and load the parameters; dies
- * with the message on any error. */
-struct model *checkpoint_open_model(const char *path, int max_batch, int max_frames,
-				    bool training);
+/* Read the config, create a model for it on be (max_frames 0: the
+ * config's segment) and load the parameters; dies with the message on any
+ * error. */
+struct model *checkpoint_open_model(const char *path, const struct backend *be, int max_batch,
+				    int max_frames, bool training);
 
 #endif

@@ -61,7 +61,7 @@ static void chunk_compute_weights(struct chunk_plan *p)
 	p->weight = xmalloc((size_t)(p->n * L) * sizeof *p->weight);
 	for (int64_t s = 0; s < p->n; s++)
 		for (int64_t i = 0; i < L; i++)
-			p->weight[s * L + i] = (float)(chunk_trapezoid(p, s, i) / sum[p->start[s] + i]);
+			p->weight[s * L + i] = (real)(chunk_trapezoid(p, s, i) / sum[p->start[s] + i]);
 	free(sum);
 }
 
@@ -89,12 +89,12 @@ void chunk_plan_free(struct chunk_plan *p)
 	free(p);
 }
 
-float chunk_weight(const struct chunk_plan *p, int64_t s, int64_t i)
+real chunk_weight(const struct chunk_plan *p, int64_t s, int64_t i)
 {
 	return p->weight[s * p->L + i];
 }
 
-void chunk_gather(float *seg, const float *in, const struct chunk_plan *p, int64_t s,
+void chunk_gather(real *seg, const real *in, const struct chunk_plan *p, int64_t s,
 		  int64_t rows, int64_t width)
 {
 	// seg is (rows, L, width), in is (rows, T, width)
@@ -104,15 +104,15 @@ void chunk_gather(float *seg, const float *in, const struct chunk_plan *p, int64
 		       (size_t)(L * width) * sizeof *seg);
 }
 
-void chunk_accumulate(float *out, const float *seg, const struct chunk_plan *p, int64_t s,
+void chunk_accumulate(real *out, const real *seg, const struct chunk_plan *p, int64_t s,
 		      int64_t rows, int64_t width)
 {
 	// out is (rows, T, width), seg is (rows, L, width)
 	int64_t T = p->T, L = p->L, t0 = p->start[s];
-	const float *w = p->weight + s * L;
+	const real *w = p->weight + s * L;
 	for (int64_t r = 0; r < rows; r++) {
-		float *o = out + (r * T + t0) * width;
-		const float *x = seg + r * L * width;
+		real *o = out + (r * T + t0) * width;
+		const real *x = seg + r * L * width;
 		for (int64_t i = 0; i < L; i++)
 			for (int64_t k = 0; k < width; k++)
 				o[i * width + k] += w[i] * x[i * width + k];

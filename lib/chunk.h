@@ -32,13 +32,14 @@
 #define SEPNET_CHUNK_H
 
 #include <stdint.h>
+#include "real.h"
 
 struct chunk_plan {
 	int64_t T;		/* frames of the whole signal */
 	int64_t L;		/* frames per segment: min(T, requested L) */
 	int64_t n;		/* number of segments; 0 when T == 0 */
 	int64_t *start;		/* [n] first frame of each segment, increasing */
-	float *weight;		/* [n, L] cross-fade weight of segment s, local frame i */
+	real *weight;		/* [n, L] cross-fade weight of segment s, local frame i */
 };
 
 /* STFT frames of a segment of `samples` samples with hop `hop` (centered
@@ -51,17 +52,17 @@ struct chunk_plan *chunk_plan_create(int64_t T, int64_t L, double overlap);
 void chunk_plan_free(struct chunk_plan *p);
 
 /* Weight of segment s at its local frame i (0 <= i < L). */
-float chunk_weight(const struct chunk_plan *p, int64_t s, int64_t i);
+real chunk_weight(const struct chunk_plan *p, int64_t s, int64_t i);
 
 /* seg [rows, L, width] = in [rows, T, width] at frames start[s] .. start[s]+L */
-void chunk_gather(float *seg, const float *in, const struct chunk_plan *p, int64_t s,
+void chunk_gather(real *seg, const real *in, const struct chunk_plan *p, int64_t s,
 		  int64_t rows, int64_t width);
 
 /* out [rows, T, width] += weight[s, i] · seg [rows, L, width] at frame
  * start[s] + i.  out starts zeroed; after every segment it holds the
  * cross-faded signal.  Inside a segment's own interior (weight 1) the value
  * is the segment's output exactly. */
-void chunk_accumulate(float *out, const float *seg, const struct chunk_plan *p, int64_t s,
+void chunk_accumulate(real *out, const real *seg, const struct chunk_plan *p, int64_t s,
 		      int64_t rows, int64_t width);
 
 #endif

@@ -13,7 +13,7 @@
  * Defaults (config_defaults): the [model] and [train] sizes of small.ini,
  * but everything that changes numerics or needs a GPU is off, so that an
  * omitted key never silently turns on reduced precision:
- *   [model]     n_fft 2048, hop_length 512, n_layers 6, emb_dim 96,
+ *   [model]     arch transformer, n_fft 2048, hop_length 512, n_layers 6, emb_dim 96,
  *               n_heads 6, attention_dim 96, ffn_hidden_dim 384,384,
  *               flash_attention false, dropout 0.1,
  *               sources drums,bass,other,vocals, sample_rate 44100
@@ -84,6 +84,8 @@ struct key {
 	double max;			/* the largest value (numbers); 0: no bound but the type's */
 };
 
+#define ARCH_NAME(name) #name,
+static const char *const archs[] = { CONFIG_ARCHS(ARCH_NAME) NULL };
 static const char *const amp_dtypes[] = { "bfloat16", "float16", NULL };
 static const char *const scheduler_types[] = { "reducelronplateau", NULL };
 /* in enum loss_type order */
@@ -95,6 +97,7 @@ static const char *const sections[] = {
 
 #define F(field) offsetof(struct config, field)
 static const struct key keys[] = {
+	{ "model", "arch", KEY_STRING, RANGE_ANY, F(arch), archs, false, 0 },
 	{ "model", "n_fft", KEY_INT, RANGE_POSITIVE, F(n_fft), NULL, false, 65536 },
 	{ "model", "hop_length", KEY_INT, RANGE_POSITIVE, F(hop_length), NULL, false, 65536 },
 	{ "model", "n_layers", KEY_INT, RANGE_POSITIVE, F(n_layers), NULL, false, 256 },
@@ -165,6 +168,7 @@ void config_defaults(struct config *c)
 	c->attention_dim = 96;
 	c->n_ffn = 2;
 	c->ffn_hidden_dim[0] = c->ffn_hidden_dim[1] = 384;
+	set_string(c->arch, "transformer");
 	c->flash_attention = false;
 	c->dropout = 0.1f;
 	c->n_sources = 4;

@@ -19,6 +19,10 @@
 #define CONFIG_MAX_SOURCES 8
 #define CONFIG_NAME_LEN 32
 
+/* The architectures ([model] arch), one X(name) each: lib/model/NAME.c
+ * defines arch_NAME (model.h), and the config accepts the name. */
+#define CONFIG_ARCHS(X) X(transformer)
+
 enum loss_type {
 	LOSS_COMBINED,
 	LOSS_L1,
@@ -27,6 +31,7 @@ enum loss_type {
 
 struct config {
 	/* [model] */
+	char arch[CONFIG_NAME_LEN];		/* transformer */
 	int n_fft;
 	int hop_length;
 	int n_layers;

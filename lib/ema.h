@@ -9,8 +9,9 @@
 #define SEPNET_EMA_H
 
 #include <stddef.h>
+#include "real.h"
 
 /* ema (n) ← decay · ema + (1 − decay) · params (n) */
-void ema_update(float *ema, const float *params, size_t n, float decay);
+void ema_update(real *ema, const real *params, size_t n, float decay);
 
 #endif

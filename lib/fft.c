@@ -1,4 +1,4 @@
-/* fft.c: the FFTW (single precision) backend of fft.h.
+/* fft.c: the FFTW (single precision; double under SEPNET_DOUBLE) backend of fft.h.
  *
  * FFTW's planner is not thread-safe, so plan creation and destruction run
  * under one process-wide lock; execution goes through the new-array API
@@ -19,11 +19,18 @@
 #include <fftw3.h>
 
 #include "fft.h"
+#include "real.h"
+
+#ifdef SEPNET_DOUBLE
+#define FFTW(name) fftw_##name
+#else
+#define FFTW(name) fftwf_##name
+#endif
 #include "util.h"
 
 struct fft_plan {
 	int n, batch;
-	fftwf_plan r2c, c2r;
+	FFTW(plan) r2c, c2r;
 };
 
 static once_flag planner_once = ONCE_FLAG_INIT;
@@ -45,20 +52,20 @@ struct fft_plan *fft_plan_create(int n, int batch)
 {
 	struct fft_plan *p;
 	size_t nc = (size_t)(n / 2 + 1);
-	float *re, *cx;
+	real *re, *cx;
 
 	if (n < 2 || batch < 1)
 		die("fft_plan_create: bad size n=%d batch=%d", n, batch);
 	p = xcalloc(1, sizeof(*p));
 	p->n = n;
 	p->batch = batch;
-	re = fft_alloc(sizeof(float) * (size_t)n * (size_t)batch);
-	cx = fft_alloc(2 * sizeof(float) * nc * (size_t)batch);
+	re = fft_alloc(sizeof(real) * (size_t)n * (size_t)batch);
+	cx = fft_alloc(2 * sizeof(real) * nc * (size_t)batch);
 	planner_lock();
-	p->r2c = fftwf_plan_many_dft_r2c(1, &n, batch, re, NULL, 1, n,
-	                                 (fftwf_complex *)cx, NULL, 1, (int)nc,
+	p->r2c = FFTW(plan_many_dft_r2c)(1, &n, batch, re, NULL, 1, n,
+	                                 (FFTW(complex) *)cx, NULL, 1, (int)nc,
 	                                 FFTW_ESTIMATE);
-	p->c2r = fftwf_plan_many_dft_c2r(1, &n, batch, (fftwf_complex *)cx, NULL,
+	p->c2r = FFTW(plan_many_dft_c2r)(1, &n, batch, (FFTW(complex) *)cx, NULL,
 	                                 1, (int)nc, re, NULL, 1, n,
 	                                 FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
 	mtx_unlock(&planner_mutex);
@@ -74,8 +81,8 @@ void fft_plan_free(struct fft_plan *p)
 	if (!p)
 		return;
 	planner_lock();
-	fftwf_destroy_plan(p->r2c);
-	fftwf_destroy_plan(p->c2r);
+	FFTW(destroy_plan)(p->r2c);
+	FFTW(destroy_plan)(p->c2r);
 	mtx_unlock(&planner_mutex);
 	free(p);
 }
@@ -86,26 +93,26 @@ int fft_plan_batch(const struct fft_plan *p) { return p->batch; }
 /* A misaligned array would silently compute garbage with SIMD codelets. */
 static void check_aligned(const void *a, const void *b)
 {
-	if (fftwf_alignment_of((float *)(uintptr_t)a) || fftwf_alignment_of((float *)(uintptr_t)b))
+	if (FFTW(alignment_of)((real *)(uintptr_t)a) || FFTW(alignment_of)((real *)(uintptr_t)b))
 		die("fft: array not allocated with fft_alloc");
 }
 
-void fft_r2c(const struct fft_plan *p, float *out, const float *in)
+void fft_r2c(const struct fft_plan *p, real *out, const real *in)
 {
 	check_aligned(out, in);
 	/* out-of-place r2c preserves its input; FFTW's prototype lacks const */
-	fftwf_execute_dft_r2c(p->r2c, (float *)(uintptr_t)in, (fftwf_complex *)out);
+	FFTW(execute_dft_r2c)(p->r2c, (real *)(uintptr_t)in, (FFTW(complex) *)out);
 }
 
-void fft_c2r(const struct fft_plan *p, float *out, float *in)
+void fft_c2r(const struct fft_plan *p, real *out, real *in)
 {
 	check_aligned(out, in);
-	fftwf_execute_dft_c2r(p->c2r, (fftwf_complex *)in, out);
+	FFTW(execute_dft_c2r)(p->c2r, (FFTW(complex) *)in, out);
 }
 
 void *fft_alloc(size_t bytes)
 {
-	void *ptr = fftwf_malloc(bytes ? bytes : 1);
+	void *ptr = FFTW(malloc)(bytes ? bytes : 1);
 
 	if (!ptr)
 		die("fft_alloc: out of memory (%zu bytes)", bytes);
@@ -114,5 +121,5 @@ void *fft_alloc(size_t bytes)
 
 void fft_free(void *ptr)
 {
-	fftwf_free(ptr);
+	FFTW(free)(ptr);
 }

@@ -14,6 +14,7 @@
 #define SEPNET_FFT_H
 
 #include <stddef.h>
+#include "real.h"
 
 struct fft_plan;
 
@@ -23,9 +24,9 @@ int fft_plan_n(const struct fft_plan *p);
 int fft_plan_batch(const struct fft_plan *p);
 
 /* out: complex [batch][n/2+1], in: real [batch][n] (preserved) */
-void fft_r2c(const struct fft_plan *p, float *out, const float *in);
+void fft_r2c(const struct fft_plan *p, real *out, const real *in);
 /* out: real [batch][n], in: complex [batch][n/2+1] (destroyed) */
-void fft_c2r(const struct fft_plan *p, float *out, float *in);
+void fft_c2r(const struct fft_plan *p, real *out, real *in);
 
 /* Memory suitable for plan arrays; dies when out of memory. */
 void *fft_alloc(size_t bytes);

@@ -1,12 +1,10 @@
-/* layers.c: Linear, RMSNorm, GELU, RoPE, residual dropout, and the STFT /
- * iSTFT pair (with the iSTFT's adjoint) of the separation model, forward and
- * backward, on the CPU (DESIGN §4, §7).  See layers.h for the conventions.
+/* layers.c: Linear, RMSNorm, GELU, RoPE and residual dropout of the
+ * separation model, forward and backward, on the CPU (docs/DESIGN.md).  See layers.h for the conventions.
  *
  * Row loops run under OpenMP; every reduction that crosses rows (bias and
  * norm-weight gradients) is a sequential loop, so results do not depend on
  * the thread count at all. */
 #include <cblas.h>
-#include <fftw3.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +19,8 @@
 #include "util.h"
 
 #ifdef SEPNET_DOUBLE
-#define FFTW(name) fftw_##name
 #define cblas_gemm cblas_dgemm
 #else
-#define FFTW(name) fftwf_##name
 #define cblas_gemm cblas_sgemm
 #endif
 
@@ -266,192 +262,4 @@ void residual_backward(real *dbranch, const real *dout, size_t n, float p, uint6
 	#pragma omp parallel for if (n > PARALLEL_MIN_COSTLY)
 	for (size_t i = 0; i < n; i++)
 		dbranch[i] += p <= 0 ? dout[i] : dout[i] * dropout_scale(p, seed, stream, i);
-}
-
-/* ---- STFT / iSTFT ---- */
-
-struct spectral_scratch {
-	real *frame;		/* [n_fft] */
-	real *bins;		/* [F] complex */
-	real *ola;		/* [cap] overlap-add buffer, or the padded signal */
-	real *env;		/* [cap] summed squared window of env_frames frames */
-	int64_t cap, env_frames;
-};
-
-struct spectral {
-	int n_fft, hop, F, max_threads;
-	real *window;		/* [n_fft] periodic Hann */
-	FFTW(plan) r2c, c2r;
-	struct spectral_scratch *scratch;	/* [max_threads] */
-};
-
-struct spectral *spectral_create(int n_fft, int hop, int max_threads)
-{
-	struct spectral *sp = xcalloc(1, sizeof *sp);
-	sp->n_fft = n_fft;
-	sp->hop = hop;
-	sp->F = n_fft / 2 + 1;
-	sp->max_threads = max_threads;
-	sp->window = xmalloc(n_fft * sizeof(real));
-	for (int k = 0; k < n_fft; k++)
-		sp->window[k] = (real)(0.5 - 0.5 * cos(2 * M_PI * k / n_fft));
-	sp->scratch = xcalloc(max_threads, sizeof *sp->scratch);
-	for (int i = 0; i < max_threads; i++) {
-		sp->scratch[i].frame = FFTW(malloc)(n_fft * sizeof(real));
-		sp->scratch[i].bins = FFTW(malloc)(2 * sp->F * sizeof(real));
-		if (!sp->scratch[i].frame || !sp->scratch[i].bins)
-			die("out of memory");
-	}
-#ifndef SEPNET_DOUBLE
-	fftwf_make_planner_thread_safe();
-#endif
-	// plans made on fftw_malloc'd arrays run on any other fftw_malloc'd arrays
-	sp->r2c = FFTW(plan_dft_r2c_1d)(n_fft, sp->scratch[0].frame,
-					(FFTW(complex) *)sp->scratch[0].bins, FFTW_ESTIMATE);
-	sp->c2r = FFTW(plan_dft_c2r_1d)(n_fft, (FFTW(complex) *)sp->scratch[0].bins,
-					sp->scratch[0].frame, FFTW_ESTIMATE);
-	if (!sp->r2c || !sp->c2r)
-		die("FFTW could not plan a transform of %d points", n_fft);
-	return sp;
-}
-
-void spectral_free(struct spectral *sp)
-{
-	if (!sp)
-		return;
-	for (int i = 0; i < sp->max_threads; i++) {
-		FFTW(free)(sp->scratch[i].frame);
-		FFTW(free)(sp->scratch[i].bins);
-		free(sp->scratch[i].ola);
-		free(sp->scratch[i].env);
-	}
-	FFTW(destroy_plan)(sp->r2c);
-	FFTW(destroy_plan)(sp->c2r);
-	free(sp->scratch);
-	free(sp->window);
-	free(sp);
-}
-
-static struct spectral_scratch *spectral_scratch(struct spectral *sp, int thread, int64_t len)
-{
-	if (thread < 0 || thread >= sp->max_threads)
-		die("spectral: thread %d out of range (%d)", thread, sp->max_threads);
-	struct spectral_scratch *s = &sp->scratch[thread];
-	if (s->cap < len) {
-		s->ola = xrealloc(s->ola, len * sizeof(real));
-		s->env = xrealloc(s->env, len * sizeof(real));
-		s->cap = len;
-		s->env_frames = 0;
-	}
-	return s;
-}
-
-static int64_t reflect_index(int64_t i, int64_t n)
-{
-	if (i < 0)
-		return -i;
-	if (i >= n)
-		return 2 * (n - 1) - i;
-	return i;
-}
-
-void spectral_stft(struct spectral *sp, int thread, real *out, const real *x, int64_t n)
-{
-	// out is (F, T) complex; x is (n); frame t covers xpad[t·hop, t·hop + n_fft)
-	// of x reflect-padded by n_fft/2 on both sides
-	if (n <= sp->n_fft / 2)
-		die("spectral_stft: %lld samples are too few for n_fft %d", (long long)n, sp->n_fft);
-	int64_t T = 1 + n / sp->hop, pad = sp->n_fft / 2;
-	struct spectral_scratch *s = spectral_scratch(sp, thread, n + 2 * pad);
-	real *xpad = s->ola;
-	for (int64_t i = 0; i < n + 2 * pad; i++)
-		xpad[i] = x[reflect_index(i - pad, n)];
-	for (int64_t t = 0; t < T; t++) {
-		const real *xt = xpad + t * sp->hop;
-		for (int k = 0; k < sp->n_fft; k++)
-			s->frame[k] = sp->window[k] * xt[k];
-		FFTW(execute_dft_r2c)(sp->r2c, s->frame, (FFTW(complex) *)s->bins);
-		for (int f = 0; f < sp->F; f++) {
-			out[((size_t)f * T + t) * 2] = s->bins[2 * f];
-			out[((size_t)f * T + t) * 2 + 1] = s->bins[2 * f + 1];
-		}
-	}
-}
-
-/* The summed squared window of T frames, s->env [n_fft + hop (T-1)],
- * kept for the next call with the same T. */
-static const real *spectral_envelope(const struct spectral *sp, struct spectral_scratch *s,
-				     int64_t T)
-{
-	if (s->env_frames == T)
-		return s->env;
-	int64_t len = sp->n_fft + sp->hop * (T - 1);
-	memset(s->env, 0, len * sizeof(real));
-	for (int64_t t = 0; t < T; t++)
-		for (int k = 0; k < sp->n_fft; k++)
-			s->env[t * sp->hop + k] += sp->window[k] * sp->window[k];
-	s->env_frames = T;
-	return s->env;
-}
-
-void spectral_istft(struct spectral *sp, int thread, real *y, const real *in, int64_t T, int64_t n)
-{
-	// y is (n); in is (F, T) complex.  Frames are irfft(in[:, t]) · window,
-	// overlap-added, divided by the envelope, and samples [n_fft/2, n_fft/2 + n)
-	// kept (zeros past the last frame, as torch pads)
-	int64_t len = sp->n_fft + sp->hop * (T - 1), start = sp->n_fft / 2;
-	struct spectral_scratch *s = spectral_scratch(sp, thread, len);
-	memset(s->ola, 0, len * sizeof(real));
-	real scale = (real)1 / sp->n_fft;
-	for (int64_t t = 0; t < T; t++) {
-		for (int f = 0; f < sp->F; f++) {
-			s->bins[2 * f] = in[((size_t)f * T + t) * 2];
-			s->bins[2 * f + 1] = in[((size_t)f * T + t) * 2 + 1];
-		}
-		FFTW(execute_dft_c2r)(sp->c2r, (FFTW(complex) *)s->bins, s->frame);
-		real *o = s->ola + t * sp->hop;
-		for (int k = 0; k < sp->n_fft; k++)
-			o[k] += s->frame[k] * scale * sp->window[k];
-	}
-	const real *env = spectral_envelope(sp, s, T);
-	for (int64_t i = 0; i < n; i++) {
-		int64_t j = start + i;
-		if (j >= len) {
-			y[i] = 0;
-			continue;
-		}
-		if (env[j] < (real)1e-11)
-			die("spectral_istft: window envelope vanishes at sample %lld", (long long)i);
-		y[i] = s->ola[j] / env[j];
-	}
-}
-
-void spectral_istft_backward(struct spectral *sp, int thread, real *din, const real *dy,
-			     int64_t T, int64_t n)
-{
-	// Adjoint of spectral_istft.  The trim and the division by the envelope
-	// are diagonal; the adjoint of the windowed overlap-add is "cut frames
-	// and window them"; and irfft(X)[k] = (1/N) Σ_f c_f Re(X_f e^{2πifk/N})
-	// with c_f = 2 except c_0 = c_{N/2} = 1 (whose imaginary parts irfft
-	// ignores) has the adjoint dX_f = (c_f / N) rfft(g)_f.
-	int64_t len = sp->n_fft + sp->hop * (T - 1), start = sp->n_fft / 2;
-	struct spectral_scratch *s = spectral_scratch(sp, thread, len);
-	const real *env = spectral_envelope(sp, s, T);
-	memset(s->ola, 0, len * sizeof(real));
-	for (int64_t i = 0; i < n && start + i < len; i++)
-		s->ola[start + i] = dy[i] / env[start + i];
-	real scale = (real)1 / sp->n_fft;
-	for (int64_t t = 0; t < T; t++) {
-		const real *g = s->ola + t * sp->hop;
-		for (int k = 0; k < sp->n_fft; k++)
-			s->frame[k] = g[k] * sp->window[k];
-		FFTW(execute_dft_r2c)(sp->r2c, s->frame, (FFTW(complex) *)s->bins);
-		for (int f = 0; f < sp->F; f++) {
-			int edge = f == 0 || 2 * f == sp->n_fft;
-			real c = edge ? scale : 2 * scale;
-			din[((size_t)f * T + t) * 2] += c * s->bins[2 * f];
-			if (!edge)
-				din[((size_t)f * T + t) * 2 + 1] += c * s->bins[2 * f + 1];
-		}
-	}
 }

@@ -22,11 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef SEPNET_DOUBLE
-typedef double real;
-#else
-typedef float real;
-#endif
+#include "real.h"
 
 /* exp for hot loops (attention's softmax).  x is first clamped to
  * [-104, 104] (beyond, the result is 0 or +inf anyway; NaN gives 0), so
@@ -118,22 +114,13 @@ void attention_forward(real *out, real *lse, const real *qkv, int B, int T, int 
 void attention_backward(real *dqkv, const real *dout, const real *qkv, const real *out,
 			const real *lse, int B, int T, int A, int n_heads);
 
-/* ---- STFT and iSTFT with torch semantics, and the iSTFT's adjoint ----
- * Periodic Hann window, centered frames (reflect padding), onesided
- * F = n_fft/2 + 1 bins, T = 1 + n / hop frames.  Spectrograms are complex
- * [F, T] interleaved (re, im), as in the c64 stream layout.  One spectral
- * holds plans and per-thread scratch; the functions may be called from many
- * threads at once with distinct `thread` numbers below max_threads. */
-struct spectral;
-
-struct spectral *spectral_create(int n_fft, int hop, int max_threads);
-void spectral_free(struct spectral *sp);
-/* out [F, T] complex = STFT(x [n]); n > n_fft / 2. */
-void spectral_stft(struct spectral *sp, int thread, real *out, const real *x, int64_t n);
-/* y [n] = iSTFT(in [F, T] complex, length n), as torch.istft. */
-void spectral_istft(struct spectral *sp, int thread, real *y, const real *in, int64_t T, int64_t n);
-/* din [F, T] complex += adjoint of the iSTFT applied to dy [n]. */
-void spectral_istft_backward(struct spectral *sp, int thread, real *din, const real *dy,
-			     int64_t T, int64_t n);
+/* ---- the model's input and output (mask.c) ----
+ * feat (B, 2CF, T) = features of x (B, C, F, T) complex divided by sigma (B)
+ * = sqrt(mean |x_b|²) + 1e-5; yspec (B, S, C, F, T) complex = mask
+ * (B, S·2·C·F, T) ⊙ x; mask_backward overwrites dmask with ∂/∂mask. */
+void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
+void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F, int T);
+void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C, int F,
+		   int T);
 
 #endif

@@ -1,5 +1,7 @@
-/* loss.c: SI-SDR, L1 and spectral L1 losses (DESIGN §4) and their gradient
- * with respect to the masked spectrograms, through the iSTFT.
+/* loss.c: SI-SDR, L1 and spectral L1 losses (docs/DESIGN.md, "Loss") and
+ * their gradient with respect to the masked spectrograms, through the iSTFT:
+ * the terms on the CPU (the cpu backend's loss ops), and their assembly over
+ * any backend's ops, used by training and validation alike.
  *
  * Partial sums are made per (example, source) or per (example, source,
  * channel) in double and added in a fixed order, so the loss does not depend
@@ -8,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "loss.h"
 #include "util.h"
@@ -18,15 +17,6 @@
 #define SISDR_EPS 1e-8
 #define MAG_EPS 1e-12
 #define DB (10 / M_LN10)	/* 10 log10 x = DB · ln x */
-
-static int loss_thread_num(void)
-{
-#ifdef _OPENMP
-	return omp_get_thread_num();
-#else
-	return 0;
-#endif
-}
 
 static double sign_of(double x)
 {
@@ -129,55 +119,106 @@ void loss_spectral_terms(double *spec_l1, real *dyhat, const real *yhat, const r
 					  yt + r * bins * 2, bins, c_spec);
 }
 
-double loss_compute(struct model *m, const real *targets, int64_t n, bool backward,
+/* ---- the assembly, over a backend's ops ---- */
+
+struct loss_work {
+	const struct backend *be;
+	double w_sisdr, w_l1, w_spec;
+	struct backend_stft *stft;
+	int hop;
+	const real *stems;	/* (B, S, C, n), the caller's, from loss_targets */
+	int B, S, C, F;
+	int64_t n, T;
+	struct backend_buffer target_spec, ywave, dywave;
+	double *sisdr, *l1, *spec_l1;	/* host: (B·S), (B·S), (B·S·C) */
+	size_t cap;		/* entries of spec_l1 */
+};
+
+struct loss_work *loss_work_create(const struct backend *be, const struct config *cfg)
+{
+	struct loss_work *lw = xcalloc(1, sizeof *lw);
+	lw->be = be;
+	loss_weights(cfg, &lw->w_sisdr, &lw->w_l1, &lw->w_spec);
+	lw->hop = cfg->hop_length;
+	lw->stft = be->stft_create(cfg->n_fft, cfg->hop_length);
+	return lw;
+}
+
+void loss_work_free(struct loss_work *lw)
+{
+	if (!lw)
+		return;
+	const struct backend *be = lw->be;
+	be->stft_free(lw->stft);
+	backend_buffer_free(be, &lw->target_spec);
+	backend_buffer_free(be, &lw->ywave);
+	backend_buffer_free(be, &lw->dywave);
+	free(lw->sisdr);
+	free(lw->l1);
+	free(lw->spec_l1);
+	free(lw);
+}
+
+int loss_targets(struct loss_work *lw, real *x, const real *stems, int B, int S, int C, int F,
+		 int64_t n)
+{
+	// the stems' spectrograms are the spectral term's targets, and x =
+	// STFT(Σ_s stems) is their sum: the STFT is linear, and one batch of
+	// transforms serves both
+	const struct backend *be = lw->be;
+	int64_t rows = (int64_t)B * S * C, T = 1 + n / lw->hop;
+	lw->stems = stems;
+	lw->B = B, lw->S = S, lw->C = C, lw->F = F;
+	lw->n = n;
+	lw->T = T;
+	real *spec = backend_buffer_want(be, &lw->target_spec, (size_t)rows * F * T * 2);
+	if (be->stft_forward(lw->stft, spec, stems, rows, n))
+		return -1;
+	be->stem_mix(x, spec, B, S, C, (int64_t)F * T * 2);
+	return 0;
+}
+
+double loss_compute(struct loss_work *lw, real *dyspec, const real *yspec,
 		    struct loss_stats *stats)
 {
-	const struct config *c = &m->cfg;
-	struct model_acts *a = &m->acts;
-	int B = m->B, S = m->S, C = m->C, F = m->F, T = m->T;
-	if (m->N != n)
-		die("loss_compute: model_waveforms was not run for %lld samples", (long long)n);
-	double w_sisdr, w_l1, w_spec;
-	loss_weights(c, &w_sisdr, &w_l1, &w_spec);
-
-	int BS = B * S, BSC = B * S * C;
-	int64_t len = (int64_t)C * n;		// one (example, source), channels flattened
-	size_t spec = (size_t)F * T * 2;
+	const struct backend *be = lw->be;
+	int B = lw->B, S = lw->S, C = lw->C, F = lw->F, BS = B * S, BSC = BS * C;
+	int64_t n = lw->n, T = lw->T;
 	double n_time = (double)BSC * n, n_bins = (double)BSC * F * T;
-	double *sisdr = xcalloc(BS, sizeof *sisdr), *l1 = xcalloc(BS, sizeof *l1);
-	double *spec_l1 = xcalloc(BSC, sizeof *spec_l1);
-
-	loss_time_terms(sisdr, l1, backward ? a->dywave : NULL, a->ywave, targets, BS, len,
-			-w_sisdr / BS, w_l1 / n_time);
-	if (backward)
-		memset(a->dyspec, 0, BSC * spec * sizeof(real));
-	#pragma omp parallel
-	{
-		real *target_spec = xmalloc(spec * sizeof(real));
-		#pragma omp for schedule(dynamic)
-		for (int r = 0; r < BSC; r++) {
-			int th = loss_thread_num();
-			const real *yhat = a->yspec + r * spec;
-			real *dyhat = backward ? a->dyspec + r * spec : NULL;
-			if (backward)	// time-domain terms, through the iSTFT
-				spectral_istft_backward(m->spectral, th, dyhat, a->dywave + (size_t)r * n, T, n);
-			if (w_spec == 0 && !stats)
-				continue;
-			spectral_stft(m->spectral, th, target_spec, targets + (size_t)r * n, n);
-			spec_l1[r] = spectral_row(dyhat, yhat, target_spec, (int64_t)spec / 2,
-						  w_spec / n_bins);
-		}
-		free(target_spec);
+	if ((size_t)BSC > lw->cap) {
+		lw->cap = BSC;
+		lw->sisdr = xrealloc(lw->sisdr, BSC * sizeof(double));
+		lw->l1 = xrealloc(lw->l1, BSC * sizeof(double));
+		lw->spec_l1 = xrealloc(lw->spec_l1, BSC * sizeof(double));
 	}
-
+	size_t wave = (size_t)BSC * n;
+	real *ywave = backend_buffer_want(be, &lw->ywave, wave);
+	real *dywave = dyspec ? backend_buffer_want(be, &lw->dywave, wave) : NULL;
+	if (be->stft_inverse(lw->stft, ywave, yspec, BSC, T, n))
+		die("loss_compute: inverse STFT of %lld samples failed", (long long)n);
+	// one (example, source) has both channels flattened: len C·n
+	be->loss_time(lw->sisdr, lw->l1, dywave, ywave, lw->stems, BS, (int64_t)C * n,
+		      -lw->w_sisdr / BS, lw->w_l1 / n_time);
+	if (dyspec) {
+		be->zero(dyspec, (size_t)BSC * F * T * 2 * sizeof(real));
+		if (be->stft_inverse_backward(lw->stft, dyspec, dywave, BSC, T, n))
+			die("loss_compute: adjoint of the inverse STFT of %lld samples failed",
+			    (long long)n);
+	}
+	// the spectral term always: its statistic is logged
+	be->loss_spectral(lw->spec_l1, dyspec, yspec, lw->target_spec.p, BSC, (int64_t)F * T,
+			  lw->w_spec / n_bins);
 	struct loss_stats st;
-	loss_stats_make(&st, sisdr, l1, spec_l1, B, S, C, n_time, n_bins, w_sisdr, w_l1, w_spec);
+	loss_stats_make(&st, lw->sisdr, lw->l1, lw->spec_l1, B, S, C, n_time, n_bins, lw->w_sisdr,
+			lw->w_l1, lw->w_spec);
 	if (stats)
 		*stats = st;
-	free(sisdr);
-	free(l1);
-	free(spec_l1);
 	return st.loss;
+}
+
+const real *loss_work_ywave(const struct loss_work *lw)
+{
+	return lw->ywave.p;
 }
 
 void loss_weights(const struct config *c, double *w_sisdr, double *w_l1, double *w_spec)

@@ -1,4 +1,4 @@
-/* loss.h: the training loss of DESIGN §4 and its gradient.
+/* loss.h: the training loss (docs/DESIGN.md, "Loss") and its gradient.
  *
  * combined:  w_sisdr · mean_{b,s}(−SI-SDR(ŷ, y))
  *          + w_l1    · mean |ŷ − y|                      (time domain)
@@ -14,7 +14,8 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "model.h"
+#include "backend.h"
+#include "real.h"
 
 struct loss_stats {
 	double loss;		/* what loss_compute returns */
@@ -24,15 +25,33 @@ struct loss_stats {
 	double spectral;	/* mean | |Ŷ| − |Y| | */
 };
 
-/* The loss of the model's last forward (acts.yspec, and acts.ywave from
- * model_waveforms(m, n)) against targets (B, S, C, n).  With backward, also
- * sets acts.dyspec = ∂loss/∂Ŷ (through the iSTFT for the time-domain
- * terms), ready for model_backward.  stats may be NULL. */
-double loss_compute(struct model *m, const real *targets, int64_t n, bool backward,
-		    struct loss_stats *stats);
+/* The assembly over a backend's ops, for training and validation alike:
+ *
+ *   loss_targets(lw, x, stems, ...);     // target spectrograms, x = their sum
+ *   ... the model makes yspec from x ...
+ *   loss = loss_compute(lw, dyspec, yspec, &stats);
+ *
+ * Every pointer is memory of the workspace's backend. */
+struct loss_work;
+struct loss_work *loss_work_create(const struct backend *be, const struct config *cfg);
+void loss_work_free(struct loss_work *lw);
 
-/* The pieces of loss_compute, also the CPU twins of the backend's loss ops
- * (backend.h):
+/* The STFTs of stems (B, S, C, n), kept as the spectral term's targets, and
+ * x (B, C, F, T) complex = their sum over sources: the mixture's
+ * spectrogram.  stems must stay until loss_compute.  -1 when n is too short
+ * for n_fft. */
+int loss_targets(struct loss_work *lw, real *x, const real *stems, int B, int S, int C, int F,
+		 int64_t n);
+/* The loss of the estimates yspec (B, S, C, F, T) complex against the
+ * stems of loss_targets, their waveforms made by the iSTFT of length n.
+ * With dyspec non-NULL, dyspec = ∂loss/∂yspec (through the iSTFT for the
+ * time-domain terms).  stats may be NULL. */
+double loss_compute(struct loss_work *lw, real *dyspec, const real *yspec,
+		    struct loss_stats *stats);
+/* The estimates' waveforms (B, S, C, n) of the last loss_compute. */
+const real *loss_work_ywave(const struct loss_work *lw);
+
+/* The terms, on the CPU: the cpu backend's loss ops (backend.h):
  *
  * loss_time_terms: for BS (example, source) pairs of len samples, x the
  * estimates and y the targets (BS, len): sisdr[bs] in dB and l1[bs] =

@@ -1,23 +1,25 @@
-/* model.h: the separation transformer of DESIGN §4 on the CPU.
+/* model.h: the separation model, written once and run by every backend
+ * (docs/DESIGN.md, "The model").
  *
- * llm.c layout: the parameters are one flat buffer with a table of named
- * views (names and shapes as DESIGN §8, nn.Linear [out, in] weights), and
- * gradients and the AdamW moments are flat buffers of the same layout, so the
- * optimizer, checkpoints and all-reduce are each one loop over one buffer.
- * Activations that backward needs live in one arena sized at creation from
- * max_batch × max_frames.
+ * A model is an architecture (struct arch: [model] arch in the config,
+ * "transformer" by default) over one backend's ops (backend.h).  Its
+ * memory is llm.c's: one flat buffer of parameters with a table of named
+ * views (the checkpoint's tensor names and shapes), gradients in a second
+ * buffer of the same layout, and the activations of one batch in one arena
+ * sized at creation from max_batch × max_frames.  All of it lives in the
+ * backend's memory; the host keeps `params`, the weights checkpoints read
+ * and write (the very buffer the ops use on the cpu backend).
  *
- * A training step:
+ * Spectrograms in, spectrograms out: x (B, C, F, T) complex is the mixture,
+ * yspec (B, S, C, F, T) complex the masked stems Ŷ_s = M_s ⊙ X.  A training
+ * step (lib/train.c) is
  *
- *   model_mixture_spectrogram(m, x, stems, B, n);  // x = STFT(Σ_s stems)
- *   model_forward(m, x, B, T);          // masked spectrograms, acts.yspec
- *   model_waveforms(m, n);              // iSTFT, acts.ywave
- *   loss = loss_compute(m, stems, n, true, &stats);   // loss.h, fills acts.dyspec
- *   model_backward(m);                  // grads += ∂loss/∂params
- *   optim_step(...);                    // optim.h
+ *   STFT of the stems → x (their sum), model_forward(m, B, T),
+ *   loss_compute (loss.h) → dyspec, model_backward(m), AdamW.
  *
- * Inference: model_separate() runs a long spectrogram in cross-faded
- * segments (lib/chunk.h). */
+ * and inference cuts a long spectrogram into cross-faded segments of
+ * max_frames (separate.h).  The same calls run on the cpu and the cuda
+ * backend. */
 #ifndef SEPNET_MODEL_H
 #define SEPNET_MODEL_H
 
@@ -25,139 +27,97 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "config.h"
-#include "layers.h"
+#include "real.h"
 #include "safetensors.h"
 
-struct block_params {
-	real *attn_norm;	/* (d) */
-	real *wqkv;		/* (3A, d): attn.wq, attn.wk, attn.wv stacked, each (A, d) */
-	real *wo, *bo;		/* (d, A), (d) */
-	real *ffn_norm;		/* (d) */
-	real *ffn_w[CONFIG_MAX_FFN + 1];	/* (out_j, in_j) */
-	real *ffn_b[CONFIG_MAX_FFN + 1];	/* (out_j) */
+struct model;
+
+/* An architecture: one file (lib/model/transformer.c) fills this.  Its
+ * state (views into the buffers, the arena) is its own, in m->arch_state. */
+struct arch {
+	const char *name;	/* the config's [model] arch */
+	/* Record the parameter table, in buffer order, with model_tensor_add. */
+	void (*tensors)(struct model *m);
+	/* Its state on m->be: views of m->w and m->grads, the activation
+	 * arena for max_batch × max_frames (with the gradients' when
+	 * training), and m->x, m->yspec, m->dyspec pointed into it. */
+	void *(*create)(struct model *m);
+	void (*free)(struct model *m, void *state);
+	/* The views again after m->w changed (model_use_weights). */
+	void (*point)(struct model *m, void *state);
+	/* Initial weights into m->params (host), deterministic for a seed. */
+	void (*init)(struct model *m, uint64_t seed);
+	/* m->x (B, C, F, T) → m->yspec (B, S, C, F, T); B ≤ max_batch, T ≤ max_frames. */
+	void (*forward)(struct model *m, void *state, int B, int T);
+	/* m->grads += ∂loss/∂params from m->dyspec and the last forward's activations. */
+	void (*backward)(struct model *m, void *state);
 };
 
-/* Named pointers into one flat buffer (parameters, or gradients). */
-struct model_params {
-	real *in_w, *in_b;	/* (d, 2CF), (d) */
-	struct block_params *blocks;	/* [n_layers] */
-	real *out_norm;		/* (d) */
-	real *out_w, *out_b;	/* (S·2·C·F, d), (S·2·C·F) */
-};
-
-struct block_acts {
-	real *z_in;		/* (B, T, d) residual stream entering the block */
-	real *a1, *rstd1;	/* (B, T, d) attn_norm output, (B, T) */
-	real *qkv;		/* (B, T, 3A) after RoPE */
-	real *att, *lse;	/* (B, T, A) heads' output, (B, h, T) */
-	real *z_mid;		/* (B, T, d) after the attention residual */
-	real *a2, *rstd2;	/* (B, T, d) ffn_norm output, (B, T) */
-	real *ffn_pre[CONFIG_MAX_FFN];	/* (B, T, hidden_j) before GELU */
-	real *ffn_act[CONFIG_MAX_FFN];	/* (B, T, hidden_j) after GELU */
-};
-
-struct model_acts {
-	real *x;		/* (B, C, F, T) complex: the input mixture spectrogram */
-	real *sigma;		/* (B) per-example scale */
-	real *feat;		/* (B, 2CF, T) features u / σ, frames last */
-	struct block_acts *blocks;	/* [n_layers]; all alias one set at inference */
-	real *z_out;		/* (B, T, d) last block's output */
-	real *an, *rstd_out;	/* (B, T, d) out_norm output, (B, T) */
-	real *mask;		/* (B, S·2·C·F, T) the head's output, frames last */
-	real *yspec;		/* (B, S, C, F, T) complex: masked spectrograms Ŷ */
-	real *ywave;		/* (B, S, C, N) their iSTFT (training only) */
-	/* gradients (training only) */
-	real *dyspec;		/* (B, S, C, F, T) complex: ∂loss/∂Ŷ, from loss_compute */
-	real *dywave;		/* (B, S, C, N) */
-	real *dz, *dbranch, *da;	/* (B, T, d) */
-	real *dqkv;		/* (B, T, 3A) */
-	real *datt;		/* (B, T, A) */
-	real *dhidden[2];	/* (B, T, max hidden) ping-pong through the FFN */
-	real *dmask;		/* (B, S·2·C·F, T): aliases mask (not needed in backward) */
-};
+/* The architecture named name, or NULL. */
+const struct arch *arch_find(const char *name);
 
 struct model {
 	struct config cfg;
+	const struct backend *be;
+	const struct arch *arch;
+	void *arch_state;
 	/* sizes */
-	int C, F, S, d, A, n_heads, Din, Dout;
+	int C, F, S;		/* channels, bins (n_fft/2 + 1), sources */
+	int Din, Dout;		/* 2CF features in, S·2·C·F mask values out, per frame */
 	int max_batch, max_frames;
-	int64_t max_samples;	/* waveform length that max_frames covers */
-	bool training;		/* arena holds every layer's activations and the gradients */
-	/* parameters: a flat buffer and its views (DESIGN §8 names) */
+	bool training;		/* the arena holds every layer's activations and the gradients */
+	/* the parameter table (checkpoint names and shapes) and its buffers */
 	int n_tensors;
 	struct safetensors_view *tensors;
 	size_t n_params;
-	real *params, *grads;	/* grads only when training */
-	struct model_params p, g;
-	/* activations */
-	struct model_acts acts;
-	real *branch;		/* (B, T, d) a block branch's output before the residual */
-	real *arena;
-	real *rope;		/* (max_frames, head/2, 2) */
-	struct spectral *spectral;
-	int n_threads;
-	/* the current batch */
+	real *params;		/* host: what checkpoints read and write */
+	real *w;		/* backend: the weights the ops read (params on a host backend) */
+	real *own_w;		/* the model's own weights on the backend */
+	real *grads;		/* backend, training only */
+	/* the current batch, backend memory in the arena */
+	real *x;		/* (B, C, F, T) complex: the mixture spectrogram */
+	real *yspec;		/* (B, S, C, F, T) complex: masked spectrograms Ŷ */
+	real *dyspec;		/* (B, S, C, F, T) complex: ∂loss/∂Ŷ (training) */
 	int B, T;
-	int64_t N;
 	/* dropout (when dropout_active and cfg.dropout > 0): masks are functions
 	 * of (cfg.seed, step, layer, element); on by default when training */
 	bool dropout_active;
 	uint64_t step;
 };
 
-/* Creates a model for batches of up to max_batch examples of up to
- * max_frames STFT frames.  training: keep every layer's activations and
- * allocate gradients.  Parameters are zero until model_init or a load.
- * Per-thread scratch is sized for omp_get_max_threads() at this call: do
- * not raise the thread count afterwards.  OpenBLAS is made single-threaded
- * (blas_init_threads). */
-struct model *model_create(const struct config *cfg, int max_batch, int max_frames, bool training);
+/* A model of cfg's architecture on backend be, for batches of up to
+ * max_batch examples of up to max_frames STFT frames.  training: keep
+ * every layer's activations and allocate gradients.  Parameters are zero
+ * until model_init or a load (then model_upload).  Dies on an unknown
+ * architecture or when out of memory. */
+struct model *model_create(const struct config *cfg, const struct backend *be, int max_batch,
+			   int max_frames, bool training);
 void model_free(struct model *m);
 
-/* DESIGN §4 init: weights N(0, 0.02) (W_o and the last FFN layer scaled by
- * 1/sqrt(2 n_layers)), biases 0, norms 1, W_out 0, b_out 1/S on real parts.
- * Deterministic for a seed. */
+/* The architecture's initial weights (docs/DESIGN.md), on the host and the
+ * backend.  Deterministic for a seed. */
 void model_init(struct model *m, uint64_t seed);
+/* m->params (host) → the backend's weights, and back; no-ops on a host
+ * backend. */
+void model_upload(struct model *m);
+void model_download(struct model *m);
+/* Run the forward with the weights w (backend memory, n_params in m's
+ * layout, e.g. an EMA of them) until the next call; NULL: m's own. */
+void model_use_weights(struct model *m, real *w);
 
-/* x (B, C, F, T) complex = STFT(Σ_s stems), stems (B, S, C, n). */
-void model_mixture_spectrogram(struct model *m, real *x, const real *stems, int B, int64_t n);
+/* A named tensor of the table at the next offset (arch.tensors). */
+void model_tensor_add(struct model *m, int ndim, int64_t d0, int64_t d1, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* The offset of tensor name in the flat buffers; dies when there is none. */
+size_t model_tensor_offset(const struct model *m, const char *name);
 
-/* x (B, C, F, T) complex → acts.yspec (B, S, C, F, T) complex. */
-void model_forward(struct model *m, const real *x, int B, int T);
-/* acts.yspec → acts.ywave (B, S, C, n), iSTFT with length n. */
-void model_waveforms(struct model *m, int64_t n);
-/* grads += ∂loss/∂params from acts.dyspec (and the forward's activations). */
+/* m->x → m->yspec for B examples of T frames. */
+void model_forward(struct model *m, int B, int T);
+/* m->grads += ∂loss/∂params from m->dyspec (set by loss_compute). */
 void model_backward(struct model *m);
 void model_zero_grad(struct model *m);
-
-/* Separate one long spectrogram x (C, F, T) into out (S, C, F, T) complex,
- * in segments of max_frames frames overlapping by `overlap` (a fraction),
- * cross-faded, up to max_batch segments per forward pass. */
-void model_separate(struct model *m, real *out, const real *x, int64_t T, double overlap);
-
-/* The first and last steps of the forward pass, for other backends' twins
- * (lib/backend.h).  feat (B, 2CF, T) = features of x (B, C, F, T) complex
- * divided by sigma (B) = sqrt(mean |x_b|²) + 1e-5 (DESIGN §4.1); yspec
- * (B, S, C, F, T) complex = mask (B, S·2·C·F, T) ⊙ x (DESIGN §4.3). */
-void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
-void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F, int T);
-/* dmask (B, S·2·C·F, T) = ∂/∂mask of mask_forward given dyspec; overwritten. */
-void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C, int F,
-		   int T);
-
-/* The activations (and, when training, their gradients) of m's config for
- * batches of B × T frames, laid out as model_create lays out its own, in
- * one block of alloc(bytes) — another backend's memory (lib/devtrain.c).
- * acts->blocks must point to n_layers block_acts; the other pointers of
- * acts and *branch are set into the block, which is returned. */
-real *model_acts_alloc(const struct model *m, int B, int T, bool training,
-		       struct model_acts *acts, real **branch, void *(*alloc)(size_t));
-
-/* Views p into base, a buffer of n_params laid out as m->params (another
- * backend's copy of the weights or gradients); p->blocks is allocated
- * (free it). */
-void model_params_views(const struct model *m, real *base, struct model_params *p);
 
 /* Frames of one training segment (config segment_length). */
 int model_segment_frames(const struct config *cfg);

@@ -8,8 +8,8 @@
 void adamw_init(struct adamw *opt, size_t n, float weight_decay)
 {
 	opt->n = n;
-	opt->m = xcalloc(n, sizeof(float));
-	opt->v = xcalloc(n, sizeof(float));
+	opt->m = xcalloc(n, sizeof(real));
+	opt->v = xcalloc(n, sizeof(real));
 	opt->t = 0;
 	opt->beta1 = 0.9f;
 	opt->beta2 = 0.999f;
@@ -24,33 +24,33 @@ void adamw_free(struct adamw *opt)
 	opt->m = opt->v = NULL;
 }
 
-void adamw_update(float *params, const float *grads, float *m, float *v, size_t n, float lr,
+void adamw_update(real *params, const real *grads, real *m, real *v, size_t n, float lr,
 		  float beta1, float beta2, float eps, float weight_decay, int64_t t)
 {
 	// as torch.optim.AdamW (amsgrad off):
 	//   p ← p (1 − lr wd);  m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²
 	//   p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
-	float b1 = beta1, b2 = beta2;
-	float step_size = (float)(lr / (1 - pow(b1, (double)t)));
-	float bc2_sqrt = (float)sqrt(1 - pow(b2, (double)t));
-	float decay = 1 - lr * weight_decay;
+	real b1 = beta1, b2 = beta2;
+	real step_size = (real)(lr / (1 - pow(b1, (double)t)));
+	real bc2_sqrt = (real)sqrt(1 - pow(b2, (double)t));
+	real decay = 1 - lr * weight_decay;
 	#pragma omp parallel for
 	for (size_t i = 0; i < n; i++) {
-		float g = grads[i];
+		real g = grads[i];
 		m[i] = b1 * m[i] + (1 - b1) * g;
 		v[i] = b2 * v[i] + (1 - b2) * g * g;
 		params[i] = params[i] * decay - step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
 	}
 }
 
-void adamw_step(struct adamw *opt, float *params, const float *grads, float lr)
+void adamw_step(struct adamw *opt, real *params, const real *grads, float lr)
 {
 	opt->t++;
 	adamw_update(params, grads, opt->m, opt->v, opt->n, lr, opt->beta1, opt->beta2, opt->eps,
 		     opt->weight_decay, opt->t);
 }
 
-double sumsq(const float *x, size_t n)
+double sumsq(const real *x, size_t n)
 {
 	double ss = 0;
 	for (size_t i = 0; i < n; i++)
@@ -58,11 +58,11 @@ double sumsq(const float *x, size_t n)
 	return ss;
 }
 
-double grad_clip_norm(float *grads, size_t n, float max_norm)
+double grad_clip_norm(real *grads, size_t n, float max_norm)
 {
 	double norm = sqrt(sumsq(grads, n));
 	if (max_norm > 0 && isfinite(norm) && norm > max_norm) {
-		float coef = (float)(max_norm / (norm + 1e-6));
+		real coef = (real)(max_norm / (norm + 1e-6));
 		#pragma omp parallel for
 		for (size_t i = 0; i < n; i++)
 			grads[i] *= coef;

@@ -1,11 +1,10 @@
-/* separate.h: separation of whole records on a backend (sepnet-fwd).
+/* separate.h: separation of whole records (sepnet-fwd, validation).
  *
- * A separator holds a model's weights, its activations for `batch`
- * segments and STFT plans in the memory of one backend (backend.h), and
- * runs DESIGN §4's forward pass through the backend's table of ops.  A long
- * record is cut into the model's segments, cross-faded (chunk.h), as
- * model_separate does on the CPU; on the cpu backend the result is
- * model_separate's bit for bit.
+ * A separator runs an inference model (model.h, on its backend) over
+ * records of any length: a long spectrogram is cut into segments of the
+ * model's max_frames overlapping by `overlap` (a fraction), up to
+ * max_batch of them per model_forward, and the stems are cross-faded back
+ * together (chunk.h).
  *
  * Waveform mode does the STFT and the iSTFT on the backend too, so a record
  * crosses the host-device boundary once each way as audio. */
@@ -19,11 +18,9 @@
 
 struct separator;
 
-/* m: a model with its parameters (only its config and weights are used;
- * its own activations can be as small as 1 × 1); on a host backend the
- * separator reads m's weights in place, so m must outlive it.  batch >= 1
- * segments per forward pass. */
-struct separator *separator_create(const struct model *m, const struct backend *be, int batch);
+/* m: the model (its weights set), for segments of m->max_frames frames,
+ * m->max_batch per forward pass; it must outlive the separator. */
+struct separator *separator_create(struct model *m);
 void separator_free(struct separator *sp);
 /* fn(ctx, done, total) after each batch of a record's segments (the work
  * enqueued, on a device), for a progress line; NULL: none. */
@@ -37,22 +34,26 @@ void separator_on_progress(struct separator *sp, void (*fn)(void *ctx, int64_t d
  * from the separator's thread, orders the copies made so far before the
  * work enqueued next; separator_spectrogram or separator_waveform given the
  * same x then use the copy (once).  On a host backend x is used in place. */
-void separator_stage(struct separator *sp, int k, const float *x, size_t floats);
+void separator_stage(struct separator *sp, int k, const real *x, size_t floats);
 void separator_staged(struct separator *sp);
 
+/* out (S, C, F, T) complex += every stem of x (C, F, T) complex, both
+ * memory of the model's backend (the caller zeroes out). */
+void separator_run(struct separator *sp, real *out, const real *x, int64_t T, double overlap);
+
 /* out (n_out, C, F, T) complex: stems idx[0 .. n_out) of x (C, F, T) complex. */
-void separator_spectrogram(struct separator *sp, float *out, const float *x, int64_t T,
+void separator_spectrogram(struct separator *sp, real *out, const real *x, int64_t T,
 			   double overlap, const int *idx, int n_out);
 
 /* y (n_out, C, N): stems idx[0 .. n_out) of the waveform x (C, N), through
  * STFT, the model and iSTFT of length N.  N must exceed n_fft / 2. */
-void separator_waveform(struct separator *sp, float *y, const float *x, int64_t N,
+void separator_waveform(struct separator *sp, real *y, const real *x, int64_t N,
 			double overlap, const int *idx, int n_out);
 
 /* y (rows, N) = iSTFT of spec (rows, F, T) complex, length N, on the
  * backend (spectrogram input written as audio).  -1 where stft_inverse
  * refuses. */
-int separator_istft(struct separator *sp, float *y, const float *spec, int64_t rows, int64_t T,
+int separator_istft(struct separator *sp, real *y, const real *spec, int64_t rows, int64_t T,
 		    int64_t N);
 
 #endif

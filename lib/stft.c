@@ -36,20 +36,20 @@
 #define STFT_ENVELOPE_MIN 1e-11
 
 struct stft_scratch {
-	float *frames;		/* [B, n_fft] real */
-	float *spec;		/* [B, F] complex */
-	float *acc;		/* [B*hop + n_fft] overlap-add accumulator */
+	real *frames;		/* [B, n_fft] real */
+	real *spec;		/* [B, F] complex */
+	real *acc;		/* [B*hop + n_fft] overlap-add accumulator */
 };
 
 struct stft {
 	int n_fft, hop, bins;
-	float *window;		/* [n_fft] periodic Hann */
-	float *synth;		/* [n_fft] window / n_fft (c2r is unnormalised) */
+	real *window;		/* [n_fft] periodic Hann */
+	real *synth;		/* [n_fft] window / n_fft (c2r is unnormalised) */
 	double *window_sq;	/* [n_fft] window^2, for envelopes near the edges */
-	float *inv_env;		/* [hop] 1 / envelope where every frame overlaps, by j % hop;
+	real *inv_env;		/* [hop] 1 / envelope where every frame overlaps, by j % hop;
 				   0 where the envelope is below STFT_ENVELOPE_MIN */
 	int interior_ok;	/* the interior envelope is never below the minimum */
-	float *inv_edge;	/* [3*n_fft] per-call inverse envelope: head [2*n_fft]
+	real *inv_edge;	/* [3*n_fft] per-call inverse envelope: head [2*n_fft]
 				   (a short signal may be all head), tail [n_fft] */
 	struct fft_plan *plan;	/* batch STFT_BLOCK */
 	int nscratch;
@@ -67,27 +67,27 @@ struct stft *stft_create(int n_fft, int hop)
 	s->n_fft = n_fft;
 	s->hop = hop;
 	s->bins = n_fft / 2 + 1;
-	s->window = xmalloc(sizeof(float) * n_fft);
-	s->synth = xmalloc(sizeof(float) * n_fft);
+	s->window = xmalloc(sizeof(real) * n_fft);
+	s->synth = xmalloc(sizeof(real) * n_fft);
 	s->window_sq = xmalloc(sizeof(double) * n_fft);
 	for (k = 0; k < n_fft; k++) {
 		/* torch.hann_window(n_fft, periodic=True) */
 		double w = 0.5 - 0.5 * cos(2.0 * M_PI * k / n_fft);
-		s->window[k] = (float)w;
-		s->synth[k] = (float)(w / n_fft);
+		s->window[k] = (real)w;
+		s->synth[k] = (real)(w / n_fft);
 		s->window_sq[k] = (double)s->window[k] * s->window[k];
 	}
-	s->inv_env = xmalloc(sizeof(float) * hop);
+	s->inv_env = xmalloc(sizeof(real) * hop);
 	s->interior_ok = 1;
 	for (r = 0; r < hop; r++) {
 		double e = 0;
 		for (k = r; k < n_fft; k += hop)
 			e += s->window_sq[k];
-		s->inv_env[r] = e > STFT_ENVELOPE_MIN ? (float)(1.0 / e) : 0.0f;
+		s->inv_env[r] = e > STFT_ENVELOPE_MIN ? (real)(1.0 / e) : 0.0f;
 		if (!(e > STFT_ENVELOPE_MIN))
 			s->interior_ok = 0;
 	}
-	s->inv_edge = xmalloc(sizeof(float) * 3 * n_fft);
+	s->inv_edge = xmalloc(sizeof(real) * 3 * n_fft);
 	s->plan = fft_plan_create(n_fft, STFT_BLOCK);
 	return s;
 }
@@ -117,7 +117,7 @@ int stft_n_fft(const struct stft *s) { return s->n_fft; }
 int stft_hop(const struct stft *s) { return s->hop; }
 int stft_bins(const struct stft *s) { return s->bins; }
 int64_t stft_frames(const struct stft *s, int64_t n) { return 1 + n / s->hop; }
-const float *stft_window(const struct stft *s) { return s->window; }
+const real *stft_window(const struct stft *s) { return s->window; }
 
 /* ---- threads ---- */
 
@@ -161,9 +161,9 @@ static struct stft_scratch *scratch_get(struct stft *s)
 	struct stft_scratch *sc = &s->scratch[thread_id()];
 
 	if (!sc->frames) {
-		sc->frames = fft_alloc(sizeof(float) * STFT_BLOCK * s->n_fft);
-		sc->spec = fft_alloc(2 * sizeof(float) * STFT_BLOCK * s->bins);
-		sc->acc = xmalloc(sizeof(float) * ((size_t)STFT_BLOCK * s->hop + s->n_fft));
+		sc->frames = fft_alloc(sizeof(real) * STFT_BLOCK * s->n_fft);
+		sc->spec = fft_alloc(2 * sizeof(real) * STFT_BLOCK * s->bins);
+		sc->acc = xmalloc(sizeof(real) * ((size_t)STFT_BLOCK * s->hop + s->n_fft));
 	}
 	return sc;
 }
@@ -171,13 +171,13 @@ static struct stft_scratch *scratch_get(struct stft *s)
 /* ---- forward ---- */
 
 /* frame[k] = w[k] * xpad[t*hop + k], xpad = x reflect-padded by n_fft/2 */
-static void window_frame(const struct stft *s, float *frame, const float *x, int64_t n, int64_t t)
+static void window_frame(const struct stft *s, real *frame, const real *x, int64_t n, int64_t t)
 {
 	int64_t start = t * s->hop - s->n_fft / 2, i;
 	int k;
 
 	if (start >= 0 && start + s->n_fft <= n) {
-		const float *xs = x + start;
+		const real *xs = x + start;
 		for (k = 0; k < s->n_fft; k++)
 			frame[k] = s->window[k] * xs[k];
 		return;
@@ -193,8 +193,8 @@ static void window_frame(const struct stft *s, float *frame, const float *x, int
 }
 
 /* Frames [t0, t0 + B) ∩ [0, T) into columns of out [F, T]. */
-static void forward_block(struct stft *s, struct stft_scratch *sc, float *out,
-                          const float *x, int64_t n, int64_t T, int64_t t0)
+static void forward_block(struct stft *s, struct stft_scratch *sc, real *out,
+                          const real *x, int64_t n, int64_t T, int64_t t0)
 {
 	int nb = T - t0 < STFT_BLOCK ? (int)(T - t0) : STFT_BLOCK;
 	int b, f, F = s->bins;
@@ -203,11 +203,11 @@ static void forward_block(struct stft *s, struct stft_scratch *sc, float *out,
 		window_frame(s, sc->frames + (size_t)b * s->n_fft, x, n, t0 + b);
 	if (nb < STFT_BLOCK)
 		memset(sc->frames + (size_t)nb * s->n_fft, 0,
-		       sizeof(float) * (STFT_BLOCK - nb) * s->n_fft);
+		       sizeof(real) * (STFT_BLOCK - nb) * s->n_fft);
 	fft_r2c(s->plan, sc->spec, sc->frames);
 	for (f = 0; f < F; f++) {
-		float *row = out + 2 * ((size_t)f * T + t0);
-		const float *col = sc->spec + 2 * f;
+		real *row = out + 2 * ((size_t)f * T + t0);
+		const real *col = sc->spec + 2 * f;
 		for (b = 0; b < nb; b++) {
 			row[2 * b] = col[2 * (size_t)b * F];
 			row[2 * b + 1] = col[2 * (size_t)b * F + 1];
@@ -215,7 +215,7 @@ static void forward_block(struct stft *s, struct stft_scratch *sc, float *out,
 	}
 }
 
-int stft_forward(struct stft *s, float *out, const float *x, int64_t n)
+int stft_forward(struct stft *s, real *out, const real *x, int64_t n)
 {
 	int64_t T, nblocks;
 	int nth;
@@ -285,20 +285,20 @@ static int edge_envelope(struct stft *s, struct inverse_ranges *r, int64_t T, in
 		double e = envelope_at(s, j, T);
 		if (!(e > STFT_ENVELOPE_MIN))
 			return -1;
-		s->inv_edge[j - r->pad] = (float)(1.0 / e);
+		s->inv_edge[j - r->pad] = (real)(1.0 / e);
 	}
 	for (j = r->ib; j < r->end; j++) {
 		double e = envelope_at(s, j, T);
 		if (!(e > STFT_ENVELOPE_MIN))
 			return -1;
-		s->inv_edge[2 * s->n_fft + j - r->ib] = (float)(1.0 / e);
+		s->inv_edge[2 * s->n_fft + j - r->ib] = (real)(1.0 / e);
 	}
 	return 0;
 }
 
 /* y[j - pad] = acc[j - base] / envelope(j) for padded j in [j0, j1). */
-static void emit(const struct stft *s, const struct inverse_ranges *r, float *y,
-                 const float *acc, int64_t base, int64_t j0, int64_t j1)
+static void emit(const struct stft *s, const struct inverse_ranges *r, real *y,
+                 const real *acc, int64_t base, int64_t j0, int64_t j1)
 {
 	int64_t j, stop;
 	int ph;
@@ -318,15 +318,15 @@ static void emit(const struct stft *s, const struct inverse_ranges *r, float *y,
 
 /* Gather frames [t0, t0 + B) ∩ [0, T) of in [F, T], c2r, window and add
  * into acc, which starts at padded position t0 * hop. */
-static void inverse_block(struct stft *s, struct stft_scratch *sc, const float *in,
+static void inverse_block(struct stft *s, struct stft_scratch *sc, const real *in,
                           int64_t T, int64_t t0)
 {
 	int nb = T - t0 < STFT_BLOCK ? (int)(T - t0) : STFT_BLOCK;
 	int b, f, k, F = s->bins;
 
 	for (f = 0; f < F; f++) {
-		const float *row = in + 2 * ((size_t)f * T + t0);
-		float *col = sc->spec + 2 * f;
+		const real *row = in + 2 * ((size_t)f * T + t0);
+		real *col = sc->spec + 2 * f;
 		for (b = 0; b < nb; b++) {
 			col[2 * (size_t)b * F] = row[2 * b];
 			col[2 * (size_t)b * F + 1] = row[2 * b + 1];
@@ -334,11 +334,11 @@ static void inverse_block(struct stft *s, struct stft_scratch *sc, const float *
 	}
 	if (nb < STFT_BLOCK)
 		memset(sc->spec + 2 * (size_t)nb * F, 0,
-		       2 * sizeof(float) * (STFT_BLOCK - nb) * F);
+		       2 * sizeof(real) * (STFT_BLOCK - nb) * F);
 	fft_c2r(s->plan, sc->frames, sc->spec);
 	for (b = 0; b < nb; b++) {
-		float *a = sc->acc + (size_t)b * s->hop;
-		const float *fr = sc->frames + (size_t)b * s->n_fft;
+		real *a = sc->acc + (size_t)b * s->hop;
+		const real *fr = sc->frames + (size_t)b * s->n_fft;
 		for (k = 0; k < s->n_fft; k++)
 			a[k] += fr[k] * s->synth[k];
 	}
@@ -346,8 +346,8 @@ static void inverse_block(struct stft *s, struct stft_scratch *sc, const float *
 
 /* Output positions owned by blocks [b0, b1): padded [b0*B*hop, b1*B*hop),
  * the last owner taking everything to the end. */
-static void inverse_range(struct stft *s, const struct inverse_ranges *r, float *y,
-                          const float *in, int64_t T, int64_t b0, int64_t b1, int last)
+static void inverse_range(struct stft *s, const struct inverse_ranges *r, real *y,
+                          const real *in, int64_t T, int64_t b0, int64_t b1, int last)
 {
 	struct stft_scratch *sc = scratch_get(s);
 	int64_t step = (int64_t)STFT_BLOCK * s->hop, lo, hi, first, blk;
@@ -360,7 +360,7 @@ static void inverse_range(struct stft *s, const struct inverse_ranges *r, float 
 	/* the first block holding a frame that reaches lo */
 	first = lo - s->n_fft + 1;
 	first = first <= 0 ? 0 : (first + s->hop - 1) / s->hop / STFT_BLOCK;
-	memset(sc->acc, 0, sizeof(float) * len);
+	memset(sc->acc, 0, sizeof(real) * len);
 	for (blk = first;; blk++) {
 		int64_t base = blk * step, j0 = base > lo ? base : lo, j1 = base + step;
 		inverse_block(s, sc, in, T, blk * STFT_BLOCK);
@@ -372,12 +372,12 @@ static void inverse_range(struct stft *s, const struct inverse_ranges *r, float 
 			emit(s, r, y, sc->acc, base, j0, j1);
 		if (j1 == hi)
 			break;
-		memmove(sc->acc, sc->acc + step, sizeof(float) * keep);
-		memset(sc->acc + keep, 0, sizeof(float) * step);
+		memmove(sc->acc, sc->acc + step, sizeof(real) * keep);
+		memset(sc->acc + keep, 0, sizeof(real) * step);
 	}
 }
 
-int stft_inverse(struct stft *s, float *y, const float *in, int64_t T, int64_t n)
+int stft_inverse(struct stft *s, real *y, const real *in, int64_t T, int64_t n)
 {
 	struct inverse_ranges r;
 	int64_t nblocks;
@@ -400,6 +400,67 @@ int stft_inverse(struct stft *s, float *y, const float *in, int64_t T, int64_t n
 		int id = thread_id();
 		inverse_range(s, &r, y, in, T, nblocks * id / nth,
 		              nblocks * (id + 1) / nth, id == nth - 1);
+	}
+	return 0;
+}
+
+/* ---- the inverse's adjoint (training: the loss's gradient through iSTFT) ---- */
+
+/* 1 / envelope at padded position j in [pad, end) (as emit divides). */
+static real inv_envelope(const struct stft *s, const struct inverse_ranges *r, int64_t j)
+{
+	if (j < r->ia)
+		return s->inv_edge[j - r->pad];
+	if (j < r->ib)
+		return s->inv_env[j % s->hop];
+	return s->inv_edge[2 * s->n_fft + j - r->ib];
+}
+
+int stft_inverse_adjoint(struct stft *s, real *din, const real *dy, int64_t T, int64_t n)
+{
+	// stft_inverse is y = trim(OLA(synth · irfft(X_t))) / envelope.  The
+	// trim and the division are diagonal; the adjoint of the windowed
+	// overlap-add cuts frames and windows them; and irfft(X)[k] =
+	// (1/N) Σ_f c_f Re(X_f e^{2πifk/N}) with c_f = 2 except c_0 = c_{N/2} = 1
+	// (whose imaginary parts irfft ignores) has the adjoint
+	// dX_f = c_f · rfft(g)_f / N, the 1/N being in synth.
+	struct inverse_ranges r;
+	int F = s->bins;
+
+	if (n <= s->n_fft / 2 || T < 1 || (T - 1) * s->hop + s->n_fft < s->n_fft / 2 + n)
+		return -1;
+	if (edge_envelope(s, &r, T, n) < 0 || (r.ia < r.ib && !s->interior_ok))
+		return -1;
+	scratch_reserve(s, 1);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(1)	/* scratch 0 whatever the caller's thread */
+#endif
+	{
+		struct stft_scratch *sc = scratch_get(s);
+		for (int64_t t0 = 0; t0 < T; t0 += STFT_BLOCK) {
+			int nb = T - t0 < STFT_BLOCK ? (int)(T - t0) : STFT_BLOCK;
+			memset(sc->frames, 0, sizeof(real) * STFT_BLOCK * s->n_fft);
+			for (int b = 0; b < nb; b++) {
+				real *fr = sc->frames + (size_t)b * s->n_fft;
+				int64_t j0 = (t0 + b) * s->hop;
+				for (int k = 0; k < s->n_fft; k++) {
+					int64_t j = j0 + k;
+					if (j >= r.pad && j < r.end)
+						fr[k] = dy[j - r.pad] * inv_envelope(s, &r, j) * s->synth[k];
+				}
+			}
+			fft_r2c(s->plan, sc->spec, sc->frames);
+			for (int f = 0; f < F; f++) {
+				int edge = f == 0 || 2 * f == s->n_fft;
+				real c = edge ? 1 : 2, *row = din + 2 * ((size_t)f * T + t0);
+				const real *col = sc->spec + 2 * f;
+				for (int b = 0; b < nb; b++) {
+					row[2 * b] += c * col[2 * (size_t)b * F];
+					if (!edge)
+						row[2 * b + 1] += c * col[2 * (size_t)b * F + 1];
+				}
+			}
+		}
 	}
 	return 0;
 }

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "ema.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "train.h"
@@ -63,6 +62,16 @@ int train_check_record(const struct snt_header *h, const struct config *cfg, int
 	return 0;
 }
 
+/* n floats of be's memory holding host (on a host backend: host itself). */
+static real *backend_copy(const struct backend *be, real *host, size_t n)
+{
+	if (be->host)
+		return host;
+	real *d = be->alloc(n * sizeof(real));
+	be->upload(d, host, n * sizeof(real));
+	return d;
+}
+
 struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
 				  const struct backend *be)
 {
@@ -70,21 +79,22 @@ struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
 	t->cfg = *cfg;
 	t->be = be;
 	t->epoch_size = epoch_size;
-	int T = model_segment_frames(cfg);
-	bool host = be == &backend_cpu;
-	struct model *m = t->m = host ? model_create(cfg, cfg->batch_size, T, true)
-				      : model_create(cfg, 1, 1, false);
+	struct model *m = t->m = model_create(cfg, be, cfg->batch_size, model_segment_frames(cfg),
+					      true);
 	model_init(m, cfg->seed);
+	t->lw = loss_work_create(be, cfg);
 	adamw_init(&t->opt, m->n_params, cfg->weight_decay);
+	t->dev_m = backend_copy(be, t->opt.m, m->n_params);
+	t->dev_v = backend_copy(be, t->opt.v, m->n_params);
 	if (cfg->ema_decay > 0) {
-		t->ema = xmalloc(m->n_params * sizeof(float));
-		memcpy(t->ema, m->params, m->n_params * sizeof(float));
+		t->ema = xmalloc(m->n_params * sizeof(real));
+		memcpy(t->ema, m->params, m->n_params * sizeof(real));
+		t->dev_ema = backend_copy(be, t->ema, m->n_params);
 	}
-	if (!host)
-		t->dt = devtrain_create(m, be, t->ema != NULL);
+	if (!be->host)
+		t->dev_stems = be->alloc((size_t)cfg->batch_size * m->S * m->C * cfg->segment_length *
+					 sizeof(real));
 	sched_init(&t->sched, cfg);
-	if (host)
-		t->x = xmalloc((size_t)cfg->batch_size * m->C * m->F * T * 2 * sizeof(float));
 	snt_header_init(&t->h);
 	return t;
 }
@@ -98,14 +108,21 @@ void trainer_free(struct trainer *t)
 {
 	if (!t)
 		return;
+	const struct backend *be = t->be;
 	prefetch_free(t->pf);
-	devtrain_free(t->dt);
 	if (t->stems)
-		t->be->host_free(t->stems);
+		be->host_free(t->stems);
+	if (!be->host) {
+		be->free(t->dev_m);
+		be->free(t->dev_v);
+		if (t->dev_ema)
+			be->free(t->dev_ema);
+		be->free(t->dev_stems);
+	}
+	loss_work_free(t->lw);
 	model_free(t->m);
 	adamw_free(&t->opt);
 	free(t->ema);
-	free(t->x);
 	free(t->window);
 	snt_header_free(&t->h);
 	free(t);
@@ -243,56 +260,51 @@ static void add_stats(struct loss_stats *sum, const struct loss_stats *st, doubl
 		sum->sisdr_source[s] += w * st->sisdr_source[s];
 }
 
-/* Forward, loss and backward of one micro-batch of stems (B, S, C, N),
- * gradients added; the loss (not finite: no gradient was added). */
-static double micro_batch(struct trainer *t, const float *stems, uint64_t micro,
-			  struct loss_stats *ls)
+double trainer_micro(struct trainer *t, const float *stems, uint64_t micro,
+		     struct loss_stats *ls)
 {
 	const struct config *c = &t->cfg;
-	if (t->dt) {
-		devtrain_stage(t->dt, stems);
-		return devtrain_micro(t->dt, micro, ls);
-	}
+	const struct backend *be = t->be;
 	struct model *m = t->m;
+	int B = c->batch_size;
 	int64_t n = c->segment_length;
+	const real *dev = stems;
+	if (!be->host) {	// the copy overlaps the work still running
+		be->upload_async(t->dev_stems, stems, (size_t)B * m->S * m->C * n * sizeof(real));
+		be->upload_fence();
+		dev = t->dev_stems;
+	}
 	m->step = micro;	// dropout masks of this micro-batch
-	model_mixture_spectrogram(m, t->x, stems, c->batch_size, n);
-	model_forward(m, t->x, c->batch_size, model_segment_frames(c));
-	model_waveforms(m, n);
-	loss_compute(m, stems, n, true, ls);
-	if (isfinite(ls->loss))
+	if (loss_targets(t->lw, m->x, dev, B, m->S, m->C, m->F, n))
+		die("sepnet-train: %lld samples are too few for n_fft %d", (long long)n, c->n_fft);
+	model_forward(m, B, model_segment_frames(c));
+	double loss = loss_compute(t->lw, m->dyspec, m->yspec, ls);
+	if (isfinite(loss))
 		model_backward(m);
-	return ls->loss;
+	return loss;
 }
 
-/* Average, clip, AdamW, EMA; the gradient norm before clipping (nothing
- * changed when it is not finite). */
-static double update(struct trainer *t, float lr)
+double trainer_update(struct trainer *t, float lr)
 {
 	const struct config *c = &t->cfg;
+	const struct backend *be = t->be;
 	struct model *m = t->m;
-	int accum = c->gradient_accum;
-	if (t->dt) {
-		double norm = devtrain_step(t->dt, accum, lr, t->opt.t + 1);
-		if (isfinite(norm)) {
-			t->opt.t++;
-			t->host_stale = true;
-		}
-		return norm;
-	}
+	size_t n = m->n_params;
 	// each micro-batch's loss is a mean over its examples: the step's
 	// gradient is the mean over micro-batches
-	if (accum > 1) {
-		float scale = 1.0f / accum;
-		for (size_t i = 0; i < m->n_params; i++)
-			m->grads[i] *= scale;
-	}
-	double norm = grad_clip_norm(m->grads, m->n_params, c->grad_clip);
+	if (c->gradient_accum > 1)
+		be->scale(m->grads, n, 1.0f / c->gradient_accum);
+	double norm = sqrt(be->sumsq(m->grads, n));
 	if (!isfinite(norm))
 		return norm;
-	adamw_step(&t->opt, m->params, m->grads, lr);
-	if (t->ema)
-		ema_update(t->ema, m->params, m->n_params, c->ema_decay);
+	if (c->grad_clip > 0 && norm > c->grad_clip)
+		be->scale(m->grads, n, (float)(c->grad_clip / (norm + 1e-6)));
+	t->opt.t++;
+	be->adamw(m->w, m->grads, t->dev_m, t->dev_v, n, lr, t->opt.beta1, t->opt.beta2, t->opt.eps,
+		  t->opt.weight_decay, t->opt.t);
+	if (t->dev_ema)
+		be->ema_update(t->dev_ema, m->w, n, c->ema_decay);
+	t->host_stale = !be->host;
 	return norm;
 }
 
@@ -304,17 +316,14 @@ enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
 	bool finite = true;
 
 	*st = (struct train_step_stats){ .lr = sched_lr(&t->sched, t->step) };
-	if (t->dt)
-		devtrain_zero_grad(t->dt);
-	else
-		model_zero_grad(t->m);
+	model_zero_grad(t->m);
 	for (int k = 0; k < accum; k++) {
 		const float *stems = next_batch(t, r);
 		if (!stems)
 			return TRAIN_STEP_END;
 		if (finite) {	// else the step is lost anyway: only read its records
 			struct loss_stats ls;
-			double loss = micro_batch(t, stems, (uint64_t)(t->micro + k), &ls);
+			double loss = trainer_micro(t, stems, (uint64_t)(t->micro + k), &ls);
 			add_stats(&st->loss, &ls, 1.0 / accum, t->m->S);
 			finite = isfinite(loss);
 		}
@@ -324,7 +333,7 @@ enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
 	t->records += (int64_t)B * accum;
 	t->epoch_records += (int64_t)B * accum;
 
-	st->grad_norm = finite ? update(t, (float)st->lr) : NAN;
+	st->grad_norm = finite ? trainer_update(t, (float)st->lr) : NAN;
 	if (!isfinite(st->grad_norm)) {
 		t->bad_in_row++;
 		t->bad_total++;
@@ -355,16 +364,41 @@ double trainer_end_epoch(struct trainer *t)
 /* Bring the host copies of the weights, moments and EMA up to date. */
 static void sync_host(struct trainer *t)
 {
-	if (!t->dt || !t->host_stale)
+	if (!t->host_stale)
 		return;
-	devtrain_download(t->dt, t->m->params, t->opt.m, t->opt.v, t->ema);
+	const struct backend *be = t->be;
+	size_t bytes = t->m->n_params * sizeof(real);
+	model_download(t->m);
+	be->download(t->opt.m, t->dev_m, bytes);
+	be->download(t->opt.v, t->dev_v, bytes);
+	if (t->ema)
+		be->download(t->ema, t->dev_ema, bytes);
 	t->host_stale = false;
 }
 
-const float *trainer_eval_weights(struct trainer *t)
+/* The host state → the backend (after a load). */
+static void sync_backend(struct trainer *t)
+{
+	const struct backend *be = t->be;
+	size_t bytes = t->m->n_params * sizeof(real);
+	model_upload(t->m);
+	if (be->host)
+		return;
+	be->upload(t->dev_m, t->opt.m, bytes);
+	be->upload(t->dev_v, t->opt.v, bytes);
+	if (t->ema)
+		be->upload(t->dev_ema, t->ema, bytes);
+}
+
+const real *trainer_eval_weights(struct trainer *t)
 {
 	sync_host(t);
 	return t->ema ? t->ema : t->m->params;
+}
+
+real *trainer_eval_weights_backend(struct trainer *t)
+{
+	return t->dev_ema;
 }
 
 /* ---- training checkpoints ---- */
@@ -506,10 +540,7 @@ int trainer_load(struct trainer *t, const char *path, char *err, size_t errlen)
 			memcpy(t->ema, m->params, m->n_params * sizeof(float));
 		}
 	}
-	if (t->dt) {
-		devtrain_upload(t->dt, m->params, t->opt.m, t->opt.v, t->ema);
-		t->host_stale = false;
-	}
+	sync_backend(t);
 	rc = 0;
 out:
 	safetensors_close(&f);

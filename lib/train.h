@@ -30,7 +30,6 @@
 
 #include "backend.h"
 #include "config.h"
-#include "devtrain.h"
 #include "loss.h"
 #include "model.h"
 #include "optim.h"
@@ -40,13 +39,14 @@
 
 struct trainer {
 	struct config cfg;
-	const struct backend *be;	/* cpu: the model.c path; else devtrain */
-	struct model *m;	/* training model: batch_size × segment frames (cpu);
-				   the weights' host copy, 1 × 1 (other backends) */
-	struct devtrain *dt;	/* the step on another backend, or NULL */
-	bool host_stale;	/* dt's state is newer than m->params, opt, ema */
-	struct adamw opt;
-	float *ema;		/* (n_params) EMA of the weights; NULL when ema_decay is 0 */
+	const struct backend *be;	/* where the model, its moments and EMA live */
+	struct model *m;	/* training model: batch_size × segment frames, on be */
+	struct loss_work *lw;	/* the loss's STFT plans and buffers, on be */
+	struct adamw opt;	/* host moments (for checkpoints) and AdamW's t */
+	real *ema;		/* (n_params) host EMA of the weights; NULL when ema_decay is 0 */
+	real *dev_m, *dev_v, *dev_ema;	/* the backend's moments and EMA (opt.m, opt.v,
+					   ema themselves on a host backend) */
+	bool host_stale;	/* the backend's state is newer than the host copies */
 	struct sched sched;
 	int64_t epoch_size;	/* records per epoch */
 	/* state saved in checkpoints */
@@ -60,7 +60,7 @@ struct trainer {
 	struct snt_reader *r;	/* what it reads */
 	/* buffers */
 	float *stems;		/* (B, S, C, N) one micro-batch, read without prefetch */
-	float *x;		/* (B, C, F, T) complex: its mixture spectrogram */
+	real *dev_stems;	/* (B, S, C, N) its copy on a device backend */
 	float *window;		/* (S, C, N) a record longer than segment_length */
 	size_t window_cap;	/* floats of window */
 	struct snt_header h;
@@ -80,8 +80,8 @@ struct train_step_stats {
 
 /* A trainer for cfg with epochs of epoch_size records, weights from
  * model_init(cfg.seed), zero moments, EMA = the initial weights, on the
- * cpu backend (trainer_create) or be: the state lives in be's memory and
- * is copied to the host for checkpoints and validation. */
+ * cpu backend (trainer_create) or be (trainer_create_on): the state lives
+ * in be's memory and is copied to the host for checkpoints. */
 struct trainer *trainer_create(const struct config *cfg, int64_t epoch_size);
 struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
 				  const struct backend *be);
@@ -98,15 +98,30 @@ void trainer_prefetch(struct trainer *t, struct snt_reader *r);
 enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
 				    struct train_step_stats *st);
 
+/* The two halves of trainer_step, for checks and benchmarks that bring
+ * their own stems.  trainer_micro: forward, loss and backward of one
+ * micro-batch of stems (B, S, C, N), host memory (pinned on a device
+ * backend), its gradients added to the model's (none when the loss is not
+ * finite); micro numbers the dropout masks.  Returns the loss.
+ * trainer_update: average the gradients over gradient_accum, clip them,
+ * take an AdamW step at rate lr and update the EMA, on the backend;
+ * returns the norm before clipping (nothing changed when it is not
+ * finite). */
+double trainer_micro(struct trainer *t, const float *stems, uint64_t micro,
+		     struct loss_stats *ls);
+double trainer_update(struct trainer *t, float lr);
+
 /* True when the current epoch has had its epoch_size records. */
 bool trainer_epoch_done(const struct trainer *t);
 /* Close the epoch: returns the mean training loss of its steps (NaN when
  * none) and starts the next. */
 double trainer_end_epoch(struct trainer *t);
 
-/* The weights that inference should use: the EMA when on, else the
- * training weights. */
-const float *trainer_eval_weights(struct trainer *t);
+/* The weights that inference should use, host memory: the EMA when on,
+ * else the training weights. */
+const real *trainer_eval_weights(struct trainer *t);
+/* The same on the backend, for model_use_weights (NULL: the model's own). */
+real *trainer_eval_weights_backend(struct trainer *t);
 
 /* A training checkpoint: the weights, AdamW moments, the EMA (tensors
  * "ema.NAME") and every counter, the schedule and the RNG in the metadata.

@@ -36,7 +36,6 @@ static void on_stop(int sig)
 struct run {
 	const struct train_opts *o;
 	struct trainer *t;
-	struct model *eval;	/* inference model for validation, or NULL */
 	char *last, *best, *metrics_path, *config_out;
 	FILE *metrics;
 	int64_t total_steps;	/* for the progress bar and the ETA */
@@ -215,7 +214,7 @@ static void save_best(struct run *run, const struct valid_result *v)
 	const struct checkpoint_kv extra[] = {
 		{ "step", step }, { "epoch", epoch }, { "valid_loss", loss }, { "valid_sisdr", sisdr },
 	};
-	checkpoint_save(run->best, run->eval, NULL, NULL, extra, 4);
+	checkpoint_save_weights(run->best, run->t->m, trainer_eval_weights(run->t), extra, 4);
 }
 
 static void end_epoch(struct run *run)
@@ -227,11 +226,12 @@ static void end_epoch(struct run *run)
 	char summary[512];
 	int len = snprintf(summary, sizeof summary, "epoch %" PRId64 " (step %" PRId64 "): train loss %.4f",
 			   t->epoch, t->step, train_loss);
-	if (run->eval) {
+	if (run->o->valid) {
 		struct valid_result v;
 		double t0 = now_seconds();
-		memcpy(run->eval->params, trainer_eval_weights(t), t->m->n_params * sizeof(float));
-		validate_file_on(run->eval, t->be, run->o->valid, &v);
+		model_use_weights(t->m, trainer_eval_weights_backend(t));
+		validate_file(t->m, run->o->valid, &v);
+		model_use_weights(t->m, NULL);
 		bool best = sched_epoch_end(&t->sched, v.stats.loss);
 		if (best)
 			save_best(run, &v);
@@ -401,9 +401,6 @@ static void run_open(struct run *run, const struct train_opts *o)
 	run->metrics = fopen(run->metrics_path, o->resume ? "a" : "w");
 	if (!run->metrics)
 		die("%s:", run->metrics_path);
-	if (o->valid)
-		run->eval = model_create(&t->cfg, t->cfg.batch_size, model_segment_frames(&t->cfg),
-					 false);
 	if (t->epoch_size > 0)
 		announce(run);
 }
@@ -413,7 +410,6 @@ static void run_close(struct run *run)
 	if (fclose(run->metrics) == EOF)
 		die("%s:", run->metrics_path);
 	trainer_free(run->t);
-	model_free(run->eval);
 	free(run->last);
 	free(run->best);
 	free(run->metrics_path);

@@ -2,8 +2,8 @@
  *
  * Each record of the validation file is a track's stems f32 [S, C, N]
  * (musdb-cat valid); the mixture is their sum, as in training.  The model
- * separates it with the chunked inference of sepnet-fwd (separate.h, on the trainer's backend,
- * segments of the training length overlapping by 25 %, cross-faded), the
+ * separates it with the chunked inference of sepnet-fwd (separate.h, on the
+ * model's backend, segments of the training length overlapping by 25 %, cross-faded), the
  * stems' waveforms come from the iSTFT, and the track is scored with the
  * training loss's terms (lib/loss.h) over the whole track:
  *
@@ -15,7 +15,6 @@
 #ifndef SEPNET_VALIDATE_H
 #define SEPNET_VALIDATE_H
 
-#include "backend.h"
 #include "config.h"
 #include "loss.h"
 #include "model.h"
@@ -27,16 +26,10 @@ struct valid_result {
 	struct loss_stats stats;	/* loss, mean SI-SDR (dB), per source, l1, spectral */
 };
 
-/* Score model m (its parameters set; an inference model of the training
- * segment length) on every record of path.  Dies naming the record on a
- * malformed record or one that does not fit the model's config. */
+/* Score model m (its weights set: model_use_weights picks the EMA) on
+ * every record of path, on m's backend; m may be the training model (its
+ * dropout is off for the call).  Dies naming the record on a malformed
+ * record or one that does not fit the model's config. */
 void validate_file(struct model *m, const char *path, struct valid_result *res);
-/* The same with the separation on backend be (sepnet-train -d cuda): the
- * weights are copied there for the call. */
-void validate_file_on(struct model *m, const struct backend *be, const char *path,
-		      struct valid_result *res);
-
-/* The loss the config's loss_type and weights make of the terms in st. */
-double validate_combine(const struct config *cfg, const struct loss_stats *st);
 
 #endif

@@ -627,7 +627,8 @@ static void fwd_run(const struct opts *o)
 		f.sw = stem_writer_create(o->output, o->sample, o->sample_set, o->sr);
 	else
 		refuse_tty_stdout();
-	f.m = checkpoint_open_model(o->model, 1, 1, false);
+	int batch = o->batch ? o->batch : be == &backend_cpu ? 1 : 8;
+	f.m = checkpoint_open_model(o->model, be, batch, 0, false);
 	f.n_out = select_stems(&f.m->cfg, o->stems, f.idx);
 	for (int i = 0; i < f.n_out; i++) {
 		if (i)
@@ -635,8 +636,7 @@ static void fwd_run(const struct opts *o)
 		f.instrumental |= f.idx[i] == INSTRUMENTAL;
 		strcat(f.sources, f.idx[i] == INSTRUMENTAL ? "instrumental" : f.m->cfg.sources[f.idx[i]]);
 	}
-	int batch = o->batch ? o->batch : be == &backend_cpu ? 1 : 8;
-	f.sp = separator_create(f.m, be, batch);
+	f.sp = separator_create(f.m);
 	if (!f.sw)
 		f.w = snt_writer_open("-");
 	bool prefetch = o->prefetch < 0 ? !be->host : o->prefetch;
@@ -687,7 +687,7 @@ static void fwd_run(const struct opts *o)
 
 static void fwd_info(const struct opts *o)
 {
-	struct model *m = checkpoint_open_model(o->model, 1, 1, false);
+	struct model *m = checkpoint_open_model(o->model, &backend_cpu, 1, 1, false);
 	const char *dtype;
 	char err[512];
 	if (checkpoint_param_dtype(o->model, &dtype, err, sizeof err))
@@ -703,7 +703,7 @@ static void fwd_init(const struct opts *o)
 {
 	struct config cfg;
 	config_load_or_die(&cfg, o->config);
-	struct model *m = model_create(&cfg, 1, 1, false);
+	struct model *m = model_create(&cfg, &backend_cpu, 1, 1, false);
 	model_init(m, o->seed_set ? o->seed : cfg.seed);
 	checkpoint_save(o->output, m, NULL, NULL, NULL, 0);
 	model_free(m);

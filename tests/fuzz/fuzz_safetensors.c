@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[1024];
 	if (checkpoint_read_config(path, &cfg, err, sizeof err))
 		return 0;
-	struct model *m = model_create(&cfg, 1, 1, false);
+	struct model *m = model_create(&cfg, &backend_cpu, 1, 1, false);
 	checkpoint_load(m, path, NULL, NULL, err, sizeof err);
 	model_free(m);
 	return 0;

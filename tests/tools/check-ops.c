@@ -247,8 +247,8 @@ static void check_elementwise(void)
 	size_t n = 10007;
 	float *a = host_random(n, 1), *b = host_random(n, 1);
 	float *da = to_gpu(a, n), *dbr = to_gpu(b, n);
-	gpu->residual_forward(da, da, dbr, n);
-	cpu->residual_forward(a, a, b, n);
+	gpu->residual_forward(da, da, dbr, n, 0, 0, 0);
+	cpu->residual_forward(a, a, b, n, 0, 0, 0);
 	check("residual (in place)", "f32", da, a, n, 0);
 	free(a), free(b), gpu->free(da), gpu->free(dbr);
 
@@ -367,12 +367,12 @@ static void check_dropout(void)
 		float *y = xmalloc(n * sizeof(float));
 		float *gx = to_gpu(x, n), *gb = to_gpu(b, n), *gdy = to_gpu(dy, n), *gy = gpu_poisoned(n);
 		char name[64];
-		gpu->residual_dropout_forward(gy, gx, gb, n, p, seed, stream);
-		cpu->residual_dropout_forward(y, x, b, n, p, seed, stream);
+		gpu->residual_forward(gy, gx, gb, n, p, seed, stream);
+		cpu->residual_forward(y, x, b, n, p, seed, stream);
 		snprintf(name, sizeof name, "residual_dropout_forward p %g", p);
 		check(name, "f32", gy, y, n, 1e-6);
-		gpu->residual_dropout_forward(gx, gx, gb, n, p, seed, stream);	// in place, as the model
-		cpu->residual_dropout_forward(x, x, b, n, p, seed, stream);
+		gpu->residual_forward(gx, gx, gb, n, p, seed, stream);	// in place, as the model
+		cpu->residual_forward(x, x, b, n, p, seed, stream);
 		snprintf(name, sizeof name, "residual_dropout_forward p %g in place", p);
 		check(name, "f32", gx, x, n, 1e-6);
 		float *db, *gdb = gpu_start(&db, n, 1);
@@ -771,12 +771,14 @@ static void check_overlap(void)
 }
 
 /* A tiny model, every weight random, through the whole separator. */
-static struct model *random_model(const struct config *c, uint64_t seed)
+static struct model *random_model(const struct config *c, const struct backend *be, int batch,
+				   uint64_t seed)
 {
-	struct model *m = model_create(c, 1, 1, false);
-	model_init(m, seed);
+	struct model *m = model_create(c, be, batch, model_segment_frames(c), false);
+	m->arch->init(m, seed);
 	for (size_t i = 0; i < m->n_params; i++)
 		m->params[i] += 0.05f * rng_normal(seed, 77, i);
+	model_upload(m);
 	return m;
 }
 
@@ -784,12 +786,12 @@ static void check_separator(void)
 {
 	struct config c;
 	config_load_or_die(&c, "configs/tiny.ini");
-	struct model *m = random_model(&c, 5);
+	struct model *mc = random_model(&c, cpu, 3, 5), *mg = random_model(&c, gpu, 3, 5);
 	int64_t N = 3 * 44100;
 	size_t nx = 2 * N, ny = 4 * nx;
 	float *x = host_random(nx, 0.5f), *ref = xmalloc(ny * sizeof(float)), *got = xmalloc(ny * sizeof(float));
 	int idx[] = { 0, 1, 2, 3 };
-	struct separator *sc = separator_create(m, cpu, 3), *sg = separator_create(m, gpu, 3);
+	struct separator *sc = separator_create(mc), *sg = separator_create(mg);
 	separator_waveform(sc, ref, x, N, 0.25, idx, 4);
 	for (size_t i = 0; i < ny; i++)
 		got[i] = NAN;
@@ -799,7 +801,7 @@ static void check_separator(void)
 	gpu->free(d);
 	separator_free(sc), separator_free(sg);
 	free(x), free(ref), free(got);
-	model_free(m);
+	model_free(mc), model_free(mg);
 }
 
 static int run_checks(void)
@@ -851,7 +853,7 @@ static void faulty_mask_backward(float *dmask, const float *dyspec, const float 
 }
 
 /* draws its dropout mask from another seed */
-static void faulty_residual_dropout_forward(float *out, const float *inp, const float *branch,
+static void faulty_residual_forward(float *out, const float *inp, const float *branch,
 					    size_t n, float p, uint64_t seed, uint64_t stream)
 {
 	residual_forward(out, inp, branch, n, p, seed + 1, stream);
@@ -873,7 +875,7 @@ static int write_random_model(const char *config, const char *out, uint64_t seed
 {
 	struct config c;
 	config_load_or_die(&c, config);
-	struct model *m = random_model(&c, seed);
+	struct model *m = random_model(&c, &backend_cpu, 1, seed);
 	checkpoint_save(out, m, NULL, NULL, NULL, 0);
 	model_free(m);
 	return 0;
@@ -944,7 +946,7 @@ int main(int argc, char **argv)
 		faulty = backend_cpu;
 		faulty.linear_backward = faulty_linear_backward;
 		faulty.mask_backward = faulty_mask_backward;
-		faulty.residual_dropout_forward = faulty_residual_dropout_forward;
+		faulty.residual_forward = faulty_residual_forward;
 		faulty.loss_time = faulty_loss_time;
 		gpu = &faulty;
 		return run_checks();

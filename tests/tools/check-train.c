@@ -4,8 +4,8 @@
  *
  *   check-train [--batch B] CONFIG [SEED]
  *       one optimizer step (gradient_accum micro-batches, dropout on) from
- *       the same random weights and the same stems, through lib/devtrain.c
- *       on both backends: each micro-batch's loss, every parameter
+ *       the same random weights and the same stems, through the trainer's
+ *       step (lib/train.h: the one model path) on both backends: each micro-batch's loss, every parameter
  *       tensor's gradient (relative L2 error, worst tensors printed), the
  *       gradient norm and the first moments after AdamW; exit 1 above the
  *       tolerance of the config's precision (below)
@@ -41,7 +41,7 @@
 
 #include "backend.h"
 #include "config.h"
-#include "devtrain.h"
+#include "train.h"
 #include "model.h"
 #include "rng.h"
 #include "util.h"
@@ -111,16 +111,18 @@ static void load_config(struct config *c, const char *path, int batch)
 		c->batch_size = batch;
 }
 
-/* A host model of c with random weights (W_out and the biases too, so every
- * path of the network carries gradient). */
-static struct model *random_model(const struct config *c, uint64_t seed)
+/* A trainer of c on be with random weights (W_out and the biases too, so
+ * every path of the network carries gradient). */
+static struct trainer *random_trainer(const struct config *c, const struct backend *be,
+				      uint64_t seed)
 {
-	struct model *m = model_create(c, 1, 1, false);
-	model_init(m, seed);
-	for (size_t i = m->p.out_w - m->params; i < m->n_params; i++)
+	struct trainer *t = trainer_create_on(c, 0, be);
+	struct model *m = t->m;
+	for (size_t i = model_tensor_offset(m, "out.weight"); i < m->n_params; i++)
 		m->params[i] = 0.02f * (2 * rng_uniform(seed, 99, i) - 1) +
 			       (float)(i % 4 == 0) * 0.25f;
-	return m;
+	model_upload(m);
+	return t;
 }
 
 static double rel_error(const float *a, const float *b, size_t n, size_t *nans)
@@ -169,47 +171,41 @@ static int check_step(const char *path, int batch, uint64_t seed)
 	load_config(&c, path, batch);
 	double tol = c.use_amp ? 1.5e-1 : c.tf32 ? 5e-2 : 1e-3;
 	const char *prec = c.use_amp ? "bf16" : c.tf32 ? "tf32" : "f32";
-	struct model *m = random_model(&c, seed);
+	struct trainer *tg = random_trainer(&c, gpu, seed), *tc = random_trainer(&c, cpu, seed);
+	struct model *m = tc->m;
 	int B = c.batch_size, accum = c.gradient_accum;
 	int64_t n = c.segment_length;
 	printf("check-train %s (%s, batch %d × %d, %zu parameters): cuda against cpu, tolerance %g\n",
 	       path, prec, B, accum, m->n_params, tol);
-	struct devtrain *dg = devtrain_create(m, gpu, false), *dc = devtrain_create(m, cpu, false);
-	size_t rec = (size_t)B * m->S * m->C * n;
+	size_t rec = (size_t)B * m->S * m->C * n, bytes = m->n_params * sizeof(float);
 	float *stems = gpu->host_alloc(rec * sizeof(float));
-	devtrain_zero_grad(dg);
-	devtrain_zero_grad(dc);
+	model_zero_grad(tg->m);
+	model_zero_grad(tc->m);
 	int failed = 0;
 	for (int k = 0; k < accum; k++) {
 		make_stems(stems, B, m->S, m->C, n, c.sample_rate, (uint64_t)k);
 		struct loss_stats lg, lc;
-		devtrain_stage(dg, stems);
-		double a = devtrain_micro(dg, (uint64_t)k, &lg);
-		devtrain_stage(dc, stems);
-		double b = devtrain_micro(dc, (uint64_t)k, &lc);
+		double a = trainer_micro(tg, stems, (uint64_t)k, &lg);
+		double b = trainer_micro(tc, stems, (uint64_t)k, &lc);
 		double e = fabs(a - b) / (fabs(b) > 1 ? fabs(b) : 1);
 		printf("  micro-batch %d   loss cuda %.7g cpu %.7g (relative %.3g), SI-SDR %.4f / %.4f dB\n",
 		       k, a, b, e, lg.sisdr, lc.sisdr);
 		failed |= !(e <= tol);
 	}
-	float *g = xmalloc(m->n_params * sizeof(float)), *r = xmalloc(m->n_params * sizeof(float));
-	devtrain_download_grads(dg, g);
-	devtrain_download_grads(dc, r);
-	failed |= !(compare_tensors("gradients", m, g, r) <= tol);
-	double ng = devtrain_step(dg, accum, c.learning_rate, 1);
-	double nc = devtrain_step(dc, accum, c.learning_rate, 1);
+	float *g = xmalloc(bytes);
+	gpu->download(g, tg->m->grads, bytes);
+	failed |= !(compare_tensors("gradients", m, g, tc->m->grads) <= tol);
+	double ng = trainer_update(tg, c.learning_rate);
+	double nc = trainer_update(tc, c.learning_rate);
 	printf("  gradient norm    cuda %.7g cpu %.7g\n", ng, nc);
 	failed |= !(fabs(ng - nc) <= tol * nc);
-	devtrain_download(dg, NULL, g, NULL, NULL);
-	devtrain_download(dc, NULL, r, NULL, NULL);
-	failed |= !(compare_tensors("first moments", m, g, r) <= tol);
+	gpu->download(g, tg->dev_m, bytes);
+	failed |= !(compare_tensors("first moments", m, g, tc->dev_m) <= tol);
 	printf("  %s\n", failed ? "FAIL" : "ok");
 	gpu->host_free(stems);
 	free(g);
-	free(r);
-	devtrain_free(dg);
-	devtrain_free(dc);
-	model_free(m);
+	trainer_free(tg);
+	trainer_free(tc);
 	return failed;
 }
 
@@ -218,24 +214,22 @@ static int learn(int steps, const char *path)
 	const struct backend *gpu = the_gpu();
 	struct config c;
 	load_config(&c, path, 0);
-	struct model *m = model_create(&c, 1, 1, false);
-	model_init(m, c.seed);
-	struct devtrain *dt = devtrain_create(m, gpu, false);
+	struct trainer *t = trainer_create_on(&c, 0, gpu);
+	struct model *m = t->m;
 	size_t rec = (size_t)c.batch_size * m->S * m->C * c.segment_length;
 	float *stems = gpu->host_alloc(rec * sizeof(float));
 	double first = 0, last = 0;
 	int k5 = steps < 10 ? steps / 2 : 5;
 	for (int s = 0; s < steps; s++) {
-		devtrain_zero_grad(dt);
+		model_zero_grad(m);
 		double loss = 0;
 		for (int k = 0; k < c.gradient_accum; k++) {
 			make_stems(stems, c.batch_size, m->S, m->C, c.segment_length, c.sample_rate,
 				   (uint64_t)(s * c.gradient_accum + k) + 1000);
-			devtrain_stage(dt, stems);
-			loss += devtrain_micro(dt, (uint64_t)(s * c.gradient_accum + k), NULL) /
+			loss += trainer_micro(t, stems, (uint64_t)(s * c.gradient_accum + k), NULL) /
 				c.gradient_accum;
 		}
-		devtrain_step(dt, c.gradient_accum, c.learning_rate, s + 1);
+		trainer_update(t, c.learning_rate);
 		if (s < k5)
 			first += loss / k5;
 		if (s >= steps - k5)
@@ -247,8 +241,7 @@ static int learn(int steps, const char *path)
 	printf("check-train --learn %s: mean loss of the first %d steps %.5f, of the last %d %.5f: %s\n",
 	       path, k5, first, k5, last, fell ? "ok" : "FAIL (did not fall)");
 	gpu->host_free(stems);
-	devtrain_free(dt);
-	model_free(m);
+	trainer_free(t);
 	return !fell;
 }
 
@@ -258,9 +251,8 @@ static int bench(int steps, const char *path)
 	struct config c;
 	load_config(&c, path, 0);
 	size_t before = gpu->device_memory();
-	struct model *m = model_create(&c, 1, 1, false);
-	model_init(m, c.seed);
-	struct devtrain *dt = devtrain_create(m, gpu, c.ema_decay > 0);
+	struct trainer *t = trainer_create_on(&c, 0, gpu);
+	struct model *m = t->m;
 	size_t rec = (size_t)c.batch_size * m->S * m->C * c.segment_length;
 	float *stems = gpu->host_alloc(rec * sizeof(float));
 	make_stems(stems, c.batch_size, m->S, m->C, c.segment_length, c.sample_rate, 7);
@@ -270,12 +262,10 @@ static int bench(int steps, const char *path)
 			gpu->sync();
 			t0 = now();
 		}
-		devtrain_zero_grad(dt);
-		for (int k = 0; k < c.gradient_accum; k++) {
-			devtrain_stage(dt, stems);	// a copy a micro-batch, as sepnet-train's
-			loss = devtrain_micro(dt, (uint64_t)(s + 2), NULL);
-		}
-		devtrain_step(dt, c.gradient_accum, c.learning_rate, s + 3);
+		model_zero_grad(m);
+		for (int k = 0; k < c.gradient_accum; k++)	// a copy a micro-batch, as sepnet-train's
+			loss = trainer_micro(t, stems, (uint64_t)(s + 2), NULL);
+		trainer_update(t, c.learning_rate);
 	}
 	gpu->sync();
 	double secs = now() - t0;
@@ -285,8 +275,7 @@ static int bench(int steps, const char *path)
 		printf("peak_mem_gib=%.3f\n", (double)(gpu->device_memory() - before) / (1 << 30));
 	printf("loss_last=%.6g\n", loss);
 	gpu->host_free(stems);
-	devtrain_free(dt);
-	model_free(m);
+	trainer_free(t);
 	return isfinite(loss) ? 0 : 1;
 }
 

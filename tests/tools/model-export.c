@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	if (argc - i != 2 || argv[i][0] == '-' || argv[i + 1][0] == '-')
 		die_usage("%s", usage);
 	const char *in = argv[i], *out = argv[i + 1];
-	struct model *m = checkpoint_open_model(in, 1, 1, false);
+	struct model *m = checkpoint_open_model(in, &backend_cpu, 1, 1, false);
 	const char *from = dtype_or_die(in);
 	checkpoint_export(out, m, store);
 	printf("%s: %s -> %s: %s, %zu parameters\n", in, from, out, dtype_or_die(out), m->n_params);

@@ -1,9 +1,9 @@
 /* test_gradcheck.c: every backward of the model against central finite
  * differences, in double precision (DESIGN §4).
  *
- * The layer, attention, model and loss sources are #included here with
- * SEPNET_DOUBLE defined, so `real` is double and the very code that runs in
- * f32 is checked where finite differences are exact enough.  Errors are
+ * The ops, the cpu backend, the STFT, the model and the loss are #included
+ * here with SEPNET_DOUBLE defined, so `real` is double and the very code
+ * that runs in f32 (the one model path of every backend) is checked where finite differences are exact enough.  Errors are
  * relative to the largest gradient entry of the tensor, so entries near zero
  * are judged on the tensor's scale.  With h = 1e-5 the truncation error is
  * ~h² ≈ 1e-10; the rounding error of a loss of ~10 (SI-SDR in dB) is
@@ -16,7 +16,15 @@
 #define SEPNET_DOUBLE
 #include "../../lib/layers.c"
 #include "../../lib/attention.c"
+#include "../../lib/mask.c"
+#include "../../lib/fft.c"
+#include "../../lib/stft.c"
+#include "../../lib/chunk.c"
+#include "../../lib/optim.c"
+#include "../../lib/ema.c"
+#include "../../lib/backend.c"
 #include "../../lib/model.c"
+#include "../../lib/transformer.c"
 #include "../../lib/loss.c"
 
 #include "test.h"
@@ -291,11 +299,12 @@ static void test_attention(void)
 
 /* ---- STFT, iSTFT ---- */
 
-static struct { struct spectral *sp; int F; int64_t T, n; real *spec, *y, *r; } spc;
+static struct { struct stft *st; int F; int64_t T, n; real *spec, *y, *r; } spc;
 
 static double istft_loss(void)
 {
-	spectral_istft(spc.sp, 0, spc.y, spc.spec, spc.T, spc.n);
+	if (stft_inverse(spc.st, spc.y, spc.spec, spc.T, spc.n))
+		die("stft_inverse refused");
 	return dot(spc.y, spc.r, spc.n);
 }
 
@@ -303,10 +312,10 @@ static void test_spectral(void)
 {
 	int n_fft = 16, hop = 4;
 	spc.n = 50, spc.F = n_fft / 2 + 1, spc.T = 1 + spc.n / hop;
-	spc.sp = spectral_create(n_fft, hop, 1);
+	spc.st = stft_create(n_fft, hop);
 	real *x = random_buffer(spc.n, 1);
 	spc.spec = zeros(spc.F * spc.T * 2);
-	spectral_stft(spc.sp, 0, spc.spec, x, spc.n);
+	CHECK(!stft_forward(spc.st, spc.spec, x, spc.n), "stft_forward");
 	// a direct DFT of one reflect-padded, windowed frame
 	double worst = 0;
 	for (int64_t t = 0; t < spc.T; t++)
@@ -325,7 +334,8 @@ static void test_spectral(void)
 	CHECK(worst < 1e-12, "STFT differs from a direct DFT by %.3g", worst);
 	// perfect reconstruction
 	spc.y = zeros(spc.n);
-	spectral_istft(spc.sp, 0, spc.y, spc.spec, spc.T, spc.n);
+	if (stft_inverse(spc.st, spc.y, spc.spec, spc.T, spc.n))
+		die("stft_inverse refused");
 	worst = 0;
 	for (int64_t i = 0; i < spc.n; i++)
 		worst = fmax(worst, fabs(spc.y[i] - x[i]));
@@ -334,21 +344,24 @@ static void test_spectral(void)
 	fill_random(spc.spec, spc.F * spc.T * 2, 1);
 	spc.r = random_buffer(spc.n, 1);
 	real *dspec = zeros(spc.F * spc.T * 2);
-	spectral_istft_backward(spc.sp, 0, dspec, spc.r, spc.T, spc.n);
+	CHECK(!stft_inverse_adjoint(spc.st, dspec, spc.r, spc.T, spc.n), "adjoint");
 	CHECK_GRAD(spc.spec, dspec, spc.F * spc.T * 2, istft_loss);
 	free(x), free(dspec), free(spc.spec), free(spc.y), free(spc.r);
-	spectral_free(spc.sp);
+	stft_free(spc.st);
 }
 
 /* ---- the loss ---- */
 
-static struct { struct model *m; real *x, *stems; int B; int64_t n; } mg;
+static struct { struct model *m; struct loss_work *lw; real *stems; int B; int64_t n; } mg;
 
+/* loss_targets, forward, loss: the training step without its backward */
 static double model_loss(void)
 {
-	model_forward(mg.m, mg.x, mg.B, (int)(1 + mg.n / mg.m->cfg.hop_length));
-	model_waveforms(mg.m, mg.n);
-	return loss_compute(mg.m, mg.stems, mg.n, false, NULL);
+	struct model *m = mg.m;
+	if (loss_targets(mg.lw, m->x, mg.stems, mg.B, m->S, m->C, m->F, mg.n))
+		die("loss_targets refused %lld samples", (long long)mg.n);
+	model_forward(m, mg.B, (int)(1 + mg.n / m->cfg.hop_length));
+	return loss_compute(mg.lw, NULL, m->yspec, NULL);
 }
 
 static struct model *gradcheck_model(enum loss_type type, float dropout)
@@ -360,12 +373,13 @@ static struct model *gradcheck_model(enum loss_type type, float dropout)
 	c.dropout = dropout, c.loss_type = type;
 	c.si_sdr_weight = 1, c.l1_weight = 0.5, c.spectral_weight = 0.3;
 	mg.B = 2, mg.n = 100;
-	struct model *m = model_create(&c, mg.B, 1 + mg.n / c.hop_length, true);
+	struct model *m = model_create(&c, &backend_cpu, mg.B, 1 + mg.n / c.hop_length, true);
 	model_init(m, 3);
 	// move W_out and b_out off their init so every gradient is non-zero
-	fill_random(m->p.out_w, (size_t)m->Dout * m->d, 0.3);
+	real *out_b = m->params + model_tensor_offset(m, "out.bias");
+	fill_random(m->params + model_tensor_offset(m, "out.weight"), (size_t)m->Dout * c.emb_dim, 0.3);
 	for (int i = 0; i < m->Dout; i++)
-		m->p.out_b[i] += 0.2 * (2.0 * rng_uniform(3, 4, i) - 1);
+		out_b[i] += 0.2 * (2.0 * rng_uniform(3, 4, i) - 1);
 	m->step = 7;
 	return m;
 }
@@ -375,13 +389,13 @@ static void model_gradcheck(enum loss_type type, float dropout)
 {
 	mg.m = gradcheck_model(type, dropout);
 	struct model *m = mg.m;
+	mg.lw = loss_work_create(&backend_cpu, &m->cfg);
 	mg.stems = random_buffer((size_t)mg.B * m->S * m->C * mg.n, 0.5);
-	mg.x = zeros((size_t)mg.B * m->C * m->F * (1 + mg.n / m->cfg.hop_length) * 2);
-	model_mixture_spectrogram(m, mg.x, mg.stems, mg.B, mg.n);
 	model_zero_grad(m);
-	model_forward(m, mg.x, mg.B, (int)(1 + mg.n / m->cfg.hop_length));
-	model_waveforms(m, mg.n);
-	loss_compute(m, mg.stems, mg.n, true, NULL);
+	if (loss_targets(mg.lw, m->x, mg.stems, mg.B, m->S, m->C, m->F, mg.n))
+		die("loss_targets refused %lld samples", (long long)mg.n);
+	model_forward(m, mg.B, (int)(1 + mg.n / m->cfg.hop_length));
+	loss_compute(mg.lw, m->dyspec, m->yspec, NULL);
 	model_backward(m);
 	for (int k = 0; k < m->n_tensors; k++) {
 		const struct safetensors_view *v = &m->tensors[k];
@@ -389,7 +403,8 @@ static void model_gradcheck(enum loss_type type, float dropout)
 		double e = fd_error(m->params + v->offset, m->grads + v->offset, n, model_loss);
 		CHECK(e < FD_TOL, "loss %d: %s: relative error %.3g", (int)type, v->name, e);
 	}
-	free(mg.stems), free(mg.x);
+	free(mg.stems);
+	loss_work_free(mg.lw);
 	model_free(m);
 }
 

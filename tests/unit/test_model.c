@@ -23,6 +23,7 @@
 #include "optim.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "separate.h"
 #include "util.h"
 
 #include "test.h"
@@ -91,34 +92,34 @@ static void test_golden(void)
 {
 	struct golden g;
 	golden_open(&g);
-	struct model *m = checkpoint_open_model(GOLDEN_MODEL, g.B, g.T, true);
-	size_t n;
+	struct model *m = checkpoint_open_model(GOLDEN_MODEL, &backend_cpu, g.B, g.T, true);
+	struct loss_work *lw = loss_work_create(&backend_cpu, &m->cfg);
+	size_t n, spec = (size_t)g.B * m->C * m->F * g.T * 2;
 
-	// STFT of the mixture (FFTW vs PocketFFT, both f32): 1e-5
-	float *x = xmalloc((size_t)g.B * m->C * m->F * g.T * 2 * sizeof(float));
-	model_mixture_spectrogram(m, x, g.stems, g.B, g.n);
-	double e = tensor_error(x, g.x, (size_t)g.B * m->C * m->F * g.T * 2);
+	// STFT of the mixture, as the sum of the stems' (FFTW vs PocketFFT, both
+	// f32): 1e-5
+	CHECK(!loss_targets(lw, m->x, g.stems, g.B, m->S, m->C, m->F, g.n), "loss_targets");
+	double e = tensor_error(m->x, g.x, spec);
 	CHECK(e < 1e-5, "mixture STFT: relative error %.3g", e);
-	free(x);
 
 	// forward from torch's own spectrogram, so only the model is compared;
 	// f32 through 2 blocks and sums of up to 1028 terms: 1e-4 (DESIGN)
-	model_forward(m, g.x, g.B, g.T);
+	memcpy(m->x, g.x, spec * sizeof(float));
+	model_forward(m, g.B, g.T);
 	float *ref = golden_read(&g.io, "yspec", &n);
-	e = tensor_error(m->acts.yspec, ref, n);
+	e = tensor_error(m->yspec, ref, n);
 	CHECK(e < 1e-4, "yspec: relative error %.3g", e);
-	free(ref);
-	model_waveforms(m, g.n);
-	ref = golden_read(&g.io, "ywave", &n);
-	e = tensor_error(m->acts.ywave, ref, n);
-	CHECK(e < 1e-4, "ywave: relative error %.3g", e);
 	free(ref);
 
 	// loss and its terms (f64 in the file): relative 1e-5, the loss being a
 	// mean of thousands of f32 terms summed in double here, in f32 in torch
 	struct loss_stats st;
 	model_zero_grad(m);
-	double loss = loss_compute(m, g.stems, g.n, true, &st);
+	double loss = loss_compute(lw, m->dyspec, m->yspec, &st);
+	ref = golden_read(&g.io, "ywave", &n);
+	e = tensor_error(loss_work_ywave(lw), ref, n);
+	CHECK(e < 1e-4, "ywave: relative error %.3g", e);
+	free(ref);
 	const struct safetensors_tensor *lt = safetensors_find(&g.io, "loss");
 	const double *terms = lt ? lt->data : NULL;	// F64 data; unaligned reads are fine on x86-64
 	double want[4];
@@ -141,6 +142,7 @@ static void test_golden(void)
 		CHECK(e < 1e-4, "%s: relative error %.3g", name, e);
 		free(ref);
 	}
+	loss_work_free(lw);
 	model_free(m);
 	golden_close(&g);
 }
@@ -158,16 +160,17 @@ static void test_untrained_split(void)
 	struct golden g;
 	golden_open(&g);
 	struct config c = tiny_config();
-	struct model *m = model_create(&c, g.B, g.T, false);
+	struct model *m = model_create(&c, &backend_cpu, g.B, g.T, false);
 	model_init(m, 42);
-	model_forward(m, g.x, g.B, g.T);
+	memcpy(m->x, g.x, (size_t)g.B * m->C * m->F * g.T * 2 * sizeof(float));
+	model_forward(m, g.B, g.T);
 	size_t spec = (size_t)m->C * m->F * g.T * 2;
 	double worst = 0;
 	for (int b = 0; b < g.B; b++)
 		for (int s = 0; s < m->S; s++)
 			for (size_t i = 0; i < spec; i++) {
 				double want = g.x[b * spec + i] / m->S;
-				double d = fabs(m->acts.yspec[((size_t)b * m->S + s) * spec + i] - want);
+				double d = fabs(m->yspec[((size_t)b * m->S + s) * spec + i] - want);
 				worst = d > worst ? d : worst;
 			}
 	CHECK(worst == 0, "untrained output differs from X/S by %.3g", worst);
@@ -186,7 +189,7 @@ static void tmp_path(char *buf, size_t len, const char *name)
 static void test_checkpoint_roundtrip(void)
 {
 	struct config c = tiny_config();
-	struct model *a = model_create(&c, 1, 8, false), *b = model_create(&c, 1, 8, false);
+	struct model *a = model_create(&c, &backend_cpu, 1, 8, false), *b = model_create(&c, &backend_cpu, 1, 8, false);
 	model_init(a, 7);
 	for (size_t i = 0; i < a->n_params; i++)	// not only init values
 		a->params[i] += 1e-3f * (rng_uniform(1, 2, i) - 0.5f);
@@ -226,7 +229,7 @@ static void test_checkpoint_roundtrip(void)
 static void test_checkpoint_errors(void)
 {
 	struct config c = tiny_config();
-	struct model *m = model_create(&c, 1, 8, false);
+	struct model *m = model_create(&c, &backend_cpu, 1, 8, false);
 	model_init(m, 7);
 	char path[300], bad[300], err[1024];
 	tmp_path(path, sizeof path, "good.safetensors");
@@ -246,7 +249,7 @@ static void test_checkpoint_errors(void)
 	// a model of another size
 	struct config other = c;
 	other.emb_dim = 48;
-	struct model *o = model_create(&other, 1, 8, false);
+	struct model *o = model_create(&other, &backend_cpu, 1, 8, false);
 	rc = checkpoint_load(o, path, NULL, NULL, err, sizeof err);
 	CHECK(rc == -1 && strstr(err, "emb_dim"), "other config: %d: %s", rc, err);
 	model_free(o);
@@ -283,11 +286,14 @@ static void test_checkpoint_errors(void)
  * dropout on; returns the loss, gradients in m->grads. */
 static double training_pass(struct model *m, const struct golden *g)
 {
+	struct loss_work *lw = loss_work_create(m->be, &m->cfg);
 	model_zero_grad(m);
-	model_forward(m, g->x, g->B, g->T);
-	model_waveforms(m, g->n);
-	double loss = loss_compute(m, g->stems, g->n, true, NULL);
+	if (loss_targets(lw, m->x, g->stems, g->B, m->S, m->C, m->F, g->n))
+		die("loss_targets refused %lld samples", (long long)g->n);
+	model_forward(m, g->B, g->T);
+	double loss = loss_compute(lw, m->dyspec, m->yspec, NULL);
 	model_backward(m);
+	loss_work_free(lw);
 	return loss;
 }
 
@@ -304,7 +310,7 @@ static void test_threads(void)
 	if (checkpoint_read_config(GOLDEN_MODEL, &c, err, sizeof err))
 		die("%s", err);
 	c.dropout = 0.1f;
-	struct model *m = model_create(&c, g.B, g.T, true);
+	struct model *m = model_create(&c, &backend_cpu, g.B, g.T, true);
 	if (checkpoint_load(m, GOLDEN_MODEL, NULL, NULL, err, sizeof err))
 		die("%s", err);
 	m->step = 3;
@@ -360,7 +366,7 @@ static void test_training_steps(void)
 {
 	struct golden g;
 	golden_open(&g);
-	struct model *m = checkpoint_open_model(GOLDEN_MODEL, g.B, g.T, true);
+	struct model *m = checkpoint_open_model(GOLDEN_MODEL, &backend_cpu, g.B, g.T, true);
 	struct adamw opt;
 	adamw_init(&opt, m->n_params, 0);
 	double first = 0, last = 0;
@@ -380,14 +386,31 @@ static void test_training_steps(void)
 /* Chunked inference: one segment is the plain forward; long inputs equal
  * each segment's forward inside its interior; a constant-mask model (W_out
  * 0, random b_out) has no seams: the output is M ⊙ X everywhere. */
+static void model_separate(struct model *m, float *out, const float *x, int64_t T)
+{
+	struct separator *sp = separator_create(m);
+	memset(out, 0, (size_t)m->S * m->C * m->F * T * 2 * sizeof(float));
+	separator_run(sp, out, x, T, 0.25);
+	separator_free(sp);
+}
+
+/* the model's input of one segment, and its forward */
+static void forward(struct model *m, const float *x, int T)
+{
+	memcpy(m->x, x, (size_t)m->C * m->F * T * 2 * sizeof(float));
+	model_forward(m, 1, T);
+}
+
 static void test_chunked(void)
 {
 	struct config c = tiny_config();
 	int L = 8, Tlong = 37;
-	struct model *m = model_create(&c, 2, L, false);
+	struct model *m = model_create(&c, &backend_cpu, 2, L, false);
 	model_init(m, 11);
-	for (size_t i = 0; i < (size_t)m->Dout * m->d; i++)
-		m->p.out_w[i] = 0.02f * (rng_uniform(8, 9, i) - 0.5f);
+	float *out_w = m->params + model_tensor_offset(m, "out.weight");
+	float *out_b = m->params + model_tensor_offset(m, "out.bias");
+	for (size_t i = 0; i < (size_t)m->Dout * c.emb_dim; i++)
+		out_w[i] = 0.02f * (rng_uniform(8, 9, i) - 0.5f);
 	size_t rows_in = (size_t)m->C * m->F, rows_out = (size_t)m->S * rows_in;
 	float *x = xmalloc(rows_in * Tlong * 2 * sizeof(float));
 	for (size_t i = 0; i < rows_in * Tlong * 2; i++)
@@ -399,20 +422,20 @@ static void test_chunked(void)
 	float *xs = xmalloc(rows_in * 5 * 2 * sizeof(float));
 	for (size_t r = 0; r < rows_in; r++)
 		memcpy(xs + r * 10, x + r * Tlong * 2, 10 * sizeof(float));
-	model_separate(m, out, xs, 5, 0.25);
-	model_forward(m, xs, 1, 5);
-	CHECK(memcmp(out, m->acts.yspec, rows_out * 5 * 2 * sizeof(float)) == 0,
+	model_separate(m, out, xs, 5);
+	forward(m, xs, 5);
+	CHECK(memcmp(out, m->yspec, rows_out * 5 * 2 * sizeof(float)) == 0,
 	      "single segment differs from the forward");
 	free(xs);
 
 	// long input: each segment's interior (weight 1) is that segment's forward
-	model_separate(m, out, x, Tlong, 0.25);
+	model_separate(m, out, x, Tlong);
 	struct chunk_plan *plan = chunk_plan_create(Tlong, L, 0.25);
 	double worst = 0;
 	int compared = 0;
 	for (int64_t s = 0; s < plan->n; s++) {
 		chunk_gather(seg, x, plan, s, rows_in, 2);
-		model_forward(m, seg, 1, L);
+		forward(m, seg, L);
 		for (int i = 0; i < L; i++) {
 			if (chunk_weight(plan, s, i) != 1)
 				continue;
@@ -420,7 +443,7 @@ static void test_chunked(void)
 			for (size_t r = 0; r < rows_out; r++)
 				for (int k = 0; k < 2; k++) {
 					double a = out[(r * Tlong + plan->start[s] + i) * 2 + k];
-					double b = m->acts.yspec[(r * L + i) * 2 + k];
+					double b = m->yspec[(r * L + i) * 2 + k];
 					worst = fmax(worst, fabs(a - b));
 				}
 		}
@@ -431,14 +454,14 @@ static void test_chunked(void)
 	      compared);
 
 	// constant mask: no seam anywhere
-	memset(m->p.out_w, 0, (size_t)m->Dout * m->d * sizeof(float));
+	memset(out_w, 0, (size_t)m->Dout * c.emb_dim * sizeof(float));
 	for (int i = 0; i < m->Dout; i++)
-		m->p.out_b[i] = rng_uniform(12, 13, i) - 0.3f;
-	model_separate(m, out, x, Tlong, 0.25);
+		out_b[i] = rng_uniform(12, 13, i) - 0.3f;
+	model_separate(m, out, x, Tlong);
 	worst = 0;
 	for (int s = 0; s < m->S; s++)
 		for (size_t cf = 0; cf < rows_in; cf++) {
-			float mr = m->p.out_b[(2 * s) * rows_in + cf], mi = m->p.out_b[(2 * s + 1) * rows_in + cf];
+			float mr = out_b[(2 * s) * rows_in + cf], mi = out_b[(2 * s + 1) * rows_in + cf];
 			for (int t = 0; t < Tlong; t++) {
 				const float *xx = x + (cf * Tlong + t) * 2;
 				const float *y = out + ((s * rows_in + cf) * Tlong + t) * 2;

@@ -1,9 +1,8 @@
-/* test_separate.c: inference through the backend table (lib/separate.h) on
- * the cpu backend against the model's own path: model_separate for
- * spectrograms, and stft → model_separate → istft for waveforms.  Same
- * functions in the same order, so the results must be equal bit for bit;
- * any difference means the table-driven forward lost or reordered a step,
- * which is exactly what the CUDA backend would then inherit. */
+/* test_separate.c: chunked inference (lib/separate.h) on the cpu backend:
+ * the selected stems of separator_spectrogram against every stem of
+ * separator_run, and separator_waveform against stft → separator_run →
+ * istft.  Same functions in the same order, so the results must be equal
+ * bit for bit; a difference means a record mode lost or reordered a step. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,11 +24,20 @@ static struct model *random_model(int batch)
 	struct config c;
 	config_load_or_die(&c, "configs/tiny.ini");
 	c.segment_length = 19 * c.hop_length;
-	struct model *m = model_create(&c, batch, model_segment_frames(&c), false);
+	struct model *m = model_create(&c, &backend_cpu, batch, model_segment_frames(&c), false);
 	model_init(m, 3);
 	for (size_t i = 0; i < m->n_params; i++)
 		m->params[i] += 0.05f * rng_normal(4, 5, i);
 	return m;
+}
+
+/* out (S, C, F, T) complex: every stem of x (C, F, T) */
+static void model_separate(struct model *m, float *out, const float *x, int64_t T, double overlap)
+{
+	struct separator *sp = separator_create(m);
+	memset(out, 0, (size_t)m->S * m->C * m->F * T * 2 * sizeof(float));
+	separator_run(sp, out, x, T, overlap);
+	separator_free(sp);
 }
 
 static float *random_signal(size_t n, uint64_t seed)
@@ -50,7 +58,7 @@ static void test_spectrogram_equals_model_separate(void)
 		float *ref = xmalloc(m->S * stem * sizeof(float));
 		float *out = xmalloc(m->S * stem * sizeof(float));
 		model_separate(m, ref, x, T, 0.25);
-		struct separator *sp = separator_create(m, &backend_cpu, batch);
+		struct separator *sp = separator_create(m);
 		int idx[] = { 3, 0 };
 		separator_spectrogram(sp, out, x, T, 0.25, idx, 2);
 		CHECK(!memcmp(out, ref + 3 * stem, stem * sizeof(float)), "batch %d: vocals differ", batch);
@@ -84,7 +92,7 @@ static void test_waveform_equals_stft_separate_istft(void)
 	for (int r = 0; r < m->S * m->C; r++)
 		CHECK(!stft_inverse(st, ref + r * N, stems + r * stem / m->C, T, N), "istft");
 
-	struct separator *sp = separator_create(m, &backend_cpu, 2);
+	struct separator *sp = separator_create(m);
 	float *y = xmalloc(m->S * wave * sizeof(float));
 	int idx[] = { 0, 1, 2, 3 };
 	separator_waveform(sp, y, x, N, 0.5, idx, 4);
