@@ -2,7 +2,7 @@
 #
 #   make            lib/libsepnet.a and every tool into bin/
 #   make test       install missing Debian packages, build, run every test
-#   make deps       install the Debian packages of DESIGN §1 when missing
+#   make deps       install the Debian packages of docs/DESIGN.md §1 when missing
 #   make demo       the bundled demo
 #   make demo-model retrain models/demo.safetensors (about 40 min on 2 cores)
 #   make bench      benchmarks (ratios against PyTorch, measured side by side)
@@ -23,7 +23,11 @@ BINDIR ?= bin
 CUDA_HOME ?= /usr/local/cuda
 
 CFLAGS ?= -O3 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra -Ilib -MMD -MP $(EXTRA_CFLAGS) \
+# lib/'s folders are its layers, lowest first: a file includes from its own
+# folder or one before it (docs/DESIGN.md §1)
+LIB_LAYERS := util io dsp ops backend model train data eval
+LIB_INCLUDES := $(LIB_LAYERS:%=-Ilib/%)
+CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra $(LIB_INCLUDES) -MMD -MP $(EXTRA_CFLAGS) \
 	-DSEPNET_SOURCE_DIR='"$(CURDIR)"'
 LDFLAGS += $(EXTRA_LDFLAGS)
 LDLIBS := -lsndfile -lsoxr -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -lcjson -lpthread -lm
@@ -53,7 +57,7 @@ CFLAGS += -fopenmp
 LDFLAGS += -fopenmp
 endif
 
-LIB_SRCS := $(wildcard lib/*.c)
+LIB_SRCS := $(foreach l,$(LIB_LAYERS),$(wildcard lib/$(l)/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJDIR)/%.o)
 CU_SRCS := $(wildcard cuda/*.cu)
 CU_OBJS :=
@@ -70,7 +74,7 @@ CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lc
 endif
 endif
 NVCCFLAGS ?= -O3 -lineinfo
-NVCCFLAGS += -std=c++17 -Ilib -Icuda -gencode arch=compute_90,code=sm_90 \
+NVCCFLAGS += -std=c++17 $(LIB_INCLUDES) -Icuda -MMD -MP -gencode arch=compute_90,code=sm_90 \
 	-gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Wextra,-fPIC,-march=$(ARCH)
 
 TOOLS := $(patsubst tools/%.c,%,$(wildcard tools/*.c))
@@ -180,7 +184,7 @@ fuzz-build: all
 		NO_CUDA=1 EXTRA_CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)"
 	@omp=$$(echo 'int main(void){return 0;}' | clang -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp); \
 	for h in $(FUZZ_HARNESSES); do \
-		clang -O1 -g -Ilib -fsanitize=fuzzer $(FUZZ_SAN) $$omp tests/fuzz/fuzz_$$h.c \
+		clang -O1 -g $(LIB_INCLUDES) -fsanitize=fuzzer $(FUZZ_SAN) $$omp tests/fuzz/fuzz_$$h.c \
 			$(FUZZ_DIR)/libsepnet.a $(LDLIBS) -o $(FUZZ_DIR)/fuzz_$$h || exit 1; done
 	@rm -rf $(FUZZ_DIR)/corpus && OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/fuzz/make-corpus.sh $(FUZZ_DIR)/corpus
 

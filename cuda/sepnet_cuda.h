@@ -1,4 +1,4 @@
-/* sepnet_cuda.h: the C interface of cuda/ (DESIGN §7).
+/* sepnet_cuda.h: the C interface of cuda/ (docs/DESIGN.md §7).
  *
  * Launchers have the name of their CPU twin in lib/ with _cuda appended,
  * its arguments in the same order, and a stream last; every pointer is

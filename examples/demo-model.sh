@@ -15,7 +15,7 @@
 #    moments and stored in f16, becomes MODEL (tests/tools/model-export).
 #
 # Deterministic: the same STEPS and OMP_NUM_THREADS give the same bytes
-# (sepnet-train is bit-exact for a given thread count; see DESIGN §7), as
+# (sepnet-train is bit-exact for a given thread count; see docs/DESIGN.md §7), as
 # long as the generator, musdb-cat's augmentation and the trainer compute
 # what they computed then.  The bundled model was made with the defaults
 # and OMP_NUM_THREADS=2 on a 2-core x86-64 machine shared with other work:

@@ -216,3 +216,43 @@ usage_of() {
 	assert_line --index 0 --partial $'c64\t[2,513,862]'
 	assert_line --index 1 --regexp '^0	max_abs=[0-9.e-]+	'
 }
+
+# docs/DESIGN.md §1: lib/'s folders are layers, lowest first, and a file
+# includes only from its own layer or one before it (the Makefile's order)
+@test "lib/ layers: no file includes a header of a later layer" {
+	local layers order=() l f inc where bad=
+	layers=$(sed -n 's/^LIB_LAYERS := //p' "$ROOT/Makefile")
+	declare -A rank
+	local i=0
+	for l in $layers; do
+		for f in "$ROOT"/lib/$l/*; do rank[${f##*/}]=$i; done
+		order[i]=$l
+		i=$((i + 1))
+	done
+	i=0
+	for l in $layers; do
+		for f in "$ROOT"/lib/$l/*.[ch]; do
+			for inc in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f"); do
+				where=${rank[$inc]-}
+				[ -n "$where" ] || { echo "${f#$ROOT/} includes $inc, in no layer"; bad=1; continue; }
+				[ "$where" -le "$i" ] || { echo "${f#$ROOT/} includes $inc of ${order[where]}/"; bad=1; }
+			done
+		done
+		i=$((i + 1))
+	done
+	[ -z "$bad" ]
+}
+
+@test "every DESIGN citation in the code points into docs/DESIGN.md, at a section it has" {
+	local cite sec bad=
+	while read -r cite; do
+		sec=${cite##*§}
+		grep -q "^## ${sec%%.*}\. " "$ROOT/docs/DESIGN.md" || { echo "no §$sec: $cite"; bad=1; }
+	done < <(grep -rhoE 'DESIGN(\.md)? §[0-9]+(\.[0-9]+)?' "$ROOT"/lib "$ROOT"/tools "$ROOT"/cuda \
+		"$ROOT"/tests/unit "$ROOT"/tests/tools "$ROOT"/Makefile)
+	# and none to a design document outside the repository
+	run grep -rnE '(^|[^/])DESIGN §' "$ROOT"/lib "$ROOT"/tools "$ROOT"/cuda "$ROOT"/tests/unit \
+		"$ROOT"/tests/tools "$ROOT"/Makefile
+	[ -z "$output" ] || { echo "$output"; bad=1; }
+	[ -z "$bad" ]
+}

@@ -1,7 +1,7 @@
 /* stft: audio files or SNT waveform records -> SNT spectrograms.
  *
  * Each input record f32 [..., C, N] becomes c64 [..., C, F, T] with the
- * keys n_fft, hop, window, center and length added (DESIGN §3); every
+ * keys n_fft, hop, window, center and length added (docs/DESIGN.md §3); every
  * other key passes through.  With -m MODEL or -c CONFIG the STFT is the
  * model's, and audio is first made its rate and channel count
  * (lib/resample.h), the input's rate and length kept in orig_sr and

@@ -6,7 +6,7 @@
 Takes STEPS training steps of the twin in tests/reference/sepnet.py with the
 config's batch_size, gradient_accum, segment_length and dropout, as
 sepnet-train takes them: per micro-batch the mixture (sum of the stems),
-its STFT, the model, the iSTFT, the loss of DESIGN §4 (loss_terms) and
+its STFT, the model, the iSTFT, the loss of docs/DESIGN.md §4 (loss_terms) and
 backward; then clip_grad_norm_(grad_clip) and torch.optim.AdamW.  The stems
 are random (speed does not depend on them).  Every step is timed, the
 first included, as sepnet-train's examples/s counts it.  Prints a shell

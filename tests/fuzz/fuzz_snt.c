@@ -1,5 +1,5 @@
 /* fuzz_snt.c: the SNT stream reader on arbitrary bytes: every header and
- * payload until the end or the first error (DESIGN §2's refusals). */
+ * payload until the end or the first error (docs/DESIGN.md §2's refusals). */
 #include "fuzz.h"
 
 #include "snt.h"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# check.sh: the GPU acceptance check (issue 7, DESIGN §7): every CUDA op and
+# check.sh: the GPU acceptance check (issue 7, docs/DESIGN.md §7): every CUDA op and
 # whole separations against the CPU, then a benchmark table.  Under 5
 # minutes on one H200.
 #

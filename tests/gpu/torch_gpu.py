@@ -28,7 +28,7 @@ _rope = {}
 
 
 def rope(x):
-    """x (B, T, h, hs), pairs (2i, 2i+1) turned by t θ_i (DESIGN §4)."""
+    """x (B, T, h, hs), pairs (2i, 2i+1) turned by t θ_i (docs/DESIGN.md §4)."""
     B, T, h, hs = x.shape
     key = (T, hs)
     if key not in _rope:

@@ -6,12 +6,12 @@
 
 Trains tests/reference/sepnet.py's model for CONFIG the way a PyTorch user
 would make it fast: bf16 autocast for the network where use_amp = true
-(STFT, iSTFT, mask and loss stay f32, as DESIGN §7 keeps reductions in
+(STFT, iSTFT, mask and loss stay f32, as docs/DESIGN.md §7 keeps reductions in
 f32), F.scaled_dot_product_attention instead of the reference's explicit
 softmax, torch.optim.AdamW(fused=True), TF32 for f32 GEMMs where
 tf32 = true.  A step is sepnet-train's: gradient_accum micro-batches of
 batch_size examples, each the mixture (sum of the stems), its STFT, the
-model, the iSTFT, the loss of DESIGN §4 (sepnet.loss_terms) and backward;
+model, the iSTFT, the loss of docs/DESIGN.md §4 (sepnet.loss_terms) and backward;
 then clip_grad_norm_(grad_clip) and AdamW with learning_rate and
 weight_decay.  The stems, f32 [B, S, C, segment_length] noise, are made on
 the device once, so no data loading is timed.  WARMUP steps (default 3),
@@ -46,7 +46,7 @@ _rope = {}
 
 
 def rope(x):
-    """x (B, T, h, hs), pairs (2i, 2i+1) turned by t θ_i (DESIGN §4), in f32.
+    """x (B, T, h, hs), pairs (2i, 2i+1) turned by t θ_i (docs/DESIGN.md §4), in f32.
 
     Real arithmetic with cached tables instead of the twin's complex product,
     which has no bf16 form."""
@@ -113,7 +113,7 @@ class TrainNet(sepnet.SepNet):
 
 
 def init_design(model):
-    """DESIGN §4.5: weights N(0, 0.02), biases 0, W_o and the last FFN layer
+    """docs/DESIGN.md §4.5: weights N(0, 0.02), biases 0, W_o and the last FFN layer
     scaled by 1/sqrt(2 n_layers), norms 1, W_out 0 and b_out 1/S on the real
     part, so training starts from the mixture split equally."""
     cfg = model.cfg

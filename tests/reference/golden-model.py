@@ -4,7 +4,7 @@
 Run by `make golden` (Debian's python3-torch).  Writes into tests/golden/:
 
   model-tiny.safetensors     a configs/tiny.ini checkpoint: a fresh init
-                             (DESIGN §4) with every tensor moved off its
+                             (docs/DESIGN.md §4) with every tensor moved off its
                              initial value (W_out and b_out included, norms
                              and biases too) so that every gradient flows and
                              a forgotten bias would show

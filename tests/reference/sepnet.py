@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""sepnet.py: an independent PyTorch twin of the sepnet model (DESIGN §4, §8).
+"""sepnet.py: an independent PyTorch twin of the sepnet model (docs/DESIGN.md §4, §8).
 
 Written from the design text, not from the C code, with PyTorch's own ops
 (torch.stft/istft, complex multiplication for RoPE, a plain softmax
@@ -202,7 +202,7 @@ def sisdr(est, ref, eps=1e-8):
 
 
 def loss_terms(model, Y, y_hat, stems):
-    """(loss, mean SI-SDR, mean L1, mean spectral L1) of DESIGN §4."""
+    """(loss, mean SI-SDR, mean L1, mean spectral L1) of docs/DESIGN.md §4."""
     cfg = model.cfg
     B, S, C, n = stems.shape
     sd = sisdr(y_hat.reshape(B, S, C * n), stems.reshape(B, S, C * n)).mean()

@@ -39,7 +39,7 @@
 #include "checkpoint.h"
 #include "chunk.h"
 #include "config.h"
-#include "layers.h"
+#include "ops.h"
 #include "loss.h"
 #include "model.h"
 #include "rng.h"

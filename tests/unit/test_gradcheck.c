@@ -1,5 +1,5 @@
 /* test_gradcheck.c: every backward of the model against central finite
- * differences, in double precision (DESIGN §4).
+ * differences, in double precision (docs/DESIGN.md §4).
  *
  * The ops, the cpu backend, the STFT, the model and the loss are #included
  * here with SEPNET_DOUBLE defined, so `real` is double and the very code
@@ -14,18 +14,24 @@
  * checks the blocked attention against a naive softmax and the STFT
  * against a direct DFT. */
 #define SEPNET_DOUBLE
-#include "../../lib/layers.c"
-#include "../../lib/attention.c"
-#include "../../lib/mask.c"
-#include "../../lib/fft.c"
-#include "../../lib/stft.c"
-#include "../../lib/chunk.c"
-#include "../../lib/optim.c"
-#include "../../lib/ema.c"
-#include "../../lib/backend.c"
-#include "../../lib/model.c"
-#include "../../lib/transformer.c"
-#include "../../lib/loss.c"
+#include "../../lib/ops/gemm.c"
+#include "../../lib/ops/linear.c"
+#include "../../lib/ops/rmsnorm.c"
+#include "../../lib/ops/gelu.c"
+#include "../../lib/ops/rope.c"
+#include "../../lib/ops/residual.c"
+#include "../../lib/ops/attention.c"
+#include "../../lib/ops/mask.c"
+#include "../../lib/dsp/fft.c"
+#include "../../lib/dsp/stft.c"
+#include "../../lib/dsp/chunk.c"
+#include "../../lib/ops/adamw.c"
+#include "../../lib/ops/ema.c"
+#include "../../lib/backend/backend.c"
+#include "../../lib/model/model.c"
+#include "../../lib/model/transformer.c"
+#include "../../lib/ops/loss_terms.c"
+#include "../../lib/train/loss.c"
 
 #include "test.h"
 

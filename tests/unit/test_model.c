@@ -20,7 +20,7 @@
 #include "chunk.h"
 #include "loss.h"
 #include "model.h"
-#include "optim.h"
+#include "ops.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "separate.h"
@@ -103,7 +103,7 @@ static void test_golden(void)
 	CHECK(e < 1e-5, "mixture STFT: relative error %.3g", e);
 
 	// forward from torch's own spectrogram, so only the model is compared;
-	// f32 through 2 blocks and sums of up to 1028 terms: 1e-4 (DESIGN)
+	// f32 through 2 blocks and sums of up to 1028 terms: 1e-4 (docs/DESIGN.md §10)
 	memcpy(m->x, g.x, spec * sizeof(float));
 	model_forward(m, g.B, g.T);
 	float *ref = golden_read(&g.io, "yspec", &n);
@@ -174,7 +174,7 @@ static void test_untrained_split(void)
 				worst = d > worst ? d : worst;
 			}
 	CHECK(worst == 0, "untrained output differs from X/S by %.3g", worst);
-	// parameter count of DESIGN §4 (tiny ≈ 0.19 M)
+	// parameter count of docs/DESIGN.md §4 (tiny ≈ 0.19 M)
 	CHECK(m->n_params == 185424, "tiny has %zu parameters", m->n_params);
 	model_free(m);
 	golden_close(&g);
@@ -297,7 +297,7 @@ static double training_pass(struct model *m, const struct golden *g)
 	return loss;
 }
 
-/* DESIGN §7: bit-identical for the same thread count, equal up to float
+/* docs/DESIGN.md §7: bit-identical for the same thread count, equal up to float
  * rounding across thread counts; dropout masks depend on the step only. */
 static void test_threads(void)
 {

@@ -1,4 +1,4 @@
-/* test_snt.c: the SNT stream reader and writer (DESIGN §2): round trips of
+/* test_snt.c: the SNT stream reader and writer (docs/DESIGN.md §2): round trips of
  * every dtype and rank, header editing, half-precision conversions, and
  * every malformed input the reader must reject with record and offset. */
 #include <stdlib.h>

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ema.h"
+#include "ops.h"
 #include "rng.h"
 #include "snt.h"
 #include "test.h"

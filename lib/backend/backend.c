@@ -1,0 +1,411 @@
+/* backend.c: the CPU backend (the reference code of lib/ behind the table
+ * of backend.h) and the choice of backend. */
+#include "backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "stft.h"
+#include "util.h"
+#ifdef SEPNET_CUDA
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#endif
+
+/* ---- memory: plain host memory, 64-byte aligned like the model's arena ---- */
+
+static void *cpu_alloc(size_t bytes)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 64, bytes ? bytes : 1))
+		die("out of memory for %zu MB", bytes >> 20);
+	memset(p, 0, bytes);
+	return p;
+}
+
+static void cpu_free(void *p)
+{
+	free(p);
+}
+
+static void cpu_copy(void *dst, const void *src, size_t bytes)
+{
+	memcpy(dst, src, bytes);
+}
+
+static void cpu_zero(void *p, size_t bytes)
+{
+	memset(p, 0, bytes);
+}
+
+static void cpu_set_precision(enum backend_precision p)
+{
+	(void)p;	/* the CPU computes in f32 whatever is asked */
+}
+
+/* ---- ops: the reference functions, adapted where the table differs ---- */
+
+static void cpu_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const real *A,
+		     int lda, const real *B, int ldb, float beta, real *C, int ldc)
+{
+	blas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void cpu_broadcast(real *out, const real *vec, int rows, int width, bool by_row)
+{
+	// out is (rows, width); as model_forward fills biases before its GEMMs
+	#pragma omp parallel for if ((size_t)rows * width > (1 << 19))
+	for (int r = 0; r < rows; r++) {
+		real *o = out + (size_t)r * width;
+		if (by_row)
+			for (int i = 0; i < width; i++)
+				o[i] = vec[r];
+		else
+			memcpy(o, vec, width * sizeof(real));
+	}
+}
+
+static void cpu_linear_gelu_forward(real *out, const real *inp, const real *weight,
+				    const real *bias, int N, int in_dim, int out_dim)
+{
+	linear_forward(out, inp, weight, bias, N, in_dim, out_dim);
+	gelu_forward(out, out, (size_t)N * out_dim);	// elementwise: in place is safe
+}
+
+/* ---- STFT: rows in parallel, one plan per thread (as the stft tool) ---- */
+
+struct backend_stft {
+	int n;
+	struct stft **plan;	/* [n] */
+};
+
+static struct backend_stft *cpu_stft_create(int n_fft, int hop)
+{
+	struct backend_stft *s = xcalloc(1, sizeof *s);
+	s->n = max_threads();
+	s->plan = xmalloc(s->n * sizeof *s->plan);
+	for (int i = 0; i < s->n; i++)
+		if (!(s->plan[i] = stft_create(n_fft, hop)))
+			die("stft: invalid n_fft %d and hop %d", n_fft, hop);
+	return s;
+}
+
+static void cpu_stft_free(struct backend_stft *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->n; i++)
+		stft_free(s->plan[i]);
+	free(s->plan);
+	free(s);
+}
+
+static int cpu_stft_forward(struct backend_stft *s, real *out, const real *x, int64_t rows,
+			    int64_t n)
+{
+	// out is (rows, F, T) complex, x is (rows, n); row r on plan r % threads
+	struct stft *p0 = s->plan[0];
+	size_t row = 2 * (size_t)stft_bins(p0) * stft_frames(p0, n);
+	int failed = 0;
+	for (int64_t r0 = 0; r0 < rows; r0 += s->n) {
+		int k = rows - r0 < s->n ? (int)(rows - r0) : s->n;
+		#pragma omp parallel for num_threads(k) schedule(static, 1) reduction(|:failed)
+		for (int i = 0; i < k; i++)
+			failed |= stft_forward(s->plan[i], out + (r0 + i) * row, x + (r0 + i) * n, n) != 0;
+	}
+	return failed ? -1 : 0;
+}
+
+static int cpu_stft_inverse(struct backend_stft *s, real *y, const real *in, int64_t rows,
+			    int64_t T, int64_t n)
+{
+	// y is (rows, n), in is (rows, F, T) complex
+	size_t row = 2 * (size_t)stft_bins(s->plan[0]) * T;
+	int failed = 0;
+	for (int64_t r0 = 0; r0 < rows; r0 += s->n) {
+		int k = rows - r0 < s->n ? (int)(rows - r0) : s->n;
+		#pragma omp parallel for num_threads(k) schedule(static, 1) reduction(|:failed)
+		for (int i = 0; i < k; i++)
+			failed |= stft_inverse(s->plan[i], y + (r0 + i) * n, in + (r0 + i) * row, T, n) != 0;
+	}
+	return failed ? -1 : 0;
+}
+
+/* ---- overlap: nothing to overlap on the host ---- */
+
+static void *cpu_host_alloc(size_t bytes)
+{
+	return xmalloc(bytes ? bytes : 1);
+}
+
+static void cpu_nothing(void)
+{
+}
+
+static size_t cpu_device_memory(void)
+{
+	return 0;
+}
+
+/* ---- training ---- */
+
+static void cpu_sum_rows(real *acc, const real *x, int rows, int width, bool by_row)
+{
+	// as model_backward sums the bias gradients
+	if (by_row) {
+		#pragma omp parallel for if ((size_t)rows * width > (1 << 19))
+		for (int r = 0; r < rows; r++) {
+			real s = 0;
+			for (int i = 0; i < width; i++)
+				s += x[(size_t)r * width + i];
+			acc[r] += s;
+		}
+		return;
+	}
+	for (int r = 0; r < rows; r++)
+		for (int i = 0; i < width; i++)
+			acc[i] += x[(size_t)r * width + i];
+}
+
+static void cpu_stem_mix(real *mix, const real *stems, int B, int S, int C, int64_t n)
+{
+	// mix (B, C, n), stems (B, S, C, n); as model_mixture_spectrogram adds
+	#pragma omp parallel for
+	for (int bc = 0; bc < B * C; bc++) {
+		int b = bc / C, ch = bc % C;
+		real *m = mix + (size_t)bc * n;
+		memset(m, 0, n * sizeof(real));
+		for (int s = 0; s < S; s++) {
+			const real *y = stems + (((size_t)b * S + s) * C + ch) * n;
+			for (int64_t i = 0; i < n; i++)
+				m[i] += y[i];
+		}
+	}
+}
+
+static void cpu_scale(real *x, size_t n, float s)
+{
+	#pragma omp parallel for if (n > (1 << 19))
+	for (size_t i = 0; i < n; i++)
+		x[i] *= s;
+}
+
+static void cpu_loss_time(double *sisdr, double *l1, real *dx, const real *x, const real *y,
+			  int BS, int64_t len, double c_sisdr, double c_l1)
+{
+	loss_time_terms(sisdr, l1, dx, x, y, BS, len, c_sisdr, c_l1);
+}
+
+static void cpu_loss_spectral(double *spec_l1, real *dyhat, const real *yhat, const real *yt,
+			      int64_t rows, int64_t bins, double c_spec)
+{
+	loss_spectral_terms(spec_l1, dyhat, yhat, yt, rows, bins, c_spec);
+}
+
+static int cpu_stft_inverse_backward(struct backend_stft *s, real *din, const real *dy,
+				     int64_t rows, int64_t T, int64_t n)
+{
+	// din (rows, F, T) complex += adjoint of the iSTFT of dy (rows, n)
+	size_t row = 2 * (size_t)stft_bins(s->plan[0]) * T;
+	int failed = 0;
+	for (int64_t r0 = 0; r0 < rows; r0 += s->n) {
+		int k = rows - r0 < s->n ? (int)(rows - r0) : s->n;
+		#pragma omp parallel for num_threads(k) schedule(static, 1) reduction(|:failed)
+		for (int i = 0; i < k; i++)
+			failed |= stft_inverse_adjoint(s->plan[i], din + (r0 + i) * row, dy + (r0 + i) * n,
+						       T, n) != 0;
+	}
+	return failed ? -1 : 0;
+}
+
+const struct backend backend_cpu = {
+	.name = "cpu",
+	.host = true,
+	.alloc = cpu_alloc,
+	.free = cpu_free,
+	.upload = cpu_copy,
+	.download = cpu_copy,
+	.zero = cpu_zero,
+	.set_precision = cpu_set_precision,
+	.gemm = cpu_gemm,
+	.broadcast = cpu_broadcast,
+	.features_forward = features_forward,
+	.linear_forward = linear_forward,
+	.linear_gelu_forward = cpu_linear_gelu_forward,
+	.rmsnorm_forward = rmsnorm_forward,
+	.rope_forward = rope_forward,
+	.attention_forward = attention_forward,
+	.mask_forward = mask_forward,
+	.chunk_gather = chunk_gather,
+	.chunk_accumulate = chunk_accumulate,
+	.stft_create = cpu_stft_create,
+	.stft_free = cpu_stft_free,
+	.stft_forward = cpu_stft_forward,
+	.stft_inverse = cpu_stft_inverse,
+	.host_alloc = cpu_host_alloc,
+	.host_free = cpu_free,
+	.upload_async = cpu_copy,
+	.upload_fence = cpu_nothing,
+	.sync = cpu_nothing,
+	.device_memory = cpu_device_memory,
+	.linear_backward = linear_backward,
+	.rmsnorm_backward = rmsnorm_backward,
+	.gelu_forward = gelu_forward,
+	.gelu_backward = gelu_backward,
+	.rope_backward = rope_backward,
+	.attention_backward = attention_backward,
+	.residual_forward = residual_forward,
+	.residual_backward = residual_backward,
+	.mask_backward = mask_backward,
+	.sum_rows = cpu_sum_rows,
+	.stem_mix = cpu_stem_mix,
+	.scale = cpu_scale,
+	.sumsq = sumsq,
+	.adamw = adamw_update,
+	.ema_update = ema_update,
+	.loss_time = cpu_loss_time,
+	.loss_spectral = cpu_loss_spectral,
+	.stft_inverse_backward = cpu_stft_inverse_backward,
+};
+
+real *backend_buffer_want(const struct backend *be, struct backend_buffer *b, size_t floats)
+{
+	if (b->cap < floats) {
+		be->free(b->p);
+		b->p = be->alloc(floats * sizeof(real));
+		b->cap = floats;
+	}
+	return b->p;
+}
+
+void backend_buffer_free(const struct backend *be, struct backend_buffer *b)
+{
+	be->free(b->p);
+	b->p = NULL;
+	b->cap = 0;
+}
+
+/* ---- choice ----
+ *
+ * The CUDA backend is a plugin, sepnet-cuda.so, loaded on first use, so
+ * that a CPU run of a CUDA build does not load cuBLAS and cuFFT (about
+ * 200 MB and a tenth of a second per process).  It is looked for in
+ * $SEPNET_CUDA_PLUGIN, next to the program, in ../lib/sepnet from it (an
+ * installed tree), and in the build's own bin directory.  Without an
+ * NVIDIA device node the default is the CPU without loading anything. */
+
+#ifdef SEPNET_CUDA
+#ifndef SEPNET_PLUGIN_DIR
+#define SEPNET_PLUGIN_DIR "bin"
+#endif
+#define PLUGIN "sepnet-cuda.so"
+
+static const struct backend *cuda_backend;
+static char cuda_why[4096];
+static bool cuda_tried;
+
+/* The directory of the running program: its argv[0] when that has a
+ * slash (also when started through the dynamic loader, as the GPU bundle
+ * does), else /proc/self/exe. */
+static void program_dir(char *dir, size_t len)
+{
+	const char *argv0 = program_invocation_name;
+	ssize_t n;
+	if (argv0 && strchr(argv0, '/')) {
+		snprintf(dir, len, "%s", argv0);
+	} else if ((n = readlink("/proc/self/exe", dir, len - 1)) > 0) {
+		dir[n] = '\0';
+	} else {
+		snprintf(dir, len, ".");
+		return;
+	}
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+}
+
+static void *plugin_open(void)
+{
+	const char *env = getenv("SEPNET_CUDA_PLUGIN");
+	if (env && *env) {
+		void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+		if (!h)
+			snprintf(cuda_why, sizeof cuda_why, "cannot load %s: %s", env, dlerror());
+		return h;
+	}
+	char dir[1024], path[1200];
+	program_dir(dir, sizeof dir);
+	const char *base[] = { dir, dir, SEPNET_PLUGIN_DIR }, *sub[] = { "", "/../lib/sepnet", "" };
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s%s/" PLUGIN, base[i], sub[i]);
+		if (access(path, F_OK) != 0)
+			continue;
+		void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!h)
+			snprintf(cuda_why, sizeof cuda_why, "cannot load %s: %s", path, dlerror());
+		return h;
+	}
+	snprintf(cuda_why, sizeof cuda_why, "the CUDA backend " PLUGIN " is not in %s, %s/../lib/sepnet "
+		 "or " SEPNET_PLUGIN_DIR " (set SEPNET_CUDA_PLUGIN)", dir, dir);
+	return NULL;
+}
+
+/* The CUDA backend, or NULL with the reason in cuda_why. */
+static const struct backend *cuda_load(void)
+{
+	if (cuda_tried)
+		return cuda_backend;
+	cuda_tried = true;
+	void *h = plugin_open();
+	if (!h)
+		return NULL;
+	const struct backend *(*open)(char *, size_t);
+	*(void **)&open = dlsym(h, "sepnet_cuda_open");
+	if (!open) {
+		snprintf(cuda_why, sizeof cuda_why, "%s", dlerror());
+		return NULL;
+	}
+	char why[512] = "";
+	cuda_backend = open(why, sizeof why);
+	if (!cuda_backend)
+		snprintf(cuda_why, sizeof cuda_why, "no CUDA device found (%s)", why);
+	return cuda_backend;
+}
+
+/* Whether this machine can have an NVIDIA GPU at all (its device node). */
+static bool nvidia_present(void)
+{
+	return access("/dev/nvidiactl", F_OK) == 0 || access("/dev/nvidia0", F_OK) == 0;
+}
+#endif
+
+bool backend_cuda_available(void)
+{
+#ifdef SEPNET_CUDA
+	return nvidia_present() && cuda_load() != NULL;
+#else
+	return false;
+#endif
+}
+
+const struct backend *backend_get(const char *name)
+{
+	if (name && strcmp(name, "cpu") && strcmp(name, "cuda"))
+		die_usage("-d %s: the devices are cpu and cuda", name);
+	if (name && !strcmp(name, "cpu"))
+		return &backend_cpu;
+#ifdef SEPNET_CUDA
+	if (!name)
+		return backend_cuda_available() ? cuda_backend : &backend_cpu;
+	if (!cuda_load())
+		die("-d cuda: %s", cuda_why);
+	return cuda_backend;
+#else
+	if (name)
+		die("-d cuda: this binary was built without CUDA (build with nvcc on the PATH)");
+	return &backend_cpu;
+#endif
+}

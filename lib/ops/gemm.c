@@ -1,0 +1,69 @@
+/* gemm.c: row-major GEMM through OpenBLAS, split over OpenMP threads (see
+ * ops.h): the CPU GEMM of every linear layer and of the model's head. */
+#include <cblas.h>
+#include <stdbool.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "ops.h"
+
+#ifdef SEPNET_DOUBLE
+#define cblas_gemm cblas_dgemm
+#else
+#define cblas_gemm cblas_sgemm
+#endif
+
+static void blas_gemm_serial(bool trans_a, bool trans_b, int M, int N, int K, real alpha,
+			     const real *A, int lda, const real *B, int ldb, real beta, real *C,
+			     int ldc)
+{
+	cblas_gemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+		   trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
+	       const real *B, int ldb, real beta, real *C, int ldc)
+{
+	// OpenBLAS runs single-threaded (blas_init_threads) and OpenMP splits the
+	// larger of M and N into one slice per thread: one pool of threads for
+	// everything, no two pools spinning against each other for the cores.
+	// Inside an enclosing parallel region (attention) the call is serial.
+	if (M == 0 || N == 0)
+		return;
+	int nt = 1;
+#ifdef _OPENMP
+	if (!omp_in_parallel() && (double)M * N * K > 1 << 18)
+		nt = omp_get_max_threads();
+#endif
+	if (nt == 1) {
+		blas_gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		return;
+	}
+	bool split_rows = M >= N;
+	int len = split_rows ? M : N;
+	#pragma omp parallel num_threads(nt)
+	{
+#ifdef _OPENMP
+		int t = omp_get_thread_num(), n_t = omp_get_num_threads();
+#else
+		int t = 0, n_t = 1;
+#endif
+		// slices of a multiple of 16 rows or columns keep the kernels' tiles whole
+		int step = ((len + n_t - 1) / n_t + 15) / 16 * 16;
+		int i0 = t * step, n = len - i0 < step ? len - i0 : step;
+		if (n > 0 && split_rows)
+			blas_gemm_serial(trans_a, trans_b, n, N, K, alpha,
+					 A + (trans_a ? (size_t)i0 : (size_t)i0 * lda), lda, B, ldb, beta,
+					 C + (size_t)i0 * ldc, ldc);
+		else if (n > 0)
+			blas_gemm_serial(trans_a, trans_b, M, n, K, alpha, A, lda,
+					 B + (trans_b ? (size_t)i0 * ldb : (size_t)i0), ldb, beta,
+					 C + i0, ldc);
+	}
+}
+
+void blas_init_threads(void)
+{
+	openblas_set_num_threads(1);
+}

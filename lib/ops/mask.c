@@ -1,0 +1,75 @@
+/* mask.c: the model's first and last steps (docs/DESIGN.md §4):
+ * the features of a mixture spectrogram and the complex mask applied to it,
+ * forward and backward, on the CPU. */
+#include <math.h>
+#include <stddef.h>
+
+#include "ops.h"
+
+#define SIGMA_EPS 1e-5
+
+void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T)
+{
+	// feat is (B, 2CF, T): row (p·C + c)·F + f is Re (p = 0) or Im (p = 1) of
+	// x[b, c, f, :] divided by σ_b = sqrt(mean |x_b|²) + 1e-5; x is (B, C, F, T) complex
+	size_t ex = (size_t)C * F * T;
+	for (int b = 0; b < B; b++) {
+		const real *xb = x + b * ex * 2;
+		double ss = 0;
+		for (size_t i = 0; i < 2 * ex; i++)
+			ss += (double)xb[i] * xb[i];
+		sigma[b] = (real)(sqrt(ss / ex) + SIGMA_EPS);
+		real inv = 1 / sigma[b];
+		real *fb = feat + b * ex * 2;
+		#pragma omp parallel for
+		for (int cf = 0; cf < C * F; cf++)
+			for (int t = 0; t < T; t++) {
+				fb[(size_t)cf * T + t] = xb[((size_t)cf * T + t) * 2] * inv;
+				fb[((size_t)C * F + cf) * T + t] = xb[((size_t)cf * T + t) * 2 + 1] * inv;
+			}
+	}
+}
+
+void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F,
+			 int T)
+{
+	// yspec is (B, S, C, F, T) complex; mask is (B, S·2·C·F, T), row (s·2 + p)·C·F + c·F + f;
+	// x is (B, C, F, T) complex.  Ŷ_s = (m_re + i m_im) · X
+	size_t CF = (size_t)C * F;
+	#pragma omp parallel for collapse(2)
+	for (int b = 0; b < B; b++)
+		for (int s = 0; s < S; s++)
+			for (size_t cf = 0; cf < CF; cf++) {
+				const real *mr = mask + ((size_t)b * S * 2 * CF + (2 * s) * CF + cf) * T;
+				const real *mi = mr + CF * T;
+				const real *xx = x + ((size_t)b * CF + cf) * T * 2;
+				real *y = yspec + (((size_t)b * S + s) * CF + cf) * T * 2;
+				for (int t = 0; t < T; t++) {
+					real xr = xx[2 * t], xi = xx[2 * t + 1];
+					y[2 * t] = mr[t] * xr - mi[t] * xi;
+					y[2 * t + 1] = mr[t] * xi + mi[t] * xr;
+				}
+			}
+}
+
+void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C,
+		   int F, int T)
+{
+	// dmask is overwritten (it aliases mask): dm_re = dY_re x_re + dY_im x_im,
+	// dm_im = −dY_re x_im + dY_im x_re
+	size_t CF = (size_t)C * F;
+	#pragma omp parallel for collapse(2)
+	for (int b = 0; b < B; b++)
+		for (int s = 0; s < S; s++)
+			for (size_t cf = 0; cf < CF; cf++) {
+				real *mr = dmask + ((size_t)b * S * 2 * CF + (2 * s) * CF + cf) * T;
+				real *mi = mr + CF * T;
+				const real *xx = x + ((size_t)b * CF + cf) * T * 2;
+				const real *dy = dyspec + (((size_t)b * S + s) * CF + cf) * T * 2;
+				for (int t = 0; t < T; t++) {
+					real xr = xx[2 * t], xi = xx[2 * t + 1];
+					mr[t] = dy[2 * t] * xr + dy[2 * t + 1] * xi;
+					mi[t] = -dy[2 * t] * xi + dy[2 * t + 1] * xr;
+				}
+			}
+}

@@ -1,0 +1,190 @@
+/* ops.h: the model's ops on the CPU, one file each in lib/ops/ with its
+ * forward and backward side by side (docs/DESIGN.md §7).
+ * They are the cpu backend's ops (backend.h) and the reference of the CUDA
+ * kernels of the same name in cuda/.
+ *
+ * llm.c style: each layer is a pair name_forward / name_backward with the
+ * arguments in the order outputs, inputs, sizes, and a shape comment on each
+ * tensor.  Row-major throughout; "N" is the number of rows (batch × frames).
+ * Backward functions ADD into every gradient they produce (dinp, dweight,
+ * dbias): parameter gradients accumulate over micro-batches, and a residual
+ * stream's gradient collects both branches without a copy.  The caller zeroes
+ * what must start at zero.
+ *
+ * The code is written over `real` (real.h), float but in the gradient check.
+ * GEMMs go through OpenBLAS (cblas_sgemm / cblas_dgemm). */
+#ifndef SEPNET_OPS_H
+#define SEPNET_OPS_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "real.h"
+
+/* Elementwise loops run in parallel only above these sizes (elements): a
+ * parallel region costs a barrier, which on a busy machine can cost a
+ * scheduler time slice, far more than a few hundred thousand additions. */
+#define PARALLEL_MIN_CHEAP (1 << 19)	/* additions, products */
+#define PARALLEL_MIN_COSTLY (1 << 15)	/* erf, exp, a hash per element */
+
+/* exp for hot loops (attention's softmax).  x is first clamped to
+ * [-104, 104] (beyond, the result is 0 or +inf anyway; NaN gives 0), so
+ * no value reaches the integer conversion out of its range.  In
+ * f32: exp(x) = 2^k exp(r) with k = round(x / ln 2), r = x − k ln 2
+ * (Cody–Waite split), |r| ≤ ln 2 / 2, and a degree-7 Taylor polynomial
+ * whose error there is below 5e-9: within float rounding of expf.  k is
+ * clamped as an integer (x below about −87.7 gives 0, above 88.7 +inf), so
+ * there is no float comparison and loops of it vectorize.  In double (the
+ * gradient checks): the C library's exp. */
+static inline real exp_fast(real x)
+{
+#ifdef SEPNET_DOUBLE
+	return exp(x);
+#else
+	// written as selects, which vectorize: NaN fails the first test
+	x = x > -104.0f ? x : -104.0f;
+	x = x < 104.0f ? x : 104.0f;
+	// round to nearest by adding and subtracting 1.5 · 2^23 (no libm call)
+	float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+	float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
+	float p = 1.0f / 5040;
+	p = p * r + 1.0f / 720;
+	p = p * r + 1.0f / 120;
+	p = p * r + 1.0f / 24;
+	p = p * r + 1.0f / 6;
+	p = p * r + 0.5f;
+	p = p * r + 1.0f;
+	p = p * r + 1.0f;
+	int32_t k = (int32_t)n;
+	k = k < -127 ? -127 : k > 128 ? 128 : k;	// 2^-127 → 0.0f, 2^128 → inf
+	union { int32_t i; float f; } scale = { .i = (k + 127) << 23 };
+	return p * scale.f;
+#endif
+}
+
+/* C[M,N] = alpha · op(A) op(B) + beta · C, row-major, op = transpose when
+ * the flag is set; lda/ldb/ldc are row strides. */
+void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
+	       const real *B, int ldb, real beta, real *C, int ldc);
+
+/* Make OpenBLAS single-threaded: blas_gemm splits work over OpenMP threads
+ * itself (docs/DESIGN.md §7: one pool, no oversubscription).  Called by
+ * model_create.  Each slice is an independent sgemm, so results are
+ * bit-identical for a given thread count. */
+void blas_init_threads(void);
+
+/* out = inp · weightᵀ + bias (nn.Linear).  bias may be NULL. */
+void linear_forward(real *out, const real *inp, const real *weight, const real *bias,
+		    int N, int in_dim, int out_dim);
+/* dinp may be NULL (first layer), dbias NULL when there is no bias. */
+void linear_backward(real *dinp, real *dweight, real *dbias, const real *dout,
+		     const real *inp, const real *weight, int N, int in_dim, int out_dim);
+
+/* out = inp / sqrt(mean(inp²) + 1e-6) ⊙ weight, per row; rstd keeps the
+ * reciprocal root for backward. */
+void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *weight, int N, int C);
+void rmsnorm_backward(real *dinp, real *dweight, const real *dout, const real *inp,
+		      const real *weight, const real *rstd, int N, int C);
+
+/* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
+void gelu_forward(real *out, const real *inp, size_t n);
+void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n);
+
+/* Rotary position embedding, in place, on the q and k parts of a fused qkv
+ * tensor [B, T, 3A] (q at columns 0..A, k at A..2A).  Row t of each example
+ * turns the pair (2i, 2i+1) of every head by t · theta_i: table cos_sin is
+ * [T_table, head/2, 2] (cos, sin).  Backward turns the gradient back. */
+void rope_table(real *cos_sin, int T, int head_size);
+void rope_forward(real *qkv, const real *cos_sin, int B, int T, int A, int n_heads);
+void rope_backward(real *dqkv, const real *cos_sin, int B, int T, int A, int n_heads);
+
+/* out = inp + Dropout(branch), elementwise over n.  out may alias inp.  The
+ * dropout mask is a pure function of (seed, stream, element index), so
+ * backward regenerates it instead of storing it; p = 0 is plain addition. */
+void residual_forward(real *out, const real *inp, const real *branch, size_t n, float p,
+		      uint64_t seed, uint64_t stream);
+/* dbranch += Dropout(dout) (the same mask); the residual path's gradient is
+ * dout itself, which the caller keeps. */
+void residual_backward(real *dbranch, const real *dout, size_t n, float p, uint64_t seed,
+		       uint64_t stream);
+
+/* Multi-head attention (attention.c), non-causal, on a fused qkv [B, T, 3A]
+ * after RoPE: out [B, T, A], lse [B, n_heads, T] (log-sum-exp of each
+ * query's scaled scores, kept for backward).  Blocked over keys with an
+ * online softmax, so the T×T scores of a head never all exist at once. */
+void attention_forward(real *out, real *lse, const real *qkv, int B, int T, int A, int n_heads);
+/* dqkv [B, T, 3A] += gradient; dout [B, T, A]. */
+void attention_backward(real *dqkv, const real *dout, const real *qkv, const real *out,
+			const real *lse, int B, int T, int A, int n_heads);
+
+/* ---- the model's input and output (mask.c) ----
+ * feat (B, 2CF, T) = features of x (B, C, F, T) complex divided by sigma (B)
+ * = sqrt(mean |x_b|²) + 1e-5; yspec (B, S, C, F, T) complex = mask
+ * (B, S·2·C·F, T) ⊙ x; mask_backward overwrites dmask with ∂/∂mask. */
+void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
+void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F, int T);
+void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C, int F,
+		   int T);
+
+/* ---- the loss's terms (loss_terms.c) ---- */
+
+/* The terms, on the CPU: the cpu backend's loss ops (backend.h):
+ *
+ * loss_time_terms: for BS (example, source) pairs of len samples, x the
+ * estimates and y the targets (BS, len): sisdr[bs] in dB and l1[bs] =
+ * Σ |x − y|; with dx non-NULL, dx (BS, len) is overwritten with
+ * c_sisdr · ∂SI-SDR/∂x + c_l1 · sign(x − y).
+ *
+ * loss_spectral_terms: for rows of `bins` complex bins, yhat the estimates
+ * and yt the targets' spectrograms: spec_l1[r] = Σ | |Ŷ| − |Y| |; with
+ * dyhat non-NULL, dyhat += c_spec · sign(|Ŷ| − |Y|) · Ŷ / |Ŷ|. */
+void loss_time_terms(double *sisdr, double *l1, real *dx, const real *x, const real *y, int BS,
+		     int64_t len, double c_sisdr, double c_l1);
+void loss_spectral_terms(double *spec_l1, real *dyhat, const real *yhat, const real *yt,
+			 int64_t rows, int64_t bins, double c_spec);
+
+/* SI-SDR in dB of an estimate against a reference, both (n). */
+double loss_sisdr(const real *estimate, const real *reference, int64_t n);
+
+/* ---- the optimizer (adamw.c) and the EMA of the weights (ema.c) ----
+ * AdamW and global gradient-norm clipping with torch.optim.AdamW and
+ * torch.nn.utils.clip_grad_norm_ semantics, each one loop over the flat
+ * parameter, gradient and moment buffers. */
+struct adamw {
+	size_t n;
+	real *m, *v;		/* (n) first and second moments, the parameters' layout */
+	int64_t t;		/* steps taken */
+	float beta1, beta2, eps, weight_decay;
+};
+
+/* Zero moments for n parameters; β 0.9 / 0.999, ε 1e-8. */
+void adamw_init(struct adamw *opt, size_t n, float weight_decay);
+void adamw_free(struct adamw *opt);
+
+/* One step: p ← p − lr·wd·p, then the Adam update with bias correction. */
+void adamw_step(struct adamw *opt, real *params, const real *grads, float lr);
+
+/* The update of adamw_step for step t (>= 1) over n, with explicit state:
+ * the CPU twin of the backend's adamw op. */
+void adamw_update(real *params, const real *grads, real *m, real *v, size_t n, float lr,
+		  float beta1, float beta2, float eps, float weight_decay, int64_t t);
+/* Σ x² (n) in double, in index order. */
+double sumsq(const real *x, size_t n);
+
+/* The global L2 norm of grads (n), in double, in a fixed order.  When
+ * max_norm > 0 and the norm exceeds it, grads are scaled by
+ * max_norm / (norm + 1e-6) as clip_grad_norm_ does.  Returns the norm
+ * before clipping (NaN or Inf when a gradient is: the caller skips the
+ * step). */
+double grad_clip_norm(real *grads, size_t n, float max_norm);
+
+/* EMA of the weights ([train] ema_decay): after every optimizer step, ema ←
+ * decay · ema + (1 − decay) · params, elementwise, starting from a copy of
+ * the initial weights (no bias correction, as timm's ModelEmaV2 and
+ * Demucs). */
+/* ema (n) ← decay · ema + (1 − decay) · params (n) */
+void ema_update(real *ema, const real *params, size_t n, float decay);
+
+#endif
