@@ -65,7 +65,7 @@ ifneq ($(NVCC),)
 ifneq ($(CU_SRCS),)
 CU_OBJS := $(CU_SRCS:%.cu=$(OBJDIR)/%.o)
 # the CUDA backend is a plugin the tools dlopen when they use it
-# (lib/backend.c): a CPU run loads no cuBLAS (about 200 MB resident)
+# (lib/backend/backend.c): a CPU run loads no cuBLAS (about 200 MB resident)
 PLUGIN := $(BINDIR)/sepnet-cuda.so
 CFLAGS += -DSEPNET_CUDA -DSEPNET_PLUGIN_DIR='"$(abspath $(BINDIR))"'
 # the plugin calls the program's die()

@@ -478,8 +478,9 @@ static void attention_wmma_launch(float *out, float *lse, const float *qkv, int 
 }
 
 extern "C" void attention_forward_cuda(float *out, float *lse, const float *qkv, int B, int T,
-				       int A, int n_heads, cuda_stream_t stream)
+				       int A, int n_heads)
 {
+	cudaStream_t stream = cuda_stream();
 	if (B == 0 || T == 0)
 		return;
 	if (cuda_get_precision() == BACKEND_BF16) {
@@ -533,8 +534,9 @@ static void attention_backward_launch(float *dqkv, const float *dout, const floa
 
 extern "C" void attention_backward_cuda(float *dqkv, const float *dout, const float *qkv,
 					const float *out, const float *lse, int B, int T, int A,
-					int n_heads, cuda_stream_t stream)
+					int n_heads)
 {
+	cudaStream_t stream = cuda_stream();
 	if (B == 0 || T == 0)
 		return;
 #define ARGS dqkv, dout, qkv, out, lse, B, T, A, n_heads, stream

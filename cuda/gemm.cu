@@ -1,6 +1,5 @@
-/* gemm.cu: row-major GEMMs with cuBLAS, the twins of blas_gemm and
- * linear_forward and linear_backward (layers.c), in the precision of
- * cuda_set_precision:
+/* gemm.cu: row-major GEMMs with cuBLAS, the twin of blas_gemm
+ * (lib/ops/gemm.c), in the precision of cuda_set_precision:
  *   f32   cublasGemmEx, CUBLAS_COMPUTE_32F (exact f32 products)
  *   tf32  CUBLAS_COMPUTE_32F_FAST_TF32 (inputs rounded to 10-bit mantissas)
  *   bf16  CUBLAS_COMPUTE_32F_FAST_16BF: A and B rounded to bf16 (8-bit
@@ -14,6 +13,8 @@
 #include <cublas_v2.h>
 
 #include "common.cuh"
+
+/* ---- launchers ---- */
 
 static cublasHandle_t handle;
 static enum backend_precision precision = BACKEND_F32;
@@ -49,8 +50,9 @@ static cublasComputeType_t compute_type(void)
 
 extern "C" void blas_gemm_cuda(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
 			       const float *A, int lda, const float *B, int ldb, float beta,
-			       float *C, int ldc, cuda_stream_t stream)
+			       float *C, int ldc)
 {
+	cudaStream_t stream = cuda_stream();
 	if (M == 0 || N == 0)
 		return;
 	cublasHandle_t h = gemm_handle(stream);
@@ -58,40 +60,4 @@ extern "C" void blas_gemm_cuda(bool trans_a, bool trans_b, int M, int N, int K, 
 	cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
 	CUBLAS_CHECK(cublasGemmEx(h, op_b, op_a, N, M, K, &alpha, B, CUDA_R_32F, ldb, A, CUDA_R_32F,
 				  lda, &beta, C, CUDA_R_32F, ldc, compute_type(), CUBLAS_GEMM_DEFAULT));
-}
-
-extern "C" void linear_forward_cuda(float *out, const float *inp, const float *weight,
-				    const float *bias, int N, int in_dim, int out_dim,
-				    cuda_stream_t stream)
-{
-	// out (N, out_dim) = inp (N, in_dim) · weightᵀ + bias, bias first as on the CPU
-	if (bias)
-		broadcast_cuda(out, bias, N, out_dim, false, stream);
-	blas_gemm_cuda(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight, in_dim,
-		       bias ? 1.0f : 0.0f, out, out_dim, stream);
-}
-
-extern "C" void linear_gelu_forward_cuda(float *out, const float *inp, const float *weight,
-					 const float *bias, int N, int in_dim, int out_dim,
-					 cuda_stream_t stream)
-{
-	// the bias is added in the fused kernel, after the product
-	blas_gemm_cuda(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight, in_dim, 0, out,
-		       out_dim, stream);
-	bias_gelu_forward_cuda(out, bias, N, out_dim, stream);
-}
-
-extern "C" void linear_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
-				     const float *inp, const float *weight, int N, int in_dim,
-				     int out_dim, cuda_stream_t stream)
-{
-	// dinp (N, in_dim) += dout (N, out_dim) · weight (out_dim, in_dim);
-	// dweight += doutᵀ · inp (N, in_dim); dbias (out_dim) += column sums of dout
-	if (dinp)
-		blas_gemm_cuda(false, false, N, in_dim, out_dim, 1, dout, out_dim, weight, in_dim, 1,
-			       dinp, in_dim, stream);
-	blas_gemm_cuda(true, false, out_dim, in_dim, N, 1, dout, out_dim, inp, in_dim, 1, dweight,
-		       in_dim, stream);
-	if (dbias)
-		sum_rows_cuda(dbias, dout, N, out_dim, false, stream);
 }

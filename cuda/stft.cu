@@ -8,7 +8,7 @@
  * overlap-adds by gathering: each output sample sums the frames covering
  * it (window / n_fft applied) and divides by the summed squared window, so
  * no two threads write one sample.  The iSTFT's adjoint (training's
- * gradient through it, spectral_istft_backward in layers.c) runs the same
+ * gradient through it, stft_inverse_adjoint in lib/dsp/stft.c) runs the same
  * steps backwards: a kernel divides dy by the envelope and cuts it into
  * windowed frames, the R2C plan transforms them, and a kernel adds c_f /
  * n_fft of each bin into din in the stream layout.  Plans are made for a batch size
@@ -93,7 +93,7 @@ __global__ static void overlap_add_kernel(float *y, const float *frames, const f
 // g[j] = dy[j − n_fft/2] / Σ window² (the frames covering j) for padded
 // positions j in [n_fft/2, n_fft/2 + n), 0 elsewhere: the adjoint of
 // overlap_add_kernel's trim, division and overlap-add; one thread per frame
-// sample.  The envelope is summed as spectral_envelope (layers.c) does, frames
+// sample.  The envelope is summed as the CPU's envelope (lib/dsp/stft.c) is, frames
 // in order, each square rounded before it is added.
 __global__ static void adjoint_frame_kernel(float *frames, const float *dy, const float *window,
 					    int64_t rows, int64_t n, int64_t T, int n_fft, int hop)
@@ -207,8 +207,9 @@ static void stft_prepare(struct backend_stft *s, int64_t batch, cufftType type,
 }
 
 extern "C" int stft_forward_cuda(struct backend_stft *s, float *out, const float *x, int64_t rows,
-				 int64_t n, cuda_stream_t stream)
+				 int64_t n)
 {
+	cudaStream_t stream = cuda_stream();
 	// out (rows, F, T) complex, x (rows, n)
 	if (n <= s->n_fft / 2)
 		return -1;
@@ -257,8 +258,9 @@ static bool inverse_ok(const struct backend_stft *s, int64_t T, int64_t n)
 }
 
 extern "C" int stft_inverse_cuda(struct backend_stft *s, float *y, const float *in, int64_t rows,
-				 int64_t T, int64_t n, cuda_stream_t stream)
+				 int64_t T, int64_t n)
 {
+	cudaStream_t stream = cuda_stream();
 	// y (rows, n), in (rows, F, T) complex
 	if (!inverse_ok(s, T, n))
 		return -1;
@@ -277,8 +279,9 @@ extern "C" int stft_inverse_cuda(struct backend_stft *s, float *y, const float *
 }
 
 extern "C" int stft_inverse_backward_cuda(struct backend_stft *s, float *din, const float *dy,
-					  int64_t rows, int64_t T, int64_t n, cuda_stream_t stream)
+					  int64_t rows, int64_t T, int64_t n)
 {
+	cudaStream_t stream = cuda_stream();
 	// din (rows, F, T) complex, dy (rows, n)
 	if (!inverse_ok(s, T, n))
 		return -1;

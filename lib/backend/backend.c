@@ -1,5 +1,6 @@
-/* backend.c: the CPU backend (the reference code of lib/ behind the table
- * of backend.h) and the choice of backend. */
+/* backend.c: the CPU backend (lib/ops/'s functions behind the table of
+ * backend.h, and the STFT plans of lib/dsp/stft.h) and the choice of
+ * backend. */
 #include "backend.h"
 
 #include <stdlib.h>
@@ -44,35 +45,6 @@ static void cpu_zero(void *p, size_t bytes)
 static void cpu_set_precision(enum backend_precision p)
 {
 	(void)p;	/* the CPU computes in f32 whatever is asked */
-}
-
-/* ---- ops: the reference functions, adapted where the table differs ---- */
-
-static void cpu_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const real *A,
-		     int lda, const real *B, int ldb, float beta, real *C, int ldc)
-{
-	blas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-static void cpu_broadcast(real *out, const real *vec, int rows, int width, bool by_row)
-{
-	// out is (rows, width); as model_forward fills biases before its GEMMs
-	#pragma omp parallel for if ((size_t)rows * width > (1 << 19))
-	for (int r = 0; r < rows; r++) {
-		real *o = out + (size_t)r * width;
-		if (by_row)
-			for (int i = 0; i < width; i++)
-				o[i] = vec[r];
-		else
-			memcpy(o, vec, width * sizeof(real));
-	}
-}
-
-static void cpu_linear_gelu_forward(real *out, const real *inp, const real *weight,
-				    const real *bias, int N, int in_dim, int out_dim)
-{
-	linear_forward(out, inp, weight, bias, N, in_dim, out_dim);
-	gelu_forward(out, out, (size_t)N * out_dim);	// elementwise: in place is safe
 }
 
 /* ---- STFT: rows in parallel, one plan per thread (as the stft tool) ---- */
@@ -150,61 +122,6 @@ static size_t cpu_device_memory(void)
 	return 0;
 }
 
-/* ---- training ---- */
-
-static void cpu_sum_rows(real *acc, const real *x, int rows, int width, bool by_row)
-{
-	// as model_backward sums the bias gradients
-	if (by_row) {
-		#pragma omp parallel for if ((size_t)rows * width > (1 << 19))
-		for (int r = 0; r < rows; r++) {
-			real s = 0;
-			for (int i = 0; i < width; i++)
-				s += x[(size_t)r * width + i];
-			acc[r] += s;
-		}
-		return;
-	}
-	for (int r = 0; r < rows; r++)
-		for (int i = 0; i < width; i++)
-			acc[i] += x[(size_t)r * width + i];
-}
-
-static void cpu_stem_mix(real *mix, const real *stems, int B, int S, int C, int64_t n)
-{
-	// mix (B, C, n), stems (B, S, C, n); as model_mixture_spectrogram adds
-	#pragma omp parallel for
-	for (int bc = 0; bc < B * C; bc++) {
-		int b = bc / C, ch = bc % C;
-		real *m = mix + (size_t)bc * n;
-		memset(m, 0, n * sizeof(real));
-		for (int s = 0; s < S; s++) {
-			const real *y = stems + (((size_t)b * S + s) * C + ch) * n;
-			for (int64_t i = 0; i < n; i++)
-				m[i] += y[i];
-		}
-	}
-}
-
-static void cpu_scale(real *x, size_t n, float s)
-{
-	#pragma omp parallel for if (n > (1 << 19))
-	for (size_t i = 0; i < n; i++)
-		x[i] *= s;
-}
-
-static void cpu_loss_time(double *sisdr, double *l1, real *dx, const real *x, const real *y,
-			  int BS, int64_t len, double c_sisdr, double c_l1)
-{
-	loss_time_terms(sisdr, l1, dx, x, y, BS, len, c_sisdr, c_l1);
-}
-
-static void cpu_loss_spectral(double *spec_l1, real *dyhat, const real *yhat, const real *yt,
-			      int64_t rows, int64_t bins, double c_spec)
-{
-	loss_spectral_terms(spec_l1, dyhat, yhat, yt, rows, bins, c_spec);
-}
-
 static int cpu_stft_inverse_backward(struct backend_stft *s, real *din, const real *dy,
 				     int64_t rows, int64_t T, int64_t n)
 {
@@ -221,6 +138,7 @@ static int cpu_stft_inverse_backward(struct backend_stft *s, real *din, const re
 	return failed ? -1 : 0;
 }
 
+#define CPU_OP(ret, name, params) .name = name,
 const struct backend backend_cpu = {
 	.name = "cpu",
 	.host = true,
@@ -230,46 +148,20 @@ const struct backend backend_cpu = {
 	.download = cpu_copy,
 	.zero = cpu_zero,
 	.set_precision = cpu_set_precision,
-	.gemm = cpu_gemm,
-	.broadcast = cpu_broadcast,
-	.features_forward = features_forward,
-	.linear_forward = linear_forward,
-	.linear_gelu_forward = cpu_linear_gelu_forward,
-	.rmsnorm_forward = rmsnorm_forward,
-	.rope_forward = rope_forward,
-	.attention_forward = attention_forward,
-	.mask_forward = mask_forward,
-	.chunk_gather = chunk_gather,
-	.chunk_accumulate = chunk_accumulate,
-	.stft_create = cpu_stft_create,
-	.stft_free = cpu_stft_free,
-	.stft_forward = cpu_stft_forward,
-	.stft_inverse = cpu_stft_inverse,
 	.host_alloc = cpu_host_alloc,
 	.host_free = cpu_free,
 	.upload_async = cpu_copy,
 	.upload_fence = cpu_nothing,
 	.sync = cpu_nothing,
 	.device_memory = cpu_device_memory,
-	.linear_backward = linear_backward,
-	.rmsnorm_backward = rmsnorm_backward,
-	.gelu_forward = gelu_forward,
-	.gelu_backward = gelu_backward,
-	.rope_backward = rope_backward,
-	.attention_backward = attention_backward,
-	.residual_forward = residual_forward,
-	.residual_backward = residual_backward,
-	.mask_backward = mask_backward,
-	.sum_rows = cpu_sum_rows,
-	.stem_mix = cpu_stem_mix,
-	.scale = cpu_scale,
-	.sumsq = sumsq,
-	.adamw = adamw_update,
-	.ema_update = ema_update,
-	.loss_time = cpu_loss_time,
-	.loss_spectral = cpu_loss_spectral,
+	.stft_create = cpu_stft_create,
+	.stft_free = cpu_stft_free,
+	.stft_forward = cpu_stft_forward,
+	.stft_inverse = cpu_stft_inverse,
 	.stft_inverse_backward = cpu_stft_inverse_backward,
+	BACKEND_OPS(CPU_OP)	/* the lib/ops/ functions themselves */
 };
+#undef CPU_OP
 
 real *backend_buffer_want(const struct backend *be, struct backend_buffer *b, size_t floats)
 {

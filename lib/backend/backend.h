@@ -1,14 +1,16 @@
 /* backend.h: the compute backends behind one table of function pointers
  * (docs/DESIGN.md §7, ggml style).
  *
- * Inference (lib/separate.c) and the stft/istft tools call every op through
- * a struct backend chosen at run time with -d cpu|cuda.  Each op has the
- * signature of its CPU twin in lib/ (layers.h, model.h, chunk.h), and every
- * pointer it takes is memory of that backend: host memory for "cpu",
- * device memory (cudaMalloc) for "cuda", moved with upload/download.  The
- * CPU backend is the reference code itself; the CUDA one (cuda/, only in a
- * build with nvcc) runs the same ops as kernels, cuBLAS and cuFFT on one
- * stream, so download is the only synchronisation point.
+ * The model (lib/model/), the loss, the trainer and the stft/istft tools
+ * call every op through a struct backend chosen at run time with
+ * -d cpu|cuda.  Every pointer an op takes is memory of that backend: host
+ * memory for "cpu", device memory for "cuda", moved with upload/download.
+ *
+ * The ops are listed once, in BACKEND_OPS: a name, and the signature of the
+ * CPU function of that name in lib/ops/ (ops.h), which is the cpu table's
+ * entry; the cuda table's entry is the launcher NAME_cuda in cuda/ with the
+ * same signature (declared from this list in cuda/sepnet_cuda.h), which
+ * enqueues on the backend's stream.  Backward ops ADD into their gradients.
  *
  * Default: cuda when the binary was built with CUDA and a device is
  * present, else cpu, silently.  Asking for cuda where it cannot run is an
@@ -35,53 +37,78 @@ enum backend_precision {
 /* STFT plans of one backend for one (n_fft, hop). */
 struct backend_stft;
 
+/* X(return type, name, (parameters)) for every op; shapes and semantics
+ * are in ops.h (and chunk.h for the two chunk ops). */
+#define BACKEND_OPS(X)                                                                      \
+	X(void, blas_gemm, (bool trans_a, bool trans_b, int M, int N, int K, real alpha,     \
+			    const real *A, int lda, const real *B, int ldb, real beta, real *C, \
+			    int ldc))                                                        \
+	X(void, linear_forward, (real *out, const real *inp, const real *weight,            \
+				 const real *bias, int N, int in_dim, int out_dim))          \
+	X(void, linear_backward, (real *dinp, real *dweight, real *dbias, const real *dout,  \
+				  const real *inp, const real *weight, int N, int in_dim,    \
+				  int out_dim))                                              \
+	X(void, linear_gelu_forward, (real *out, const real *inp, const real *weight,       \
+				      const real *bias, int N, int in_dim, int out_dim))     \
+	X(void, rmsnorm_forward, (real *out, real *rstd, const real *inp, const real *weight, \
+				  int N, int C))                                             \
+	X(void, rmsnorm_backward, (real *dinp, real *dweight, const real *dout,              \
+				   const real *inp, const real *weight, const real *rstd, int N, \
+				   int C))                                                   \
+	X(void, gelu_forward, (real *out, const real *inp, size_t n))                        \
+	X(void, gelu_backward, (real *dinp, const real *dout, const real *inp, size_t n))    \
+	X(void, rope_forward, (real *qkv, const real *cos_sin, int B, int T, int A,         \
+			       int n_heads))                                                 \
+	X(void, rope_backward, (real *dqkv, const real *cos_sin, int B, int T, int A,       \
+				int n_heads))                                                \
+	X(void, attention_forward, (real *out, real *lse, const real *qkv, int B, int T,    \
+				    int A, int n_heads))                                     \
+	X(void, attention_backward, (real *dqkv, const real *dout, const real *qkv,         \
+				     const real *out, const real *lse, int B, int T, int A,   \
+				     int n_heads))                                           \
+	X(void, residual_forward, (real *out, const real *inp, const real *branch, size_t n, \
+				   float p, uint64_t seed, uint64_t stream))                 \
+	X(void, residual_backward, (real *dbranch, const real *dout, size_t n, float p,      \
+				    uint64_t seed, uint64_t stream))                         \
+	X(void, features_forward, (real *feat, real *sigma, const real *x, int B, int C,    \
+				   int F, int T))                                            \
+	X(void, mask_forward, (real *yspec, const real *mask, const real *x, int B, int S,  \
+			       int C, int F, int T))                                         \
+	X(void, mask_backward, (real *dmask, const real *dyspec, const real *x, int B, int S, \
+				int C, int F, int T))                                        \
+	X(void, loss_time_terms, (double *sisdr, double *l1, real *dx, const real *x,        \
+				  const real *y, int BS, int64_t len, double c_sisdr,        \
+				  double c_l1))                                              \
+	X(void, loss_spectral_terms, (double *spec_l1, real *dyhat, const real *yhat,        \
+				      const real *yt, int64_t rows, int64_t bins,            \
+				      double c_spec))                                        \
+	X(void, adamw_update, (real *params, const real *grads, real *m, real *v, size_t n, \
+			       float lr, float beta1, float beta2, float eps,               \
+			       float weight_decay, int64_t t))                               \
+	X(void, ema_update, (real *ema, const real *params, size_t n, float decay))          \
+	X(double, sumsq, (const real *x, size_t n))                                          \
+	X(void, tensor_scale, (real *x, size_t n, float s))                                  \
+	X(void, tensor_broadcast, (real *out, const real *vec, int rows, int width,         \
+				   bool by_row))                                             \
+	X(void, tensor_sum_rows, (real *acc, const real *x, int rows, int width,            \
+				  bool by_row))                                              \
+	X(void, stem_mix, (real *mix, const real *stems, int B, int S, int C, int64_t n))    \
+	X(void, chunk_gather, (real *seg, const real *in, const struct chunk_plan *p,        \
+			       int64_t s, int64_t rows, int64_t width))                      \
+	X(void, chunk_accumulate, (real *out, const real *seg, const struct chunk_plan *p,   \
+				   int64_t s, int64_t rows, int64_t width))
+
 struct backend {
 	const char *name;	/* "cpu" or "cuda" */
 	bool host;		/* its memory is host memory: upload/download may be skipped */
-	/* memory of this backend; alloc'd memory is zeroed, dies when out of it */
+
+	/* ---- memory; alloc'd memory is zeroed, dies when out of it ---- */
 	void *(*alloc)(size_t bytes);
 	void (*free)(void *p);
 	void (*upload)(void *dst, const void *src, size_t bytes);	/* host → backend */
 	void (*download)(void *dst, const void *src, size_t bytes);	/* backend → host, waits */
 	void (*zero)(void *p, size_t bytes);
 	void (*set_precision)(enum backend_precision p);
-
-	/* C[M,N] = alpha op(A) op(B) + beta C, row-major (blas_gemm) */
-	void (*gemm)(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const real *A,
-		     int lda, const real *B, int ldb, float beta, real *C, int ldc);
-	/* out (rows, width): out[r][i] = vec[i] (by_row false) or vec[r] (by_row true) */
-	void (*broadcast)(real *out, const real *vec, int rows, int width, bool by_row);
-	/* model.h: feat (B, 2CF, T), sigma (B) from x (B, C, F, T) complex */
-	void (*features_forward)(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
-	/* layers.h */
-	void (*linear_forward)(real *out, const real *inp, const real *weight, const real *bias,
-			       int N, int in_dim, int out_dim);
-	/* out = GELU(inp · weightᵀ + bias), the FFN's hidden layers fused */
-	void (*linear_gelu_forward)(real *out, const real *inp, const real *weight,
-				    const real *bias, int N, int in_dim, int out_dim);
-	void (*rmsnorm_forward)(real *out, real *rstd, const real *inp, const real *weight, int N,
-				int C);
-	void (*rope_forward)(real *qkv, const real *cos_sin, int B, int T, int A, int n_heads);
-	void (*attention_forward)(real *out, real *lse, const real *qkv, int B, int T, int A,
-				  int n_heads);
-	/* model.h: yspec (B, S, C, F, T) complex = mask (B, S·2·C·F, T) ⊙ x (B, C, F, T) */
-	void (*mask_forward)(real *yspec, const real *mask, const real *x, int B, int S, int C,
-			     int F, int T);
-	/* chunk.h (the plan itself stays on the host) */
-	void (*chunk_gather)(real *seg, const real *in, const struct chunk_plan *p, int64_t s,
-			     int64_t rows, int64_t width);
-	void (*chunk_accumulate)(real *out, const real *seg, const struct chunk_plan *p, int64_t s,
-				 int64_t rows, int64_t width);
-
-	/* STFT of rows (stft.h semantics): out (rows, F, T) complex from
-	 * x (rows, n); inverse y (rows, n) from in (rows, F, T), length n.
-	 * Both return -1 where stft_forward / stft_inverse would. */
-	struct backend_stft *(*stft_create)(int n_fft, int hop);
-	void (*stft_free)(struct backend_stft *s);
-	int (*stft_forward)(struct backend_stft *s, real *out, const real *x, int64_t rows,
-			    int64_t n);
-	int (*stft_inverse)(struct backend_stft *s, real *y, const real *in, int64_t rows,
-			    int64_t T, int64_t n);
 
 	/* ---- overlap of I/O and compute (sepnet-fwd, sepnet-train) ---- */
 	/* Host memory that copies to and from the backend fastest: page-locked
@@ -99,55 +126,23 @@ struct backend {
 	 * for the host. */
 	size_t (*device_memory)(void);
 
-	/* ---- training (lib/devtrain.c).  Each op is its CPU twin's in layers.h,
-	 * optim.h, ema.h, loss.h or model.h; backward ops ADD into their
-	 * gradients as those do. ---- */
-	void (*linear_backward)(real *dinp, real *dweight, real *dbias, const real *dout,
-				const real *inp, const real *weight, int N, int in_dim, int out_dim);
-	void (*rmsnorm_backward)(real *dinp, real *dweight, const real *dout, const real *inp,
-				 const real *weight, const real *rstd, int N, int C);
-	void (*gelu_forward)(real *out, const real *inp, size_t n);
-	void (*gelu_backward)(real *dinp, const real *dout, const real *inp, size_t n);
-	void (*rope_backward)(real *dqkv, const real *cos_sin, int B, int T, int A, int n_heads);
-	void (*attention_backward)(real *dqkv, const real *dout, const real *qkv,
-				   const real *out, const real *lse, int B, int T, int A,
-				   int n_heads);
-	/* out = inp + Dropout(branch) over n (layers.h: mask from rng.h's
-	 * (seed, stream, element); p = 0 is plain addition); out may alias inp */
-	void (*residual_forward)(real *out, const real *inp, const real *branch, size_t n, float p,
-				 uint64_t seed, uint64_t stream);
-	void (*residual_backward)(real *dbranch, const real *dout, size_t n, float p,
-				  uint64_t seed, uint64_t stream);
-	/* model.h: dmask (B, S·2·C·F, T) = ∂/∂mask of mask_forward given
-	 * dyspec; overwritten, not added */
-	void (*mask_backward)(real *dmask, const real *dyspec, const real *x, int B, int S,
-			      int C, int F, int T);
-	/* x (rows, width): acc[i] += Σ_r x[r][i] (by_row false), or acc[r] +=
-	 * Σ_i x[r][i] summed into a float first (by_row true): the bias
-	 * gradients of model_backward, in its order */
-	void (*sum_rows)(real *acc, const real *x, int rows, int width, bool by_row);
-	/* mix (B, C, n) = Σ_s stems (B, S, C, n), s in order from 0 */
-	void (*stem_mix)(real *mix, const real *stems, int B, int S, int C, int64_t n);
-	/* x (n) *= s */
-	void (*scale)(real *x, size_t n, float s);
-	/* Σ x² (n) in double, in a fixed order for a given n; waits */
-	double (*sumsq)(const real *x, size_t n);
-	/* optim.h's adamw_update: one AdamW step t (>= 1) over n */
-	void (*adamw)(real *params, const real *grads, real *m, real *v, size_t n, float lr,
-		      float beta1, float beta2, float eps, float weight_decay, int64_t t);
-	/* ema.h */
-	void (*ema_update)(real *ema, const real *params, size_t n, float decay);
-	/* loss.h's loss_time_terms and loss_spectral_terms; sisdr, l1 and
-	 * spec_l1 are host arrays, and the call waits for them */
-	void (*loss_time)(double *sisdr, double *l1, real *dx, const real *x, const real *y,
-			  int BS, int64_t len, double c_sisdr, double c_l1);
-	void (*loss_spectral)(double *spec_l1, real *dyhat, const real *yhat, const real *yt,
-			      int64_t rows, int64_t bins, double c_spec);
-	/* din (rows, F, T) complex += the adjoint of stft_inverse applied to
-	 * dy (rows, n) (layers.h's spectral_istft_backward); -1 where
-	 * stft_inverse would refuse */
+	/* ---- STFT plans (stft.h semantics, many rows at once) ----
+	 * out (rows, F, T) complex from x (rows, n); y (rows, n) from in (rows,
+	 * F, T), length n; din (rows, F, T) += the inverse's adjoint applied to
+	 * dy (rows, n).  Each returns -1 where stft.h's would refuse. */
+	struct backend_stft *(*stft_create)(int n_fft, int hop);
+	void (*stft_free)(struct backend_stft *s);
+	int (*stft_forward)(struct backend_stft *s, real *out, const real *x, int64_t rows,
+			    int64_t n);
+	int (*stft_inverse)(struct backend_stft *s, real *y, const real *in, int64_t rows,
+			    int64_t T, int64_t n);
 	int (*stft_inverse_backward)(struct backend_stft *s, real *din, const real *dy,
 				     int64_t rows, int64_t T, int64_t n);
+
+	/* ---- the ops ---- */
+#define BACKEND_OP_MEMBER(ret, name, params) ret(*name) params;
+	BACKEND_OPS(BACKEND_OP_MEMBER)
+#undef BACKEND_OP_MEMBER
 };
 
 extern const struct backend backend_cpu;

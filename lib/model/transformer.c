@@ -333,9 +333,9 @@ static void transformer_forward(struct model *m, void *state, int B, int T)
 	be->features_forward(tf->feat, tf->sigma, m->x, B, m->C, m->F, T);
 	// z_b (T, d) = feat_bᵀ (T, Din) · W_inᵀ + b_in
 	real *z = tf->blocks[0].z_in;
-	be->broadcast(z, P->in_b, N, d, false);
+	be->tensor_broadcast(z, P->in_b, N, d, false);
 	for (int b = 0; b < B; b++)
-		be->gemm(true, true, T, d, m->Din, 1, tf->feat + b * spec, T, P->in_w, m->Din, 1,
+		be->blas_gemm(true, true, T, d, m->Din, 1, tf->feat + b * spec, T, P->in_w, m->Din, 1,
 			 z + (size_t)b * T * d, d);
 
 	for (int l = 0; l < c->n_layers; l++) {
@@ -375,8 +375,8 @@ static void transformer_forward(struct model *m, void *state, int B, int T)
 	// mask_b (Dout, T) = W_out (Dout, d) · an_bᵀ (d, T) + b_out
 	for (int b = 0; b < B; b++) {
 		real *mb = tf->mask + (size_t)b * m->Dout * T;
-		be->broadcast(mb, P->out_b, m->Dout, T, true);
-		be->gemm(false, true, m->Dout, T, d, 1, P->out_w, d, tf->an + (size_t)b * T * d, d, 1,
+		be->tensor_broadcast(mb, P->out_b, m->Dout, T, true);
+		be->blas_gemm(false, true, m->Dout, T, d, 1, P->out_w, d, tf->an + (size_t)b * T * d, d, 1,
 			 mb, T);
 	}
 	be->mask_forward(m->yspec, tf->mask, m->x, B, m->S, m->C, m->F, T);
@@ -403,11 +403,11 @@ static void transformer_backward(struct model *m, void *state)
 	zero(be, tf->da, (size_t)N * d);
 	for (int b = 0; b < B; b++) {
 		const real *dmb = tf->dmask + (size_t)b * m->Dout * T;
-		be->gemm(false, false, m->Dout, d, T, 1, dmb, T, tf->an + (size_t)b * T * d, d, 1,
+		be->blas_gemm(false, false, m->Dout, d, T, 1, dmb, T, tf->an + (size_t)b * T * d, d, 1,
 			 G->out_w, d);
-		be->gemm(true, false, T, d, m->Dout, 1, dmb, T, P->out_w, d, 1,
+		be->blas_gemm(true, false, T, d, m->Dout, 1, dmb, T, P->out_w, d, 1,
 			 tf->da + (size_t)b * T * d, d);
-		be->sum_rows(G->out_b, dmb, m->Dout, T, true);
+		be->tensor_sum_rows(G->out_b, dmb, m->Dout, T, true);
 	}
 	zero(be, tf->dz, (size_t)N * d);
 	be->rmsnorm_backward(tf->dz, G->out_norm, tf->da, tf->z_out, P->out_norm, tf->rstd_out, N, d);
@@ -459,9 +459,9 @@ static void transformer_backward(struct model *m, void *state)
 	// input projection: dW_in += dz_bᵀ (d, T) · feat_bᵀ (T, Din); db_in += Σ rows dz
 	size_t spec = (size_t)m->Din * T;
 	for (int b = 0; b < B; b++)
-		be->gemm(true, true, d, m->Din, T, 1, tf->dz + (size_t)b * T * d, d, tf->feat + b * spec,
+		be->blas_gemm(true, true, d, m->Din, T, 1, tf->dz + (size_t)b * T * d, d, tf->feat + b * spec,
 			 T, 1, G->in_w, m->Din);
-	be->sum_rows(G->in_b, tf->dz, N, d, false);
+	be->tensor_sum_rows(G->in_b, tf->dz, N, d, false);
 }
 
 const struct arch arch_transformer = {

@@ -30,3 +30,10 @@ void linear_backward(real *dinp, real *dweight, real *dbias, const real *dout,
 				dbias[o] += d[o];
 		}
 }
+
+void linear_gelu_forward(real *out, const real *inp, const real *weight, const real *bias, int N,
+			 int in_dim, int out_dim)
+{
+	linear_forward(out, inp, weight, bias, N, in_dim, out_dim);
+	gelu_forward(out, out, (size_t)N * out_dim);	// elementwise: in place is safe
+}

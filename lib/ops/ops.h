@@ -81,6 +81,10 @@ void linear_forward(real *out, const real *inp, const real *weight, const real *
 /* dinp may be NULL (first layer), dbias NULL when there is no bias. */
 void linear_backward(real *dinp, real *dweight, real *dbias, const real *dout,
 		     const real *inp, const real *weight, int N, int in_dim, int out_dim);
+/* out = GELU(inp · weightᵀ + bias): an FFN hidden layer at inference,
+ * where the pre-activation is not kept (fused on the GPU). */
+void linear_gelu_forward(real *out, const real *inp, const real *weight, const real *bias, int N,
+			 int in_dim, int out_dim);
 
 /* out = inp / sqrt(mean(inp²) + 1e-6) ⊙ weight, per row; rstd keeps the
  * reciprocal root for backward. */
@@ -127,6 +131,17 @@ void features_forward(real *feat, real *sigma, const real *x, int B, int C, int 
 void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F, int T);
 void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C, int F,
 		   int T);
+
+/* ---- small tensor ops (tensor.c) ----
+ * tensor_broadcast: out (rows, width) = vec (width) in every row (by_row
+ * false) or vec[r] along row r (by_row true).  tensor_sum_rows: acc[i] +=
+ * Σ_r x[r][i] (by_row false), or acc[r] += Σ_i x[r][i] summed into a real
+ * first (by_row true): the bias gradients.  tensor_scale: x (n) *= s.
+ * stem_mix: mix (B, C, n) = Σ_s stems (B, S, C, n), s in order from 0. */
+void tensor_broadcast(real *out, const real *vec, int rows, int width, bool by_row);
+void tensor_sum_rows(real *acc, const real *x, int rows, int width, bool by_row);
+void tensor_scale(real *x, size_t n, float s);
+void stem_mix(real *mix, const real *stems, int B, int S, int C, int64_t n);
 
 /* ---- the loss's terms (loss_terms.c) ---- */
 

@@ -83,7 +83,7 @@ double loss_compute(struct loss_work *lw, real *dyspec, const real *yspec,
 	if (be->stft_inverse(lw->stft, ywave, yspec, BSC, T, n))
 		die("loss_compute: inverse STFT of %lld samples failed", (long long)n);
 	// one (example, source) has both channels flattened: len C·n
-	be->loss_time(lw->sisdr, lw->l1, dywave, ywave, lw->stems, BS, (int64_t)C * n,
+	be->loss_time_terms(lw->sisdr, lw->l1, dywave, ywave, lw->stems, BS, (int64_t)C * n,
 		      -lw->w_sisdr / BS, lw->w_l1 / n_time);
 	if (dyspec) {
 		be->zero(dyspec, (size_t)BSC * F * T * 2 * sizeof(real));
@@ -92,7 +92,7 @@ double loss_compute(struct loss_work *lw, real *dyspec, const real *yspec,
 			    (long long)n);
 	}
 	// the spectral term always: its statistic is logged
-	be->loss_spectral(lw->spec_l1, dyspec, yspec, lw->target_spec.p, BSC, (int64_t)F * T,
+	be->loss_spectral_terms(lw->spec_l1, dyspec, yspec, lw->target_spec.p, BSC, (int64_t)F * T,
 			  lw->w_spec / n_bins);
 	struct loss_stats st;
 	loss_stats_make(&st, lw->sisdr, lw->l1, lw->spec_l1, B, S, C, n_time, n_bins, lw->w_sisdr,

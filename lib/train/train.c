@@ -293,14 +293,14 @@ double trainer_update(struct trainer *t, float lr)
 	// each micro-batch's loss is a mean over its examples: the step's
 	// gradient is the mean over micro-batches
 	if (c->gradient_accum > 1)
-		be->scale(m->grads, n, 1.0f / c->gradient_accum);
+		be->tensor_scale(m->grads, n, 1.0f / c->gradient_accum);
 	double norm = sqrt(be->sumsq(m->grads, n));
 	if (!isfinite(norm))
 		return norm;
 	if (c->grad_clip > 0 && norm > c->grad_clip)
-		be->scale(m->grads, n, (float)(c->grad_clip / (norm + 1e-6)));
+		be->tensor_scale(m->grads, n, (float)(c->grad_clip / (norm + 1e-6)));
 	t->opt.t++;
-	be->adamw(m->w, m->grads, t->dev_m, t->dev_v, n, lr, t->opt.beta1, t->opt.beta2, t->opt.eps,
+	be->adamw_update(m->w, m->grads, t->dev_m, t->dev_v, n, lr, t->opt.beta1, t->opt.beta2, t->opt.eps,
 		  t->opt.weight_decay, t->opt.t);
 	if (t->dev_ema)
 		be->ema_update(t->dev_ema, m->w, n, c->ema_decay);

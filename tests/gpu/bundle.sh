@@ -26,7 +26,7 @@ make --no-print-directory OBJDIR="$obj" BINDIR="$obj/bin" ARCH=x86-64-v3 -j"$(np
 	"${tools[@]/#/$obj/bin/}" "$obj/bin/sepnet-cuda.so" "${checks[@]/#/$obj/tests/tools/}" \
 	> "$obj/make.log" 2>&1 ||
 	{ cat "$obj/make.log" >&2; echo "bundle.sh: the build failed" >&2; exit 1; }
-# the CUDA backend is the plugin the tools load (lib/backend.c); awk reads
+# the CUDA backend is the plugin the tools load (lib/backend/backend.c); awk reads
 # all of nm's output (grep -q would end the pipe early, and pipefail would
 # take nm's SIGPIPE for a failure)
 nm -D "$obj/bin/sepnet-cuda.so" 2>/dev/null |

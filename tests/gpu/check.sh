@@ -20,7 +20,8 @@
 #    waveform and spectrogram mode, base.ini in f32, tf32 and bf16 (its
 #    config's use_amp) waveform mode; fresh output files each run.
 # 4. check-train: one optimizer step of tiny.ini and base.ini (f32, then
-#    bf16 as configured) through lib/devtrain.c on cuda against cpu, every
+#    bf16 as configured) through the trainer (lib/train/train.h: the one
+#    model path) on cuda against cpu, every
 #    gradient tensor compared (tolerances in tests/tools/check-train.c);
 # 5. 50 steps of tiny.ini on cuda with the loss falling;
 # 6. training examples/s and device memory of small, base and xlarge at
@@ -204,7 +205,7 @@ for c in $bench_configs; do
 done
 [ -z "${base_eps:-}" ] ||
 	awk -v e="$base_eps" 'BEGIN { printf "  base: an epoch of 2000 ten-second examples takes %.1f s (goal: under 20 s)\n", 2000 / e }'
-# (check-train --bench times the step of lib/devtrain.c that sepnet-train
+# (check-train --bench times the trainer's step that sepnet-train
 # runs, on stems held in memory as the PyTorch script's are; the tool on a
 # musdb-cat pipe needs the data set and musdb-cat, which are not bundled)
 

@@ -186,8 +186,8 @@ static void check_gemm(void)
 				float *A = host_random(na, 1), *B = host_random(nb, 1), *C = host_random(nc, 1);
 				float *dA = to_gpu(A, na), *dB = to_gpu(B, nb), *dC = to_gpu(C, nc);
 				gpu->set_precision(precisions[p].p);
-				gpu->gemm(ta, tb, M, N, K, 0.7f, dA, lda, dB, ldb, 0.3f, dC, ldc);
-				cpu->gemm(ta, tb, M, N, K, 0.7f, A, lda, B, ldb, 0.3f, C, ldc);
+				gpu->blas_gemm(ta, tb, M, N, K, 0.7f, dA, lda, dB, ldb, 0.3f, dC, ldc);
+				cpu->blas_gemm(ta, tb, M, N, K, 0.7f, A, lda, B, ldb, 0.3f, C, ldc);
 				char name[64];
 				snprintf(name, sizeof name, "gemm %c%c 67x45x130", ta ? 'T' : 'N', tb ? 'T' : 'N');
 				check(name, precisions[p].name, dC, C, nc, precisions[p].tol);
@@ -235,8 +235,8 @@ static void check_elementwise(void)
 	float *dvec = to_gpu(vec, rows > width ? rows : width);
 	for (int by_row = 0; by_row < 2; by_row++) {
 		float *d = gpu_poisoned((size_t)rows * width);
-		gpu->broadcast(d, dvec, rows, width, by_row);
-		cpu->broadcast(ref, vec, rows, width, by_row);
+		gpu->tensor_broadcast(d, dvec, rows, width, by_row);
+		cpu->tensor_broadcast(ref, vec, rows, width, by_row);
 		check(by_row ? "broadcast by row" : "broadcast by column", "f32", d, ref,
 		      (size_t)rows * width, 0);
 		gpu->free(d);
@@ -392,14 +392,14 @@ static void check_sums(void)
 	int R = 1003, W = 77;
 	float *x = host_random((size_t)R * W, 1), *gx = to_gpu(x, (size_t)R * W);
 	float *acc, *gacc = gpu_start(&acc, W, 10);
-	gpu->sum_rows(gacc, gx, R, W, false);
-	cpu->sum_rows(acc, x, R, W, false);
+	gpu->tensor_sum_rows(gacc, gx, R, W, false);
+	cpu->tensor_sum_rows(acc, x, R, W, false);
 	check("sum_rows by column (1003 rows x 77)", "f32", gacc, acc, W, 1e-5);
 	free(acc), gpu->free(gacc);
 	R = 77, W = 1003;	// the same x, seen as 77 rows of 1003
 	gacc = gpu_start(&acc, R, 10);
-	gpu->sum_rows(gacc, gx, R, W, true);
-	cpu->sum_rows(acc, x, R, W, true);
+	gpu->tensor_sum_rows(gacc, gx, R, W, true);
+	cpu->tensor_sum_rows(acc, x, R, W, true);
 	check("sum_rows by row (77 rows x 1003)", "f32", gacc, acc, R, 1e-5);
 	free(acc), gpu->free(gacc);
 
@@ -414,8 +414,8 @@ static void check_sums(void)
 	check("stem_mix (B 2, S 4, C 2, n 1103)", "f32", gmix, mix, nm, 0);
 
 	// scale: one multiply per element, exact
-	gpu->scale(gx, (size_t)R * W, 0.37f);
-	cpu->scale(x, (size_t)R * W, 0.37f);
+	gpu->tensor_scale(gx, (size_t)R * W, 0.37f);
+	cpu->tensor_scale(x, (size_t)R * W, 0.37f);
 	check("scale n 77231", "f32", gx, x, (size_t)R * W, 0);
 	free(x), free(stems), free(mix);
 	gpu->free(gx), gpu->free(gstems), gpu->free(gmix);
@@ -447,8 +447,8 @@ static void check_optimizer(void)
 	float *gp = to_gpu(p, n), *gm = gpu->alloc(n * sizeof(float)), *gv = gpu->alloc(n * sizeof(float));
 	for (int64_t t = 1; t <= 3; t++) {
 		float *g = host_random(n, 1), *gg = to_gpu(g, n);
-		gpu->adamw(gp, gg, gm, gv, n, lr, 0.9f, 0.999f, 1e-8f, wd, t);
-		cpu->adamw(p, g, m, v, n, lr, 0.9f, 0.999f, 1e-8f, wd, t);
+		gpu->adamw_update(gp, gg, gm, gv, n, lr, 0.9f, 0.999f, 1e-8f, wd, t);
+		cpu->adamw_update(p, g, m, v, n, lr, 0.9f, 0.999f, 1e-8f, wd, t);
 		char name[64];
 		snprintf(name, sizeof name, "adamw t %d params", (int)t);
 		check(name, "f32", gp, p, n, 1e-6);
@@ -665,8 +665,8 @@ static void check_losses(void)
 		double *sisdr = nan_doubles(BS), *l1 = nan_doubles(BS);
 		double *gsisdr = nan_doubles(BS), *gl1 = nan_doubles(BS);
 		float *gdx = terms[k].dx ? gpu_poisoned(n) : NULL;
-		gpu->loss_time(gsisdr, gl1, gdx, gx, gy, BS, len, terms[k].c_sisdr, terms[k].c_l1);
-		cpu->loss_time(sisdr, l1, terms[k].dx ? dx : NULL, x, y, BS, len, terms[k].c_sisdr,
+		gpu->loss_time_terms(gsisdr, gl1, gdx, gx, gy, BS, len, terms[k].c_sisdr, terms[k].c_l1);
+		cpu->loss_time_terms(sisdr, l1, terms[k].dx ? dx : NULL, x, y, BS, len, terms[k].c_sisdr,
 			       terms[k].c_l1);
 		char name[64];
 		snprintf(name, sizeof name, "%s sisdr", terms[k].name);
@@ -701,8 +701,8 @@ static void check_losses(void)
 	for (int with_grad = 1; with_grad >= 0; with_grad--) {
 		double *spec = nan_doubles(rows), *gspec = nan_doubles(rows);
 		float *dyhat = NULL, *gdyhat = with_grad ? gpu_start(&dyhat, n, 0.01f) : NULL;
-		gpu->loss_spectral(gspec, gdyhat, gyhat, gyt, rows, bins, 0.01);
-		cpu->loss_spectral(spec, dyhat, yhat, yt, rows, bins, 0.01);
+		gpu->loss_spectral_terms(gspec, gdyhat, gyhat, gyt, rows, bins, 0.01);
+		cpu->loss_spectral_terms(spec, dyhat, yhat, yt, rows, bins, 0.01);
 		check_f64(with_grad ? "loss_spectral spec_l1" : "loss_spectral (no dyhat) spec_l1", gspec,
 			  spec, rows, 1e-6);
 		if (with_grad)
@@ -758,7 +758,7 @@ static void check_overlap(void)
 		for (size_t i = 0; i < n; i += piece)
 			gpu->upload_async(d + i, h + i, (n - i < piece ? n - i : piece) * sizeof(float));
 		gpu->upload_fence();
-		gpu->scale(d, n, 2);
+		gpu->tensor_scale(d, n, 2);
 		gpu->sync();
 		for (size_t i = 0; i < n; i++)
 			h[i] = NAN, ref[i] = 2 * x[i];
@@ -947,7 +947,7 @@ int main(int argc, char **argv)
 		faulty.linear_backward = faulty_linear_backward;
 		faulty.mask_backward = faulty_mask_backward;
 		faulty.residual_forward = faulty_residual_forward;
-		faulty.loss_time = faulty_loss_time;
+		faulty.loss_time_terms = faulty_loss_time;
 		gpu = &faulty;
 		return run_checks();
 	}

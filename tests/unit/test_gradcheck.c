@@ -27,6 +27,7 @@
 #include "../../lib/dsp/chunk.c"
 #include "../../lib/ops/adamw.c"
 #include "../../lib/ops/ema.c"
+#include "../../lib/ops/tensor.c"
 #include "../../lib/backend/backend.c"
 #include "../../lib/model/model.c"
 #include "../../lib/model/transformer.c"

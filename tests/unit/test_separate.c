@@ -1,4 +1,4 @@
-/* test_separate.c: chunked inference (lib/separate.h) on the cpu backend:
+/* test_separate.c: chunked inference (lib/model/separate.h) on the cpu backend:
  * the selected stems of separator_spectrogram against every stem of
  * separator_run, and separator_waveform against stft → separator_run →
  * istft.  Same functions in the same order, so the results must be equal

@@ -1,5 +1,5 @@
-/* loss.cu: the loss terms of training on the GPU, the twins of
- * loss_time_terms and loss_spectral_terms (loss.c).
+/* loss_terms.cu: the loss terms of training on the GPU, the twins of
+ * loss_time_terms and loss_spectral_terms (lib/ops/loss_terms.c).
  *
  * Sums are deterministic: each pair (or row) is cut into a number of blocks
  * that depends on its length only, each block sums its slice in double with
@@ -110,7 +110,7 @@ __global__ static void time_error_kernel(double *part, const struct pair_terms *
 	}
 }
 
-// sisdr[bs] in dB and the gradient's coefficients terms[bs].cy, .ce (loss.c's
+// sisdr[bs] in dB and the gradient's coefficients terms[bs].cy, .ce (loss_terms.c's
 // sisdr_backward, scaled by c_sisdr) from part (BS, blocks, 2); grid ≤ BS
 __global__ static void time_sisdr_kernel(struct pair_terms *terms, double *sisdr,
 					 const double *part, int BS, int blocks, double c_sisdr)
@@ -237,8 +237,9 @@ static unsigned grid_y(int64_t n)
 
 extern "C" void loss_time_terms_cuda(double *sisdr, double *l1, float *dx, const float *x,
 				     const float *y, int BS, int64_t len, double c_sisdr,
-				     double c_l1, cuda_stream_t stream)
+				     double c_l1)
 {
+	cudaStream_t stream = cuda_stream();
 	// sisdr, l1 [BS] host; dx, x, y (BS, len) device
 	if (BS <= 0)
 		return;
@@ -273,8 +274,9 @@ extern "C" void loss_time_terms_cuda(double *sisdr, double *l1, float *dx, const
 
 extern "C" void loss_spectral_terms_cuda(double *spec_l1, float *dyhat, const float *yhat,
 					 const float *yt, int64_t rows, int64_t bins,
-					 double c_spec, cuda_stream_t stream)
+					 double c_spec)
 {
+	cudaStream_t stream = cuda_stream();
 	// spec_l1 [rows] host; dyhat, yhat, yt (rows, bins) complex, device
 	if (rows <= 0)
 		return;

@@ -1,27 +1,16 @@
-/* optim.cu: the optimizer's passes over the flat parameter, gradient and
- * moment buffers on the GPU, the twins of adamw_update and sumsq (optim.c),
- * ema_update (ema.c) and the backend's scale (backend.c).
- *
- * AdamW is one fused elementwise kernel; its bias corrections are computed
- * on the host in double exactly as optim.c does.  sumsq is the one
- * reduction: double sums in two passes whose grid depends only on n, so
- * the result is the same bits for the same input, and it waits for the
- * stream to hand the value back. */
+/* adamw.cu: AdamW and the gradient's sum of squares over the flat
+ * buffers on the GPU, the twins of lib/ops/adamw.c.  AdamW is one fused
+ * elementwise kernel, its bias corrections computed on the host in double
+ * as adamw.c does; sumsq sums doubles in two passes whose grid depends on
+ * n only (the same bits for the same input) and waits for the stream. */
 #include <cmath>
 
 #include "common.cuh"
 
-/* sumsq's first pass runs at most this many blocks (its partials). */
-#define SUMSQ_BLOCKS 1024
-
 /* ---- kernels ---- */
 
-// x (n) *= s; one thread per element
-__global__ static void scale_kernel(float *x, int64_t n, float s)
-{
-	GRID_STRIDE_LOOP(k, n)
-		x[k] *= s;
-}
+/* sumsq's first pass runs at most this many blocks (its partials). */
+#define SUMSQ_BLOCKS 1024
 
 // partial[blk] = Σ x² in double over the elements block blk strides over
 // (x (n)); blocks of 256, a fixed tree in shared memory
@@ -48,7 +37,7 @@ __global__ static void sumsq_finish_kernel(double *out, const double *partial, i
 		*out = s;
 }
 
-// one AdamW step over params, grads, m, v (n), as adamw_update (optim.c):
+// one AdamW step over params, grads, m, v (n), as adamw_update (lib/ops/adamw.c):
 //   m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²
 //   p ← p decay − step_size · m / (sqrt(v) / bc2_sqrt + ε)
 // with decay = 1 − lr wd, step_size = lr / (1 − β1^t), bc2_sqrt = sqrt(1 − β2^t);
@@ -67,26 +56,14 @@ __global__ static void adamw_kernel(float *params, const float *grads, float *m,
 	}
 }
 
-// ema (n) += w (params − ema) with w = 1 − decay; one thread per element
-__global__ static void ema_kernel(float *ema, const float *params, int64_t n, float w)
-{
-	GRID_STRIDE_LOOP(k, n)
-		ema[k] += w * (params[k] - ema[k]);
-}
-
 /* ---- launchers ---- */
 
 /* sumsq's partials [SUMSQ_BLOCKS] and its result [1], allocated once. */
 static double *sumsq_scratch;
 
-extern "C" void scale_cuda(float *x, size_t n, float s, cuda_stream_t stream)
+extern "C" double sumsq_cuda(const float *x, size_t n)
 {
-	scale_kernel<<<grid_for((int64_t)n), 256, 0, stream>>>(x, (int64_t)n, s);
-	LAUNCH_CHECK();
-}
-
-extern "C" double sumsq_cuda(const float *x, size_t n, cuda_stream_t stream)
-{
+	cudaStream_t stream = cuda_stream();
 	if (!sumsq_scratch)
 		CUDA_CHECK(cudaMalloc(&sumsq_scratch, (SUMSQ_BLOCKS + 1) * sizeof(double)));
 	// the grid depends on n alone: the same n sums in the same order
@@ -106,8 +83,9 @@ extern "C" double sumsq_cuda(const float *x, size_t n, cuda_stream_t stream)
 
 extern "C" void adamw_update_cuda(float *params, const float *grads, float *m, float *v, size_t n,
 				  float lr, float beta1, float beta2, float eps,
-				  float weight_decay, int64_t t, cuda_stream_t stream)
+				  float weight_decay, int64_t t)
 {
+	cudaStream_t stream = cuda_stream();
 	// the scalars exactly as adamw_update computes them
 	float b1 = beta1, b2 = beta2;
 	float step_size = (float)(lr / (1 - pow(b1, (double)t)));
@@ -116,13 +94,5 @@ extern "C" void adamw_update_cuda(float *params, const float *grads, float *m, f
 	adamw_kernel<<<grid_for((int64_t)n), 256, 0, stream>>>(params, grads, m, v, (int64_t)n, b1,
 								b2, eps, decay, step_size,
 								bc2_sqrt);
-	LAUNCH_CHECK();
-}
-
-extern "C" void ema_update_cuda(float *ema, const float *params, size_t n, float decay,
-				cuda_stream_t stream)
-{
-	float w = 1 - decay;
-	ema_kernel<<<grid_for((int64_t)n), 256, 0, stream>>>(ema, params, (int64_t)n, w);
 	LAUNCH_CHECK();
 }
