@@ -1,16 +1,17 @@
 #!/usr/bin/env bats
 # check-ops, the GPU's op-by-op check against the cpu (tests/gpu/check.sh),
 # run with the cpu backend standing in for the GPU: --self exercises the
-# whole harness on any machine, --self-faulty breaks four ops on purpose
-# and the harness must catch exactly those.
+# whole harness (the op table of tests/unit/op_cases.h and the checks
+# beside it) on any machine, --self-faulty breaks four ops on purpose and
+# the harness must catch exactly those.
 
 load helper
 
-# the ops of the training table (backend.h), as the lines of check-ops name them
-NEW_OPS=(linear_backward rmsnorm_backward gelu_forward gelu_backward rope_backward
-	attention_backward residual_dropout_forward residual_backward mask_backward
-	sum_rows stem_mix scale sumsq adamw ema_update loss_time loss_spectral
-	stft_inverse_backward host_alloc upload_async)
+# the rows of the op table (tests/unit/op_cases.h) and the other checks,
+# as the lines of check-ops name them
+TABLE=(linear linear_gelu gemm rmsnorm gelu rope attention residual features mask loss_time
+	loss_spectral broadcast sum_rows scale stem_mix adamw ema chunk)
+OTHERS=(sumsq stft_inverse_backward host_alloc upload_async separator)
 
 setup() {
 	require check-ops
@@ -27,42 +28,39 @@ setup() {
 	n=${n% checks failed}
 	ok=$(grep -c ' ok$' <<<"$output")
 	assert_equal "$ok" "$n"
-	[ "$n" -ge 130 ]
+	[ "$n" -ge 100 ]
 }
 
-@test "check-ops --self: a check for every training op and bf16 attention" {
+@test "check-ops --self: every row of the op table, bf16 attention, the other checks" {
 	run --separate-stderr check-ops --self
 	assert_success
 	local op
-	for op in "${NEW_OPS[@]}"; do
+	for op in "${TABLE[@]}" "${OTHERS[@]}"; do
 		assert_line --regexp "^$op[ ,].* ok$"
 	done
-	assert_line --regexp '^flash attention \(T 100, head 16\) +bf16 .* ok$'
-	assert_line --regexp '^flash attention \(T 100, head 64\) +bf16 .* ok$'
-	assert_line --regexp '^attention_backward \(T 77, head 24\) +f32 .* ok$'
-	assert_line --regexp '^adamw t 3 params .* ok$'
-	assert_line --regexp '^sum_rows by row .* ok$'
-	assert_line --regexp '^sum_rows by column .* ok$'
+	assert_line --regexp '^attention 2x100x128x2 out 0 +bf16 .* ok$'
+	assert_line --regexp '^attention 2x77x128x2 d0 +f32 .* ok$'
+	assert_line --regexp '^adamw 10007x3 out 0 .* ok$'
 	assert_line --regexp '^stft_inverse_backward 512/128 rows 3 .* ok$'
 }
 
 @test "check-ops --self-faulty: exactly the broken ops fail" {
 	run --separate-stderr check-ops --self-faulty
 	assert_failure 1
-	# an overwrite instead of an add, an element left as NaN, another
+	# an overwrite instead of an add, an element left unwritten, another
 	# dropout mask, a host value off in its seventh digit
-	assert_line --regexp '^linear_backward dweight 100x48->72 +f32 .* FAIL$'
-	assert_line --regexp '^mask_backward \(S 4\) .* FAIL \(1 NaN/Inf\)$'
-	assert_line --regexp '^residual_dropout_forward p 0.1 .* FAIL$'
+	assert_line --regexp '^linear 100x48x72x1 d1 +f32 .* FAIL$'
+	assert_line --regexp '^mask 2x4x2x33x50 d0 .* FAIL$'
+	assert_line --regexp '^residual 10007x100 +f32 .* FAIL$'
 	assert_line --regexp '^loss_time sisdr +f64 .* FAIL$'
 	# and nothing else: their other outputs, p 0, l1 and dx pass
-	assert_line --regexp '^linear_backward dinp 100x48->72 +f32 .* ok$'
-	assert_line --regexp '^residual_dropout_forward p 0 .* ok$'
+	assert_line --regexp '^linear 100x48x72x1 d0 +f32 .* ok$'
+	assert_line --regexp '^residual 10007 +f32 .* ok$'
 	assert_line --regexp '^loss_time l1 .* ok$'
 	assert_line --regexp '^loss_time dx .* ok$'
 	local others
-	others=$(grep FAIL <<<"$output" | grep -v -e '^linear_backward dweight' -e '^mask_backward' \
-		-e '^residual_dropout_forward p 0.1' -e '^loss_time.* sisdr ' || true)
+	others=$(grep FAIL <<<"$output" | grep -v -e '^linear 100x48x72\(x1\)\? d1 ' -e '^mask ' \
+		-e '^residual 10007x100 ' -e '^loss_time.* sisdr ' || true)
 	assert_equal "$others" ""
 	assert_line --regexp "^$(grep -c FAIL <<<"$output") of [0-9]+ checks failed$"
 }

@@ -35,6 +35,7 @@
 #include "../../lib/train/loss.c"
 
 #include "test.h"
+#include "op_cases.h"
 
 #define FD_H 1e-5
 #define FD_TOL 1e-5
@@ -97,152 +98,48 @@ static double fd_error(real *x, const real *g, size_t n, double (*loss)(void))
 	CHECK(e_ < FD_TOL, "%s: relative error %.3g", #g, e_);                  \
 } while (0)
 
-/* ---- Linear ---- */
+/* ---- every op of the table (op_cases.h) ---- */
 
-static struct { int N, in, out; real *x, *w, *b, *y, *r; } lin;
+static struct { const struct op_case *c; struct op_io io; } oc;
 
-static double linear_loss(void)
+/* Σ_j dout_j · out_j over the outputs that are not kept state */
+static double op_loss(void)
 {
-	linear_forward(lin.y, lin.x, lin.w, lin.b, lin.N, lin.in, lin.out);
-	return dot(lin.y, lin.r, (size_t)lin.N * lin.out);
+	struct op_io *io = &oc.io;
+	oc.c->run(&backend_cpu, oc.c->d, io, OP_FORWARD);
+	double s = 0;
+	for (int j = 0; j < io->n_out; j++)
+		if (io->out_loss[j])
+			s += dot(io->out[j], io->dout[j], io->out_n[j]);
+	return s;
 }
 
-static void test_linear(void)
+static void test_op_table(void)
 {
-	lin.N = 7, lin.in = 5, lin.out = 6;
-	lin.x = random_buffer(lin.N * lin.in, 1);
-	lin.w = random_buffer(lin.out * lin.in, 1);
-	lin.b = random_buffer(lin.out, 1);
-	lin.r = random_buffer(lin.N * lin.out, 1);
-	lin.y = zeros(lin.N * lin.out);
-	real *dx = zeros(lin.N * lin.in), *dw = zeros(lin.out * lin.in), *db = zeros(lin.out);
-	linear_backward(dx, dw, db, lin.r, lin.x, lin.w, lin.N, lin.in, lin.out);
-	CHECK_GRAD(lin.x, dx, lin.N * lin.in, linear_loss);
-	CHECK_GRAD(lin.w, dw, lin.out * lin.in, linear_loss);
-	CHECK_GRAD(lin.b, db, lin.out, linear_loss);
-	free(dx), free(dw), free(db), free(lin.x), free(lin.w), free(lin.b), free(lin.r), free(lin.y);
-}
-
-/* ---- RMSNorm ---- */
-
-static struct { int N, C; real *x, *w, *y, *rstd, *r; } rms;
-
-static double rmsnorm_loss(void)
-{
-	rmsnorm_forward(rms.y, rms.rstd, rms.x, rms.w, rms.N, rms.C);
-	return dot(rms.y, rms.r, (size_t)rms.N * rms.C);
-}
-
-static void test_rmsnorm(void)
-{
-	rms.N = 6, rms.C = 9;
-	rms.x = random_buffer(rms.N * rms.C, 2);
-	rms.w = random_buffer(rms.C, 1);
-	rms.r = random_buffer(rms.N * rms.C, 1);
-	rms.y = zeros(rms.N * rms.C);
-	rms.rstd = zeros(rms.N);
-	real *dx = zeros(rms.N * rms.C), *dw = zeros(rms.C);
-	rmsnorm_loss();
-	rmsnorm_backward(dx, dw, rms.r, rms.x, rms.w, rms.rstd, rms.N, rms.C);
-	CHECK_GRAD(rms.x, dx, rms.N * rms.C, rmsnorm_loss);
-	CHECK_GRAD(rms.w, dw, rms.C, rmsnorm_loss);
-	free(dx), free(dw), free(rms.x), free(rms.w), free(rms.r), free(rms.y), free(rms.rstd);
-}
-
-/* ---- GELU ---- */
-
-static struct { size_t n; real *x, *y, *r; } gel;
-
-static double gelu_loss(void)
-{
-	gelu_forward(gel.y, gel.x, gel.n);
-	return dot(gel.y, gel.r, gel.n);
-}
-
-static void test_gelu(void)
-{
-	gel.n = 40;
-	gel.x = random_buffer(gel.n, 4);
-	gel.r = random_buffer(gel.n, 1);
-	gel.y = zeros(gel.n);
-	real *dx = zeros(gel.n);
-	gelu_backward(dx, gel.r, gel.x, gel.n);
-	CHECK_GRAD(gel.x, dx, gel.n, gelu_loss);
-	// exact GELU at a few points: x Φ(x)
-	real x[3] = { -1, 0, 2 }, y[3];
-	gelu_forward(y, x, 3);
-	CHECK_NEAR(y[0], -0.15865525393145707, 1e-15);
-	CHECK_NEAR(y[1], 0, 1e-15);
-	CHECK_NEAR(y[2], 1.9544997361036416, 1e-15);
-	free(dx), free(gel.x), free(gel.r), free(gel.y);
-}
-
-/* ---- RoPE ---- */
-
-static struct { int B, T, A, h; real *qkv, *x, *cs, *r; } rp;
-
-static double rope_loss(void)
-{
-	size_t n = (size_t)rp.B * rp.T * 3 * rp.A;
-	memcpy(rp.qkv, rp.x, n * sizeof(real));
-	rope_forward(rp.qkv, rp.cs, rp.B, rp.T, rp.A, rp.h);
-	return dot(rp.qkv, rp.r, n);
-}
-
-static void test_rope(void)
-{
-	rp.B = 2, rp.T = 5, rp.A = 8, rp.h = 2;
-	size_t n = (size_t)rp.B * rp.T * 3 * rp.A;
-	rp.x = random_buffer(n, 1);
-	rp.r = random_buffer(n, 1);
-	rp.qkv = zeros(n);
-	rp.cs = zeros(rp.T * rp.A / rp.h);
-	rope_table(rp.cs, rp.T, rp.A / rp.h);
-	real *dx = xmalloc(n * sizeof(real));
-	memcpy(dx, rp.r, n * sizeof(real));
-	rope_backward(dx, rp.cs, rp.B, rp.T, rp.A, rp.h);
-	CHECK_GRAD(rp.x, dx, n, rope_loss);
-	// frame 3, head 1, pair 1 of q turns by 3 · 10000^(−2/4) = 0.03 rad
-	rope_loss();
-	size_t row = ((size_t)1 * rp.T + 3) * 3 * rp.A + 1 * (rp.A / rp.h) + 2;
-	double a = rp.x[row], b = rp.x[row + 1], th = 3 * pow(10000.0, -0.5);
-	CHECK_NEAR(rp.qkv[row], a * cos(th) - b * sin(th), 1e-14);
-	CHECK_NEAR(rp.qkv[row + 1], a * sin(th) + b * cos(th), 1e-14);
-	// v is untouched
-	CHECK(rp.qkv[row + 2 * rp.A] == rp.x[row + 2 * rp.A], "v changed");
-	free(dx), free(rp.x), free(rp.r), free(rp.qkv), free(rp.cs);
-}
-
-/* ---- residual with dropout ---- */
-
-static struct { size_t n; real *x, *br, *y, *r; float p; } res;
-
-static double residual_loss(void)
-{
-	residual_forward(res.y, res.x, res.br, res.n, res.p, 5, 9);
-	return dot(res.y, res.r, res.n);
-}
-
-static void test_residual_dropout(void)
-{
-	res.n = 1000, res.p = 0.25f;
-	res.x = random_buffer(res.n, 1);
-	res.br = random_buffer(res.n, 1);
-	res.r = random_buffer(res.n, 1);
-	res.y = zeros(res.n);
-	real *dbr = zeros(res.n);
-	residual_backward(dbr, res.r, res.n, res.p, 5, 9);
-	CHECK_GRAD(res.br, dbr, res.n, residual_loss);
-	// about p of the branch is dropped, the rest scaled by 1/(1 − p)
-	residual_loss();
-	int dropped = 0;
-	for (size_t i = 0; i < res.n; i++) {
-		double k = (res.y[i] - res.x[i]) / res.br[i];
-		dropped += fabs(k) < 1e-12;
-		CHECK(fabs(k) < 1e-12 || fabs(k - 1 / 0.75) < 1e-12, "scale %g", k);
+	int checked = 0;
+	for (size_t k = 0; k < N_OP_CASES; k++) {
+		const struct op_case *c = &op_cases[k];
+		if (c->prec != BACKEND_F32)	// the cpu computes in f32 (here f64) whatever is asked
+			continue;
+		oc.c = c;
+		struct op_io *io = &oc.io;
+		op_case_setup(&backend_cpu, c, io, 1000 + k, 0, 0);
+		if (io->has_backward) {
+			char label[96];
+			op_case_label(c, label, sizeof label);
+			c->run(&backend_cpu, c->d, io, OP_FORWARD);	// the state backward reads
+			c->run(&backend_cpu, c->d, io, OP_BACKWARD);
+			for (int i = 0; i < io->n_in; i++) {
+				if (!io->in_grad[i])
+					continue;
+				double e = fd_error(io->in[i], io->din[i], io->in_n[i], op_loss);
+				CHECK(e < FD_TOL, "%s: input %d: relative error %.3g", label, i, e);
+				checked++;
+			}
+		}
+		op_case_free(&backend_cpu, io);
 	}
-	CHECK(dropped > 200 && dropped < 300, "dropped %d of 1000 at p = 0.25", dropped);
-	free(dbr), free(res.x), free(res.br), free(res.r), free(res.y);
+	CHECK(checked >= 15, "only %d gradients checked", checked);
 }
 
 /* ---- attention ---- */
@@ -446,11 +343,7 @@ int main(void)
 #ifdef _OPENMP
 	omp_set_num_threads(1);
 #endif
-	RUN(test_linear);
-	RUN(test_rmsnorm);
-	RUN(test_gelu);
-	RUN(test_rope);
-	RUN(test_residual_dropout);
+	RUN(test_op_table);
 	RUN(test_attention);
 	RUN(test_spectral);
 	RUN(test_sisdr_value);
