@@ -50,7 +50,7 @@ struct opts {
 	const char *tracks;
 	bool full, mixture, stems, cache;
 	const char *segment_option;	/* the first option that only segments take */
-	struct train_opts train;
+	struct segment_opts train;
 };
 
 enum {
@@ -99,7 +99,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	const char *length = NULL, *seed = NULL;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	memset(o, 0, sizeof *o);
-	train_opts_defaults(&o->train);
+	segment_opts_defaults(&o->train);
 	o->train.jobs = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (int)ncpu;
 	o->root = getenv("MUSDB_PATH");
 	int c;

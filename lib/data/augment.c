@@ -42,14 +42,14 @@ struct plan {
 
 struct train {
 	const struct dataset *ds;
-	const struct train_opts *o;
+	const struct segment_opts *o;
 	struct snt_writer *w;
 	int64_t epoch_size;	/* segments the tracks hold: the trainer's default epoch */
 };
 
-void train_opts_defaults(struct train_opts *o)
+void segment_opts_defaults(struct segment_opts *o)
 {
-	*o = (struct train_opts){
+	*o = (struct segment_opts){
 		.segment = 0, .seed = 0, .count = -1, .skip = 0, .jobs = 2,
 		.remix = 0.5f, .gain = true, .swap = true, .flip = true, .shift = true,
 	};
@@ -58,7 +58,7 @@ void train_opts_defaults(struct train_opts *o)
 /* Offset of a segment in a track of `frames`: anywhere with shift, on the
  * grid of whole segments without; 0 when the track is shorter (the rest of
  * the segment is zero). */
-static int64_t draw_offset(const struct train_opts *o, int64_t frames, uint64_t index,
+static int64_t draw_offset(const struct segment_opts *o, int64_t frames, uint64_t index,
 			   uint64_t counter)
 {
 	if (frames <= o->segment)
@@ -70,7 +70,7 @@ static int64_t draw_offset(const struct train_opts *o, int64_t frames, uint64_t 
 
 static void draw_sources(const struct train *tr, uint64_t index, int draw, struct plan *p)
 {
-	const struct train_opts *o = tr->o;
+	const struct segment_opts *o = tr->o;
 	uint64_t seed = o->seed, base = (uint64_t)draw * DRAW_STRIDE;
 	int n = tr->ds->ntracks;
 	p->remixed = o->remix > 0 && rng_uniform(seed, index, base + SLOT_REMIX) < o->remix;
@@ -82,7 +82,7 @@ static void draw_sources(const struct train *tr, uint64_t index, int draw, struc
 	}
 }
 
-static void draw_augmentations(const struct train_opts *o, uint64_t index, struct plan *p)
+static void draw_augmentations(const struct segment_opts *o, uint64_t index, struct plan *p)
 {
 	for (int s = 0; s < DATASET_NSTEMS; s++) {
 		p->gain[s] = o->gain ? 0.25f + rng_uniform(o->seed, index, SLOT_GAIN + s) : 1.0f;
@@ -130,7 +130,7 @@ static void apply(float *x, int64_t L, float g, bool swap)
 static void make_record(void *ctx, int64_t index, void *slot)
 {
 	const struct train *tr = ctx;
-	const struct train_opts *o = tr->o;
+	const struct segment_opts *o = tr->o;
 	struct plan *p = slot;
 	float *x = (float *)((char *)slot + PLAN_BYTES);	/* [4, 2, L] */
 	int64_t L = o->segment, stem = DATASET_CHANNELS * L;
@@ -167,7 +167,7 @@ static void write_record(void *ctx, int64_t index, void *slot)
 {
 	(void)index;
 	const struct train *tr = ctx;
-	const struct train_opts *o = tr->o;
+	const struct segment_opts *o = tr->o;
 	const struct plan *p = slot;
 	const struct track *tracks = tr->ds->tracks;
 	int64_t shape[3] = { DATASET_NSTEMS, DATASET_CHANNELS, o->segment };
@@ -221,7 +221,7 @@ static void write_record(void *ctx, int64_t index, void *slot)
 			  sizeof(float) * DATASET_NSTEMS * DATASET_CHANNELS * o->segment);
 }
 
-void dataset_write_train(const struct dataset *ds, const struct train_opts *o,
+void dataset_write_train(const struct dataset *ds, const struct segment_opts *o,
 			 struct snt_writer *w)
 {
 	_Static_assert(sizeof(struct plan) <= PLAN_BYTES, "the plan fits before the payload");

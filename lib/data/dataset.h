@@ -78,7 +78,7 @@ void dataset_write_full(const struct dataset *ds, bool mixture, bool stems,
 void dataset_list(const struct dataset *ds, int jobs);
 
 /* ---- training segments (augment.c) ---- */
-struct train_opts {
+struct segment_opts {
 	int64_t segment;	/* samples per record */
 	uint64_t seed;
 	int64_t count;		/* records to write; < 0: endless */
@@ -91,10 +91,10 @@ struct train_opts {
 	bool shift;		/* any offset; off: offsets on the grid k * segment */
 };
 
-void train_opts_defaults(struct train_opts *o);
+void segment_opts_defaults(struct segment_opts *o);
 /* Writes records f32 [4, 2, segment] with dtype, shape, sources, sr, track,
  * offset (then gain, swap, flip when those augmentations are on). */
-void dataset_write_train(const struct dataset *ds, const struct train_opts *o,
+void dataset_write_train(const struct dataset *ds, const struct segment_opts *o,
 			 struct snt_writer *w);
 
 /* The generic engine behind it: produce(ctx, index, slot) runs on `jobs`

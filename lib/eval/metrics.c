@@ -1,5 +1,6 @@
-/* metrics.c: SI-SDR, uSDR and the finite-value median/mean used to
- * aggregate frames and tracks.  BSSEval v4 is in bsseval.c. */
+/* metrics.c: uSDR and the finite-value median/mean used to aggregate
+ * frames and tracks (SI-SDR is the loss's own: ops.h sisdr_db).  BSSEval
+ * v4 is in bsseval.c. */
 #include "metrics.h"
 
 #include <math.h>
@@ -9,23 +10,6 @@
 #include "util.h"
 
 const char *const bss_metric_names[BSS_NMETRICS] = { "SDR", "ISR", "SIR", "SAR" };
-
-double metrics_sisdr(const float *ref, const float *est, int64_t n)
-{
-	double ss = 0, se = 0;
-	for (int64_t i = 0; i < n; i++) {
-		ss += (double)ref[i] * ref[i];
-		se += (double)ref[i] * est[i];
-	}
-	double alpha = se / (ss + METRICS_SISDR_EPS);
-	double target = 0, noise = 0;
-	for (int64_t i = 0; i < n; i++) {
-		double t = alpha * ref[i], d = t - est[i];
-		target += t * t;
-		noise += d * d;
-	}
-	return 10 * log10((target + METRICS_SISDR_EPS) / (noise + METRICS_SISDR_EPS));
-}
 
 double metrics_usdr(const float *ref, const float *est, int64_t n)
 {

@@ -16,12 +16,11 @@
 
 #include <stdint.h>
 
-#define METRICS_SISDR_EPS 1e-8
 #define METRICS_USDR_EPS 1e-7
 #define BSSEVAL_FILTER_LEN 512	/* museval's filters_len: taps of the distortion filters */
 
-/* ref, est: n samples (all channels of one source, flattened) */
-double metrics_sisdr(const float *ref, const float *est, int64_t n);
+/* ref, est: n samples (all channels of one source, flattened).  SI-SDR
+ * is ops.h's sisdr_db(est, ref, n), the training loss's own. */
 double metrics_usdr(const float *ref, const float *est, int64_t n);
 
 /* The median of the finite values of x[0..n) (NaN and +-inf left out, as

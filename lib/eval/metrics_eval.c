@@ -7,6 +7,7 @@
  * results, a few numbers per source, are kept until the end, where the
  * table's columns get their widths and the aggregate is known. */
 #include "metrics.h"
+#include "ops.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -124,7 +125,7 @@ static void measure(struct results *res, const struct track *ref, const float *e
 		r->track = xstrdup(ref->name);
 		r->source = xstrdup(ref->sources[j]);
 		if (o->metric == METRIC_SISDR)
-			r->value[0] = metrics_sisdr(ref->data + j * len, est + j * len, len);
+			r->value[0] = sisdr_db(est + j * len, ref->data + j * len, len);
 		else if (o->metric == METRIC_USDR)
 			r->value[0] = metrics_usdr(ref->data + j * len, est + j * len, len);
 		else {

@@ -46,7 +46,7 @@ static struct sisdr_terms sisdr_terms(const real *x, const real *y, int64_t n)
 	return s;
 }
 
-double loss_sisdr(const real *estimate, const real *reference, int64_t n)
+double sisdr_db(const real *estimate, const real *reference, int64_t n)
 {
 	struct sisdr_terms s = sisdr_terms(estimate, reference, n);
 	return DB * (log(s.num) - log(s.den));

@@ -161,7 +161,7 @@ void loss_spectral_terms(double *spec_l1, real *dyhat, const real *yhat, const r
 			 int64_t rows, int64_t bins, double c_spec);
 
 /* SI-SDR in dB of an estimate against a reference, both (n). */
-double loss_sisdr(const real *estimate, const real *reference, int64_t n);
+double sisdr_db(const real *estimate, const real *reference, int64_t n);
 
 /* ---- the optimizer (adamw.c) and the EMA of the weights (ema.c) ----
  * AdamW and global gradient-norm clipping with torch.optim.AdamW and

@@ -333,7 +333,7 @@ static void test_sisdr_value(void)
 	real y[4] = { 1, -1, 1, -1 }, x[4] = { 2.1, -1.9, 2.1, -1.9 };
 	// α = 8/4 = 2; target 2y, noise ±0.1: 10 log10(16 / 0.04) = 26.02 dB, up
 	// to the ε = 1e-8 terms (relative 1e-8 / 0.04 of the noise energy)
-	CHECK_NEAR(loss_sisdr(x, y, 4), 10 * log10(16.0 / 0.04), 1e-5);
+	CHECK_NEAR(sisdr_db(x, y, 4), 10 * log10(16.0 / 0.04), 1e-5);
 }
 
 int main(void)
