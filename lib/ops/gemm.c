@@ -2,6 +2,7 @@
  * ops.h): the CPU GEMM of every linear layer and of the model's head. */
 #include <cblas.h>
 #include <stdbool.h>
+#include <threads.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -22,6 +23,9 @@ static void blas_gemm_serial(bool trans_a, bool trans_b, int M, int N, int K, re
 		   trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* OpenBLAS single-threaded before the first GEMM, whoever calls it */
+static once_flag blas_once = ONCE_FLAG_INIT;
+
 void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
 	       const real *B, int ldb, real beta, real *C, int ldc)
 {
@@ -31,6 +35,7 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
 	// Inside an enclosing parallel region (attention) the call is serial.
 	if (M == 0 || N == 0)
 		return;
+	call_once(&blas_once, blas_init_threads);
 	int nt = 1;
 #ifdef _OPENMP
 	if (!omp_in_parallel() && (double)M * N * K > 1 << 18)

@@ -70,8 +70,8 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
 	       const real *B, int ldb, real beta, real *C, int ldc);
 
 /* Make OpenBLAS single-threaded: blas_gemm splits work over OpenMP threads
- * itself (docs/DESIGN.md §7: one pool, no oversubscription).  Called by
- * model_create.  Each slice is an independent sgemm, so results are
+ * itself (docs/DESIGN.md §7: one pool, no oversubscription).  blas_gemm
+ * calls it once, before its first GEMM.  Each slice is an independent sgemm, so results are
  * bit-identical for a given thread count. */
 void blas_init_threads(void);
 

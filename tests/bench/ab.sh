@@ -19,7 +19,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sox -R -n -r 44100 -c 2 -b 16 "$tmp/song.wav" synth "$secs" pinknoise vol 0.5
 "$OBJDIR/tests/tools/make-dataset" --seed 1 --train 4 --test 0 --seconds 12 "$tmp/ds" > /dev/null
-"$B/sepnet-fwd" --init -c configs/base.ini -o "$tmp/base.safetensors"
+# by A: a newer build reads an older checkpoint, not always the other way
+"$A/sepnet-fwd" --init -c configs/base.ini -o "$tmp/base.safetensors"
 per_step=$(awk -F' *= *' '$1 == "batch_size" { b = $2 } $1 == "gradient_accum" { a = $2 }
 	END { print b * a }' configs/small.ini)
 
@@ -36,16 +37,17 @@ train() {	# BINDIR: examples/s of a short small.ini run
 	rm -rf "$tmp/run"
 	"$1/musdb-cat" train -r "$tmp/ds" -c configs/small.ini -j 1 -n $((steps * per_step)) |
 		"$1/sepnet-train" -q -c configs/small.ini -o "$tmp/run" --steps "$steps"
-	tail -n 1 "$tmp/run/metrics.jsonl" | sed 's/.*"examples_per_s":\([0-9.e+-]*\).*/\1/'
+	grep '"type":"step"' "$tmp/run/metrics.jsonl" | tail -n 1 |
+		sed 's/.*"examples_per_s":\([0-9.e+-]*\).*/\1/'
 }
 
 best_sa= best_sb= best_ta= best_tb=
 for _ in $(seq "$repeats"); do
 	sa=$(separate "$A") sb=$(separate "$B") ta=$(train "$A") tb=$(train "$B")
-	best_sa=$(awk -v x="$sa" -v y="${best_sa:-1e99}" 'BEGIN { print x < y ? x : y }')
-	best_sb=$(awk -v x="$sb" -v y="${best_sb:-1e99}" 'BEGIN { print x < y ? x : y }')
-	best_ta=$(awk -v x="$ta" -v y="${best_ta:-0}" 'BEGIN { print x > y ? x : y }')
-	best_tb=$(awk -v x="$tb" -v y="${best_tb:-0}" 'BEGIN { print x > y ? x : y }')
+	best_sa=$(awk -v x="$sa" -v y="${best_sa:-1e99}" 'BEGIN { print (x < y ? x : y) }')
+	best_sb=$(awk -v x="$sb" -v y="${best_sb:-1e99}" 'BEGIN { print (x < y ? x : y) }')
+	best_ta=$(awk -v x="$ta" -v y="${best_ta:-0}" 'BEGIN { print (x > y ? x : y) }')
+	best_tb=$(awk -v x="$tb" -v y="${best_tb:-0}" 'BEGIN { print (x > y ? x : y) }')
 done
 printf '%d threads, best of %d, A = %s, B = %s\n' "$OMP_NUM_THREADS" "$repeats" "$A" "$B"
 awk -v s="$secs" -v a="$best_sa" -v b="$best_sb" 'BEGIN {
