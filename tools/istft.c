@@ -211,7 +211,8 @@ static void istft_run(const struct opts *o)
 	backend_buffer_free(be, &plans.y);
 }
 
-int main(int argc, char **argv)
+/* The command line into o (usage errors exit 2). */
+static void parse_options(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -223,43 +224,48 @@ int main(int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ 0 },
 	};
-	struct opts o = { 0 };
 	int c;
-	set_progname(argv[0]);
 	opterr = 0;	/* one line of our own (die_bad_option) */
 	while ((c = getopt_long(argc, argv, ":ho:b:r:d:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			o.pattern = optarg;
+			o->pattern = optarg;
 			break;
 		case 'b':
-			if (audio_sample_parse(optarg, &o.sample))
+			if (audio_sample_parse(optarg, &o->sample))
 				die_usage("-b: sample format must be 16, 24 or 32f, not '%s'", optarg);
-			o.sample_set = 1;
+			o->sample_set = 1;
 			break;
 		case 'r':
-			if (parse_int(optarg, &o.sr) || o.sr < 1)
+			if (parse_int(optarg, &o->sr) || o->sr < 1)
 				die_usage("-r: sample rate must be a positive integer, not '%s'", optarg);
 			break;
 		case 'd':
-			o.device = optarg;
+			o->device = optarg;
 			break;
 		case 'q':
-			o.quiet = true;
+			o->quiet = true;
 			break;
 		case 'V':
 			printf("istft %s\n", SEPNET_VERSION);
-			return 0;
+			exit(0);
 		case 'h':
 			usage(0);
 		default:
 			die_bad_option(c, argv);
 		}
 	}
-	if (!o.pattern && (o.sample_set || o.sr))
+	if (!o->pattern && (o->sample_set || o->sr))
 		die_usage("-b and -r apply to audio files: give -o PATTERN too");
-	o.inputs = argv + optind;
-	o.ninputs = argc - optind;
+	o->inputs = argv + optind;
+	o->ninputs = argc - optind;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	set_progname(argv[0]);
+	parse_options(argc, argv, &o);
 	istft_run(&o);
 	if (o.pattern)
 		close_stdout();

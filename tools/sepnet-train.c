@@ -61,7 +61,8 @@ static void print_records(const char *dir)
 	close_stdout();
 }
 
-int main(int argc, char **argv)
+/* The command line into o; *records: --records (usage errors exit 2). */
+static void parse_options(int argc, char **argv, struct train_opts *o, bool *records)
 {
 	enum { OPT_VALID = 256, OPT_RESUME, OPT_STEPS, OPT_EPOCH_SIZE, OPT_SAVE_EVERY,
 	       OPT_LOG_EVERY, OPT_RECORDS, OPT_VERSION };
@@ -81,28 +82,25 @@ int main(int argc, char **argv)
 		{ "records", no_argument, NULL, OPT_RECORDS },
 		{ 0 },
 	};
-	struct train_opts o = { .log_every = 1 };
 	const char *device = NULL;
-	bool records = false;
 	int c;
-	set_progname(argv[0]);
 	opterr = 0;	/* one line of our own (die_bad_option) */
 	while ((c = getopt_long(argc, argv, ":hc:o:d:q", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c': o.config_path = optarg; break;
-		case 'o': o.outdir = optarg; break;
+		case 'c': o->config_path = optarg; break;
+		case 'o': o->outdir = optarg; break;
 		case 'd': device = optarg; break;
-		case 'q': o.quiet = true; break;
-		case OPT_VALID: o.valid = optarg; break;
-		case OPT_RESUME: o.resume = true; break;
-		case OPT_STEPS: o.max_steps = positive("--steps", optarg, 1); break;
-		case OPT_EPOCH_SIZE: o.epoch_size = positive("--epoch-size", optarg, 1); break;
-		case OPT_SAVE_EVERY: o.save_every = positive("--save-every", optarg, 1); break;
-		case OPT_LOG_EVERY: o.log_every = positive("--log-every", optarg, 1); break;
-		case OPT_RECORDS: records = true; break;
+		case 'q': o->quiet = true; break;
+		case OPT_VALID: o->valid = optarg; break;
+		case OPT_RESUME: o->resume = true; break;
+		case OPT_STEPS: o->max_steps = positive("--steps", optarg, 1); break;
+		case OPT_EPOCH_SIZE: o->epoch_size = positive("--epoch-size", optarg, 1); break;
+		case OPT_SAVE_EVERY: o->save_every = positive("--save-every", optarg, 1); break;
+		case OPT_LOG_EVERY: o->log_every = positive("--log-every", optarg, 1); break;
+		case OPT_RECORDS: *records = true; break;
 		case OPT_VERSION:
 			printf("sepnet-train %s\n", SEPNET_VERSION);
-			return 0;
+			exit(0);
 		case 'h':
 			usage(0);
 		default:
@@ -111,21 +109,27 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		die_usage("one input at most: training records come from a file or stdin");
-	o.input = optind < argc ? argv[optind] : NULL;
-	if (!o.outdir)
+	o->input = optind < argc ? argv[optind] : NULL;
+	if (!o->outdir)
 		die_usage("no output directory: -o DIR");
-	if (records) {
-		if (o.config_path || o.resume || o.input)
-			die_usage("--records takes -o DIR only");
-		print_records(o.outdir);
-		return 0;
-	}
 	if (device && strcmp(device, "cpu") && strcmp(device, "cuda"))
 		die_usage("-d %s: the devices are cpu and cuda", device);
-	o.device = device;
-
-	if (!o.config_path && !o.resume)
+	o->device = device;
+	if (*records && (o->config_path || o->resume || o->input))
+		die_usage("--records takes -o DIR only");
+	if (!*records && !o->config_path && !o->resume)
 		die_usage("no config: -c CONFIG");
-	train_run(&o);
+}
+
+int main(int argc, char **argv)
+{
+	struct train_opts o = { .log_every = 1 };
+	bool records = false;
+	set_progname(argv[0]);
+	parse_options(argc, argv, &o, &records);
+	if (records)
+		print_records(o.outdir);
+	else
+		train_run(&o);
 	return 0;
 }

@@ -39,7 +39,8 @@ static int64_t parse_samples(const char *opt, const char *s)
 	return v;
 }
 
-int main(int argc, char **argv)
+/* The command line into o (usage errors exit 2). */
+static void parse_options(int argc, char **argv, struct eval_opts *o)
 {
 	enum { OPT_USDR = 256, OPT_BSS, OPT_WIN, OPT_HOP, OPT_FRAMES, OPT_TRACKS, OPT_CSV, OPT_JSON, OPT_VERSION };
 	static const struct option longopts[] = {
@@ -55,23 +56,21 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ 0 },
 	};
-	struct eval_opts o = { .metric = METRIC_SISDR, .format = FORMAT_TABLE };
 	int c, nmetric = 0, nformat = 0;
-	set_progname(argv[0]);
 	opterr = 0;	/* one line of our own instead of getopt's and the usage */
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_USDR: o.metric = METRIC_USDR, nmetric++; break;
-		case OPT_BSS: o.metric = METRIC_BSS, nmetric++; break;
-		case OPT_WIN: o.win = parse_samples("--win", optarg); break;
-		case OPT_HOP: o.hop = parse_samples("--hop", optarg); break;
-		case OPT_FRAMES: o.frames = 1; break;
-		case OPT_TRACKS: o.tracks = 1; break;
-		case OPT_CSV: o.format = FORMAT_CSV, nformat++; break;
-		case OPT_JSON: o.format = FORMAT_JSON, nformat++; break;
+		case OPT_USDR: o->metric = METRIC_USDR, nmetric++; break;
+		case OPT_BSS: o->metric = METRIC_BSS, nmetric++; break;
+		case OPT_WIN: o->win = parse_samples("--win", optarg); break;
+		case OPT_HOP: o->hop = parse_samples("--hop", optarg); break;
+		case OPT_FRAMES: o->frames = 1; break;
+		case OPT_TRACKS: o->tracks = 1; break;
+		case OPT_CSV: o->format = FORMAT_CSV, nformat++; break;
+		case OPT_JSON: o->format = FORMAT_JSON, nformat++; break;
 		case OPT_VERSION:
 			printf("sisdr %s\n", SEPNET_VERSION);
-			return 0;
+			exit(0);
 		case 'h': usage();
 		default: die_bad_option(c, argv);
 		}
@@ -80,12 +79,19 @@ int main(int argc, char **argv)
 		die_usage("--usdr and --bss exclude each other");
 	if (nformat > 1)
 		die_usage("--csv and --json exclude each other");
-	if (o.metric != METRIC_BSS && (o.win || o.hop || o.frames))
+	if (o->metric != METRIC_BSS && (o->win || o->hop || o->frames))
 		die_usage("--win, --hop and --frames need --bss");
-	if (o.tracks && o.frames)
+	if (o->tracks && o->frames)
 		die_usage("--tracks and --frames exclude each other");
 	if (argc - optind != 2)
 		die_usage("give a reference and an estimate (sisdr -h for the usage)");
+}
+
+int main(int argc, char **argv)
+{
+	struct eval_opts o = { .metric = METRIC_SISDR, .format = FORMAT_TABLE };
+	set_progname(argv[0]);
+	parse_options(argc, argv, &o);
 	metrics_evaluate(argv[optind], argv[optind + 1], &o);
 	close_stdout();
 	return 0;

@@ -149,7 +149,8 @@ static void stft_run(const struct opts *o)
 	be->stft_free(ctx.plan);
 }
 
-int main(int argc, char **argv)
+/* The command line into o (usage errors exit 2). */
+static void parse_options(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -162,22 +163,20 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ 0 },
 	};
-	struct opts o = { .n_fft = 4096, .hop = 1024 };
 	int set_n = 0, set_hop = 0, c;
 	struct config cfg;
-	set_progname(argv[0]);
 	const char *from = NULL;	/* -c or -m, for the message when both */
 	char err[512];
 	opterr = 0;	/* one line of our own (die_bad_option) */
 	while ((c = getopt_long(argc, argv, ":hn:H:c:m:d:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (parse_int(optarg, &o.n_fft) || o.n_fft < 2 || o.n_fft % 2)
+			if (parse_int(optarg, &o->n_fft) || o->n_fft < 2 || o->n_fft % 2)
 				die_usage("-n: n_fft must be an even integer >= 2, not '%s'", optarg);
 			set_n = 1;
 			break;
 		case 'H':
-			if (parse_int(optarg, &o.hop) || o.hop < 1)
+			if (parse_int(optarg, &o->hop) || o->hop < 1)
 				die_usage("-H: hop must be a positive integer, not '%s'", optarg);
 			set_hop = 1;
 			break;
@@ -192,30 +191,37 @@ int main(int argc, char **argv)
 							&cfg, err, sizeof err))
 				die("%s", err);
 			if (!set_n)
-				o.n_fft = cfg.n_fft;
+				o->n_fft = cfg.n_fft;
 			if (!set_hop)
-				o.hop = cfg.hop_length;
-			o.sr = cfg.sample_rate, o.channels = cfg.channels;
+				o->hop = cfg.hop_length;
+			o->sr = cfg.sample_rate, o->channels = cfg.channels;
 			break;
 		case 'd':
-			o.device = optarg;
+			o->device = optarg;
 			break;
 		case 'q':
-			o.quiet = true;
+			o->quiet = true;
 			break;
 		case 'V':
 			printf("stft %s\n", SEPNET_VERSION);
-			return 0;
+			exit(0);
 		case 'h':
 			usage(0);
 		default:
 			die_bad_option(c, argv);
 		}
 	}
-	if (o.hop > o.n_fft)
-		die_usage("hop %d is larger than n_fft %d", o.hop, o.n_fft);
-	o.inputs = argv + optind;
-	o.ninputs = argc - optind;
+	if (o->hop > o->n_fft)
+		die_usage("hop %d is larger than n_fft %d", o->hop, o->n_fft);
+	o->inputs = argv + optind;
+	o->ninputs = argc - optind;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .n_fft = 4096, .hop = 1024 };
+	set_progname(argv[0]);
+	parse_options(argc, argv, &o);
 	stft_run(&o);
 	return 0;
 }

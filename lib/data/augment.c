@@ -11,6 +11,7 @@
 #include "dataset.h"
 #include "rng.h"
 #include "util.h"
+#include "worker.h"
 
 #define SILENCE_RMS 1e-4	/* -80 dBFS: below this in every stem a draw is silent */
 #define MAX_DRAWS 100		/* draws per record before giving up on silence */

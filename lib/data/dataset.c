@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <threads.h>
 
 #include "util.h"
+#include "worker.h"
 
 #define MIXTURE DATASET_NSTEMS	/* file index of mixture.wav after the stems */
 
@@ -459,96 +459,4 @@ void dataset_list(const struct dataset *ds, int jobs)
 {
 	ordered_map(0, ds->ntracks, jobs, sizeof(struct track_stats), stats_track, print_stats,
 		    (void *)ds);
-}
-
-/* ---- ordered thread pool ----
- *
- * Workers claim indices in increasing order, but only while the index's
- * slot in the ring (index mod nslots) has been consumed, so at most nslots
- * results are held at once; the caller consumes them strictly in order. */
-
-struct pool {
-	mtx_t lock;
-	cnd_t claimable;	/* a slot was consumed */
-	cnd_t done;		/* a slot was filled */
-	int64_t next;		/* next index to claim */
-	int64_t end;		/* INT64_MAX when endless */
-	int64_t consumed;	/* indices below this are consumed */
-	int64_t *filled;	/* per slot: the index it holds, or -1 */
-	int nslots;
-	size_t slot_bytes;
-	char *slots;
-	ordered_fn produce;
-	void *ctx;
-};
-
-static int pool_worker(void *arg)
-{
-	struct pool *p = arg;
-	for (;;) {
-		mtx_lock(&p->lock);
-		while (p->next < p->end && p->next >= p->consumed + p->nslots)
-			cnd_wait(&p->claimable, &p->lock);
-		if (p->next >= p->end) {
-			mtx_unlock(&p->lock);
-			return 0;
-		}
-		int64_t index = p->next++;
-		mtx_unlock(&p->lock);
-
-		int k = (int)(index % p->nslots);
-		p->produce(p->ctx, index, p->slots + k * p->slot_bytes);
-
-		mtx_lock(&p->lock);
-		p->filled[k] = index;
-		cnd_broadcast(&p->done);
-		mtx_unlock(&p->lock);
-	}
-}
-
-void ordered_map(int64_t first, int64_t count, int jobs, size_t slot_bytes,
-		 ordered_fn produce, ordered_fn consume, void *ctx)
-{
-	struct pool p = { 0 };
-	if (jobs < 1)
-		jobs = 1;
-	if (mtx_init(&p.lock, mtx_plain) != thrd_success || cnd_init(&p.claimable) != thrd_success ||
-	    cnd_init(&p.done) != thrd_success)
-		die("cannot create a mutex or condition variable");
-	p.next = p.consumed = first;
-	p.end = count < 0 || count > INT64_MAX - first ? INT64_MAX : first + count;
-	p.nslots = 2 * jobs;	/* one being filled and one ready per worker */
-	p.slot_bytes = (slot_bytes + 63) / 64 * 64;
-	p.slots = xmalloc(p.nslots * p.slot_bytes);
-	p.filled = xmalloc(sizeof *p.filled * p.nslots);
-	for (int k = 0; k < p.nslots; k++)
-		p.filled[k] = -1;
-	p.produce = produce;
-	p.ctx = ctx;
-	thrd_t *threads = xmalloc(sizeof *threads * jobs);
-	for (int i = 0; i < jobs; i++)
-		if (thrd_create(&threads[i], pool_worker, &p) != thrd_success)
-			die("cannot start a thread");
-	for (int64_t index = first; index < p.end; index++) {
-		int k = (int)(index % p.nslots);
-		mtx_lock(&p.lock);
-		while (p.filled[k] != index)
-			cnd_wait(&p.done, &p.lock);
-		mtx_unlock(&p.lock);
-
-		consume(ctx, index, p.slots + k * p.slot_bytes);
-
-		mtx_lock(&p.lock);
-		p.consumed = index + 1;
-		cnd_broadcast(&p.claimable);
-		mtx_unlock(&p.lock);
-	}
-	for (int i = 0; i < jobs; i++)
-		thrd_join(threads[i], NULL);
-	mtx_destroy(&p.lock);
-	cnd_destroy(&p.claimable);
-	cnd_destroy(&p.done);
-	free(threads);
-	free(p.filled);
-	free(p.slots);
 }

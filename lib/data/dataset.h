@@ -97,12 +97,4 @@ void segment_opts_defaults(struct segment_opts *o);
 void dataset_write_train(const struct dataset *ds, const struct segment_opts *o,
 			 struct snt_writer *w);
 
-/* The generic engine behind it: produce(ctx, index, slot) runs on `jobs`
- * worker threads for index = first, first + 1, ... (endless when count < 0),
- * writing into one of a bounded ring of slots of slot_bytes each;
- * consume(ctx, index, slot) runs on the calling thread in index order. */
-typedef void (*ordered_fn)(void *ctx, int64_t index, void *slot);
-void ordered_map(int64_t first, int64_t count, int jobs, size_t slot_bytes,
-		 ordered_fn produce, ordered_fn consume, void *ctx);
-
 #endif

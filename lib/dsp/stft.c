@@ -123,17 +123,9 @@ const real *stft_window(const struct stft *s) { return s->window; }
 
 static int thread_count(int64_t blocks)
 {
-#ifdef _OPENMP
 	int64_t most = blocks / STFT_MIN_BLOCKS_PER_THREAD;
-	int nth = omp_get_max_threads();
-
-	if (omp_in_parallel())
-		return 1;
+	int nth = max_threads();
 	return most < 1 ? 1 : most < nth ? (int)most : nth;
-#else
-	(void)blocks;
-	return 1;
-#endif
 }
 
 static int thread_id(void)
@@ -377,18 +369,27 @@ static void inverse_range(struct stft *s, const struct inverse_ranges *r, real *
 	}
 }
 
+/* The ranges of an inverse of T frames to n samples; -1 when T frames
+ * cannot make n samples (stft_inverse and its adjoint). */
+static int inverse_plan(struct stft *s, struct inverse_ranges *r, int64_t T, int64_t n)
+{
+	if (n <= s->n_fft / 2 || T < 1)
+		return -1;
+	/* the frames must reach the last kept sample (torch would pad zeros) */
+	if ((T - 1) * s->hop + s->n_fft < s->n_fft / 2 + n)
+		return -1;
+	if (edge_envelope(s, r, T, n) < 0 || (r->ia < r->ib && !s->interior_ok))
+		return -1;
+	return 0;
+}
+
 int stft_inverse(struct stft *s, real *y, const real *in, int64_t T, int64_t n)
 {
 	struct inverse_ranges r;
 	int64_t nblocks;
 	int nth;
 
-	if (n <= s->n_fft / 2 || T < 1)
-		return -1;
-	/* the frames must reach the last kept sample (torch would pad zeros) */
-	if ((T - 1) * s->hop + s->n_fft < s->n_fft / 2 + n)
-		return -1;
-	if (edge_envelope(s, &r, T, n) < 0 || (r.ia < r.ib && !s->interior_ok))
+	if (inverse_plan(s, &r, T, n))
 		return -1;
 	nblocks = (T + STFT_BLOCK - 1) / STFT_BLOCK;
 	nth = thread_count(nblocks);
@@ -427,9 +428,7 @@ int stft_inverse_adjoint(struct stft *s, real *din, const real *dy, int64_t T, i
 	struct inverse_ranges r;
 	int F = s->bins;
 
-	if (n <= s->n_fft / 2 || T < 1 || (T - 1) * s->hop + s->n_fft < s->n_fft / 2 + n)
-		return -1;
-	if (edge_envelope(s, &r, T, n) < 0 || (r.ia < r.ib && !s->interior_ok))
+	if (inverse_plan(s, &r, T, n))
 		return -1;
 	scratch_reserve(s, 1);
 #ifdef _OPENMP

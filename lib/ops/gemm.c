@@ -8,6 +8,7 @@
 #endif
 
 #include "ops.h"
+#include "util.h"
 
 #ifdef SEPNET_DOUBLE
 #define cblas_gemm cblas_dgemm
@@ -36,11 +37,7 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
 	if (M == 0 || N == 0)
 		return;
 	call_once(&blas_once, blas_init_threads);
-	int nt = 1;
-#ifdef _OPENMP
-	if (!omp_in_parallel() && (double)M * N * K > 1 << 18)
-		nt = omp_get_max_threads();
-#endif
+	int nt = (double)M * N * K > 1 << 18 ? max_threads() : 1;
 	if (nt == 1) {
 		blas_gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 		return;

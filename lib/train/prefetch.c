@@ -2,17 +2,17 @@
  *
  * Two slots used in turn by both sides: the thread fills slot w, the
  * consumer holds slot r; a slot goes FREE → (filled) FULL → HELD → FREE.
- * The thread can be cancelled only while it is inside the read function
- * (where it may wait for input forever); everywhere else cancellation is
- * off, so it never dies holding the mutex. */
+ * The reader is a job of a worker (worker.h) that can be cancelled only
+ * while it is inside the read function (where it may wait for input
+ * forever), so it never ends holding the mutex. */
 #include "prefetch.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
+#include "worker.h"
 
 enum slot_state { SLOT_FREE, SLOT_FULL, SLOT_HELD };
 
@@ -35,18 +35,13 @@ struct prefetch {
 	int stop;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	pthread_t thread;
+	struct worker *thread;
 };
 
-static void *reader(void *arg)
+static void reader(void *arg)
 {
 	struct prefetch *pf = arg;
-	sigset_t set;	// SIGINT and SIGTERM go to the trainer's main thread
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	die_redirect(NULL, NULL);	// read reports its errors; any other ends the process
 	for (int w = 0;; w ^= 1) {
 		struct slot *s = &pf->slot[w];
 		pthread_mutex_lock(&pf->mu);
@@ -55,13 +50,13 @@ static void *reader(void *arg)
 		int stop = pf->stop;
 		pthread_mutex_unlock(&pf->mu);
 		if (stop)
-			return NULL;
+			return;
 		char err[sizeof s->err] = "";
 		int got = 0, rc = 1;
 		while (got < pf->per_slot) {
-			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+			worker_cancel_point(1);
 			rc = pf->read(pf->ctx, s->buf + got * pf->record_floats, err, sizeof err);
-			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+			worker_cancel_point(0);
 			if (rc != 1)
 				break;
 			got++;
@@ -74,7 +69,7 @@ static void *reader(void *arg)
 		pthread_cond_broadcast(&pf->cv);
 		pthread_mutex_unlock(&pf->mu);
 		if (rc != 1)
-			return NULL;
+			return;
 	}
 }
 
@@ -91,9 +86,8 @@ struct prefetch *prefetch_start(const struct backend *be, int per_slot, size_t r
 		pf->slot[i].buf = be->host_alloc((size_t)per_slot * record_floats * sizeof(float));
 	pthread_mutex_init(&pf->mu, NULL);
 	pthread_cond_init(&pf->cv, NULL);
-	int rc = pthread_create(&pf->thread, NULL, reader, pf);
-	if (rc)
-		die("cannot start the reader thread: %s", strerror(rc));
+	pf->thread = worker_create();
+	worker_run(pf->thread, reader, pf);
 	return pf;
 }
 
@@ -133,8 +127,7 @@ void prefetch_free(struct prefetch *pf)
 	pf->stop = 1;
 	pthread_cond_broadcast(&pf->cv);
 	pthread_mutex_unlock(&pf->mu);
-	pthread_cancel(pf->thread);	// acts only inside a read
-	pthread_join(pf->thread, NULL);
+	worker_cancel(pf->thread);	// acts only inside a read
 	for (int i = 0; i < 2; i++)
 		pf->be->host_free(pf->slot[i].buf);
 	pthread_mutex_destroy(&pf->mu);

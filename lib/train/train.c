@@ -9,7 +9,7 @@
 #include "checkpoint.h"
 #include "rng.h"
 #include "safetensors.h"
-#include "train.h"
+#include "train_impl.h"
 #include "util.h"
 
 /* checkpoint.c's "format" value: a training checkpoint is a sepnet
@@ -102,6 +102,11 @@ struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
 struct trainer *trainer_create(const struct config *cfg, int64_t epoch_size)
 {
 	return trainer_create_on(cfg, epoch_size, &backend_cpu);
+}
+
+struct model *trainer_model(struct trainer *t)
+{
+	return t->m;
 }
 
 void trainer_free(struct trainer *t)

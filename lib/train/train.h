@@ -28,43 +28,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backend.h"
 #include "config.h"
 #include "loss.h"
-#include "model.h"
-#include "ops.h"
-#include "prefetch.h"
-#include "scheduler.h"
+#include "real.h"
 #include "snt.h"
 
-struct trainer {
-	struct config cfg;
-	const struct backend *be;	/* where the model, its moments and EMA live */
-	struct model *m;	/* training model: batch_size × segment frames, on be */
-	struct loss_work *lw;	/* the loss's STFT plans and buffers, on be */
-	struct adamw opt;	/* host moments (for checkpoints) and AdamW's t */
-	real *ema;		/* (n_params) host EMA of the weights; NULL when ema_decay is 0 */
-	real *dev_m, *dev_v, *dev_ema;	/* the backend's moments and EMA (opt.m, opt.v,
-					   ema themselves on a host backend) */
-	bool host_stale;	/* the backend's state is newer than the host copies */
-	struct sched sched;
-	int64_t epoch_size;	/* records per epoch */
-	/* state saved in checkpoints */
-	int64_t step, epoch, records, epoch_records, micro;
-	int bad_in_row;
-	int64_t bad_total;
-	double epoch_loss_sum;	/* sum of the epoch's step losses, for its mean */
-	int64_t epoch_loss_n;
-	/* input */
-	struct prefetch *pf;	/* the reader thread, after trainer_prefetch */
-	struct snt_reader *r;	/* what it reads */
-	/* buffers */
-	float *stems;		/* (B, S, C, N) one micro-batch, read without prefetch */
-	real *dev_stems;	/* (B, S, C, N) its copy on a device backend */
-	float *window;		/* (S, C, N) a record longer than segment_length */
-	size_t window_cap;	/* floats of window */
-	struct snt_header h;
-};
+struct backend;
+struct model;
+
+/* Opaque: its fields are train_impl.h's, for the training loop itself and
+ * white-box tests. */
+struct trainer;
 
 enum train_step_result {
 	TRAIN_STEP_OK,		/* weights updated */
@@ -86,6 +60,9 @@ struct trainer *trainer_create(const struct config *cfg, int64_t epoch_size);
 struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
 				  const struct backend *be);
 void trainer_free(struct trainer *t);
+
+/* The training model (its config, sizes and weights on the backend). */
+struct model *trainer_model(struct trainer *t);
 
 /* Read r's records in a thread from now on, a micro-batch ahead of the
  * steps (prefetch.h); trainer_step must then be given r.  trainer_free

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "train.h"
+#include "train_impl.h"
 #include "util.h"
 #include "validate.h"
 

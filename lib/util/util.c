@@ -8,7 +8,6 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -55,49 +54,50 @@ static void vmessage(const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
-/* die_catch's way out of die(), per thread */
-static _Thread_local jmp_buf *die_jump;
-static _Thread_local char *die_msg;
-static _Thread_local size_t die_msg_len;
+/* die_redirect's handler, per thread; die_at_exit's hook */
+static _Thread_local void (*die_to)(const char *msg, void *arg);
+static _Thread_local void *die_to_arg;
+static void (*exit_hook)(void *);
+static void *exit_hook_arg;
 
-int die_catch(void (*fn)(void *), void *arg, char *msg, size_t len)
+void die_redirect(void (*fn)(const char *msg, void *arg), void *arg)
 {
-	jmp_buf jump, *saved = die_jump;
-	char *saved_msg = die_msg;
-	size_t saved_len = die_msg_len;
-	int died = 0;
-	die_msg = msg;
-	die_msg_len = len;
-	die_jump = &jump;
-	if (setjmp(jump) == 0)
-		fn(arg);
-	else
-		died = 1;
-	die_jump = saved;
-	die_msg = saved_msg;
-	die_msg_len = saved_len;
-	return died;
+	die_to = fn;
+	die_to_arg = arg;
+}
+
+void die_at_exit(void (*fn)(void *), void *arg)
+{
+	exit_hook = fn;
+	exit_hook_arg = arg;
 }
 
 void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	if (die_jump) {	// inside die_catch: the message goes to its caller
+	if (die_to) {	// the message goes to the handler (a worker's job)
+		char msg[1024];
 		int saved = errno;
-		int n = vsnprintf(die_msg, die_msg_len, fmt, ap);
+		int n = vsnprintf(msg, sizeof msg, fmt, ap);
 		va_end(ap);
 		size_t k = strlen(fmt);
-		if (n >= 0 && (size_t)n < die_msg_len && k && fmt[k - 1] == ':')
-			snprintf(die_msg + n, die_msg_len - n, " %s", strerror(saved));
-		longjmp(*die_jump, 1);
+		if (n >= 0 && (size_t)n < sizeof msg && k && fmt[k - 1] == ':')
+			snprintf(msg + n, sizeof msg - n, " %s", strerror(saved));
+		die_to(msg, die_to_arg);
+		abort();	// a handler does not return
+	}
+	if (exit_hook) {	// once: the hook may die itself
+		void (*fn)(void *) = exit_hook;
+		exit_hook = NULL;
+		fn(exit_hook_arg);
 	}
 	vmessage(fmt, ap);
 	va_end(ap);
 #if defined(__SANITIZE_ADDRESS__)
 	// make check-sanitize: leaks are checked at every exit that ends well;
 	// an error exit leaves what it held mid-work (a record half read, a
-	// reader a die_catch abandoned), so it skips LeakSanitizer's exit check
+	// job a worker abandoned), so it skips LeakSanitizer's exit check
 	fflush(NULL);
 	atomic_cleanup_all();
 	_exit(1);
@@ -394,7 +394,7 @@ double now_seconds(void)
 int max_threads(void)
 {
 #ifdef _OPENMP
-	return omp_get_max_threads();
+	return omp_in_parallel() ? 1 : omp_get_max_threads();
 #else
 	return 1;
 #endif

@@ -16,13 +16,12 @@ extern const char *progname;
 
 void set_progname(const char *argv0);
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Run fn(arg) so that a die() inside it, in this thread, returns here
- * instead of exiting: 0 when fn returned, 1 when it died, with die's
- * message (without the program name) in msg.  For reader threads whose
- * errors must surface where a sequential program would have met them;
- * what fn had allocated is lost, so the caller is expected to die with msg
- * when it gets there. */
-int die_catch(void (*fn)(void *), void *arg, char *msg, size_t len);
+/* die() in this thread calls fn(msg, arg) instead of exiting; fn must not
+ * return (a worker's job ends its thread: worker.h).  NULL: die exits. */
+void die_redirect(void (*fn)(const char *msg, void *arg), void *arg);
+/* die() calls fn(arg) once before it reports and exits (a tool that writes
+ * in a thread lets the record being written finish first). */
+void die_at_exit(void (*fn)(void *), void *arg);
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* usage errors: message, then exit 2 */
 _Noreturn void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -85,8 +84,9 @@ void atomic_abort(struct atomic_file *af);
 /* Remove every temporary still open; installed with atexit by atomic_open. */
 void atomic_cleanup_all(void);
 
-/* Threads our parallel loops use: OpenMP's maximum (OMP_NUM_THREADS, else
- * every core), 1 in a build without OpenMP. */
+/* Threads a parallel loop may use here: OpenMP's maximum (OMP_NUM_THREADS,
+ * else every core); 1 inside a parallel region (a nested call runs serial)
+ * or in a build without OpenMP.  The project's one thread count. */
 int max_threads(void);
 
 /* Seconds since an arbitrary fixed point (CLOCK_MONOTONIC). */

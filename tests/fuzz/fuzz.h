@@ -1,10 +1,9 @@
 /* fuzz.h: what the libFuzzer harnesses of tests/fuzz/ share.
  *
- * Each harness is one LLVMFuzzerTestOneInput over one reader.  Readers that
- * report errors (snt_read_header, config_parse_string, safetensors_open)
- * are called directly; readers that die() on bad input (the audio readers)
- * run under die_catch, so a refusal is an ordinary return, not an exit,
- * and only a crash, a sanitizer report or a hang is a finding. */
+ * Each harness is one LLVMFuzzerTestOneInput over one reader that reports
+ * its errors (snt_read_header, config_parse_string, safetensors_open, the
+ * audio readers' try_ variants), so a refusal is an ordinary return, not
+ * an exit, and only a crash, a sanitizer report or a hang is a finding. */
 #ifndef SEPNET_FUZZ_H
 #define SEPNET_FUZZ_H
 

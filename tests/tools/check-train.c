@@ -41,7 +41,7 @@
 
 #include "backend.h"
 #include "config.h"
-#include "train.h"
+#include "train_impl.h"
 #include "model.h"
 #include "rng.h"
 #include "util.h"
@@ -117,7 +117,7 @@ static struct trainer *random_trainer(const struct config *c, const struct backe
 				      uint64_t seed)
 {
 	struct trainer *t = trainer_create_on(c, 0, be);
-	struct model *m = t->m;
+	struct model *m = trainer_model(t);
 	for (size_t i = model_tensor_offset(m, "out.weight"); i < m->n_params; i++)
 		m->params[i] = 0.02f * (2 * rng_uniform(seed, 99, i) - 1) +
 			       (float)(i % 4 == 0) * 0.25f;
@@ -215,7 +215,7 @@ static int learn(int steps, const char *path)
 	struct config c;
 	load_config(&c, path, 0);
 	struct trainer *t = trainer_create_on(&c, 0, gpu);
-	struct model *m = t->m;
+	struct model *m = trainer_model(t);
 	size_t rec = (size_t)c.batch_size * m->S * m->C * c.segment_length;
 	float *stems = gpu->host_alloc(rec * sizeof(float));
 	double first = 0, last = 0;
@@ -252,7 +252,7 @@ static int bench(int steps, const char *path)
 	load_config(&c, path, 0);
 	size_t before = gpu->device_memory();
 	struct trainer *t = trainer_create_on(&c, 0, gpu);
-	struct model *m = t->m;
+	struct model *m = trainer_model(t);
 	size_t rec = (size_t)c.batch_size * m->S * m->C * c.segment_length;
 	float *stems = gpu->host_alloc(rec * sizeof(float));
 	make_stems(stems, c.batch_size, m->S, m->C, c.segment_length, c.sample_rate, 7);

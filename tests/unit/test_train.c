@@ -16,7 +16,7 @@
 #include "rng.h"
 #include "snt.h"
 #include "test.h"
-#include "train.h"
+#include "train_impl.h"
 #include "util.h"
 #include "validate.h"
 

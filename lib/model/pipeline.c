@@ -1,0 +1,603 @@
+/* pipeline.c: read, separate, write, record by record (pipeline.h). */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "config.h"
+#include "model.h"
+#include "progress.h"
+#include "resample.h"
+#include "separate.h"
+#include "snt.h"
+#include "stemout.h"
+#include "util.h"
+#include "wavein.h"
+#include "worker.h"
+
+/* The extra stem of -s: every source but vocals, summed (karaoke) */
+#define INSTRUMENTAL (-1)
+
+/* Indices into the model's sources of the stems named in list, in order;
+ * INSTRUMENTAL for "instrumental" (a model with vocals and other sources). */
+static int select_stems(const struct config *cfg, const char *list, int *idx)
+{
+	if (!list) {
+		for (int s = 0; s < cfg->n_sources; s++)
+			idx[s] = s;
+		return cfg->n_sources;
+	}
+	char *copy = xstrdup(list), *save = NULL;
+	int n = 0;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int s = 0;
+		while (s < cfg->n_sources && strcmp(cfg->sources[s], tok) != 0)
+			s++;
+		if (s == cfg->n_sources && !strcmp(tok, "instrumental")) {
+			int v = 0;
+			while (v < cfg->n_sources && strcmp(cfg->sources[v], "vocals") != 0)
+				v++;
+			if (v == cfg->n_sources || cfg->n_sources < 2)
+				die_usage("-s instrumental: the model has no vocals and other stems to tell apart");
+			s = INSTRUMENTAL;
+		} else if (s == cfg->n_sources) {
+			char names[(CONFIG_MAX_SOURCES + 1) * (CONFIG_NAME_LEN + 2)] = "";
+			for (int k = 0; k < cfg->n_sources; k++)
+				strcat(strcat(names, k ? "," : ""), cfg->sources[k]);
+			die_usage("-s: the model has no stem '%s' (it has %s, and instrumental: "
+				  "all but vocals)", tok, names);
+		}
+		for (int i = 0; i < n; i++)
+			if (idx[i] == s)
+				die_usage("-s: stem '%s' named twice", tok);
+		idx[n++] = s;
+	}
+	free(copy);
+	if (n == 0)
+		die_usage("-s: no stem named");
+	return n;
+}
+
+/* The key must be present and equal to want. */
+static void check_key(const struct snt_header *h, const char *key, int want, const char *where,
+		      const char *model_arg)
+{
+	const char *v = snt_header_get(h, key);
+	int got;
+	if (!v)
+		die("%s: no %s key (a spectrogram from stft is expected)", where, key);
+	if (parse_int(v, &got) || got != want)
+		die("%s: %s=%s, but the model was trained with %s=%d: make the spectrogram with "
+		    "stft -m %s (it takes the model's STFT and resamples)", where, key, v, key, want,
+		    model_arg);
+}
+
+/* A record read: its header and payload, or the end, or an error. */
+struct in_slot {
+	struct snt_header h;
+	float *x;		/* f32 [C, N] or c64 [C, F, T] */
+	size_t x_cap;		/* floats of x when it is the backend's host memory */
+	bool x_malloced;	/* x came from wave_input_next (an audio file) */
+	int status;		/* 1: a record; 0: the end */
+	char where[512];
+};
+
+/* A record separated, on its way out: the header to write and the stems. */
+struct out_slot {
+	struct fwd *f;
+	struct snt_header h;
+	float *y;		/* c64 [n_out, C, F, T] or f32 [n_out, C, N] */
+	size_t y_cap, y_floats;
+	bool audio;		/* waveforms for -o (else a stream record) */
+	char where[512];
+};
+
+/* The state of one run: model, backend, I/O threads, outputs. */
+struct fwd {
+	const struct pipeline_opts *o;
+	const struct backend *be;
+	struct model *m;
+	struct separator *sp;
+	int idx[CONFIG_MAX_SOURCES + 1], n_out;	/* the stems written: sources or INSTRUMENTAL */
+	bool instrumental;	/* among them: every stem is computed, then summed */
+	char sources[(CONFIG_MAX_SOURCES + 1) * (CONFIG_NAME_LEN + 14)];	/* the sources= value */
+	struct snt_writer *w;	/* the stream, or */
+	struct stem_writer *sw;	/* audio files (-o) */
+	int64_t index;		/* records written */
+	/* --prefetch: a reader and a writer thread around the computation, two
+	 * slots each; without, one slot each and no threads */
+	struct worker *rd, *wr;
+	int nslots;
+	bool stage;		/* the reader copies each record to the device too */
+	struct in_slot in[2];
+	struct out_slot out[2];
+	/* the current input, for the reader */
+	struct snt_reader *r;
+	struct wave_input *wav;
+	int input;		/* its index in o->inputs */
+	/* the progress line (a terminal on stderr, no -q) */
+	struct progress progress;
+	double done_s;		/* seconds of audio separated */
+	double record_s;	/* the current record's */
+	struct in_slot *reading;
+};
+
+/* Memory of at least floats from the backend's host allocator (pinned on
+ * cuda, so copies to and from the device run at full speed). */
+static float *host_want(const struct backend *be, float *p, size_t *cap, size_t floats)
+{
+	if (*cap >= floats)
+		return p;
+	if (p)
+		be->host_free(p);
+	*cap = floats;
+	return be->host_alloc(floats * sizeof(float));
+}
+
+/* ---- reading (in the reader thread with --prefetch) ---- */
+
+/* With --prefetch on a device: start copying the record just read there. */
+static void stage(struct fwd *f, struct in_slot *in)
+{
+	if (f->stage)
+		separator_stage(f->sp, (int)(in - f->in), in->x,
+				(size_t)snt_numel(&in->h) * (in->h.dtype == SNT_C64 ? 2 : 1));
+}
+
+/* A waveform record made the model's rate and channel count (in place of
+ * in->x, the backend's host memory). */
+static void conform_waveform(struct fwd *f, struct in_slot *in)
+{
+	const struct config *c = &f->m->cfg;
+	size_t n = (size_t)snt_numel(&in->h);
+	float *x = xmalloc(sizeof(float) * (n ? n : 1));
+	memcpy(x, in->x, sizeof(float) * n);
+	wave_conform(&in->h, &x, c->sample_rate, f->m->C, in->where);
+	n = (size_t)snt_numel(&in->h);
+	in->x = host_want(f->be, in->x, &in->x_cap, n ? n : 1);
+	memcpy(in->x, x, sizeof(float) * n);
+	free(x);
+}
+
+/* A spectrogram [C, F, T] of another channel count mapped to the model's:
+ * the mapping is linear, so mapping the spectrogram is mapping the audio. */
+static void conform_channels(struct fwd *f, struct in_slot *in)
+{
+	struct snt_header *h = &in->h;
+	int C = (int)h->shape[0];
+	int64_t plane = h->shape[1] * h->shape[2] * 2;
+	if (C > 2)
+		warn("%s: %d channels downmixed to stereo", in->where, C);
+	float *y = channels_map(in->x, C, f->m->C, plane);
+	in->x = host_want(f->be, in->x, &in->x_cap, (size_t)(f->m->C * plane));
+	memcpy(in->x, y, sizeof(float) * f->m->C * plane);
+	free(y);
+	snt_header_set_shape(h, 3, (int64_t[]){ f->m->C, h->shape[1], h->shape[2] });
+}
+
+static void read_body(void *arg)
+{
+	struct fwd *f = arg;
+	struct in_slot *in = f->reading;
+	if (in->x_malloced) {
+		free(in->x);
+		in->x = NULL;
+		in->x_malloced = false;
+	}
+	if (f->wav) {	// an audio file (or waveform records through wavein)
+		float *x;
+		if (!(in->status = wave_input_next(f->wav, &in->h, &x)))
+			return;
+		if (in->x && !in->x_malloced)
+			f->be->host_free(in->x);
+		in->x = x;
+		in->x_cap = 0;
+		in->x_malloced = true;
+		snprintf(in->where, sizeof in->where, "%s", wave_input_name(f->wav));
+		if (f->o->ninputs) {	// the track among every file named (%t)
+			char *t = wave_track_name(f->o->inputs, f->o->ninputs, f->input);
+			snt_header_set(&in->h, "track", t);
+			free(t);
+		}
+		stage(f, in);
+		return;
+	}
+	struct snt_reader *r = f->r;
+	if (!(in->status = snt_read_header_or_die(r, &in->h)))
+		return;
+	snprintf(in->where, sizeof in->where, "%s: record %lld", r->name, (long long)r->record);
+	if (in->h.dtype != SNT_C64 && in->h.dtype != SNT_F32)
+		die("%s: expected a c64 [C, F, T] spectrogram or an f32 [C, N] waveform, got %s",
+		    in->where, snt_dtype_name(in->h.dtype));
+	size_t floats = (size_t)snt_numel(&in->h) * (in->h.dtype == SNT_C64 ? 2 : 1);
+	in->x = host_want(f->be, in->x, &in->x_cap, floats ? floats : 1);
+	snt_read_payload_or_die(r, &in->h, in->x);
+	wave_rate(&in->h, in->where);	// a malformed sr= is an error here
+	int64_t bad = find_nonfinite(in->x, floats);
+	if (bad >= 0)
+		die("%s: NaN or infinity at value %lld (the input must be finite)", in->where,
+		    (long long)bad);
+	if (in->h.dtype == SNT_F32 && in->h.rank == 2)
+		conform_waveform(f, in);
+	else if (in->h.dtype == SNT_C64 && in->h.rank == 3 && in->h.shape[0] != f->m->C)
+		conform_channels(f, in);
+	stage(f, in);
+}
+
+/* One record into slot `in`, in the reader thread (whose error waits
+ * there until the record would have been met: worker.h) or here. */
+static void start_read(struct fwd *f, struct in_slot *in)
+{
+	f->reading = in;
+	if (f->rd)
+		worker_run(f->rd, read_body, f);
+	else
+		read_body(f);
+}
+
+/* ---- writing (in the writer thread with --prefetch) ---- */
+
+static void write_job(void *arg)
+{
+	struct out_slot *out = arg;
+	struct fwd *f = out->f;
+	if (out->audio) {
+		stem_writer_write(f->sw, &out->h, out->y, f->index++, out->where);
+		return;
+	}
+	snt_write_header(f->w, &out->h);
+	snt_write_payload(f->w, out->y, out->y_floats * sizeof(float));
+	f->index++;
+}
+
+/* Hand out to the writer (after the record before it is written). */
+static void start_write(struct fwd *f, struct out_slot *out)
+{
+	if (f->wr)
+		worker_run(f->wr, write_job, out);
+	else
+		write_job(out);
+}
+
+/* ---- separating ---- */
+
+/* out's header: in's keys with the shape, dtype and sources of the stems. */
+static void out_header(struct fwd *f, struct out_slot *out, const struct snt_header *h,
+		       enum snt_dtype dtype, int rank, const int64_t *shape, int64_t length)
+{
+	snt_header_free(&out->h);
+	snt_header_copy(&out->h, h);
+	snt_header_set_dtype(&out->h, dtype);
+	snt_header_set_shape(&out->h, rank, shape);
+	if (length >= 0)
+		snt_header_setf(&out->h, "length", "%lld", (long long)length);
+	snt_header_set(&out->h, "sources", f->sources);
+}
+
+/* dst (n_out, P) from every stem all (S, P): each output one stem, or the
+ * instrumental, the sum of every stem but vocals. */
+static void compose_stems(const struct fwd *f, float *dst, const float *all, size_t P)
+{
+	const struct config *c = &f->m->cfg;
+	for (int k = 0; k < f->n_out; k++) {
+		float *o = dst + k * P;
+		if (f->idx[k] != INSTRUMENTAL) {
+			memcpy(o, all + f->idx[k] * P, P * sizeof(float));
+			continue;
+		}
+		memset(o, 0, P * sizeof(float));
+		for (int s = 0; s < c->n_sources; s++)
+			if (strcmp(c->sources[s], "vocals") != 0)
+				for (size_t i = 0; i < P; i++)
+					o[i] += all[s * P + i];
+	}
+}
+
+/* separator_spectrogram or separator_waveform: stems idx of x, length n */
+typedef void separate_fn(struct separator *sp, float *out, const float *x, int64_t n,
+			 double overlap, const int *idx, int n_out);
+
+/* dst (n_out, P): the stems written, of x, by run; P floats a stem.  With
+ * the instrumental among them, every stem is separated, then composed. */
+static void stems_of(struct fwd *f, separate_fn *run, float *dst, const float *x, int64_t n,
+		     size_t P)
+{
+	if (!f->instrumental) {
+		run(f->sp, dst, x, n, f->o->overlap, f->idx, f->n_out);
+		return;
+	}
+	int every[CONFIG_MAX_SOURCES], S = f->m->cfg.n_sources;
+	for (int s = 0; s < S; s++)
+		every[s] = s;
+	float *all = xmalloc(S * P * sizeof(float));
+	run(f->sp, all, x, n, f->o->overlap, every, S);
+	compose_stems(f, dst, all, P);
+	free(all);
+}
+
+/* dst (n_out, C, F, T) complex: the stems written, of the spectrogram x. */
+static void stems_spectrogram(struct fwd *f, float *dst, const float *x, int64_t T)
+{
+	stems_of(f, separator_spectrogram, dst, x, T, (size_t)f->m->C * f->m->F * T * 2);
+}
+
+/* dst (n_out, C, N): the stems written, of the waveform x. */
+static void stems_waveform(struct fwd *f, float *dst, const float *x, int64_t N)
+{
+	stems_of(f, separator_waveform, dst, x, N, (size_t)f->m->C * N);
+}
+
+/* Stems y (n_out, C, N) f32 in out as a waveform record or audio files. */
+static void out_waveforms(struct fwd *f, struct out_slot *out, const struct snt_header *h,
+			  int64_t N)
+{
+	int64_t shape[3] = { f->n_out, f->m->C, N };
+	out_header(f, out, h, SNT_F32, 3, shape, N);
+	out->audio = f->sw != NULL;
+	out->y_floats = (size_t)f->n_out * f->m->C * N;
+	if (out->audio)	// the stem writer takes them to the input's rate
+		return;
+	// a stream: back at the input's rate and length (orig_sr, orig_length)
+	float *owned;
+	wave_restore(&out->h, out->y, 0, &owned, out->where);
+	if (owned) {
+		out->y_floats = (size_t)snt_numel(&out->h);
+		out->y = host_want(f->be, out->y, &out->y_cap, out->y_floats);
+		memcpy(out->y, owned, sizeof(float) * out->y_floats);
+		free(owned);
+		snt_header_setf(&out->h, "length", "%lld", (long long)out->h.shape[2]);
+	}
+}
+
+static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_slot *out)
+{
+	const struct model *m = f->m;
+	const struct config *c = &m->cfg;
+	const struct snt_header *h = &in->h;
+	const char *where = in->where;
+	if (h->rank != 3)
+		die("%s: expected a c64 [C, F, T] spectrogram, got rank %d", where, h->rank);
+	check_key(h, "n_fft", c->n_fft, where, f->o->model_arg);
+	check_key(h, "hop", c->hop_length, where, f->o->model_arg);
+	if (snt_header_get(h, "sr"))
+		check_key(h, "sr", c->sample_rate, where, f->o->model_arg);
+	if (h->shape[1] != m->F)
+		die("%s: %lld frequency bins, n_fft %d makes %d", where, (long long)h->shape[1],
+		    c->n_fft, m->F);
+	int64_t T = h->shape[2], N = (T - 1) * c->hop_length;
+	const char *len = snt_header_get(h, "length");
+	// checked even when only passed on: istft would refuse it later
+	if (len && (parse_int64(len, &N) || N < 1 || 1 + N / c->hop_length != T))
+		die("%s: length=%s does not fit %lld frames of hop %d", where, len, (long long)T,
+		    c->hop_length);
+	size_t stems = (size_t)f->n_out * m->C * m->F * T * 2;
+	if (!f->sw) {
+		out->y = host_want(f->be, out->y, &out->y_cap, stems ? stems : 1);
+		stems_spectrogram(f, out->y, in->x, T);
+		int64_t shape[4] = { f->n_out, m->C, m->F, T };
+		out_header(f, out, h, SNT_C64, 4, shape, -1);
+		out->audio = false;
+		out->y_floats = stems;
+		return;
+	}
+	// -o: the stems as audio, as istft -o would write them
+	if (N <= c->n_fft / 2)
+		die("%s: length %lld is too short for n_fft %d", where, (long long)N, c->n_fft);
+	float *spec = xmalloc(stems * sizeof(float));
+	stems_spectrogram(f, spec, in->x, T);
+	out->y = host_want(f->be, out->y, &out->y_cap, (size_t)f->n_out * m->C * N);
+	if (separator_istft(f->sp, out->y, spec, (int64_t)f->n_out * m->C, T, N))
+		die("%s: inverse STFT failed", where);
+	free(spec);
+	out_waveforms(f, out, h, N);
+	static const char *const spectral_keys[] = { "n_fft", "hop", "window", "center" };
+	for (int k = 0; k < 4; k++)
+		snt_header_del(&out->h, spectral_keys[k]);
+}
+
+static void separate_waveform(struct fwd *f, struct in_slot *in, struct out_slot *out)
+{
+	const struct model *m = f->m;
+	const struct config *c = &m->cfg;
+	const struct snt_header *h = &in->h;
+	const char *where = in->where;
+	if (h->rank != 2)
+		die("%s: expected an f32 [C, N] waveform, got rank %d", where, h->rank);
+	int64_t N = h->shape[1];
+	if (N <= c->n_fft / 2)
+		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
+		    where, (long long)N, c->n_fft, c->n_fft / 2);
+	out->y = host_want(f->be, out->y, &out->y_cap, (size_t)f->n_out * m->C * N);
+	stems_waveform(f, out->y, in->x, N);
+	out_waveforms(f, out, h, N);
+}
+
+/* The record's seconds of audio: N samples, or T frames of hop, at sr. */
+static double record_seconds(const struct fwd *f, const struct snt_header *h)
+{
+	const struct config *c = &f->m->cfg;
+	const char *v = snt_header_get(h, "sr");
+	int sr;
+	if (!v || parse_int(v, &sr) || sr < 1)
+		sr = c->sample_rate;
+	int64_t n = h->dtype == SNT_C64 ? (h->shape[h->rank - 1] - 1) * (int64_t)c->hop_length
+					 : h->shape[h->rank - 1];
+	return (double)n / sr;
+}
+
+/* separator_on_progress: done of total segments of the current record */
+static void on_progress(void *ctx, int64_t done, int64_t total)
+{
+	struct fwd *f = ctx;
+	progress_draw(&f->progress, f->done_s + f->record_s * done / (total ? total : 1));
+}
+
+/* die_at_exit's hook: an error dies once the records before it are
+ * written, as a sequential program would have written them (the exit
+ * removes unfinished outputs); the writer's own error comes first. */
+static void finish_writing(void *arg)
+{
+	struct fwd *f = arg;
+	const char *msg = f->wr ? worker_wait(f->wr) : NULL;
+	if (msg)
+		die("%s", msg);
+}
+
+/* Every record of the current input (f->r or f->wav): read one ahead,
+ * separate, write behind. */
+static void fwd_records(struct fwd *f)
+{
+	int64_t i = 0;
+	start_read(f, &f->in[0]);
+	for (;; i++) {
+		struct in_slot *in = &f->in[i % f->nslots];
+		const char *err = f->rd ? worker_wait(f->rd) : NULL;
+		if (err)
+			die("%s", err);
+		if (in->status == 0)
+			break;
+		if (f->stage)	// this record's copy, before the next one's starts
+			separator_staged(f->sp);
+		if (f->rd)	// the next record, while this one computes
+			start_read(f, &f->in[(i + 1) % f->nslots]);
+		// the writer has finished with this slot: handing it the record
+		// before this one waited for the one before that
+		struct out_slot *out = &f->out[i % f->nslots];
+		f->record_s = record_seconds(f, &in->h);
+		if (in->h.dtype == SNT_C64)
+			separate_spectrogram(f, in, out);
+		else
+			separate_waveform(f, in, out);
+		f->done_s += f->record_s;
+		memcpy(out->where, in->where, sizeof out->where);
+		start_write(f, out);
+		if (!f->rd)
+			start_read(f, in);
+	}
+	finish_writing(f);
+}
+
+/* One input: an SNT stream, whose records choose the mode by dtype, or an
+ * audio file (waveform mode). */
+static void fwd_input(struct fwd *f, char *name)
+{
+	int is_stdin = !strcmp(name, "-");
+	FILE *fp = is_stdin ? stdin : fopen(name, "rb");
+	if (!fp)
+		die("%s:", name);
+	unsigned char magic[4];
+	size_t got = fread(magic, 1, 4, fp);
+	if (got == 4 && !memcmp(magic, SNT_MAGIC, 4)) {
+		f->r = snt_reader_from_fp_prefix(fp, is_stdin ? "<stdin>" : name, magic, 4);
+		f->r->owns_fp = !is_stdin;
+		fwd_records(f);
+		snt_reader_close(f->r);
+		f->r = NULL;
+		return;
+	}
+	// an audio file: hand the bytes read back (stdin: glibc's ungetc takes
+	// them back into the buffer they came from) and read it whole
+	if (is_stdin)
+		while (got > 0)
+			ungetc(magic[--got], stdin);
+	else
+		fclose(fp);
+	f->wav = wave_input_open(&name, 1);
+	wave_input_conform(f->wav, f->m->cfg.sample_rate, f->m->C);
+	fwd_records(f);
+	wave_input_close(f->wav);
+	f->wav = NULL;
+}
+
+/* -o with audio files named: every output path claimed before the first
+ * separation, so that two songs mapped to one file fail before any work
+ * (up to the first SNT stream, whose record count is unknown). */
+static void reserve_outputs(struct fwd *f)
+{
+	const struct pipeline_opts *o = f->o;
+	for (int i = 0; i < o->ninputs; i++) {
+		const char *name = o->inputs[i];
+		if (!wave_is_audio_file(name))
+			return;	// stdin, a stream, or an error the read will report
+		struct snt_header h;
+		snt_header_init(&h);
+		char *t = wave_track_name(o->inputs, o->ninputs, i);
+		snt_header_set(&h, "track", t);
+		snt_header_set(&h, "file", name);
+		snt_header_set(&h, "sources", f->sources);
+		stem_writer_reserve(f->sw, &h, f->n_out, i, name);
+		free(t);
+		snt_header_free(&h);
+	}
+}
+
+void pipeline_run(const struct pipeline_opts *o)
+{
+	const struct backend *be = backend_get(o->device);
+	struct fwd f = { .o = o, .be = be };
+	if (o->output)
+		f.sw = stem_writer_create(o->output, o->sample, o->sample_set, o->sr);
+	else
+		refuse_tty_stdout();
+	int batch = o->batch ? o->batch : be == &backend_cpu ? 1 : 8;
+	f.m = checkpoint_open_model(o->model, be, batch, 0, false);
+	f.n_out = select_stems(&f.m->cfg, o->stems, f.idx);
+	for (int i = 0; i < f.n_out; i++) {
+		if (i)
+			strcat(f.sources, ",");
+		f.instrumental |= f.idx[i] == INSTRUMENTAL;
+		strcat(f.sources, f.idx[i] == INSTRUMENTAL ? "instrumental" : f.m->cfg.sources[f.idx[i]]);
+	}
+	f.sp = separator_create(f.m);
+	if (!f.sw)
+		f.w = snt_writer_open("-");
+	bool prefetch = o->prefetch < 0 ? !be->host : o->prefetch;
+	f.nslots = prefetch ? 2 : 1;
+	if (prefetch) {
+		f.rd = worker_create();
+		f.wr = worker_create();
+		f.stage = true;	// in place on the cpu
+	}
+	for (int i = 0; i < 2; i++) {
+		snt_header_init(&f.in[i].h);
+		snt_header_init(&f.out[i].h);
+		f.out[i].f = &f;
+	}
+	die_at_exit(finish_writing, &f);
+	if (f.sw)
+		reserve_outputs(&f);
+	progress_init(&f.progress, o->quiet, 0, 0);
+	if (f.progress.on) {
+		f.progress.total = wave_inputs_seconds(o->inputs, o->ninputs);
+		separator_on_progress(f.sp, on_progress, &f);
+	}
+	char *stdin_name = "-";
+	for (int i = 0; i < (o->ninputs ? o->ninputs : 1); i++) {
+		f.input = i;
+		fwd_input(&f, o->ninputs ? o->inputs[i] : stdin_name);
+	}
+	progress_finish(&f.progress, f.done_s);
+	die_at_exit(NULL, NULL);
+	worker_free(f.rd);
+	worker_free(f.wr);
+	for (int i = 0; i < 2; i++) {
+		snt_header_free(&f.in[i].h);
+		snt_header_free(&f.out[i].h);
+		if (f.in[i].x_malloced)
+			free(f.in[i].x);
+		else if (f.in[i].x)
+			be->host_free(f.in[i].x);
+		if (f.out[i].y)
+			be->host_free(f.out[i].y);
+	}
+	if (f.w)
+		snt_writer_close(f.w);
+	else
+		close_stdout();
+	stem_writer_free(f.sw);
+	separator_free(f.sp);
+	model_free(f.m);
+}
+
