@@ -15,6 +15,7 @@
 
 #include "audio.h"
 #include "backend.h"
+#include "chunked.h"
 #include "progress.h"
 #include "resample.h"
 #include "snt.h"
@@ -83,6 +84,127 @@ static int key_int(const struct snt_header *h, const char *key, const char *wher
 	return x;
 }
 
+/* A chunked track being inverted (lib/io/chunked.h): the frames kept
+ * from the chunks before (u0 .. u0 + nkeep) and the samples written.  A
+ * chunk's frames, after the kept ones, are inverted together; the samples
+ * every one of whose frames is among them are the whole track's, and
+ * those not written yet go out. */
+struct track_inv {
+	float *keep;		/* (R, F, nkeep) complex */
+	int64_t u0, nkeep;
+	int64_t done;		/* samples written */
+	int64_t index;		/* output chunks */
+	struct stem_stream *st;	/* -o: the track's files */
+};
+
+static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader *r,
+			struct snt_header *h, const struct chunk_pos *pos, struct snt_writer *w,
+			struct stem_writer *sw, int64_t index, const char *where)
+{
+	const struct backend *be = p->be;
+	int n_fft = p->n_fft, hop = p->hop;
+	int64_t F = h->shape[h->rank - 2], n = h->shape[h->rank - 1], R = snt_numel(h) / (F * n);
+	int64_t t1 = pos->offset + n, N = -1;	// the track's frames so far, its samples
+	if (snt_header_get(h, "length")) {
+		N = key_int(h, "length", where);
+		if (pos->total >= 0 && 1 + N / hop != pos->total)
+			die("%s: length=%lld needs %lld frames, total=%lld", where, (long long)N,
+			    (long long)(1 + N / hop), (long long)pos->total);
+	} else if (pos->last)
+		N = (t1 - 1) * hop;
+	if (pos->last && (1 + N / hop != t1 || N <= n_fft / 2))
+		die("%s: the track's %lld frames do not make length=%lld (n_fft %d, hop %d)", where,
+		    (long long)t1, (long long)N, n_fft, hop);
+	if (pos->index == 0) {
+		free(tr->keep);
+		*tr = (struct track_inv){ 0 };
+	}
+	float *spec = snt_read_payload_alloc_or_die(r, h);
+	int64_t bad = find_nonfinite(spec, (size_t)snt_numel(h) * 2);
+	if (bad >= 0)
+		die("%s: NaN or infinity at value %lld (the input must be finite)", where, (long long)bad);
+	// the kept frames and the chunk's, row by row: (R, F, Ts)
+	int64_t Ts = tr->nkeep + n;
+	float *sub = xmalloc(sizeof(float) * 2 * R * F * Ts);
+	for (int64_t q = 0; q < R * F; q++) {
+		memcpy(sub + q * 2 * Ts, tr->keep + q * 2 * tr->nkeep, sizeof(float) * 2 * tr->nkeep);
+		memcpy(sub + (q * Ts + tr->nkeep) * 2, spec + q * 2 * n, sizeof(float) * 2 * n);
+	}
+	free(spec);
+	// samples before E have every frame that covers them
+	int64_t E = pos->last ? N : t1 * hop - n_fft / 2, u = tr->u0 * hop;
+	if (N >= 0 && E > N)
+		E = N;
+	int64_t len = pos->last ? N - u : E - u;	/* the inverse's length */
+	if (E > tr->done && len > n_fft / 2) {
+		int64_t m = E - tr->done;
+		float *y = xmalloc(sizeof(float) * R * len);
+		const float *src = sub;
+		float *dst = y;
+		if (!be->host) {
+			float *d = backend_buffer_want(be, &p->spec, R * 2 * F * Ts);
+			be->upload(d, src, sizeof(float) * R * 2 * F * Ts);
+			src = d;
+			dst = backend_buffer_want(be, &p->y, R * len);
+		}
+		if (be->stft_inverse(p->s, dst, src, R, Ts, len))
+			die("%s: inverse STFT failed", where);
+		if (!be->host)
+			be->download(y, dst, sizeof(float) * R * len);
+		for (int64_t q = 0; q < R; q++)	// samples done .. E of each row
+			memmove(y + q * m, y + q * len + (tr->done - u), sizeof(float) * m);
+		struct snt_header o;
+		snt_header_init(&o);
+		snt_header_copy(&o, h);
+		int64_t shape[SNT_MAX_RANK];
+		memcpy(shape, h->shape, sizeof shape);
+		shape[h->rank - 2] = m;
+		snt_header_set_dtype(&o, SNT_F32);
+		snt_header_set_shape(&o, h->rank - 1, shape);
+		static const char *const keys[] = { "n_fft", "hop", "window", "center", "length" };
+		for (int k = 0; k < 5; k++)
+			snt_header_del(&o, keys[k]);
+		if (N >= 0)
+			snt_header_setf(&o, "length", "%lld", (long long)N);
+		if (w) {
+			chunk_pos_set(&o, &(struct chunk_pos){ .chunked = true, .index = tr->index++,
+							       .offset = tr->done, .total = N,
+							       .last = pos->last });
+			snt_write_header(w, &o);
+			snt_write_payload(w, y, sizeof(float) * R * m);
+		} else {
+			chunk_pos_set(&o, &(struct chunk_pos){ 0 });
+			if (!tr->st)
+				tr->st = stem_writer_open_track(sw, &o, index, where);
+			stem_stream_write(tr->st, y, m);
+		}
+		snt_header_free(&o);
+		free(y);
+		tr->done = E;
+	}
+	if (pos->last) {
+		if (tr->st)
+			stem_stream_commit(tr->st);
+		free(tr->keep);
+		free(sub);
+		*tr = (struct track_inv){ 0 };
+		return;
+	}
+	// keep the frames that cover the samples still to write, and enough of
+	// them for the inverse's reflect length
+	int64_t u0 = tr->done - n_fft / 2 >= 0 ? (tr->done - n_fft / 2) / hop + 1 : 0;
+	u0 -= n_fft / (2 * hop) + 1;
+	if (u0 < tr->u0)
+		u0 = tr->u0;
+	int64_t k0 = u0 - tr->u0, nk = Ts - k0;
+	float *keep = xmalloc(sizeof(float) * 2 * R * F * (nk ? nk : 1));
+	for (int64_t q = 0; q < R * F; q++)
+		memcpy(keep + q * 2 * nk, sub + (q * Ts + k0) * 2, sizeof(float) * 2 * nk);
+	free(tr->keep);
+	free(sub);
+	tr->keep = keep, tr->u0 = u0, tr->nkeep = nk;
+}
+
 static void istft_run(const struct opts *o)
 {
 	struct plans plans = { .be = backend_get(o->device) };
@@ -92,6 +214,8 @@ static void istft_run(const struct opts *o)
 					    : NULL;
 	struct snt_header h;
 	int64_t index = 0;
+	struct chunk_seq seq = { 0 };
+	struct track_inv tr = { 0 };
 	struct progress progress;
 	double done_s = 0;	/* seconds of audio made */
 	progress_init(&progress, o->quiet, 0, 1);
@@ -121,6 +245,16 @@ static void istft_run(const struct opts *o)
 				die("%s: %lld frequency bins do not match n_fft=%d", where, (long long)F, n_fft);
 			if (hop > n_fft || n_fft % 2)
 				die("%s: invalid n_fft=%d hop=%d", where, n_fft, hop);
+			struct chunk_pos pos;
+			char cerr[512];
+			if (chunk_seq_next(&seq, &h, T, &pos, cerr, sizeof cerr))
+				die("%s: %s", where, cerr);
+			if (pos.chunked) {
+				plans_use(&plans, n_fft, hop);
+				istft_chunk(&tr, &plans, r, &h, &pos, w, sw, index, where);
+				index += pos.last;
+				continue;
+			}
 			int64_t N = (T - 1) * hop;
 			if (snt_header_get(&h, "length")) {
 				N = key_int(&h, "length", where);
@@ -198,9 +332,13 @@ static void istft_run(const struct opts *o)
 		}
 		if (!got)
 			die("%s: empty stream (no records: did the command before it in the pipe fail?)", r->name);
+		char cerr[512];
+		if (chunk_seq_end(&seq, cerr, sizeof cerr))
+			die("%s: after record %lld: %s", r->name, (long long)r->record - 1, cerr);
 		snt_reader_close(r);
 	}
 	snt_header_free(&h);
+	chunk_seq_free(&seq);
 	progress_finish(&progress, done_s);
 	stem_writer_free(sw);
 	if (w)

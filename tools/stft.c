@@ -5,16 +5,20 @@
  * other key passes through.  With -m MODEL or -c CONFIG the STFT is the
  * model's, and audio is first made its rate and channel count
  * (lib/resample.h), the input's rate and length kept in orig_sr and
- * orig_length for istft.  Rows are transformed on the backend of -d
- * (lib/backend.h): on the CPU in parallel groups of one row per thread,
- * written as they finish, so memory stays near one input and one output
- * record; on a GPU a record at a time. */
+ * orig_length for istft.  With --chunk SECONDS a longer track becomes
+ * chunk records (lib/io/chunked.h) whose frames are exactly the whole
+ * track's: each chunk is the STFT of the samples its frames' windows
+ * cover.  Rows are transformed on the backend of -d (lib/backend.h): on
+ * the CPU in parallel groups of one row per thread, written as they
+ * finish, so memory stays near one input and one output record (or
+ * chunk); on a GPU a record (or chunk) at a time. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "chunked.h"
 #include "config.h"
 #include "datafile.h"
 #include "progress.h"
@@ -25,6 +29,7 @@
 
 struct opts {
 	int n_fft, hop;
+	double chunk_s;		/* --chunk SECONDS; 0: whole tracks */
 	int sr, channels;	/* -m, -c: audio conformed to the model's (0: as it is) */
 	const char *device;
 	bool quiet;		/* -q: no progress line */
@@ -33,7 +38,8 @@ struct opts {
 };
 
 static const char usage_text[] =
-	"usage: stft [-m MODEL | -c CONFIG] [-n N_FFT] [-H HOP] [-d cpu|cuda] [-q] [FILE ...]";
+	"usage: stft [-m MODEL | -c CONFIG] [-n N_FFT] [-H HOP] [--chunk SECONDS] [-d cpu|cuda] [-q]\n"
+	"            [FILE ...]";
 static const char options_text[] =
 	"Audio files or SNT waveform records (stdin without FILE) to SNT spectrograms.\n"
 	"  -m, --model=MODEL    the STFT of a checkpoint (a path, or a shipped name: demo);\n"
@@ -41,6 +47,8 @@ static const char options_text[] =
 	"  -c, --config=CONFIG  the same from a config (a path, or a shipped name: base)\n"
 	"  -n, --n-fft=N_FFT    frame length, even (default 4096)\n"
 	"  -H, --hop=HOP        hop between frames (default 1024)\n"
+	"      --chunk=SECONDS  a track longer than this as chunk records of about SECONDS\n"
+	"                       each, the same frames (default 0: one record a track)\n"
 	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
 	"  -q, --quiet          no progress line (on a terminal, for work of over a second)\n"
 	"  -h, --help           this help\n"
@@ -59,69 +67,120 @@ struct stft_ctx {
 	const struct backend *be;
 	struct backend_stft *plan;
 	int n_fft, hop, group;	/* rows per call: one per thread on the CPU */
+	double chunk_s;		/* --chunk: seconds a record (0: whole tracks) */
 	struct backend_buffer x, out;
 	struct progress progress;
 	double done_s;		/* seconds of audio transformed */
 };
 
-/* One record: rows of x [R, N] -> spectrogram rows [R, F, T], written a
- * group of rows at a time. */
+/* Frames k0 .. k0 + n of the STFT of samples a .. b of every row of x
+ * [R, N], written as one payload [R, F, n].  They are the whole track's
+ * frames a/hop + k0 .. when each one's window lies inside [a, b) or meets
+ * the track's own ends (stft_chunk picks a and b so). */
+static void stft_frames(struct stft_ctx *ctx, struct snt_writer *w, const float *x, int64_t R,
+			int64_t N, int64_t a, int64_t b, int64_t k0, int64_t n, double seconds,
+			const char *where)
+{
+	const struct backend *be = ctx->be;
+	int64_t len = b - a, T = 1 + len / ctx->hop, F = ctx->n_fft / 2 + 1;
+	size_t row_floats = 2 * F * T;
+	int64_t group = ctx->group ? ctx->group : R;
+	if (group > R)
+		group = R;
+	float *out = xmalloc(sizeof(float) * row_floats * group);
+	float *sub = len == N ? NULL : xmalloc(sizeof(float) * len * group);
+	for (int64_t r0 = 0; r0 < R; r0 += group) {
+		int64_t rows = R - r0 < group ? R - r0 : group;
+		const float *src = x + r0 * N;
+		if (sub) {	// the rows' samples a .. b, contiguous
+			for (int64_t r = 0; r < rows; r++)
+				memcpy(sub + r * len, src + r * N + a, sizeof(float) * len);
+			src = sub;
+		}
+		float *dst = out;
+		if (!be->host) {	// device memory in and out
+			float *dx = backend_buffer_want(be, &ctx->x, rows * len);
+			be->upload(dx, src, sizeof(float) * rows * len);
+			src = dx;
+			dst = backend_buffer_want(be, &ctx->out, rows * row_floats);
+		}
+		if (be->stft_forward(ctx->plan, dst, src, rows, len))
+			die("%s: STFT failed", where);
+		if (!be->host)
+			be->download(out, dst, sizeof(float) * row_floats * rows);
+		if (k0 != 0 || n != T)	// the frames asked for, bin by bin
+			for (int64_t q = 0; q < rows * F; q++)
+				memmove(out + q * 2 * n, out + (q * T + k0) * 2, sizeof(float) * 2 * n);
+		snt_write_payload(w, out, sizeof(float) * 2 * F * n * rows);
+		progress_draw(&ctx->progress, ctx->done_s + seconds * (r0 + rows) / R);
+	}
+	ctx->done_s += seconds;
+	free(out);
+	free(sub);
+}
+
+/* One record: rows of x [R, N] -> spectrogram rows [R, F, T], as one
+ * record or, with --chunk shorter than the track, as chunk records of the
+ * track's own frames (lib/io/chunked.h). */
 static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_header *h,
 			const float *x, const char *where)
 {
-	const struct backend *be = ctx->be;
 	int64_t N = h->shape[h->rank - 1], R = snt_numel(h) / N;
 	// seconds of audio, for the progress line: every row (channel,
 	// source) spans the same N samples
 	int rate = wave_rate(h, where);
-	double record_s = rate ? (double)N / rate : 0;
-	int64_t T = 1 + N / ctx->hop, F = ctx->n_fft / 2 + 1;
+	int64_t hop = ctx->hop, T = 1 + N / hop, F = ctx->n_fft / 2 + 1;
 	if (N <= ctx->n_fft / 2)
 		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
 		    where, (long long)N, ctx->n_fft, ctx->n_fft / 2);
 	if (h->rank == SNT_MAX_RANK)
 		die("%s: rank %d waveform leaves no room for the frequency axis", where, h->rank);
+	if (snt_header_get(h, "chunk"))
+		die("%s: a chunk of a track: stft transforms whole waveform records", where);
+	int64_t Tc = T;	// frames a record
+	if (ctx->chunk_s > 0 && rate) {
+		Tc = (int64_t)(ctx->chunk_s * rate / hop + 0.5);
+		if (Tc < 1)
+			Tc = 1;
+		if (Tc > T)
+			Tc = T;
+	}
 	int64_t shape[SNT_MAX_RANK];
 	memcpy(shape, h->shape, sizeof shape);
-	shape[h->rank - 1] = F;
-	shape[h->rank] = T;
+	int rank = h->rank + 1;
+	shape[rank - 2] = F;
 	snt_header_set_dtype(h, SNT_C64);
-	snt_header_set_shape(h, h->rank + 1, shape);
 	snt_header_setf(h, "n_fft", "%d", ctx->n_fft);
 	snt_header_setf(h, "hop", "%d", ctx->hop);
 	snt_header_set(h, "window", "hann");
 	snt_header_set(h, "center", "1");
 	snt_header_setf(h, "length", "%lld", (long long)N);
-	snt_write_header(w, h);
-
-	size_t row_floats = 2 * F * T;
-	int64_t group = ctx->group ? ctx->group : R;
-	float *out = xmalloc(sizeof(float) * row_floats * (group < R ? group : R));
-	for (int64_t r0 = 0; r0 < R; r0 += group) {
-		int64_t n = R - r0 < group ? R - r0 : group;
-		const float *src = x + r0 * N;
-		float *dst = out;
-		if (!be->host) {	// device memory in and out
-			float *dx = backend_buffer_want(be, &ctx->x, n * N);
-			be->upload(dx, src, sizeof(float) * n * N);
-			src = dx;
-			dst = backend_buffer_want(be, &ctx->out, n * row_floats);
-		}
-		if (be->stft_forward(ctx->plan, dst, src, n, N))
-			die("%s: STFT failed", where);
-		if (!be->host)
-			be->download(out, dst, sizeof(float) * row_floats * n);
-		snt_write_payload(w, out, sizeof(float) * row_floats * n);
-		progress_draw(&ctx->progress, ctx->done_s + record_s * (r0 + n) / R);
+	// a chunk's frames t0 .. t1 come from samples a .. b: from m frames
+	// before it (so that no window reaches past a) to the last frame's
+	// window's end
+	int64_t m = ctx->n_fft / (2 * hop) + 1;
+	for (int64_t t0 = 0, k = 0; t0 < T; t0 += Tc, k++) {
+		int64_t t1 = T - t0 < Tc ? T : t0 + Tc;
+		int64_t a = t0 > m ? (t0 - m) * hop : 0, b = (t1 - 1) * hop + ctx->n_fft / 2;
+		if (b <= a + ctx->n_fft / 2)	// reflect padding needs more
+			b = a + ctx->n_fft / 2 + 1;
+		if (b > N || t1 == T)
+			b = N;
+		shape[rank - 1] = t1 - t0;
+		snt_header_set_shape(h, rank, shape);
+		if (Tc < T)
+			chunk_pos_set(h, &(struct chunk_pos){ .chunked = true, .index = k, .offset = t0,
+							      .total = T, .last = t1 == T });
+		snt_write_header(w, h);
+		double seconds = rate ? (double)(t1 == T ? N - t0 * hop : (t1 - t0) * hop) / rate : 0;
+		stft_frames(ctx, w, x, R, N, a, b, t0 - a / hop, t1 - t0, seconds, where);
 	}
-	ctx->done_s += record_s;
-	free(out);
 }
 
 static void stft_run(const struct opts *o)
 {
 	const struct backend *be = backend_get(o->device);
-	struct stft_ctx ctx = { .be = be, .n_fft = o->n_fft, .hop = o->hop };
+	struct stft_ctx ctx = { .be = be, .n_fft = o->n_fft, .hop = o->hop, .chunk_s = o->chunk_s };
 	ctx.plan = be->stft_create(o->n_fft, o->hop);
 	ctx.group = be->host ? max_threads() : 0;
 	progress_init(&ctx.progress, o->quiet, 0, 1);
@@ -161,6 +220,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		{ "model", required_argument, NULL, 'm' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "chunk", required_argument, NULL, 'C' },
 		{ 0 },
 	};
 	int set_n = 0, set_hop = 0, c;
@@ -198,6 +258,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			break;
 		case 'd':
 			o->device = optarg;
+			break;
+		case 'C':
+			if (parse_double(optarg, &o->chunk_s) || !(o->chunk_s >= 0 && o->chunk_s <= 1e6))
+				die_usage("--chunk: seconds from 0 (whole tracks) to 1e6, not '%s'", optarg);
 			break;
 		case 'q':
 			o->quiet = true;

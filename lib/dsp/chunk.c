@@ -21,18 +21,32 @@ int64_t chunk_segment_frames(int64_t samples, int64_t hop)
 
 /* Starts on a grid of L − round(overlap·L) frames while a segment still ends
  * before T, then one segment ending exactly at T. */
-static void chunk_place_segments(struct chunk_plan *p, double overlap)
+int64_t chunk_hop(int64_t L, double overlap)
 {
-	int64_t T = p->T, L = p->L;
 	int64_t ov = llround(overlap * (double)L);
 	if (ov > L - 1)
 		ov = L - 1;	/* keep the hop at least one frame */
-	int64_t hop = L - ov;
+	return L - ov;
+}
+
+static void chunk_place_segments(struct chunk_plan *p, double overlap)
+{
+	int64_t T = p->T, L = p->L, hop = chunk_hop(L, overlap);
 	p->n = T <= L ? 1 : (T - L + hop - 1) / hop + 1;
 	p->start = xmalloc((size_t)p->n * sizeof *p->start);
 	for (int64_t s = 0; s < p->n - 1; s++)
 		p->start[s] = s * hop;
 	p->start[p->n - 1] = T - L;
+}
+
+double chunk_ramp(int64_t L, int64_t in, int64_t out, int64_t i)
+{
+	double w = 1;
+	if (i < in)
+		w = (double)(i + 1) / (double)(in + 1);
+	if (i >= L - out)
+		w = fmin(w, (double)(L - i) / (double)(out + 1));
+	return w;
 }
 
 /* Unnormalised trapezoid of segment s at local frame i. */
@@ -43,12 +57,7 @@ static double chunk_trapezoid(const struct chunk_plan *p, int64_t s, int64_t i)
 		in = p->start[s - 1] + L - p->start[s];
 	if (s < p->n - 1)
 		out = p->start[s] + L - p->start[s + 1];
-	double w = 1;
-	if (i < in)
-		w = (double)(i + 1) / (double)(in + 1);
-	if (i >= L - out)
-		w = fmin(w, (double)(L - i) / (double)(out + 1));
-	return w;
+	return chunk_ramp(L, in, out, i);
 }
 
 static void chunk_compute_weights(struct chunk_plan *p)

@@ -51,6 +51,14 @@ int64_t chunk_segment_frames(int64_t samples, int64_t hop);
 struct chunk_plan *chunk_plan_create(int64_t T, int64_t L, double overlap);
 void chunk_plan_free(struct chunk_plan *p);
 
+/* The grid of the segments' starts: L − round(overlap·L) frames, at least 1. */
+int64_t chunk_hop(int64_t L, double overlap);
+/* The unnormalised trapezoid of a segment of L frames that overlaps the
+ * one before it by `in` frames and the one after by `out`, at local frame
+ * i: the plan's weights are these divided by their sum at each frame
+ * (separate.c's streaming separator sums and divides itself). */
+double chunk_ramp(int64_t L, int64_t in, int64_t out, int64_t i);
+
 /* Weight of segment s at its local frame i (0 <= i < L). */
 real chunk_weight(const struct chunk_plan *p, int64_t s, int64_t i);
 

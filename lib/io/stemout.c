@@ -186,29 +186,21 @@ void stem_writer_reserve(struct stem_writer *sw, const struct snt_header *h, int
 	free(paths);
 }
 
-void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const float *y,
-		       int64_t index, const char *where)
+struct stem_stream {
+	int S, C;
+	struct audio_writer **aw;	/* one file a source */
+};
+
+/* The files of record h (f32 [C, n] or [S, C, n] at sr), open for writing. */
+static struct stem_stream *open_files(struct stem_writer *sw, const struct snt_header *h, int sr,
+				      int64_t index, const char *where)
 {
-	if (h->dtype != SNT_F32 || (h->rank != 2 && h->rank != 3))
-		die("%s: -o writes f32 [C, N] or [S, C, N] records, not %s of rank %d", where,
-		    snt_dtype_name(h->dtype), h->rank);
-	// at the input's rate and length (orig_sr, orig_length), or -r's
-	struct snt_header out;
-	float *owned;
-	snt_header_init(&out);
-	snt_header_copy(&out, h);
-	y = wave_restore(&out, y, sw->sr, &owned, where);
-	int S = out.rank == 3 ? out.shape[0] : 1, C = out.shape[out.rank - 2];
-	int64_t N = out.shape[out.rank - 1];
-	int sr;
-	const char *v = snt_header_get(&out, "sr");
-	if (!v)
-		die("%s: no sr key: give the sample rate with -r", where);
-	if (parse_int(v, &sr) || sr < 1)
-		die("%s: malformed sr=%s", where, v);
-	h = &out;
-	char **paths = record_paths(sw, h, S, index, where);
-	for (int s = 0; s < S; s++) {
+	struct stem_stream *st = xcalloc(1, sizeof *st);
+	st->S = h->rank == 3 ? (int)h->shape[0] : 1;
+	st->C = (int)h->shape[h->rank - 2];
+	st->aw = xcalloc((size_t)st->S, sizeof *st->aw);
+	char **paths = record_paths(sw, h, st->S, index, where);
+	for (int s = 0; s < st->S; s++) {
 		char *path = paths[s];
 		make_parent_dirs(path);
 		enum audio_sample sample = sw->sample;
@@ -216,12 +208,70 @@ void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const
 			const char *dot = strrchr(path, '.');
 			sample = dot && !strcasecmp(dot, ".flac") ? AUDIO_PCM24 : AUDIO_FLOAT32;
 		}
-		struct audio_writer *aw = audio_open_write(path, sr, C, sample);
-		audio_write(aw, y + (int64_t)s * C * N, N, N);
-		audio_commit(aw);
+		st->aw[s] = audio_open_write(path, sr, st->C, sample);
 		free(path);
 	}
 	free(paths);
+	return st;
+}
+
+void stem_stream_write(struct stem_stream *st, const float *y, int64_t n)
+{
+	for (int s = 0; s < st->S; s++)
+		audio_write(st->aw[s], y + (int64_t)s * st->C * n, n, n);
+}
+
+void stem_stream_commit(struct stem_stream *st)
+{
+	for (int s = 0; s < st->S; s++)
+		audio_commit(st->aw[s]);
+	free(st->aw);
+	free(st);
+}
+
+/* The record's rate: sr=, which -o needs. */
+static int record_rate(const struct snt_header *h, const char *where)
+{
+	int sr;
+	const char *v = snt_header_get(h, "sr");
+	if (!v)
+		die("%s: no sr key: give the sample rate with -r", where);
+	if (parse_int(v, &sr) || sr < 1)
+		die("%s: malformed sr=%s", where, v);
+	return sr;
+}
+
+static void check_waveform(const struct snt_header *h, const char *where)
+{
+	if (h->dtype != SNT_F32 || (h->rank != 2 && h->rank != 3))
+		die("%s: -o writes f32 [C, N] or [S, C, N] records, not %s of rank %d", where,
+		    snt_dtype_name(h->dtype), h->rank);
+}
+
+struct stem_stream *stem_writer_open_track(struct stem_writer *sw, const struct snt_header *h,
+					   int64_t index, const char *where)
+{
+	check_waveform(h, where);
+	int sr = record_rate(h, where);
+	if (snt_header_get(h, "orig_sr") || (sw->sr && sw->sr != sr))
+		die("%s: a chunked track is written at its own rate (%d Hz): give whole records "
+		    "to resample (stft --chunk 0, or no -r)", where, sr);
+	return open_files(sw, h, sr, index, where);
+}
+
+void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const float *y,
+		       int64_t index, const char *where)
+{
+	check_waveform(h, where);
+	// at the input's rate and length (orig_sr, orig_length), or -r's
+	struct snt_header out;
+	float *owned;
+	snt_header_init(&out);
+	snt_header_copy(&out, h);
+	y = wave_restore(&out, y, sw->sr, &owned, where);
+	struct stem_stream *st = open_files(sw, &out, record_rate(&out, where), index, where);
+	stem_stream_write(st, y, out.shape[out.rank - 1]);
+	stem_stream_commit(st);
 	free(owned);
 	snt_header_free(&out);
 }

@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "chunked.h"
 #include "config.h"
 #include "model.h"
 #include "progress.h"
@@ -91,6 +92,7 @@ struct out_slot {
 	float *y;		/* c64 [n_out, C, F, T] or f32 [n_out, C, N] */
 	size_t y_cap, y_floats;
 	bool audio;		/* waveforms for -o (else a stream record) */
+	bool none;		/* nothing to write (a chunk whose frames are not final yet) */
 	char where[512];
 };
 
@@ -122,6 +124,10 @@ struct fwd {
 	double done_s;		/* seconds of audio separated */
 	double record_s;	/* the current record's */
 	struct in_slot *reading;
+	/* chunked spectrograms: the order of the input's chunks, and the
+	 * output's chunks of the track being separated */
+	struct chunk_seq seq;
+	int64_t out_index, out_offset;
 };
 
 /* Memory of at least floats from the backend's host allocator (pinned on
@@ -351,12 +357,57 @@ static void out_waveforms(struct fwd *f, struct out_slot *out, const struct snt_
 	}
 }
 
+/* One chunk of a chunked spectrogram: pushed into the track's stream,
+ * and the frames that became final written as the output's next chunk
+ * (none when no frame is final yet; every remaining one at the last). */
+static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *out,
+			   const struct chunk_pos *pos)
+{
+	const struct model *m = f->m;
+	const struct snt_header *h = &in->h;
+	if (f->sw)
+		die("%s: -o writes audio from whole spectrograms; for a chunked stream, "
+		    "pipe sepnet-fwd's stems to istft -o", in->where);
+	if (pos->index == 0) {
+		separator_begin(f->sp, f->o->overlap, pos->total);
+		f->out_index = f->out_offset = 0;
+	}
+	int64_t T = h->shape[2];
+	separator_push(f->sp, in->x, T, pos->last);
+	int64_t n = separator_ready(f->sp);
+	out->none = n == 0;
+	if (out->none)
+		return;
+	size_t P = (size_t)m->C * m->F * n * 2, stems = (size_t)f->n_out * P;
+	out->y = host_want(f->be, out->y, &out->y_cap, stems);
+	if (!f->instrumental)
+		separator_take(f->sp, out->y, n, f->idx, f->n_out);
+	else {
+		int every[CONFIG_MAX_SOURCES], S = m->cfg.n_sources;
+		for (int s = 0; s < S; s++)
+			every[s] = s;
+		float *all = xmalloc(S * P * sizeof(float));
+		separator_take(f->sp, all, n, every, S);
+		compose_stems(f, out->y, all, P);
+		free(all);
+	}
+	int64_t shape[4] = { f->n_out, m->C, m->F, n };
+	out_header(f, out, h, SNT_C64, 4, shape, -1);
+	struct chunk_pos o = { .chunked = true, .index = f->out_index++, .offset = f->out_offset,
+			       .total = pos->total, .last = pos->last };
+	chunk_pos_set(&out->h, &o);
+	f->out_offset += n;
+	out->audio = false;
+	out->y_floats = stems;
+}
+
 static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_slot *out)
 {
 	const struct model *m = f->m;
 	const struct config *c = &m->cfg;
 	const struct snt_header *h = &in->h;
 	const char *where = in->where;
+	out->none = false;
 	if (h->rank != 3)
 		die("%s: expected a c64 [C, F, T] spectrogram, got rank %d", where, h->rank);
 	check_key(h, "n_fft", c->n_fft, where, f->o->model_arg);
@@ -367,11 +418,21 @@ static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_s
 		die("%s: %lld frequency bins, n_fft %d makes %d", where, (long long)h->shape[1],
 		    c->n_fft, m->F);
 	int64_t T = h->shape[2], N = (T - 1) * c->hop_length;
+	struct chunk_pos pos;
+	char err[512];
+	if (chunk_seq_next(&f->seq, h, T, &pos, err, sizeof err))
+		die("%s: %s", where, err);
 	const char *len = snt_header_get(h, "length");
 	// checked even when only passed on: istft would refuse it later
-	if (len && (parse_int64(len, &N) || N < 1 || 1 + N / c->hop_length != T))
-		die("%s: length=%s does not fit %lld frames of hop %d", where, len, (long long)T,
-		    c->hop_length);
+	int64_t frames = pos.total >= 0 ? pos.total : T;	// the track's
+	if (len && (parse_int64(len, &N) || N < 1 ||
+		    (pos.total >= 0 && 1 + N / c->hop_length != frames)))
+		die("%s: length=%s does not fit %lld frames of hop %d", where, len,
+		    (long long)frames, c->hop_length);
+	if (pos.chunked) {
+		separate_chunk(f, in, out, &pos);
+		return;
+	}
 	size_t stems = (size_t)f->n_out * m->C * m->F * T * 2;
 	if (!f->sw) {
 		out->y = host_want(f->be, out->y, &out->y_cap, stems ? stems : 1);
@@ -379,6 +440,7 @@ static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_s
 		int64_t shape[4] = { f->n_out, m->C, m->F, T };
 		out_header(f, out, h, SNT_C64, 4, shape, -1);
 		out->audio = false;
+		out->none = false;
 		out->y_floats = stems;
 		return;
 	}
@@ -403,12 +465,20 @@ static void separate_waveform(struct fwd *f, struct in_slot *in, struct out_slot
 	const struct config *c = &m->cfg;
 	const struct snt_header *h = &in->h;
 	const char *where = in->where;
+	out->none = false;
 	if (h->rank != 2)
 		die("%s: expected an f32 [C, N] waveform, got rank %d", where, h->rank);
 	int64_t N = h->shape[1];
 	if (N <= c->n_fft / 2)
 		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
 		    where, (long long)N, c->n_fft, c->n_fft / 2);
+	struct chunk_pos pos;
+	char err[512];
+	if (chunk_seq_next(&f->seq, h, N, &pos, err, sizeof err))
+		die("%s: %s", where, err);
+	if (pos.chunked)
+		die("%s: sepnet-fwd separates chunked spectrograms (from stft --chunk); a chunked "
+		    "waveform must be whole here", where);
 	out->y = host_want(f->be, out->y, &out->y_cap, (size_t)f->n_out * m->C * N);
 	stems_waveform(f, out->y, in->x, N);
 	out_waveforms(f, out, h, N);
@@ -472,7 +542,8 @@ static void fwd_records(struct fwd *f)
 			separate_waveform(f, in, out);
 		f->done_s += f->record_s;
 		memcpy(out->where, in->where, sizeof out->where);
-		start_write(f, out);
+		if (!out->none)
+			start_write(f, out);
 		if (!f->rd)
 			start_read(f, in);
 	}
@@ -493,6 +564,9 @@ static void fwd_input(struct fwd *f, char *name)
 		f->r = snt_reader_from_fp_prefix(fp, is_stdin ? "<stdin>" : name, magic, 4);
 		f->r->owns_fp = !is_stdin;
 		fwd_records(f);
+		char err[512];
+		if (chunk_seq_end(&f->seq, err, sizeof err))
+			die("%s: after record %lld: %s", f->r->name, (long long)f->r->record - 1, err);
 		snt_reader_close(f->r);
 		f->r = NULL;
 		return;
@@ -597,6 +671,7 @@ void pipeline_run(const struct pipeline_opts *o)
 	else
 		close_stdout();
 	stem_writer_free(f.sw);
+	chunk_seq_free(&f.seq);
 	separator_free(f.sp);
 	model_free(f.m);
 }

@@ -110,6 +110,74 @@ static void test_waveform_equals_stft_separate_istft(void)
 	model_free(m);
 }
 
+/* out (S, C, F, T) complex: x separated as chunk.h defines it, segment by
+ * segment with the plan's normalised weights: the reference of the
+ * streaming separator. */
+static void plan_separate(struct model *m, float *out, const float *x, int64_t T, double overlap)
+{
+	struct chunk_plan *p = chunk_plan_create(T, m->max_frames, overlap);
+	int64_t rows = (int64_t)m->C * m->F;
+	memset(out, 0, (size_t)m->S * rows * T * 2 * sizeof(float));
+	for (int64_t s = 0; s < p->n; s++) {
+		chunk_gather(m->x, x, p, s, rows, 2);
+		model_forward(m, 1, (int)p->L);
+		chunk_accumulate(out, m->yspec, p, s, m->S * rows, 2);
+	}
+	chunk_plan_free(p);
+}
+
+/* A track pushed in pieces, every final frame taken after each push, the
+ * total known from the start or only at the last push: the stems of
+ * chunk.h's plan, to float rounding, whatever the pieces. */
+static void test_stream_equals_plan(void)
+{
+	struct model *m = random_model(2);
+	int64_t rows = (int64_t)m->C * m->F;
+	int idx[] = { 0, 1, 2, 3 };
+	static const double overlaps[] = { 0, 0.25, 0.6 };
+	static const int64_t lengths[] = { 97, 15, 41 }, pieces[] = { 1, 7, 23, 200 };
+	struct separator *sp = separator_create(m);
+	for (int o = 0; o < 3; o++)
+		for (int l = 0; l < 3; l++) {
+			int64_t T = lengths[l];
+			size_t stem = (size_t)rows * T * 2;
+			float *x = random_signal(stem, 17 + l), *ref = xmalloc(4 * stem * sizeof(float));
+			float *got = xmalloc(4 * stem * sizeof(float));
+			float *part = xmalloc(4 * stem * sizeof(float)), *px = xmalloc(stem * sizeof(float));
+			plan_separate(m, ref, x, T, overlaps[o]);
+			for (int k = 0; k < 4; k++)
+				for (int known = 0; known < 2; known++) {
+					separator_begin(sp, overlaps[o], known ? T : -1);
+					int64_t pushed = 0, taken = 0;
+					while (pushed < T) {
+						int64_t n = T - pushed < pieces[k] ? T - pushed : pieces[k];
+						for (int64_t r = 0; r < rows; r++)
+							memcpy(px + r * n * 2, x + (r * T + pushed) * 2,
+							       (size_t)n * 2 * sizeof(float));
+						pushed += n;
+						separator_push(sp, px, n, pushed == T);
+						int64_t ready = separator_ready(sp);
+						separator_take(sp, part, ready, idx, 4);
+						for (int64_t r = 0; r < 4 * rows; r++)
+							memcpy(got + (r * T + taken) * 2, part + r * ready * 2,
+							       (size_t)ready * 2 * sizeof(float));
+						taken += ready;
+					}
+					CHECK(taken == T, "overlap %g T %lld pieces %lld: %lld frames taken",
+					      overlaps[o], (long long)T, (long long)pieces[k], (long long)taken);
+					double worst = 0;
+					for (size_t i = 0; i < 4 * stem; i++)
+						worst = fmax(worst, fabs(got[i] - ref[i]));
+					CHECK(worst < 1e-5, "overlap %g T %lld pieces %lld total %s: error %.3g",
+					      overlaps[o], (long long)T, (long long)pieces[k],
+					      known ? "known" : "unknown", worst);
+				}
+			free(x), free(ref), free(got), free(part), free(px);
+		}
+	separator_free(sp);
+	model_free(m);
+}
+
 /* The table's stft ops on many rows equal stft.h row by row. */
 static void test_backend_stft_rows(void)
 {
@@ -138,6 +206,7 @@ static void test_backend_stft_rows(void)
 int main(void)
 {
 	RUN(test_spectrogram_equals_model_separate);
+	RUN(test_stream_equals_plan);
 	RUN(test_waveform_equals_stft_separate_istft);
 	RUN(test_backend_stft_rows);
 	return test_summary();

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunked.h"
 #include "snt.h"
 #include "test.h"
 #include "util.h"
@@ -236,6 +237,80 @@ static void test_prefix_reader(void)
 	snt_reader_close(r);
 }
 
+/* a header of shape [2, n] with the given extra keys ("k=v k=v") */
+static void chunk_header(struct snt_header *h, int64_t n, const char *keys)
+{
+	snt_header_free(h);
+	snt_header_init(h);
+	snt_header_set_dtype(h, SNT_F32);
+	snt_header_set_shape(h, 2, (int64_t[]){ 2, n });
+	char *copy = xstrdup(keys), *save = NULL;
+	for (char *kv = strtok_r(copy, " ", &save); kv; kv = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(kv, '=');
+		*eq = 0;
+		snt_header_set(h, kv, eq + 1);
+	}
+	free(copy);
+}
+
+/* The order of chunk records: accepted in order, each fault named. */
+static void test_chunk_seq(void)
+{
+	static const struct {
+		const char *records[4];	/* "n|keys" */
+		int bad;		/* the record refused (1-based), or -1 at the end, 0 none */
+		const char *why;	/* in the message */
+	} cases[] = {
+		{ { "5|track=a", "3|track=b chunk=0 offset=0 total=7", "4|track=b chunk=1 offset=3 last=1" }, 0, "" },
+		{ { "3|track=b chunk=0 offset=0", "4|track=b chunk=1 offset=3 last=1", "2|track=c" }, 0, "" },
+		{ { "3|track=b chunk=0 offset=0", "4|track=b chunk=2 offset=3 last=1" }, 2, "expected chunk=1" },
+		{ { "3|track=b chunk=0 offset=0", "4|track=b chunk=1 offset=2 last=1" }, 2, "offset=3" },
+		{ { "3|track=b chunk=0 offset=0", "4|track=c chunk=1 offset=3 last=1" }, 2, "before its last" },
+		{ { "3|track=b chunk=0 offset=0", "5|track=c" }, 2, "before its last" },
+		{ { "3|track=b chunk=1 offset=3" }, 1, "starts at chunk=1" },
+		{ { "3|track=b chunk=0 offset=0", "4|track=b chunk=1 offset=3" }, -1, "stream ends inside track 'b'" },
+		{ { "3|track=b chunk=0 offset=0 total=9", "4|track=b chunk=1 offset=3 total=8" }, 2, "earlier chunk said 9" },
+		{ { "3|track=b chunk=0 offset=0 total=6", "4|track=b chunk=1 offset=3 last=1" }, 2, "past total=6" },
+		{ { "3|track=b chunk=0 offset=0 total=6 last=1" }, 1, "last chunk ends at 3" },
+		{ { "3|track=b chunk=0" }, 1, "without offset=" },
+		{ { "3|track=b chunk=x offset=0" }, 1, "malformed chunk=x" },
+	};
+	struct snt_header h;
+	snt_header_init(&h);
+	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+		struct chunk_seq q = { 0 };
+		struct chunk_pos pos;
+		char err[512] = "";
+		int bad = 0;
+		for (int i = 0; i < 4 && cases[k].records[i] && !bad; i++) {
+			const char *rec = cases[k].records[i];
+			int64_t n = strtoll(rec, NULL, 10);
+			chunk_header(&h, n, strchr(rec, '|') + 1);
+			if (chunk_seq_next(&q, &h, n, &pos, err, sizeof err))
+				bad = i + 1;
+		}
+		if (!bad && chunk_seq_end(&q, err, sizeof err))
+			bad = -1;
+		CHECK(bad == cases[k].bad && strstr(err, cases[k].why), "case %zu: refused %d (%s)", k,
+		      bad, err);
+		chunk_seq_free(&q);
+	}
+	// a whole record's position; set and get again
+	chunk_header(&h, 5, "track=a");
+	struct chunk_pos pos, back;
+	char err[512];
+	CHECK(!chunk_pos_get(&h, &pos, err, sizeof err) && !pos.chunked && pos.total == 5 && pos.last,
+	      "whole record");
+	pos = (struct chunk_pos){ .chunked = true, .index = 2, .offset = 10, .total = 15, .last = true };
+	chunk_pos_set(&h, &pos);
+	CHECK(!chunk_pos_get(&h, &back, err, sizeof err) && back.chunked && back.index == 2 &&
+	      back.offset == 10 && back.total == 15 && back.last, "set, get: %s", err);
+	chunk_pos_set(&h, &(struct chunk_pos){ 0 });
+	CHECK(!snt_header_get(&h, "chunk") && !snt_header_get(&h, "offset") &&
+	      !snt_header_get(&h, "last") && !snt_header_get(&h, "total"), "keys removed");
+	snt_header_free(&h);
+}
+
 int main(void)
 {
 	RUN(test_roundtrip_every_dtype_and_rank);
@@ -244,5 +319,6 @@ int main(void)
 	RUN(test_malformed);
 	RUN(test_empty_stream_is_clean_end);
 	RUN(test_prefix_reader);
+	RUN(test_chunk_seq);
 	return test_summary();
 }

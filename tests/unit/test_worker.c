@@ -104,6 +104,7 @@ static void test_errors_reach_the_caller(void)
 	CHECK(!strcmp(err, "hook\ntest_worker: the error\n"), "stderr '%s'", err);
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
 static void blocked_read(void *arg)
 {
 	char c;
@@ -124,6 +125,7 @@ static void test_cancel_a_blocked_read(void)
 	close(fd[0]);
 	close(fd[1]);
 }
+#endif
 
 static void square(void *ctx, int64_t i, void *slot)
 {
@@ -152,7 +154,12 @@ int main(void)
 	RUN(test_jobs_in_order);
 	RUN(test_die_in_a_job);
 	RUN(test_errors_reach_the_caller);
+#if !defined(__SANITIZE_ADDRESS__)	/* the plain build only: */
+	// ASan cannot follow glibc's unwinding of a cancelled thread (it
+	// reports a stack-buffer-underflow in its own sigaltstack call):
+	// the cancellation is checked in the plain build only
 	RUN(test_cancel_a_blocked_read);
+#endif
 	RUN(test_ordered_map);
 	return test_summary();
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bats
+# Chunked tracks (issue 16, docs/DESIGN.md §2): stft --chunk writes a long
+# track as chunk records of the whole track's own frames; istft and
+# sepnet-fwd carry their state across chunks, so every chunk size, even
+# one that cuts a model segment anywhere, gives the whole track's result.
+
+load helper
+
+setup() {
+	require stft istft sepnet-fwd snt-info snt-cmp snt-join sox
+	cd "$BATS_TEST_TMPDIR"
+	TINY=$ROOT/configs/tiny.ini
+	sepnet-fwd --init -c "$TINY" -o fresh.safetensors
+	make_wav in.wav 4.3
+}
+
+@test "stft --chunk: the chunks joined are the whole track's spectrogram, bit for bit" {
+	stft -c "$TINY" in.wav > whole.snt
+	for s in 0.01 0.3 1.1 2.5 4.2; do
+		stft -c "$TINY" --chunk $s in.wav > chunks.snt
+		[ "$(snt-info chunks.snt | wc -l)" -gt 1 ]
+		snt-join chunks.snt > joined.snt
+		cmp whole.snt joined.snt
+	done
+	stft -c "$TINY" --chunk 5 in.wav | cmp - whole.snt	# longer than the track: whole
+}
+
+@test "snt-info shows a chunk's place: chunk, offset, total, last" {
+	stft -c "$TINY" --chunk 2 in.wav > chunks.snt
+	run snt-info chunks.snt
+	assert_line --index 0 --regexp 'chunk=0 offset=0 total=1482'
+	assert_line --index 2 --regexp 'chunk=2 offset=1378 total=1482 last=1'
+}
+
+@test "istft inverts chunks as it reads them: the whole track's waveform" {
+	stft -c "$TINY" in.wav | istft > whole.snt
+	for s in 0.02 0.3 1.7; do
+		stft -c "$TINY" --chunk $s in.wav | istft > chunks.snt
+		run snt-info chunks.snt
+		assert_line --index 0 --partial 'chunk=0 offset=0 total=189630'
+		snt-join chunks.snt > joined.snt
+		run snt-cmp -t 1e-5 whole.snt joined.snt
+		assert_success
+	done
+}
+
+@test "sepnet-fwd carries its segments across chunks: the stems of the whole track" {
+	for overlap in 0.25 0.6; do
+		stft -c "$TINY" in.wav | sepnet-fwd -m fresh.safetensors --overlap $overlap | istft > whole.snt
+		for s in 0.05 0.37 1.6; do
+			stft -c "$TINY" --chunk $s in.wav |
+				sepnet-fwd -m fresh.safetensors --overlap $overlap | istft > chunks.snt
+			snt-join chunks.snt > joined.snt
+			run snt-cmp -t 1e-5 whole.snt joined.snt
+			assert_success
+		done
+	done
+	# the selected stems and the instrumental, chunked
+	stft -c "$TINY" in.wav | sepnet-fwd -m fresh.safetensors -s instrumental,bass | istft > whole.snt
+	stft -c "$TINY" --chunk 0.7 in.wav | sepnet-fwd -m fresh.safetensors -s instrumental,bass |
+		istft | snt-join > joined.snt
+	run snt-cmp -t 1e-5 whole.snt joined.snt
+	assert_success
+}
+
+@test "istft -o writes a chunked track's files as it goes: the whole track's audio" {
+	stft -c "$TINY" in.wav | sepnet-fwd -m fresh.safetensors | istft -o 'whole/%s.wav'
+	stft -c "$TINY" --chunk 0.5 in.wav | sepnet-fwd -m fresh.safetensors | istft -o 'chunks/%s.wav'
+	for s in drums bass other vocals; do
+		run snt-cmp -t 1e-5 whole/$s.wav chunks/$s.wav
+		assert_success
+	done
+}
+
+@test "a truncated chunked stream fails with one line naming the record; the tracks before it are complete files" {
+	make_wav a.wav 1.2
+	stft -c "$TINY" a.wav | istft -o 'ref/%t.wav'
+	# the first chunk of a track whose later chunks never come
+	{
+		stft -c "$TINY" a.wav
+		record SNT1 $'dtype=c64\nshape=2,257,10\nsr=44100\ntrack=b\nn_fft=512\nhop=128\nchunk=0\noffset=0\n' $((2 * 257 * 10 * 8))
+	} > cut.snt
+	run istft -o 'out/%t.wav' cut.snt
+	assert_failure 1
+	assert_output "istft: cut.snt: after record 1: the stream ends inside track 'b' (chunk 1 and its last=1 never came: was the command before it stopped?)"
+	run snt-cmp -t 0 ref/a.wav out/a.wav
+	assert_success
+	[ ! -e out/b.wav ]
+	run sh -c 'sepnet-fwd -m fresh.safetensors cut.snt > /dev/null'
+	assert_failure 1
+	assert_output --partial "sepnet-fwd: cut.snt: after record 1: the stream ends inside track 'b'"
+	# a chunk cut short inside its payload
+	stft -c "$TINY" --chunk 0.5 in.wav | head -c 1000000 > short.snt
+	run sh -c 'istft short.snt > /dev/null'
+	assert_failure 1
+	assert_output --regexp '^istft: short.snt: record 1 at byte 1000000: '
+}
