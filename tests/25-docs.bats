@@ -158,7 +158,7 @@ usage_of() {
 
 @test "the synopsis check sees option letters" {
 	[ "$(printf 'stft [-n N_FFT]\n    [-H HOP]' | normalise)" = 'stft [-n n_fft] [-H hop]' ]
-	[ "$(synopsis "$ROOT/man/stft.1")" = 'stft [-m model|-c config] [-n n_fft] [-H hop] [-d cpu|cuda] [-q] [file ...]' ]
+	[ "$(synopsis "$ROOT/man/stft.1")" = 'stft [-m model|-c config] [-n n_fft] [-H hop] [--chunk=seconds] [-d cpu|cuda] [-q] [file ...]' ]
 	[ "$(echo 'x [-h]' | normalise)" != "$(echo 'x [-H]' | normalise)" ]
 	[ "$(echo 'snt-x [-o P [-b 16|24]] [--stats] A|B' | normalise | options)" = '-o -b --stats ' ]
 }

@@ -38,7 +38,7 @@ struct opts {
 };
 
 static const char usage_text[] =
-	"usage: stft [-m MODEL | -c CONFIG] [-n N_FFT] [-H HOP] [--chunk SECONDS] [-d cpu|cuda] [-q]\n"
+	"usage: stft [-m MODEL | -c CONFIG] [-n N_FFT] [-H HOP] [--chunk=seconds] [-d cpu|cuda] [-q]\n"
 	"            [FILE ...]";
 static const char options_text[] =
 	"Audio files or SNT waveform records (stdin without FILE) to SNT spectrograms.\n"
