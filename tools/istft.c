@@ -127,7 +127,9 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	int64_t Ts = tr->nkeep + n;
 	float *sub = xmalloc(sizeof(float) * 2 * R * F * Ts);
 	for (int64_t q = 0; q < R * F; q++) {
-		memcpy(sub + q * 2 * Ts, tr->keep + q * 2 * tr->nkeep, sizeof(float) * 2 * tr->nkeep);
+		if (tr->nkeep)
+			memcpy(sub + q * 2 * Ts, tr->keep + q * 2 * tr->nkeep,
+			       sizeof(float) * 2 * tr->nkeep);
 		memcpy(sub + (q * Ts + tr->nkeep) * 2, spec + q * 2 * n, sizeof(float) * 2 * n);
 	}
 	free(spec);
