@@ -440,7 +440,6 @@ static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_s
 		int64_t shape[4] = { f->n_out, m->C, m->F, T };
 		out_header(f, out, h, SNT_C64, 4, shape, -1);
 		out->audio = false;
-		out->none = false;
 		out->y_floats = stems;
 		return;
 	}
