@@ -368,8 +368,14 @@ static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *o
 	if (f->sw)
 		die("%s: -o writes audio from whole spectrograms; for a chunked stream, "
 		    "pipe sepnet-fwd's stems to istft -o", in->where);
-	if (pos->index == 0) {
-		separator_begin(f->sp, f->o->overlap, pos->total);
+	int every[CONFIG_MAX_SOURCES], S = m->cfg.n_sources;
+	for (int s = 0; s < S; s++)
+		every[s] = s;
+	if (pos->index == 0) {	// the instrumental is composed of every stem
+		if (f->instrumental)
+			separator_begin(f->sp, f->o->overlap, pos->total, every, S);
+		else
+			separator_begin(f->sp, f->o->overlap, pos->total, f->idx, f->n_out);
 		f->out_index = f->out_offset = 0;
 	}
 	int64_t T = h->shape[2];
@@ -381,13 +387,10 @@ static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *o
 	size_t P = (size_t)m->C * m->F * n * 2, stems = (size_t)f->n_out * P;
 	out->y = host_want(f->be, out->y, &out->y_cap, stems);
 	if (!f->instrumental)
-		separator_take(f->sp, out->y, n, f->idx, f->n_out);
+		separator_take(f->sp, out->y, n);
 	else {
-		int every[CONFIG_MAX_SOURCES], S = m->cfg.n_sources;
-		for (int s = 0; s < S; s++)
-			every[s] = s;
 		float *all = xmalloc(S * P * sizeof(float));
-		separator_take(f->sp, all, n, every, S);
+		separator_take(f->sp, all, n);
 		compose_stems(f, out->y, all, P);
 		free(all);
 	}

@@ -27,13 +27,25 @@ struct separator {
 	int64_t R;		/* frames pushed */
 	int64_t next;		/* the next segment to run */
 	int64_t taken;		/* frames taken */
-	/* the window of frames [w0, w0 + wcap), zero from R on: the input
-	 * (C·F rows) and the stems' weighted sum (S·C·F rows), both interleaved
-	 * complex on the backend, and per frame the sum of the weights (host) */
+	int keep[CONFIG_MAX_SOURCES], n_keep;	/* the stems kept, in the order taken */
+	/* The total was known before the first segment ran: every segment's
+	 * place is known, so its ramps are divided by their sums as it runs
+	 * (chunk.h's plan weights) and a take copies.  Otherwise the ramps
+	 * are summed in den and a take divides. */
+	bool norm;
+	/* the window of frames [w0, w0 + wcap), zero from R on: wx the input
+	 * (C·F rows) and wy the kept stems' weighted sum (n_keep·C·F rows),
+	 * both interleaved complex on the backend; each is its own buffer
+	 * (win_x, win_y) or, for a track pushed in one piece, the caller's
+	 * memory (lent) */
 	int64_t w0, wcap;
+	real *wx, *wy;
+	bool wx_lent, wy_lent;
 	struct backend_buffer win_x, win_y, tmp;
-	double *den;
-	real *ones, *weight;	/* [wcap] 1s; [max_batch × L] a batch's ramps */
+	double *den;		/* [wcap] per frame the ramps' sum (!norm) */
+	real *ones;		/* [ones_cap] 1s */
+	int64_t ones_cap;
+	real *weight;		/* [max_batch × L] a batch's weights */
 	int64_t *start;		/* [max_batch] a batch's starts in the window */
 };
 
@@ -75,11 +87,13 @@ void separator_free(struct separator *sp)
  * at the track's last frame (chunk.h), so a segment's place is known once
  * frames beyond its end have arrived (it cannot be the last) or the total
  * is.  A segment runs once its frames are here and the next one's place
- * is known (its ramp down depends on it); its stems are added into the
- * window with the unnormalised ramp, and the ramp into den.  A frame is
- * final once no later segment can cover it; taking it divides by den,
- * which gives chunk.h's normalised cross-fade.  Frames taken leave the
- * window when the next push needs room. */
+ * is known (its ramp down depends on it); its kept stems are added into
+ * the window with its weight.  A frame is final once no later segment can
+ * cover it.  With the total known from the start the weight is chunk.h's
+ * normalised one and a take copies; else it is the unnormalised ramp,
+ * summed per frame in den, and a take divides by den, which gives the
+ * same cross-fade.  Frames taken leave the window when the next push
+ * needs room; a track pushed in one piece is its own window. */
 
 #define NO_SEGMENT (-2)	/* the track has no such segment */
 #define NOT_YET (-1)	/* its place is not known yet */
@@ -102,6 +116,31 @@ static int64_t seg_frames(const struct separator *sp)
 	return sp->total >= 0 && sp->total < sp->L ? sp->total : sp->L;
 }
 
+/* The unnormalised ramp of segment s, at `start` (NOT_YET never), at its
+ * frame i. */
+static double seg_ramp(const struct separator *sp, int64_t s, int64_t start, int64_t i)
+{
+	int64_t len = seg_frames(sp), after = seg_start(sp, s + 1);
+	int64_t in = s > 0 ? seg_start(sp, s - 1) + len - start : 0;
+	int64_t out = after >= 0 ? start + len - after : 0;
+	return chunk_ramp(len, in, out, i);
+}
+
+/* With the total known: the ramps' sum at frame f, over the segments
+ * covering it in their order (as chunk.h's plan sums them). */
+static double ramp_sum(const struct separator *sp, int64_t f)
+{
+	int64_t len = seg_frames(sp);
+	double sum = 0;
+	for (int64_t s = f >= len ? (f - len) / sp->hop : 0;; s++) {
+		int64_t st = seg_start(sp, s);
+		if (st == NO_SEGMENT || st > f)
+			return sum;
+		if (f < st + len)
+			sum += seg_ramp(sp, s, st, f - st);
+	}
+}
+
 /* Frames before this one are final: no segment still to run covers them. */
 static int64_t final_frames(const struct separator *sp)
 {
@@ -122,27 +161,65 @@ static struct chunk_plan window_plan(int64_t T, int64_t len, int64_t n, int64_t 
 	return (struct chunk_plan){ .T = T, .L = len, .n = n, .start = start, .weight = weight };
 }
 
-/* dst (rows, dT) at frame d0 += src (rows, sT) frames s0 .. s0 + n, through
- * tmp; dst is zero there when this is a copy. */
+/* dst (rows, dT) at frame d0 += src (rows, sT) frames s0 .. s0 + n: added
+ * straight from src when it is those frames, else through tmp; dst is zero
+ * there when this is a copy. */
 static void move_frames(struct separator *sp, real *dst, int64_t dT, int64_t d0, const real *src,
 			int64_t sT, int64_t s0, int64_t n, int64_t rows)
 {
 	const struct backend *be = sp->be;
 	if (n <= 0)
 		return;
+	struct chunk_plan a = window_plan(dT, n, 1, &d0, sp->ones);
+	if (s0 == 0 && sT == n) {
+		be->chunk_accumulate(dst, src, &a, 0, rows, 2);
+		return;
+	}
 	real *t = backend_buffer_want(be, &sp->tmp, (size_t)rows * n * 2);
-	struct chunk_plan g = window_plan(sT, n, 1, &s0, NULL),
-			  a = window_plan(dT, n, 1, &d0, sp->ones);
+	struct chunk_plan g = window_plan(sT, n, 1, &s0, NULL);
 	be->chunk_gather(t, src, &g, 0, rows, 2);
 	be->chunk_accumulate(dst, t, &a, 0, rows, 2);
+}
+
+/* At least n 1s in ones. */
+static void want_ones(struct separator *sp, int64_t n)
+{
+	if (n <= sp->ones_cap)
+		return;
+	sp->ones = xrealloc(sp->ones, (size_t)n * sizeof(real));
+	for (int64_t i = sp->ones_cap; i < n; i++)
+		sp->ones[i] = 1;
+	sp->ones_cap = n;
+}
+
+/* One side of the window (rows) to cap frames, zero but for the `keep`
+ * frames from `shift` moved to its front: in place when none are kept. */
+static void window_side(struct separator *sp, struct backend_buffer *own, real **w, bool lent,
+			int64_t rows, int64_t cap, int64_t keep, int64_t shift)
+{
+	const struct backend *be = sp->be;
+	size_t floats = (size_t)rows * cap * 2;
+	if (lent)
+		die("separator: a track pushed whole has no room for more frames");
+	if (keep == 0) {
+		*w = backend_buffer_want(be, own, floats);
+		be->zero(*w, floats * sizeof(real));
+		return;
+	}
+	struct backend_buffer b = { 0 };
+	real *p = backend_buffer_want(be, &b, floats);
+	be->zero(p, floats * sizeof(real));
+	move_frames(sp, p, cap, 0, *w, sp->wcap, shift, keep, rows);
+	backend_buffer_free(be, own);
+	*own = b;
+	*w = p;
 }
 
 /* Room in the window for frames up to `until`: frames taken leave it, and
  * it grows when that is not enough. */
 static void window_room(struct separator *sp, int64_t until)
 {
-	const struct backend *be = sp->be;
-	int64_t rows_in = (int64_t)sp->C * sp->F, rows_out = sp->S * rows_in;
+	int64_t rows = (int64_t)sp->C * sp->F;
 	int64_t keep = sp->R - sp->taken, shift = sp->taken - sp->w0;
 	if (until - sp->w0 <= sp->wcap)
 		return;
@@ -151,25 +228,14 @@ static void window_room(struct separator *sp, int64_t until)
 		cap = sp->wcap;	// the frames taken make the room
 	else if (sp->total < 0 || until < sp->total)
 		cap += cap / 2;	// streaming: grow in steps
-	struct backend_buffer x = { 0 }, y = { 0 };
-	real *nx = backend_buffer_want(be, &x, (size_t)rows_in * cap * 2);
-	real *ny = backend_buffer_want(be, &y, (size_t)rows_out * cap * 2);
-	be->zero(nx, (size_t)rows_in * cap * 2 * sizeof(real));
-	be->zero(ny, (size_t)rows_out * cap * 2 * sizeof(real));
-	sp->ones = xrealloc(sp->ones, (size_t)cap * sizeof(real));
-	for (int64_t i = 0; i < cap; i++)
-		sp->ones[i] = 1;
-	if (keep > 0) {
-		move_frames(sp, nx, cap, 0, sp->win_x.p, sp->wcap, shift, keep, rows_in);
-		move_frames(sp, ny, cap, 0, sp->win_y.p, sp->wcap, shift, keep, rows_out);
-	}
+	want_ones(sp, cap);
+	window_side(sp, &sp->win_x, &sp->wx, sp->wx_lent, rows, cap, keep, shift);
+	window_side(sp, &sp->win_y, &sp->wy, sp->wy_lent, sp->n_keep * rows, cap, keep, shift);
 	double *den = xcalloc((size_t)cap, sizeof *den);
 	if (keep > 0)
 		memcpy(den, sp->den + shift, (size_t)keep * sizeof *den);
 	free(sp->den);
-	backend_buffer_free(be, &sp->win_x);
-	backend_buffer_free(be, &sp->win_y);
-	sp->win_x = x, sp->win_y = y, sp->den = den;
+	sp->den = den;
 	sp->w0 = sp->taken, sp->wcap = cap;
 }
 
@@ -178,9 +244,11 @@ static void run_segments(struct separator *sp)
 {
 	const struct backend *be = sp->be;
 	struct model *m = sp->m;
-	int64_t rows_in = (int64_t)sp->C * sp->F, rows_out = sp->S * rows_in, len = seg_frames(sp);
-	size_t seg_in = rows_in * len * 2, seg_out = rows_out * len * 2;
+	int64_t rows = (int64_t)sp->C * sp->F, len = seg_frames(sp);
+	size_t seg_in = rows * len * 2, seg_out = sp->S * seg_in, stem = rows * sp->wcap * 2;
 	bool dropout = m->dropout_active;
+	if (sp->next == 0)
+		sp->norm = sp->total >= 0;	// nothing is summed yet
 	m->dropout_active = false;
 	for (;;) {
 		int nb = 0;
@@ -188,13 +256,14 @@ static void run_segments(struct separator *sp)
 			int64_t st = seg_start(sp, s), nx = seg_start(sp, s + 1);
 			if (st < 0 || nx == NOT_YET || st + len > sp->R)
 				break;
-			int64_t in = s > 0 ? seg_start(sp, s - 1) + len - st : 0;
-			int64_t out = nx >= 0 ? st + len - nx : 0;
 			real *w = sp->weight + nb * len;
 			for (int64_t i = 0; i < len; i++) {
-				double r = chunk_ramp(len, in, out, i);
+				double r = seg_ramp(sp, s, st, i);
+				if (sp->norm)
+					r /= ramp_sum(sp, st + i);
+				else
+					sp->den[st - sp->w0 + i] += r;
 				w[i] = (real)r;
-				sp->den[st - sp->w0 + i] += r;
 			}
 			sp->start[nb] = st - sp->w0;
 		}
@@ -202,10 +271,13 @@ static void run_segments(struct separator *sp)
 			break;
 		struct chunk_plan p = window_plan(sp->wcap, len, nb, sp->start, sp->weight);
 		for (int i = 0; i < nb; i++)
-			be->chunk_gather(m->x + i * seg_in, sp->win_x.p, &p, i, rows_in, 2);
+			be->chunk_gather(m->x + i * seg_in, sp->wx, &p, i, rows, 2);
 		model_forward(m, nb, (int)len);
 		for (int i = 0; i < nb; i++)
-			be->chunk_accumulate(sp->win_y.p, m->yspec + i * seg_out, &p, i, rows_out, 2);
+			for (int k = 0; k < sp->n_keep; k++)
+				be->chunk_accumulate(sp->wy + k * stem,
+						     m->yspec + i * seg_out + sp->keep[k] * seg_in, &p,
+						     i, rows, 2);
 		sp->next += nb;
 		if (sp->progress)
 			sp->progress(sp->progress_ctx, final_frames(sp), sp->total >= 0 ? sp->total : sp->R);
@@ -213,19 +285,26 @@ static void run_segments(struct separator *sp)
 	m->dropout_active = dropout;
 }
 
-void separator_begin(struct separator *sp, double overlap, int64_t total)
+void separator_begin(struct separator *sp, double overlap, int64_t total, const int *idx,
+		     int n_out)
 {
 	if (!(overlap >= 0 && overlap < 1))
 		die("separator_begin: overlap %g is outside [0, 1)", overlap);
+	if (n_out < 1 || n_out > sp->S)
+		die("separator_begin: %d stems kept of %d", n_out, sp->S);
+	for (int k = 0; k < n_out; k++) {
+		if (idx[k] < 0 || idx[k] >= sp->S)
+			die("separator_begin: stem %d of %d", idx[k], sp->S);
+		sp->keep[k] = idx[k];
+	}
+	sp->n_keep = n_out;
 	sp->L = sp->m->max_frames;
 	sp->hop = chunk_hop(sp->L, overlap);
 	sp->total = total;
-	sp->R = sp->next = sp->taken = sp->w0 = 0;
-	if (sp->wcap) {	// the last track's window, zeroed
-		sp->be->zero(sp->win_x.p, (size_t)sp->C * sp->F * sp->wcap * 2 * sizeof(real));
-		sp->be->zero(sp->win_y.p, (size_t)sp->S * sp->C * sp->F * sp->wcap * 2 * sizeof(real));
-		memset(sp->den, 0, (size_t)sp->wcap * sizeof *sp->den);
-	}
+	sp->R = sp->next = sp->taken = sp->w0 = sp->wcap = 0;
+	sp->norm = false;
+	sp->wx = sp->wy = NULL;	// the last track's buffers stay for window_room
+	sp->wx_lent = sp->wy_lent = false;
 	if (!sp->weight) {
 		sp->weight = xmalloc((size_t)sp->m->max_batch * sp->L * sizeof(real));
 		sp->start = xmalloc((size_t)sp->m->max_batch * sizeof *sp->start);
@@ -234,16 +313,28 @@ void separator_begin(struct separator *sp, double overlap, int64_t total)
 
 static void push_backend(struct separator *sp, const real *x, int64_t n, bool last)
 {
-	int64_t rows_in = (int64_t)sp->C * sp->F;
-	if (sp->total >= 0 && sp->R + n > sp->total)
+	int64_t rows = (int64_t)sp->C * sp->F;
+	if (sp->total >= 0 && (sp->R + n > sp->total || (last && sp->R + n < sp->total)))
 		die("separator_push: %lld frames pushed into a track of %lld",
 		    (long long)(sp->R + n), (long long)sp->total);
-	window_room(sp, sp->R + n);
-	move_frames(sp, sp->win_x.p, sp->wcap, sp->R - sp->w0, x, n, 0, n, rows_in);
-	sp->R += n;
 	if (last)
-		sp->total = sp->R;
+		sp->total = sp->R + n;
+	if (sp->R == 0 && n > 0 && sp->total == n) {	// the whole track: it is the window
+		sp->wx = (real *)x, sp->wx_lent = true;
+		if (!sp->wy_lent) {
+			size_t floats = (size_t)sp->n_keep * rows * n * 2;
+			sp->wy = backend_buffer_want(sp->be, &sp->win_y, floats);
+			sp->be->zero(sp->wy, floats * sizeof(real));
+		}
+		sp->wcap = n;
+	} else {
+		window_room(sp, sp->R + n);
+		move_frames(sp, sp->wx, sp->wcap, sp->R - sp->w0, x, n, 0, n, rows);
+	}
+	sp->R += n;
 	run_segments(sp);
+	if (sp->wx_lent)
+		sp->wx = NULL;	// the caller's memory is used up (no segment is left)
 }
 
 int64_t separator_ready(const struct separator *sp)
@@ -251,38 +342,59 @@ int64_t separator_ready(const struct separator *sp)
 	return final_frames(sp) - sp->taken;
 }
 
-static void take_backend(struct separator *sp, real *out, int64_t n, const int *idx, int n_out)
+/* out (n_keep, C, F, n) complex on the backend: the next n final frames of
+ * the kept stems; nothing to copy when the window is out itself. */
+static void take_backend(struct separator *sp, real *out, int64_t n)
 {
 	const struct backend *be = sp->be;
 	int64_t rows = (int64_t)sp->C * sp->F, f0 = sp->taken - sp->w0;
+	size_t stem = (size_t)rows * sp->wcap * 2, part = (size_t)rows * n * 2;
 	if (n > separator_ready(sp))
 		die("separator_take: %lld frames asked, %lld final", (long long)n,
 		    (long long)separator_ready(sp));
-	real *inv = xmalloc((size_t)(n ? n : 1) * sizeof *inv);
-	for (int64_t i = 0; i < n; i++)
-		inv[i] = (real)(1 / sp->den[f0 + i]);
-	int64_t zero = 0;
-	struct chunk_plan g = window_plan(sp->wcap, n, 1, &f0, NULL),
-			  a = window_plan(n, n, 1, &zero, inv);
-	for (int k = 0; k < n_out && n > 0; k++) {
-		real *t = backend_buffer_want(be, &sp->tmp, (size_t)rows * n * 2);
-		be->chunk_gather(t, sp->win_y.p + (size_t)idx[k] * rows * sp->wcap * 2, &g, 0, rows, 2);
-		be->chunk_accumulate(out + (size_t)k * rows * n * 2, t, &a, 0, rows, 2);
+	if (n == 0 || out == sp->wy) {
+		sp->taken += n;
+		return;
 	}
-	free(inv);
+	struct chunk_plan g = window_plan(sp->wcap, n, 1, &f0, NULL);
+	if (sp->norm) {
+		for (int k = 0; k < sp->n_keep; k++)
+			be->chunk_gather(out + k * part, sp->wy + k * stem, &g, 0, rows, 2);
+	} else {
+		real *inv = xmalloc((size_t)n * sizeof *inv);
+		for (int64_t i = 0; i < n; i++)
+			inv[i] = (real)(1 / sp->den[f0 + i]);
+		int64_t zero = 0;
+		struct chunk_plan a = window_plan(n, n, 1, &zero, inv);
+		be->zero(out, sp->n_keep * part * sizeof(real));
+		real *t = backend_buffer_want(be, &sp->tmp, part);
+		for (int k = 0; k < sp->n_keep; k++) {
+			be->chunk_gather(t, sp->wy + k * stem, &g, 0, rows, 2);
+			be->chunk_accumulate(out + k * part, t, &a, 0, rows, 2);
+		}
+		free(inv);
+	}
 	sp->taken += n;
 }
 
-/* out (S, C, F, T) complex += x (C, F, T) complex separated, both backend
- * memory: one push of the whole track. */
+/* out (n_out, C, F, T) complex += stems idx of x (C, F, T) complex, both
+ * backend memory: the track in one push, out its window. */
+static void whole_track(struct separator *sp, real *out, const real *x, int64_t T, double overlap,
+			const int *idx, int n_out)
+{
+	separator_begin(sp, overlap, T, idx, n_out);
+	sp->wy = out, sp->wy_lent = true;
+	push_backend(sp, x, T, true);
+	take_backend(sp, out, T);
+}
+
 void separator_run(struct separator *sp, real *out, const real *x, int64_t T, double overlap)
 {
 	int all[CONFIG_MAX_SOURCES];
 	for (int s = 0; s < sp->S; s++)
 		all[s] = s;
-	separator_begin(sp, overlap, T);
-	push_backend(sp, x, T, true);
-	take_backend(sp, out, T, all, sp->S);
+	if (T > 0)
+		whole_track(sp, out, x, T, overlap, all, sp->S);
 }
 
 void separator_on_progress(struct separator *sp, void (*fn)(void *ctx, int64_t done, int64_t total),
@@ -340,13 +452,12 @@ void separator_push(struct separator *sp, const real *x, int64_t n, bool last)
 	push_backend(sp, dx, n, last);
 }
 
-void separator_take(struct separator *sp, real *out, int64_t n, const int *idx, int n_out)
+void separator_take(struct separator *sp, real *out, int64_t n)
 {
 	const struct backend *be = sp->be;
-	size_t floats = (size_t)n_out * sp->C * sp->F * n * 2;
+	size_t floats = (size_t)sp->n_keep * sp->C * sp->F * n * 2;
 	real *d = on_backend(be, &sp->rec_out, out, floats, false);
-	be->zero(d, floats * sizeof(real));
-	take_backend(sp, d, n, idx, n_out);
+	take_backend(sp, d, n);
 	if (d != out)
 		be->download(out, d, floats * sizeof(real));
 }
@@ -354,11 +465,18 @@ void separator_take(struct separator *sp, real *out, int64_t n, const int *idx, 
 void separator_spectrogram(struct separator *sp, real *out, const real *x, int64_t T,
 			   double overlap, const int *idx, int n_out)
 {
+	const struct backend *be = sp->be;
+	size_t stem = (size_t)sp->C * sp->F * T * 2, n = n_out * stem;
 	if (T == 0)
 		return;
-	separator_begin(sp, overlap, T);
-	separator_push(sp, x, T, true);
-	separator_take(sp, out, T, idx, n_out);
+	const real *dx = staged(sp, x);
+	if (!dx)
+		dx = on_backend(be, &sp->rec_x, x, stem, true);
+	real *dout = on_backend(be, &sp->rec_out, out, n, false);
+	be->zero(dout, n * sizeof(real));
+	whole_track(sp, dout, dx, T, overlap, idx, n_out);
+	if (dout != out)
+		be->download(out, dout, n * sizeof(real));
 }
 
 void separator_waveform(struct separator *sp, real *y, const real *x, int64_t N,
@@ -374,13 +492,13 @@ void separator_waveform(struct separator *sp, real *y, const real *x, int64_t N,
 	if (be->stft_forward(sp->stft, dx, dwave, sp->C, N))
 		die("separator_waveform: %lld samples are too few for n_fft %d", (long long)N,
 		    sp->m->cfg.n_fft);
-	size_t n = (size_t)sp->S * stem;
+	size_t n = n_out * stem;
 	real *dout = backend_buffer_want(be, &sp->rec_out, n);
 	be->zero(dout, n * sizeof(real));
-	separator_run(sp, dout, dx, T, overlap);
+	whole_track(sp, dout, dx, T, overlap, idx, n_out);
 	real *dy = on_backend(be, &sp->rec_y, y, n_out * wave, false);
 	for (int i = 0; i < n_out; i++)
-		if (be->stft_inverse(sp->stft, dy + i * wave, dout + idx[i] * stem, sp->C, T, N))
+		if (be->stft_inverse(sp->stft, dy + i * wave, dout + i * stem, sp->C, T, N))
 			die("separator_waveform: inverse STFT of %lld samples failed", (long long)N);
 	if (dy != y)
 		be->download(y, dy, n_out * wave * sizeof(real));

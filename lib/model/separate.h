@@ -41,17 +41,19 @@ void separator_staged(struct separator *sp);
 /* ---- one track, streamed ----
  *
  * separator_begin starts a track of `total` frames (-1: unknown until the
- * last push); separator_push appends its next n frames x (C, F, n) complex,
- * host memory (or staged), and runs every segment that can run;
- * separator_ready says how many frames are final (no segment still to run
- * covers them) and separator_take hands out the next n of them as stems
- * idx[0 .. n_out): out (n_out, C, F, n) complex, host memory.  Pushing a
- * track in any pieces gives the stems of pushing it whole, to float
- * rounding; memory holds the frames not yet taken plus a segment. */
-void separator_begin(struct separator *sp, double overlap, int64_t total);
+ * last push) whose stems idx[0 .. n_out) are kept; separator_push appends
+ * its next n frames x (C, F, n) complex, host memory (or staged), and runs
+ * every segment that can run; separator_ready says how many frames are
+ * final (no segment still to run covers them) and separator_take hands
+ * out the next n of them: out (n_out, C, F, n) complex, host memory.
+ * Pushing a track in any pieces gives the stems of pushing it whole, to
+ * float rounding (exactly chunk.h's plan when the total is known from the
+ * start); memory holds the frames not yet taken plus a segment. */
+void separator_begin(struct separator *sp, double overlap, int64_t total, const int *idx,
+		     int n_out);
 void separator_push(struct separator *sp, const real *x, int64_t n, bool last);
 int64_t separator_ready(const struct separator *sp);
-void separator_take(struct separator *sp, real *out, int64_t n, const int *idx, int n_out);
+void separator_take(struct separator *sp, real *out, int64_t n);
 
 /* out (S, C, F, T) complex += every stem of x (C, F, T) complex, both
  * memory of the model's backend (the caller zeroes out): a track in one
