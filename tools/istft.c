@@ -20,6 +20,7 @@
 #include "resample.h"
 #include "snt.h"
 #include "stemout.h"
+#include "stftstream.h"
 #include "util.h"
 
 struct opts {
@@ -84,15 +85,11 @@ static int key_int(const struct snt_header *h, const char *key, const char *wher
 	return x;
 }
 
-/* A chunked track being inverted (lib/io/chunked.h): the frames kept
- * from the chunks before (u0 .. u0 + nkeep) and the samples written.  A
- * chunk's frames, after the kept ones, are inverted together; the samples
- * every one of whose frames is among them are the whole track's, and
- * those not written yet go out. */
+/* A chunked track being inverted (lib/io/chunked.h) as its chunks come
+ * (backend/stftstream.h), its samples written as they are made. */
 struct track_inv {
-	float *keep;		/* (R, F, nkeep) complex */
-	int64_t u0, nkeep;
-	int64_t done;		/* samples written */
+	struct istft_stream *is;
+	int n_fft, hop;		/* its first chunk's */
 	int64_t index;		/* output chunks */
 	struct stem_stream *st;	/* -o: the track's files */
 };
@@ -101,7 +98,6 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 			struct snt_header *h, const struct chunk_pos *pos, struct snt_writer *w,
 			struct stem_writer *sw, int64_t index, const char *where)
 {
-	const struct backend *be = p->be;
 	int n_fft = p->n_fft, hop = p->hop;
 	int64_t F = h->shape[h->rank - 2], n = h->shape[h->rank - 1], R = snt_numel(h) / (F * n);
 	int64_t t1 = pos->offset + n, N = -1;	// the track's frames so far, its samples
@@ -116,45 +112,24 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 		die("%s: the track's %lld frames do not make length=%lld (n_fft %d, hop %d)", where,
 		    (long long)t1, (long long)N, n_fft, hop);
 	if (pos->index == 0) {
-		free(tr->keep);
-		*tr = (struct track_inv){ 0 };
-	}
+		istft_stream_free(tr->is);
+		*tr = (struct track_inv){ .is = istft_stream_create(p->be, n_fft, hop, R),
+					  .n_fft = n_fft, .hop = hop };
+		istft_stream_begin(tr->is, N);
+	} else if (n_fft != tr->n_fft || hop != tr->hop)
+		die("%s: n_fft=%d hop=%d, the track's first chunk had n_fft=%d hop=%d", where, n_fft,
+		    hop, tr->n_fft, tr->hop);
 	float *spec = snt_read_payload_alloc_or_die(r, h);
 	int64_t bad = find_nonfinite(spec, (size_t)snt_numel(h) * 2);
 	if (bad >= 0)
 		die("%s: NaN or infinity at value %lld (the input must be finite)", where, (long long)bad);
-	// the kept frames and the chunk's, row by row: (R, F, Ts)
-	int64_t Ts = tr->nkeep + n;
-	float *sub = xmalloc(sizeof(float) * 2 * R * F * Ts);
-	for (int64_t q = 0; q < R * F; q++) {
-		if (tr->nkeep)
-			memcpy(sub + q * 2 * Ts, tr->keep + q * 2 * tr->nkeep,
-			       sizeof(float) * 2 * tr->nkeep);
-		memcpy(sub + (q * Ts + tr->nkeep) * 2, spec + q * 2 * n, sizeof(float) * 2 * n);
-	}
+	int64_t done = istft_stream_samples(tr->is);
+	const float *y;
+	int64_t m = istft_stream_push(tr->is, spec, n, pos->last, &y);
 	free(spec);
-	// samples before E have every frame that covers them
-	int64_t E = pos->last ? N : t1 * hop - n_fft / 2, u = tr->u0 * hop;
-	if (N >= 0 && E > N)
-		E = N;
-	int64_t len = pos->last ? N - u : E - u;	/* the inverse's length */
-	if (E > tr->done && len > n_fft / 2) {
-		int64_t m = E - tr->done;
-		float *y = xmalloc(sizeof(float) * R * len);
-		const float *src = sub;
-		float *dst = y;
-		if (!be->host) {
-			float *d = backend_buffer_want(be, &p->spec, R * 2 * F * Ts);
-			be->upload(d, src, sizeof(float) * R * 2 * F * Ts);
-			src = d;
-			dst = backend_buffer_want(be, &p->y, R * len);
-		}
-		if (be->stft_inverse(p->s, dst, src, R, Ts, len))
-			die("%s: inverse STFT failed", where);
-		if (!be->host)
-			be->download(y, dst, sizeof(float) * R * len);
-		for (int64_t q = 0; q < R; q++)	// samples done .. E of each row
-			memmove(y + q * m, y + q * len + (tr->done - u), sizeof(float) * m);
+	if (m < 0)
+		die("%s: inverse STFT failed", where);
+	if (m > 0) {
 		struct snt_header o;
 		snt_header_init(&o);
 		snt_header_copy(&o, h);
@@ -170,7 +145,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 			snt_header_setf(&o, "length", "%lld", (long long)N);
 		if (w) {
 			chunk_pos_set(&o, &(struct chunk_pos){ .chunked = true, .index = tr->index++,
-							       .offset = tr->done, .total = N,
+							       .offset = done, .total = N,
 							       .last = pos->last });
 			snt_write_header(w, &o);
 			snt_write_payload(w, y, sizeof(float) * R * m);
@@ -181,30 +156,13 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 			stem_stream_write(tr->st, y, m);
 		}
 		snt_header_free(&o);
-		free(y);
-		tr->done = E;
 	}
 	if (pos->last) {
 		if (tr->st)
 			stem_stream_commit(tr->st);
-		free(tr->keep);
-		free(sub);
+		istft_stream_free(tr->is);
 		*tr = (struct track_inv){ 0 };
-		return;
 	}
-	// keep the frames that cover the samples still to write, and enough of
-	// them for the inverse's reflect length
-	int64_t u0 = tr->done - n_fft / 2 >= 0 ? (tr->done - n_fft / 2) / hop + 1 : 0;
-	u0 -= n_fft / (2 * hop) + 1;
-	if (u0 < tr->u0)
-		u0 = tr->u0;
-	int64_t k0 = u0 - tr->u0, nk = Ts - k0;
-	float *keep = xmalloc(sizeof(float) * 2 * R * F * (nk ? nk : 1));
-	for (int64_t q = 0; q < R * F; q++)
-		memcpy(keep + q * 2 * nk, sub + (q * Ts + k0) * 2, sizeof(float) * 2 * nk);
-	free(tr->keep);
-	free(sub);
-	tr->keep = keep, tr->u0 = u0, tr->nkeep = nk;
 }
 
 static void istft_run(const struct opts *o)

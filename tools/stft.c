@@ -24,6 +24,7 @@
 #include "progress.h"
 #include "resample.h"
 #include "snt.h"
+#include "stftstream.h"
 #include "util.h"
 #include "wavein.h"
 
@@ -155,17 +156,9 @@ static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_h
 	snt_header_set(h, "window", "hann");
 	snt_header_set(h, "center", "1");
 	snt_header_setf(h, "length", "%lld", (long long)N);
-	// a chunk's frames t0 .. t1 come from samples a .. b: from m frames
-	// before it (so that no window reaches past a) to the last frame's
-	// window's end
-	int64_t m = ctx->n_fft / (2 * hop) + 1;
 	for (int64_t t0 = 0, k = 0; t0 < T; t0 += Tc, k++) {
-		int64_t t1 = T - t0 < Tc ? T : t0 + Tc;
-		int64_t a = t0 > m ? (t0 - m) * hop : 0, b = (t1 - 1) * hop + ctx->n_fft / 2;
-		if (b <= a + ctx->n_fft / 2)	// reflect padding needs more
-			b = a + ctx->n_fft / 2 + 1;
-		if (b > N || t1 == T)
-			b = N;
+		int64_t t1 = T - t0 < Tc ? T : t0 + Tc, a, b;
+		stft_span(ctx->n_fft, hop, t0, t1, N, &a, &b);	// the samples its frames cover
 		shape[rank - 1] = t1 - t0;
 		snt_header_set_shape(h, rank, shape);
 		if (Tc < T)

@@ -104,6 +104,17 @@ int chunk_seq_next(struct chunk_seq *q, const struct snt_header *h, int64_t exte
 		q->open = true;
 		q->next_index = q->next_offset = 0;
 		q->total = c->total;
+		q->rank = h->rank, q->dtype = h->dtype;
+		memcpy(q->lead, h->shape, sizeof q->lead);
+	}
+	bool same = h->rank == q->rank && h->dtype == q->dtype && h->rank >= 1;
+	for (int k = 0; same && k < h->rank - 1; k++)
+		same = h->shape[k] == q->lead[k];
+	if (!same) {
+		snprintf(err, errlen, "track '%s': chunk %lld is %s of rank %d, not of the first "
+			 "chunk's dtype and shape (only the last axis may differ)", q->track,
+			 (long long)c->index, snt_dtype_name(h->dtype), h->rank);
+		return -1;
 	}
 	if (c->index != q->next_index || c->offset != q->next_offset) {
 		snprintf(err, errlen, "track '%s': chunk=%lld offset=%lld, expected chunk=%lld "

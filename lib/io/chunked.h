@@ -42,10 +42,14 @@ struct chunk_seq {
 	bool open;		/* inside a chunked track */
 	char *track;		/* its track key */
 	int64_t next_index, next_offset, total;
+	int rank;		/* its first chunk's rank and shape but the last axis */
+	int64_t lead[SNT_MAX_RANK];
+	enum snt_dtype dtype;
 };
 
 /* h, of `extent` along its last axis, is the next record: 0 with its
- * position in c, or -1 with the reason in err (a chunk out of order, or a
+ * position in c, or -1 with the reason in err (a chunk out of order, of
+ * another dtype or shape but the last axis than the track's first, or a
  * new track before the last one's last chunk). */
 int chunk_seq_next(struct chunk_seq *q, const struct snt_header *h, int64_t extent,
 		   struct chunk_pos *c, char *err, size_t errlen);

@@ -248,7 +248,10 @@ static void chunk_header(struct snt_header *h, int64_t n, const char *keys)
 	for (char *kv = strtok_r(copy, " ", &save); kv; kv = strtok_r(NULL, " ", &save)) {
 		char *eq = strchr(kv, '=');
 		*eq = 0;
-		snt_header_set(h, kv, eq + 1);
+		if (!strcmp(kv, "rows"))	// the leading axis, not a key
+			snt_header_set_shape(h, 2, (int64_t[]){ strtoll(eq + 1, NULL, 10), n });
+		else
+			snt_header_set(h, kv, eq + 1);
 	}
 	free(copy);
 }
@@ -274,6 +277,8 @@ static void test_chunk_seq(void)
 		{ { "3|track=b chunk=0 offset=0 total=6 last=1" }, 1, "last chunk ends at 3" },
 		{ { "3|track=b chunk=0" }, 1, "without offset=" },
 		{ { "3|track=b chunk=x offset=0" }, 1, "malformed chunk=x" },
+		{ { "3|track=b chunk=0 offset=0", "4|track=b chunk=1 offset=3 last=1 rows=1" }, 2,
+		  "only the last axis may differ" },
 	};
 	struct snt_header h;
 	snt_header_init(&h);

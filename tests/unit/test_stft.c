@@ -10,9 +10,11 @@
 #include <omp.h>
 #endif
 
+#include "backend.h"
 #include "fft.h"
 #include "snt.h"
 #include "stft.h"
+#include "stftstream.h"
 #include "test.h"
 #include "util.h"
 
@@ -401,6 +403,84 @@ static void test_fft_roundtrip(void)
 	fft_plan_free(p);
 }
 
+/* ---- a track in pieces (backend/stftstream.h) ----
+ *
+ * Pushed in pieces of any size, every final frame taken after each push,
+ * the STFT of a track is its whole STFT bit for bit, and the iSTFT of
+ * its frames pushed in pieces is the whole iSTFT bit for bit. */
+static void test_stream(void)
+{
+	static const int ffts[][2] = { { 256, 64 }, { 256, 100 }, { 64, 16 } };
+	static const int64_t lengths[] = { 129, 1000, 4096, 5003 }, pieces[] = { 1, 37, 256, 100000 };
+	const int64_t R = 2;
+	for (int c = 0; c < 3; c++)
+		for (int l = 0; l < 4; l++) {
+			int n_fft = ffts[c][0], hop = ffts[c][1];
+			int64_t N = lengths[l], T = 1 + N / hop, F = n_fft / 2 + 1;
+			float *x = random_signal(R * N), *whole = xmalloc(sizeof(float) * R * F * T * 2);
+			float *got = xmalloc(sizeof(float) * R * F * T * 2);
+			float *part = xmalloc(sizeof(float) * R * F * T * 2);
+			float *y = xmalloc(sizeof(float) * R * N), *ywhole = xmalloc(sizeof(float) * R * N);
+			struct backend_stft *bs = backend_cpu.stft_create(n_fft, hop);
+			CHECK(!backend_cpu.stft_forward(bs, whole, x, R, N), "stft_forward");
+			CHECK(!backend_cpu.stft_inverse(bs, ywhole, whole, R, T, N), "stft_inverse");
+			struct stft_stream *ss = stft_stream_create(&backend_cpu, n_fft, hop, R);
+			struct istft_stream *is = istft_stream_create(&backend_cpu, n_fft, hop, R);
+			for (int k = 0; k < 4; k++) {
+				stft_stream_begin(ss);
+				int64_t pushed = 0, taken = 0;
+				while (pushed < N) {
+					int64_t n = N - pushed < pieces[k] ? N - pushed : pieces[k];
+					pushed += n;
+					CHECK(!stft_stream_push(ss, x + pushed - n, N, n, pushed == N),
+					      "push refused");
+					int64_t r = stft_stream_ready(ss);
+					stft_stream_take(ss, part, r);
+					for (int64_t q = 0; q < R * F; q++)
+						memcpy(got + (q * T + taken) * 2, part + q * r * 2,
+						       sizeof(float) * 2 * r);
+					taken += r;
+				}
+				CHECK(taken == T, "n_fft %d hop %d N %lld pieces %lld: %lld of %lld frames",
+				      n_fft, hop, (long long)N, (long long)pieces[k], (long long)taken,
+				      (long long)T);
+				CHECK(!memcmp(got, whole, sizeof(float) * R * F * T * 2),
+				      "n_fft %d hop %d N %lld pieces %lld: frames differ", n_fft, hop,
+				      (long long)N, (long long)pieces[k]);
+				// the inverse, frames in pieces of pieces[k] / 16 (at least 1)
+				int64_t step = pieces[k] / 16 > 0 ? pieces[k] / 16 : 1, made = 0;
+				istft_stream_begin(is, k & 1 ? N : -1);
+				if (!(k & 1) && N != (T - 1) * hop)
+					istft_stream_begin(is, N);	// the length is not implied
+				for (int64_t t = 0; t < T;) {
+					int64_t n = T - t < step ? T - t : step;
+					for (int64_t q = 0; q < R * F; q++)
+						memcpy(part + q * n * 2, whole + (q * T + t) * 2,
+						       sizeof(float) * 2 * n);
+					t += n;
+					const float *out;
+					int64_t m = istft_stream_push(is, part, n, t == T, &out);
+					CHECK(m >= 0, "istft_stream_push refused");
+					for (int64_t q = 0; q < R && m > 0; q++)
+						memcpy(y + q * N + made, out + q * m, sizeof(float) * m);
+					made += m > 0 ? m : 0;
+				}
+				CHECK(made == N, "n_fft %d hop %d N %lld: %lld of %lld samples", n_fft, hop,
+				      (long long)N, (long long)made, (long long)N);
+				CHECK(!memcmp(y, ywhole, sizeof(float) * R * N),
+				      "n_fft %d hop %d N %lld pieces %lld: samples differ", n_fft, hop,
+				      (long long)N, (long long)step);
+			}
+			// a track too short for the reflect padding is refused at its end
+			stft_stream_begin(ss);
+			CHECK(stft_stream_push(ss, x, N, n_fft / 2, true) == -1, "short track accepted");
+			stft_stream_free(ss);
+			istft_stream_free(is);
+			backend_cpu.stft_free(bs);
+			free(x), free(whole), free(got), free(part), free(y), free(ywhole);
+		}
+}
+
 int main(void)
 {
 	RUN(test_fft_roundtrip);
@@ -412,5 +492,6 @@ int main(void)
 	RUN(test_concurrent_plans);
 	RUN(test_golden_torch);
 	RUN(test_errors);
+	RUN(test_stream);
 	return test_summary();
 }

@@ -1,0 +1,279 @@
+/* stftstream.c: see stftstream.h. */
+#include "stftstream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void stft_span(int n_fft, int hop, int64_t t0, int64_t t1, int64_t N, int64_t *a, int64_t *b)
+{
+	int64_t m = n_fft / (2 * hop) + 1;	// frames whose window reaches before t0·hop − n_fft/2
+	*a = t0 > m ? (t0 - m) * hop : 0;
+	*b = (t1 - 1) * hop + n_fft / 2;
+	if (*b <= *a + n_fft / 2)	// reflect padding needs more
+		*b = *a + n_fft / 2 + 1;
+	if (N >= 0 && (*b > N || t1 == 1 + N / hop))
+		*b = N;
+}
+
+/* Rows of the backend's transform: host memory in and out, through
+ * device buffers when the backend's memory is not the host's. */
+static int on_rows(const struct backend *be, struct backend_buffer *din, struct backend_buffer *dout,
+		   const float *in, size_t in_floats, float *out, size_t out_floats,
+		   int (*fn)(void *ctx, float *out, const float *in), void *ctx)
+{
+	if (be->host)
+		return fn(ctx, out, in);
+	float *di = backend_buffer_want(be, din, in_floats ? in_floats : 1);
+	float *dox = backend_buffer_want(be, dout, out_floats ? out_floats : 1);
+	be->upload(di, in, in_floats * sizeof(float));
+	if (fn(ctx, dox, di))
+		return -1;
+	be->download(out, dox, out_floats * sizeof(float));
+	return 0;
+}
+
+/* ---- forward ---- */
+
+struct stft_stream {
+	const struct backend *be;
+	struct backend_stft *plan;
+	int n_fft, hop;
+	int64_t rows, F;
+	float *buf;		/* (rows, cap): samples a0 .. a0 + n of the track */
+	int64_t cap, a0, n;
+	int64_t N;		/* samples pushed */
+	bool ended;
+	int64_t t0;		/* frames taken */
+	float *sub, *frames;	/* a take's samples (rows, len) and frames (rows, F, T) */
+	size_t sub_cap, frames_cap;
+	struct backend_buffer dx, dy;
+	int64_t len;		/* the take being made: its samples */
+};
+
+struct stft_stream *stft_stream_create(const struct backend *be, int n_fft, int hop, int64_t rows)
+{
+	struct stft_stream *s = xcalloc(1, sizeof *s);
+	s->be = be;
+	s->plan = be->stft_create(n_fft, hop);
+	s->n_fft = n_fft, s->hop = hop, s->rows = rows, s->F = n_fft / 2 + 1;
+	return s;
+}
+
+void stft_stream_free(struct stft_stream *s)
+{
+	if (!s)
+		return;
+	s->be->stft_free(s->plan);
+	backend_buffer_free(s->be, &s->dx);
+	backend_buffer_free(s->be, &s->dy);
+	free(s->buf);
+	free(s->sub);
+	free(s->frames);
+	free(s);
+}
+
+void stft_stream_begin(struct stft_stream *s)
+{
+	s->a0 = s->n = s->N = s->t0 = 0;
+	s->ended = false;
+}
+
+int stft_stream_push(struct stft_stream *s, const float *x, int64_t stride, int64_t n, bool last)
+{
+	if (s->ended)
+		die("stft_stream_push: the track has ended");
+	int64_t a, b;	// the samples the next take needs start at a
+	stft_span(s->n_fft, s->hop, s->t0, s->t0 + 1, -1, &a, &b);
+	if (a > s->a0) {	// drop the samples before it
+		int64_t drop = a - s->a0 < s->n ? a - s->a0 : s->n;
+		for (int64_t r = 0; r < s->rows && drop < s->n; r++)
+			memmove(s->buf + r * s->cap, s->buf + r * s->cap + drop,
+				sizeof(float) * (size_t)(s->n - drop));
+		s->a0 += drop, s->n -= drop;
+	}
+	if (s->n + n > s->cap) {
+		int64_t cap = s->n + n + (s->n + n) / 2;
+		float *buf = xmalloc(sizeof(float) * (size_t)(s->rows * cap > 0 ? s->rows * cap : 1));
+		for (int64_t r = 0; r < s->rows && s->n; r++)
+			memcpy(buf + r * cap, s->buf + r * s->cap, sizeof(float) * (size_t)s->n);
+		free(s->buf);
+		s->buf = buf, s->cap = cap;
+	}
+	for (int64_t r = 0; r < s->rows && n; r++)
+		memcpy(s->buf + r * s->cap + s->n, x + r * stride, sizeof(float) * (size_t)n);
+	s->n += n, s->N += n;
+	s->ended = last;
+	return last && s->N <= s->n_fft / 2 ? -1 : 0;
+}
+
+int64_t stft_stream_ready(const struct stft_stream *s)
+{
+	int64_t t1;
+	if (s->ended)
+		t1 = 1 + s->N / s->hop;
+	else	// frames t with t·hop + n_fft/2 < N
+		t1 = s->N > s->n_fft / 2 ? (s->N - s->n_fft / 2 - 1) / s->hop + 1 : 0;
+	return t1 > s->t0 ? t1 - s->t0 : 0;
+}
+
+static int forward_rows(void *ctx, float *out, const float *in)
+{
+	struct stft_stream *s = ctx;
+	return s->be->stft_forward(s->plan, out, in, s->rows, s->len);
+}
+
+void stft_stream_take(struct stft_stream *s, float *out, int64_t n)
+{
+	if (n > stft_stream_ready(s))
+		die("stft_stream_take: %lld frames asked, %lld final", (long long)n,
+		    (long long)stft_stream_ready(s));
+	if (n <= 0)
+		return;
+	int64_t t1 = s->t0 + n, a, b;
+	stft_span(s->n_fft, s->hop, s->t0, t1, s->ended ? s->N : -1, &a, &b);
+	if (a < s->a0 || b > s->a0 + s->n)
+		die("stft_stream_take: samples %lld .. %lld are not held (%lld .. %lld)",
+		    (long long)a, (long long)b, (long long)s->a0, (long long)(s->a0 + s->n));
+	int64_t len = b - a, T = 1 + len / s->hop, k0 = s->t0 - a / s->hop;
+	size_t in_floats = (size_t)(s->rows * len), out_floats = (size_t)(s->rows * s->F * T * 2);
+	if (s->sub_cap < in_floats)
+		s->sub = xrealloc(s->sub, sizeof(float) * (s->sub_cap = in_floats));
+	if (s->frames_cap < out_floats)
+		s->frames = xrealloc(s->frames, sizeof(float) * (s->frames_cap = out_floats));
+	for (int64_t r = 0; r < s->rows; r++)
+		memcpy(s->sub + r * len, s->buf + r * s->cap + (a - s->a0), sizeof(float) * (size_t)len);
+	s->len = len;
+	if (on_rows(s->be, &s->dx, &s->dy, s->sub, in_floats, s->frames, out_floats, forward_rows, s))
+		die("stft_stream_take: the STFT of %lld samples failed", (long long)len);
+	for (int64_t q = 0; q < s->rows * s->F; q++)	// the frames asked for, bin by bin
+		memcpy(out + q * 2 * n, s->frames + (q * T + k0) * 2, sizeof(float) * 2 * (size_t)n);
+	s->t0 = t1;
+}
+
+int64_t stft_stream_frames(const struct stft_stream *s)
+{
+	return s->t0;
+}
+
+int64_t stft_stream_samples(const struct stft_stream *s)
+{
+	return s->N;
+}
+
+/* ---- inverse ---- */
+
+struct istft_stream {
+	const struct backend *be;
+	struct backend_stft *plan;
+	int n_fft, hop;
+	int64_t rows, F;
+	int64_t N;		/* the track's samples, -1 until its end */
+	float *keep;		/* (rows, F, nkeep) the frames u0 .. kept */
+	int64_t u0, nkeep;
+	int64_t t1;		/* frames pushed */
+	int64_t done;		/* samples handed out */
+	float *sub, *y;		/* a push's frames (rows, F, Ts) and samples (rows, len) */
+	size_t sub_cap, y_cap;
+	struct backend_buffer dspec, dy;
+	int64_t Ts, len;	/* the inverse being made */
+};
+
+struct istft_stream *istft_stream_create(const struct backend *be, int n_fft, int hop,
+					 int64_t rows)
+{
+	struct istft_stream *s = xcalloc(1, sizeof *s);
+	s->be = be;
+	s->plan = be->stft_create(n_fft, hop);
+	s->n_fft = n_fft, s->hop = hop, s->rows = rows, s->F = n_fft / 2 + 1;
+	return s;
+}
+
+void istft_stream_free(struct istft_stream *s)
+{
+	if (!s)
+		return;
+	s->be->stft_free(s->plan);
+	backend_buffer_free(s->be, &s->dspec);
+	backend_buffer_free(s->be, &s->dy);
+	free(s->keep);
+	free(s->sub);
+	free(s->y);
+	free(s);
+}
+
+void istft_stream_begin(struct istft_stream *s, int64_t N)
+{
+	s->N = N;
+	s->u0 = s->nkeep = s->t1 = s->done = 0;
+}
+
+static int inverse_rows(void *ctx, float *out, const float *in)
+{
+	struct istft_stream *s = ctx;
+	return s->be->stft_inverse(s->plan, out, in, s->rows, s->Ts, s->len);
+}
+
+int64_t istft_stream_push(struct istft_stream *s, const float *spec, int64_t n, bool last,
+			  const float **y)
+{
+	int n_fft = s->n_fft, hop = s->hop;
+	int64_t R = s->rows, F = s->F, t1 = s->t1 + n, N = s->N;
+	if (last && N < 0)
+		N = (t1 - 1) * hop;
+	if (last && (1 + N / hop != t1 || N <= n_fft / 2))
+		return -1;
+	// the kept frames and the new ones, row by row: (R, F, Ts)
+	int64_t Ts = s->nkeep + n;
+	size_t sub_floats = (size_t)(2 * R * F * Ts);
+	if (s->sub_cap < sub_floats)
+		s->sub = xrealloc(s->sub, sizeof(float) * (s->sub_cap = sub_floats));
+	for (int64_t q = 0; q < R * F; q++) {
+		if (s->nkeep)
+			memcpy(s->sub + q * 2 * Ts, s->keep + q * 2 * s->nkeep,
+			       sizeof(float) * 2 * s->nkeep);
+		memcpy(s->sub + (q * Ts + s->nkeep) * 2, spec + q * 2 * n, sizeof(float) * 2 * n);
+	}
+	// samples before E have every frame that covers them
+	int64_t E = last ? N : t1 * hop - n_fft / 2, u = s->u0 * hop, m = 0;
+	if (N >= 0 && E > N)
+		E = N;
+	int64_t len = last ? N - u : E - u;	/* the inverse's length */
+	if (E > s->done && len > n_fft / 2) {
+		m = E - s->done;
+		size_t y_floats = (size_t)(R * len);
+		if (s->y_cap < y_floats)
+			s->y = xrealloc(s->y, sizeof(float) * (s->y_cap = y_floats));
+		s->Ts = Ts, s->len = len;
+		if (on_rows(s->be, &s->dspec, &s->dy, s->sub, sub_floats, s->y, y_floats,
+			    inverse_rows, s))
+			return -1;
+		for (int64_t q = 0; q < R; q++)	// samples done .. E of each row
+			memmove(s->y + q * m, s->y + q * len + (s->done - u), sizeof(float) * m);
+		s->done = E;
+	}
+	*y = s->y;
+	s->t1 = t1;
+	if (last) {
+		s->nkeep = 0;
+		return m;
+	}
+	// keep the frames that cover the samples still to make, and enough of
+	// them for the inverse's reflect length
+	int64_t u0 = s->done - n_fft / 2 >= 0 ? (s->done - n_fft / 2) / hop + 1 : 0;
+	u0 -= n_fft / (2 * hop) + 1;
+	if (u0 < s->u0)
+		u0 = s->u0;
+	int64_t k0 = u0 - s->u0, nk = Ts - k0;
+	s->keep = xrealloc(s->keep, sizeof(float) * (size_t)(2 * R * F * (nk ? nk : 1)));
+	for (int64_t q = 0; q < R * F; q++)
+		memcpy(s->keep + q * 2 * nk, s->sub + (q * Ts + k0) * 2, sizeof(float) * 2 * nk);
+	s->u0 = u0, s->nkeep = nk;
+	return m;
+}
+
+int64_t istft_stream_samples(const struct istft_stream *s)
+{
+	return s->done;
+}
