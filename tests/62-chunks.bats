@@ -72,6 +72,23 @@ setup() {
 	done
 }
 
+@test "istft -o restores a chunked track to its input's rate and length as it goes" {
+	sox -R -n -r 48000 -c 1 -b 16 in48.wav synth 3.1 pinknoise vol 0.5
+	stft -c "$TINY" in48.wav | sepnet-fwd -m fresh.safetensors | istft -o 'whole/%s.wav'
+	stft -c "$TINY" --chunk 0.4 in48.wav | sepnet-fwd -m fresh.safetensors | istft -o 'chunks/%s.wav'
+	for s in drums bass other vocals; do
+		[ "$(soxi -r chunks/$s.wav)" = 48000 ]
+		[ "$(soxi -s chunks/$s.wav)" = "$(soxi -s in48.wav)" ]
+		run snt-cmp -t 1e-5 whole/$s.wav chunks/$s.wav
+		assert_success
+	done
+	# -r: another rate, the length scaled
+	stft -c "$TINY" --chunk 0.4 in48.wav | sepnet-fwd -m fresh.safetensors -s vocals |
+		istft -r 22050 -o 'r/%s.wav'
+	[ "$(soxi -r r/vocals.wav)" = 22050 ]
+	[ "$(soxi -s r/vocals.wav)" = $(( (148800 * 22050 + 24000) / 48000 )) ]
+}
+
 @test "a truncated chunked stream fails with one line naming the record; the tracks before it are complete files" {
 	make_wav a.wav 1.2
 	stft -c "$TINY" a.wav | istft -o 'ref/%t.wav'

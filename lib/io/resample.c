@@ -42,6 +42,132 @@ float *resample_rows(const float *x, int64_t R, int64_t n, int sr_in, int sr_out
 	return y;
 }
 
+struct resampler {
+	int64_t rows;
+	int sr_in, sr_out;
+	char *where;
+	soxr_t *sx;		/* one converter a row */
+	int64_t in, out;	/* samples pushed, made */
+	float *y;		/* (rows, cap) this push's output */
+	int64_t cap;
+};
+
+struct resampler *resampler_create(int64_t rows, int sr_in, int sr_out, const char *where)
+{
+	struct resampler *rs = xcalloc(1, sizeof *rs);
+	rs->rows = rows, rs->sr_in = sr_in, rs->sr_out = sr_out;
+	rs->where = xstrdup(where);
+	rs->sx = xcalloc((size_t)(rows > 0 ? rows : 1), sizeof *rs->sx);
+	soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_S, SOXR_FLOAT32_S);
+	soxr_quality_spec_t q = soxr_quality_spec(SOXR_VHQ, 0);
+	soxr_runtime_spec_t rt = soxr_runtime_spec(1);
+	for (int64_t r = 0; r < rows; r++) {
+		soxr_error_t err = NULL;
+		rs->sx[r] = soxr_create(sr_in, sr_out, 1, &err, &io, &q, &rt);
+		if (err)
+			die("%s: resampling %d Hz to %d Hz failed (libsoxr: %s)", where, sr_in, sr_out,
+			    err);
+	}
+	return rs;
+}
+
+void resampler_free(struct resampler *rs)
+{
+	if (!rs)
+		return;
+	for (int64_t r = 0; r < rs->rows; r++)
+		soxr_delete(rs->sx[r]);
+	free(rs->sx);
+	free(rs->y);
+	free(rs->where);
+	free(rs);
+}
+
+/* Row r's converter given n samples (x NULL: the end of its input), its
+ * output at y[r · cap + at] on, up to cap; the samples made, -1 on an
+ * error (in *err). */
+static int64_t convert_row(struct resampler *rs, int64_t r, const float *x, int64_t n, int64_t at,
+			   const char **err)
+{
+	int64_t used = 0, made = 0;
+	for (;;) {
+		const float *in[1] = { x ? x + used : NULL };
+		float *out[1] = { rs->y + r * rs->cap + at + made };
+		size_t idone = 0, odone = 0, room = (size_t)(rs->cap - at - made);
+		soxr_error_t e = soxr_process(rs->sx[r], x ? (soxr_in_t)in : NULL,
+					      (size_t)(n - used), &idone, (soxr_out_t)out, room,
+					      &odone);
+		if (e) {
+			*err = e;
+			return -1;
+		}
+		used += (int64_t)idone, made += (int64_t)odone;
+		if (odone < room && used == n)
+			return made;	// the input taken, the output not cut short
+		if (at + made == rs->cap) {
+			if (x && used < n) {	// the output is sized for every sample
+				*err = "output larger than its rate allows";
+				return -1;
+			}
+			return made;	// the end's rest, past the length: cut
+		}
+	}
+}
+
+int64_t resampler_push(struct resampler *rs, const float *x, int64_t stride, int64_t n, bool last,
+		       const float **y)
+{
+	// this push's output: at most its share of the rate's samples (the
+	// converter lags, never leads), or up to the length at the end
+	int64_t total = resample_length(rs->in + n, rs->sr_in, rs->sr_out);
+	int64_t cap = total - rs->out + 64;
+	if (cap > rs->cap) {
+		free(rs->y);
+		rs->y = xmalloc(sizeof(float) * (size_t)(rs->rows * cap));
+		rs->cap = cap;
+	}
+	int64_t made = -1;
+	const char *err = NULL;
+	bool differ = false;
+#pragma omp parallel for schedule(dynamic, 1) if (rs->rows > 1 && n > 16384)
+	for (int64_t r = 0; r < rs->rows; r++) {
+		const char *e = NULL;
+		int64_t m = n > 0 ? convert_row(rs, r, x + r * stride, n, 0, &e) : 0;
+		if (m >= 0 && last) {	// the converter's rest, then the length exactly
+			int64_t rest = convert_row(rs, r, NULL, 0, m, &e);
+			m = rest < 0 ? -1 : m + rest;
+			if (m >= 0 && rs->out + m > total)
+				m = total - rs->out;
+			for (int64_t i = m; m >= 0 && rs->out + i < total; i++)
+				rs->y[r * rs->cap + i] = 0;
+			if (m >= 0)
+				m = total - rs->out;
+		}
+#pragma omp critical
+		{
+			if (m < 0)
+				err = e;
+			else if (made < 0)
+				made = m;
+			else if (m != made)
+				differ = true;
+		}
+	}
+	if (err)
+		die("%s: resampling %d Hz to %d Hz failed (libsoxr: %s)", rs->where, rs->sr_in,
+		    rs->sr_out, err);
+	if (differ)
+		die("%s: resampling %d Hz to %d Hz: rows of unequal length", rs->where, rs->sr_in,
+		    rs->sr_out);
+	if (made < 0)
+		made = 0;	// no rows
+	for (int64_t r = 1; r < rs->rows; r++)	// rows of made samples, one after the other
+		memmove(rs->y + r * made, rs->y + r * rs->cap, sizeof(float) * (size_t)made);
+	rs->in += n, rs->out += made;
+	*y = rs->y;
+	return made;
+}
+
 /* The weight of input channel i in output channel o of c_out (1 or 2) */
 static double channel_weight(int o, int i, int c_in, int c_out)
 {
@@ -84,7 +210,7 @@ float *channels_map(const float *x, int c_in, int c_out, int64_t n)
 	return y;
 }
 
-static int key_rate(const struct snt_header *h, const char *key, const char *where)
+int wave_rate_key(const struct snt_header *h, const char *key, const char *where)
 {
 	const char *v = snt_header_get(h, key);
 	int r;
@@ -98,14 +224,14 @@ static int key_rate(const struct snt_header *h, const char *key, const char *whe
 
 int wave_rate(const struct snt_header *h, const char *where)
 {
-	return key_rate(h, "sr", where);
+	return wave_rate_key(h, "sr", where);
 }
 
 void wave_conform(struct snt_header *h, float **x, int sr, int channels, const char *where)
 {
 	if (h->rank != 2)
 		return;
-	int C = (int)h->shape[0], in_sr = key_rate(h, "sr", where);
+	int C = (int)h->shape[0], in_sr = wave_rate_key(h, "sr", where);
 	int64_t N = h->shape[1];
 	if (!in_sr)
 		in_sr = sr;
@@ -142,15 +268,15 @@ int wave_output_rate(const struct snt_header *h, int rate)
 {
 	if (rate > 0)
 		return rate;
-	int r = key_rate(h, "orig_sr", "record");
-	return r ? r : key_rate(h, "sr", "record");
+	int r = wave_rate_key(h, "orig_sr", "record");
+	return r ? r : wave_rate_key(h, "sr", "record");
 }
 
 const float *wave_restore(struct snt_header *h, const float *y, int rate, float **owned,
 			  const char *where)
 {
 	*owned = NULL;
-	int sr = key_rate(h, "sr", where), orig = key_rate(h, "orig_sr", where);
+	int sr = wave_rate_key(h, "sr", where), orig = wave_rate_key(h, "orig_sr", where);
 	int64_t N = h->shape[h->rank - 1], R = N ? snt_numel(h) / N : 0, M = N;
 	int out = rate > 0 ? rate : orig ? orig : sr;
 	const char *ol = snt_header_get(h, "orig_length");

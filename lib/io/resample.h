@@ -14,6 +14,7 @@
 #ifndef SEPNET_RESAMPLE_H
 #define SEPNET_RESAMPLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "snt.h"
@@ -24,6 +25,8 @@
 /* A record's sr key: 0 when it has none; dies naming where when it is not
  * an integer from 1 to WAVE_MAX_RATE. */
 int wave_rate(const struct snt_header *h, const char *where);
+/* The same for another key (orig_sr). */
+int wave_rate_key(const struct snt_header *h, const char *key, const char *where);
 
 /* round(n * sr_out / sr_in) */
 int64_t resample_length(int64_t n, int sr_in, int sr_out);
@@ -32,6 +35,20 @@ int64_t resample_length(int64_t n, int sr_in, int sr_out);
  * sample).  Dies naming where on a converter error. */
 float *resample_rows(const float *x, int64_t R, int64_t n, int sr_in, int sr_out, int64_t n_out,
 		     const char *where);
+/* The same as the signal arrives: rows signals at sr_in pushed in pieces
+ * come out at sr_out as soon as the converter makes them, the very
+ * samples resample_rows makes of the whole (the converter is one stream
+ * either way), round(N · sr_out / sr_in) of them after the last push, for
+ * the N pushed (the converter's output cut or zero-padded, as there).
+ * Dies naming where on a converter error. */
+struct resampler;
+struct resampler *resampler_create(int64_t rows, int sr_in, int sr_out, const char *where);
+/* n samples of every row, x[r · stride + i]; last: the end (n may be 0).
+ * Returns the samples made, (rows, m) at *y, valid until the next call. */
+int64_t resampler_push(struct resampler *rs, const float *x, int64_t stride, int64_t n, bool last,
+		       const float **y);
+void resampler_free(struct resampler *rs);
+
 /* x [c_in, n] -> [c_out, n] (malloc'd), by the mapping above; stride n.
  * Works on interleaved complex data too with n doubled (it is linear). */
 float *channels_map(const float *x, int c_in, int c_out, int64_t n);

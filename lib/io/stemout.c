@@ -189,6 +189,9 @@ void stem_writer_reserve(struct stem_writer *sw, const struct snt_header *h, int
 struct stem_stream {
 	int S, C;
 	struct audio_writer **aw;	/* one file a source */
+	struct resampler *rs;	/* to the files' rate, or NULL */
+	int64_t length;		/* the files' samples, -1: as many as come */
+	int64_t written;	/* samples written to each file */
 };
 
 /* The files of record h (f32 [C, n] or [S, C, n] at sr), open for writing. */
@@ -215,14 +218,39 @@ static struct stem_stream *open_files(struct stem_writer *sw, const struct snt_h
 	return st;
 }
 
+/* n samples of y (S, C, n) into the files, up to the length. */
+static void write_files(struct stem_stream *st, const float *y, int64_t n)
+{
+	int64_t m = st->length >= 0 && st->written + n > st->length ? st->length - st->written : n;
+	for (int s = 0; s < st->S && m > 0; s++)
+		audio_write(st->aw[s], y + (int64_t)s * st->C * n, n, m);
+	st->written += m;
+}
+
 void stem_stream_write(struct stem_stream *st, const float *y, int64_t n)
 {
-	for (int s = 0; s < st->S; s++)
-		audio_write(st->aw[s], y + (int64_t)s * st->C * n, n, n);
+	if (st->rs) {
+		const float *r;
+		int64_t m = resampler_push(st->rs, y, n, n, false, &r);
+		write_files(st, r, m);
+	} else
+		write_files(st, y, n);
 }
 
 void stem_stream_commit(struct stem_stream *st)
 {
+	if (st->rs) {	// the converter's rest, then the input's length
+		const float *r;
+		int64_t m = resampler_push(st->rs, NULL, 0, 0, true, &r);
+		write_files(st, r, m);
+		resampler_free(st->rs);
+	}
+	if (st->length > st->written) {	// a sample short at most (resample.h)
+		int64_t n = st->length - st->written;
+		float *zero = xcalloc((size_t)(st->S * st->C * n), sizeof(float));
+		write_files(st, zero, n);
+		free(zero);
+	}
 	for (int s = 0; s < st->S; s++)
 		audio_commit(st->aw[s]);
 	free(st->aw);
@@ -252,26 +280,31 @@ struct stem_stream *stem_writer_open_track(struct stem_writer *sw, const struct 
 					   int64_t index, const char *where)
 {
 	check_waveform(h, where);
-	int sr = record_rate(h, where);
-	if (snt_header_get(h, "orig_sr") || (sw->sr && sw->sr != sr))
-		die("%s: a chunked track is written at its own rate (%d Hz): give whole records "
-		    "to resample (stft --chunk 0, or no -r)", where, sr);
-	return open_files(sw, h, sr, index, where);
+	// at the input's rate and length (orig_sr, orig_length), or -r's, as
+	// stem_writer_write
+	// a record without sr is taken to be at the writer's rate
+	int sr = !snt_header_get(h, "sr") && sw->sr ? sw->sr : record_rate(h, where);
+	int orig = wave_rate_key(h, "orig_sr", where);
+	int out = sw->sr ? sw->sr : orig ? orig : sr;
+	int64_t length = -1;
+	const char *ol = snt_header_get(h, "orig_length");
+	if (orig && ol) {
+		if (parse_int64(ol, &length) || length < 1)
+			die("%s: malformed orig_length=%s", where, ol);
+		if (out != orig)
+			length = resample_length(length, orig, out);
+	}
+	struct stem_stream *st = open_files(sw, h, out, index, where);
+	st->length = length;
+	if (out != sr)
+		st->rs = resampler_create((int64_t)st->S * st->C, sr, out, where);
+	return st;
 }
 
 void stem_writer_write(struct stem_writer *sw, const struct snt_header *h, const float *y,
 		       int64_t index, const char *where)
 {
-	check_waveform(h, where);
-	// at the input's rate and length (orig_sr, orig_length), or -r's
-	struct snt_header out;
-	float *owned;
-	snt_header_init(&out);
-	snt_header_copy(&out, h);
-	y = wave_restore(&out, y, sw->sr, &owned, where);
-	struct stem_stream *st = open_files(sw, &out, record_rate(&out, where), index, where);
-	stem_stream_write(st, y, out.shape[out.rank - 1]);
+	struct stem_stream *st = stem_writer_open_track(sw, h, index, where);
+	stem_stream_write(st, y, h->shape[h->rank - 1]);
 	stem_stream_commit(st);
-	free(owned);
-	snt_header_free(&out);
 }

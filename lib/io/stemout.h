@@ -38,11 +38,14 @@ void stem_writer_reserve(struct stem_writer *sw, const struct snt_header *h, int
 			 const char *where);
 void stem_writer_free(struct stem_writer *sw);
 
-/* A track written as it comes (chunk records, lib/io/chunked.h): its
- * files opened from its first chunk's header h (f32 [C, n] or [S, C, n];
- * at the record's own rate: a chunked track is not resampled), appended
- * to with n frames of y (S, C, n) at a time, and renamed into place by
- * stem_stream_commit (an exit before it leaves no file). */
+/* A track written as it comes (chunk records, lib/io/chunked.h, or
+ * sepnet-fwd's streamed audio): its files opened from its first chunk's
+ * header h (f32 [C, n] or [S, C, n]), appended to with n frames of y
+ * (S, C, n) at a time, and renamed into place by stem_stream_commit (an
+ * exit before it leaves no file).  The files are at the rate and length
+ * stem_writer_write gives a whole record (orig_sr, orig_length, or the
+ * writer's rate), resampled as the samples come (resample.h's
+ * resampler). */
 struct stem_stream;
 struct stem_stream *stem_writer_open_track(struct stem_writer *sw, const struct snt_header *h,
 					   int64_t index, const char *where);
