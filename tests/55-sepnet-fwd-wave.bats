@@ -92,6 +92,42 @@ setup() {
 	[[ "$stderr" == *"unknown conversion %q"* ]]
 }
 
+@test "-o streams an audio file (blocks, resampling, segments cut anywhere): the pipeline's files bit for bit" {
+	# 4.3 s: several 65536-frame blocks, segments and iSTFT pieces
+	sox -R -n -r 48000 -c 1 -b 16 m48.wav synth 4.3 pinknoise vol 0.5
+	sox -R -n -r 44100 -c 2 -b 16 s44.wav synth 4.3 pinknoise vol 0.5
+	for f in m48 s44; do
+		sepnet-fwd -m fresh.safetensors -o "s/$f/%s.wav" $f.wav
+		stft -m fresh.safetensors $f.wav | sepnet-fwd -m fresh.safetensors | istft -o "p/$f/%s.wav"
+		for s in drums bass other vocals; do
+			run snt-cmp -t 0 p/$f/$s.wav s/$f/$s.wav
+			assert_success
+		done
+	done
+	[ "$(soxi -r s/m48/vocals.wav)" = 48000 ] && [ "$(soxi -s s/m48/vocals.wav)" = 206400 ]
+	# from stdin, the instrumental among the stems
+	sepnet-fwd -m fresh.safetensors -s instrumental,bass -o 'i/%s.wav' < m48.wav
+	stft -m fresh.safetensors m48.wav | sepnet-fwd -m fresh.safetensors -s instrumental,bass |
+		istft -o 'pi/%s.wav'
+	run snt-cmp -t 0 pi/instrumental.wav i/instrumental.wav
+	assert_success
+}
+
+@test "-o streaming: a NaN late in the file fails naming the sample, and leaves no stem file" {
+	sox -r 44100 -c 2 -n -t f32 raw.f32 synth 3 sine 300 gain -6
+	printf '\x00\x00\xc0\x7f' | dd of=raw.f32 bs=1 seek=$((4 * 2 * 100000)) conv=notrunc 2> /dev/null
+	le() { local i; for ((i = 0; i < $2; i++)); do printf "\\x$(printf %02x $(($1 >> 8 * i & 255)))"; done; }
+	n=$(stat -c %s raw.f32)
+	{	# a float WAV header by hand (sox would not keep the NaN)
+		printf RIFF; le $((36 + n)) 4; printf 'WAVEfmt '; le 16 4; le 3 2; le 2 2
+		le 44100 4; le $((44100 * 8)) 4; le 8 2; le 32 2; printf data; le "$n" 4; cat raw.f32
+	} > nan.wav
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -o 'out/%s.wav' nan.wav
+	assert_failure 1
+	assert_equal "$stderr" "sepnet-fwd: nan.wav: NaN or infinity at sample 100000 of channel 1 (the input must be finite)"
+	[ -z "$(ls -A out 2> /dev/null)" ]
+}
+
 @test "-d cpu is the default's twin; -d cuda runs or says why it cannot" {
 	make_wav in.wav 0.5
 	sepnet-fwd -m fresh.safetensors -d cpu in.wav > cpu.snt

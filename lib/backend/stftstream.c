@@ -209,6 +209,11 @@ void istft_stream_begin(struct istft_stream *s, int64_t N)
 	s->u0 = s->nkeep = s->t1 = s->done = 0;
 }
 
+void istft_stream_length(struct istft_stream *s, int64_t N)
+{
+	s->N = N;
+}
+
 static int inverse_rows(void *ctx, float *out, const float *in)
 {
 	struct istft_stream *s = ctx;

@@ -54,6 +54,8 @@ struct istft_stream *istft_stream_create(const struct backend *be, int n_fft, in
 void istft_stream_free(struct istft_stream *s);
 /* A new track of N samples (-1: (T − 1)·hop for its T frames). */
 void istft_stream_begin(struct istft_stream *s, int64_t N);
+/* The track's length, once known (before its last push). */
+void istft_stream_length(struct istft_stream *s, int64_t N);
 /* Its next n frames, spec (rows, F, n) interleaved complex; last: its
  * end.  Returns the samples made final, (rows, m) at *y (valid until the
  * next call), or -1 when the frames cannot make the track's length (the

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio.h"
 #include "backend.h"
 #include "checkpoint.h"
 #include "chunked.h"
@@ -14,6 +15,7 @@
 #include "separate.h"
 #include "snt.h"
 #include "stemout.h"
+#include "stftstream.h"
 #include "util.h"
 #include "wavein.h"
 #include "worker.h"
@@ -552,6 +554,170 @@ static void fwd_records(struct fwd *f)
 	finish_writing(f);
 }
 
+/* ---- waveform mode, streamed (-o with an audio file) ---- */
+
+#define STREAM_BLOCK 65536	/* frames read at a time */
+
+/* The buffers of one streamed track. */
+struct audio_track {
+	struct audio_reader *ar;
+	struct resampler *rs;	/* to the model's rate, or NULL */
+	struct stft_stream *fs;
+	struct istft_stream *is;
+	struct stem_stream *st;
+	float *block, *frames, *stems, *out;
+	size_t frames_cap, stems_cap, out_cap;
+};
+
+/* The next n frames of the separator's kept stems through the iSTFT into
+ * the files; last: the track's end. */
+static void stream_stems(struct fwd *f, struct audio_track *a, int64_t n, bool last,
+			 const char *where)
+{
+	const struct model *m = f->m;
+	size_t P = (size_t)m->C * m->F * n * 2;
+	int nk = f->instrumental ? m->cfg.n_sources : f->n_out;
+	if (n == 0 && !last)
+		return;
+	if (a->stems_cap < nk * P)
+		a->stems = xrealloc(a->stems, sizeof(float) * (a->stems_cap = nk * P));
+	separator_take(f->sp, a->stems, n);
+	const float *spec = a->stems;
+	if (f->instrumental) {
+		if (a->out_cap < f->n_out * P)
+			a->out = xrealloc(a->out, sizeof(float) * (a->out_cap = f->n_out * P));
+		compose_stems(f, a->out, a->stems, P);
+		spec = a->out;
+	}
+	const float *y;
+	int64_t k = istft_stream_push(a->is, spec, n, last, &y);
+	if (k < 0)
+		die("%s: inverse STFT failed", where);
+	if (k > 0)
+		stem_stream_write(a->st, y, k);
+}
+
+/* An audio file separated as it is read, its stems written as they are
+ * made: blocks of samples made the model's channel count and rate
+ * (channels_map, the streaming resampler), frames once final
+ * (stft_stream), segments once they fill (the separator), samples once
+ * every frame covering them is in (istft_stream), files as they come
+ * (stem_stream, back at the input's rate and length).  Memory holds a
+ * block, a segment and the frames about it, whatever the track's length;
+ * the files are the whole track's (every stage is its whole twin in
+ * pieces, bit for bit). */
+static void stream_audio(struct fwd *f, struct audio_reader *ar, const char *name)
+{
+	struct model *m = f->m;
+	const struct config *c = &m->cfg;
+	int C = m->C, sr = c->sample_rate, C_in = ar->channels, sr_in = ar->sr;
+	int64_t N_in = ar->frames, F = m->F;
+	bool resample = sr_in != sr;
+	// the track at the model's rate: N samples, T frames (-1: unknown)
+	int64_t N = N_in < 0 ? -1 : resample ? resample_length(N_in, sr_in, sr) : N_in;
+	int64_t T = N < 0 ? -1 : 1 + N / c->hop_length;
+	if (N_in == 0)
+		die("%s: audio file has no samples", name);
+	if (N >= 0 && N <= c->n_fft / 2)
+		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
+		    name, (long long)N, c->n_fft, c->n_fft / 2);
+	if (C_in > 2 && C == 2)
+		warn("%s: %d channels downmixed to stereo%s", name, C_in,
+		     C_in == 6 ? " (5.1: ITU-R BS.775, LFE dropped)" : " (odd/even channels to left/right)");
+	struct snt_header h;	// the stems' files, as a whole record would name them
+	snt_header_init(&h);
+	snt_header_set_dtype(&h, SNT_F32);
+	snt_header_set_shape(&h, 3, (int64_t[]){ f->n_out, C, 1 });
+	snt_header_setf(&h, "sr", "%d", sr);
+	if (strcmp(name, "-")) {
+		snt_header_set(&h, "file", name);
+		if (f->o->ninputs) {
+			char *t = wave_track_name(f->o->inputs, f->o->ninputs, f->input);
+			snt_header_set(&h, "track", t);
+			free(t);
+		}
+	}
+	snt_header_set(&h, "sources", f->sources);
+	if (resample) {
+		snt_header_setf(&h, "orig_sr", "%d", sr_in);
+		if (N_in > 0)
+			snt_header_setf(&h, "orig_length", "%lld", (long long)N_in);
+	}
+	struct audio_track a = { .ar = ar };
+	a.st = stem_writer_open_track(f->sw, &h, f->index, name);
+	snt_header_free(&h);
+	if (resample)
+		a.rs = resampler_create(C, sr_in, sr, name);
+	a.fs = stft_stream_create(f->be, c->n_fft, c->hop_length, C);
+	stft_stream_begin(a.fs);
+	a.is = istft_stream_create(f->be, c->n_fft, c->hop_length, (int64_t)f->n_out * C);
+	istft_stream_begin(a.is, N);
+	int every[CONFIG_MAX_SOURCES];
+	for (int s = 0; s < c->n_sources; s++)
+		every[s] = s;
+	if (f->instrumental)
+		separator_begin(f->sp, f->o->overlap, T, every, c->n_sources);
+	else
+		separator_begin(f->sp, f->o->overlap, T, f->idx, f->n_out);
+	f->record_s = N_in > 0 ? (double)N_in / sr_in : 0;
+	a.block = xmalloc(sizeof(float) * C_in * STREAM_BLOCK);
+	int64_t read = 0;
+	for (bool end = false; !end;) {
+		int64_t got = audio_read(ar, a.block, STREAM_BLOCK, STREAM_BLOCK);
+		read += got;
+		end = got < STREAM_BLOCK;
+		if (N_in >= 0 && read > N_in)
+			die("%s: more frames than the header declares", name);
+		if (end && N_in >= 0 && read < N_in)
+			die("%s: file ends after %lld of %lld frames", name, (long long)read,
+			    (long long)N_in);
+		if (end && read == 0)
+			die("%s: audio file has no samples", name);
+		for (int ch = 0; ch < C_in; ch++) {
+			int64_t bad = find_nonfinite(a.block + ch * STREAM_BLOCK, (size_t)got);
+			if (bad >= 0)
+				die("%s: NaN or infinity at sample %lld of channel %d (the input must be "
+				    "finite)", name, (long long)(read - got + bad), ch + 1);
+		}
+		// the model's channels, then its rate (wave_conform's order)
+		float *mapped = NULL;
+		const float *x = a.block;
+		int64_t stride = STREAM_BLOCK, n = got;
+		if (C_in != C) {
+			for (int ch = 1; ch < C_in; ch++)	// rows of got samples
+				memmove(a.block + ch * got, a.block + ch * STREAM_BLOCK,
+					sizeof(float) * (size_t)got);
+			x = mapped = channels_map(a.block, C_in, C, got);
+			stride = got;
+		}
+		if (a.rs) {
+			n = resampler_push(a.rs, x, stride, got, end, &x);
+			stride = n;
+		}
+		if (end && N < 0)	// its length is known now
+			istft_stream_length(a.is, stft_stream_samples(a.fs) + n);
+		if (stft_stream_push(a.fs, x, stride, n, end))
+			die("%s: %lld samples are too few for n_fft %d (reflect padding needs more "
+			    "than %d)", name, (long long)stft_stream_samples(a.fs), c->n_fft,
+			    c->n_fft / 2);
+		free(mapped);
+		int64_t t = stft_stream_ready(a.fs);
+		size_t floats = (size_t)(C * F * (t ? t : 1) * 2);
+		if (a.frames_cap < floats)
+			a.frames = xrealloc(a.frames, sizeof(float) * (a.frames_cap = floats));
+		stft_stream_take(a.fs, a.frames, t);
+		separator_push(f->sp, a.frames, t, end);
+		stream_stems(f, &a, separator_ready(f->sp), end, name);
+	}
+	stem_stream_commit(a.st);
+	resampler_free(a.rs);
+	stft_stream_free(a.fs);
+	istft_stream_free(a.is);
+	free(a.block), free(a.frames), free(a.stems), free(a.out);
+	f->index++;
+	f->done_s += f->record_s;
+}
+
 /* One input: an SNT stream, whose records choose the mode by dtype, or an
  * audio file (waveform mode). */
 static void fwd_input(struct fwd *f, char *name)
@@ -571,6 +737,20 @@ static void fwd_input(struct fwd *f, char *name)
 			die("%s: after record %lld: %s", f->r->name, (long long)f->r->record - 1, err);
 		snt_reader_close(f->r);
 		f->r = NULL;
+		return;
+	}
+	if (f->sw) {	// an audio file to audio files: streamed
+		struct audio_reader *ar;
+		if (is_stdin) {
+			if (got == 0)
+				die("<stdin>: empty input (no audio file or SNT records)");
+			ar = audio_open_read_stdin_prefix(magic, got);
+		} else {
+			fclose(fp);
+			ar = audio_open_read(name);
+		}
+		stream_audio(f, ar, name);
+		audio_close(ar);
 		return;
 	}
 	// an audio file: hand the bytes read back (stdin: glibc's ungetc takes
