@@ -25,8 +25,9 @@ struct opts {
 
 static const char usage_text[] =
 	"usage: sepnet-fwd -m MODEL [-s STEMS] [-o PATTERN [-b 16|24|32f] [-r RATE]] [--overlap F]\n"
-	"                  [--batch N] [--[no-]prefetch] [-d cpu|cuda] [-q] [FILE ...]\n"
-	"       sepnet-fwd --info -m MODEL\n"
+	"                  [--segment S] [--batch N] [--[no-]prefetch] [-d cpu|cuda] [-q] [FILE ...]\n"
+	"       sepnet-fwd -m MODEL -t TYPE -r RATE -c CHANNELS -o PATTERN [options]\n"
+	"       sepnet-fwd --info -m MODEL [--segment S] [--overlap F]\n"
 	"       sepnet-fwd --init -c CONFIG -o MODEL [--seed N]";
 static const char options_text[] =
 	"Mixtures (audio files, stft's spectrograms or waveform records; stdin without FILE)\n"
@@ -39,6 +40,9 @@ static const char options_text[] =
 	"  -b, --bits=16|24|32f sample format of -o files (default 32f; FLAC 24)\n"
 	"  -r, --rate=RATE      -o files resampled to RATE Hz (default: the input's rate)\n"
 	"      --overlap=F      overlap of the model's segments, in [0, 1) (default 0.25)\n"
+	"      --segment=S      segments of S seconds, at most the model's (sets the latency)\n"
+	"  -t, --type=TYPE      stdin is raw PCM (as sox -t raw): raw or s16, s24, s32, f32, f64,\n"
+	"                       u8, of -r RATE Hz and -c CHANNELS; files come out at RATE\n"
 	"      --batch=N        segments per forward pass (default 1 on the cpu, 8 on a GPU)\n"
 	"      --[no-]prefetch  read and write in threads beside the computation (GPU default)\n"
 	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
@@ -86,7 +90,7 @@ static void fwd_init(const struct opts *o)
 static void parse_options(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_OVERLAP = 256, OPT_BATCH, OPT_INFO, OPT_INIT, OPT_SEED, OPT_VERSION,
-	       OPT_PREFETCH, OPT_NO_PREFETCH };
+	       OPT_PREFETCH, OPT_NO_PREFETCH, OPT_SEGMENT };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -105,13 +109,15 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		{ "bits", required_argument, NULL, 'b' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "type", required_argument, NULL, 't' },
+		{ "segment", required_argument, NULL, OPT_SEGMENT },
 		{ 0 },
 	};
 	struct pipeline_opts *r = &o->run;
 	int c;
 	int64_t seed;
 	opterr = 0;	/* one line of our own (die_bad_option) */
-	while ((c = getopt_long(argc, argv, ":hm:s:d:c:o:b:r:q", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hm:s:d:c:o:b:r:qt:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': r->model = optarg; break;
 		case 's': r->stems = optarg; break;
@@ -127,6 +133,16 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'r':
 			if (parse_int(optarg, &r->sr) || r->sr < 1)
 				die_usage("-r: sample rate must be a positive integer, not '%s'", optarg);
+			break;
+		case 't':
+			if (audio_raw_parse(optarg, &r->raw_enc))
+				die_usage("-t: raw input is raw, s16, s24, s32, f32, f64 or u8, not '%s'",
+					  optarg);
+			r->raw = true;
+			break;
+		case OPT_SEGMENT:
+			if (parse_double(optarg, &r->segment_s) || !(r->segment_s > 0 && r->segment_s < 1e4))
+				die_usage("--segment: seconds above 0, not '%s'", optarg);
 			break;
 		case OPT_INFO: o->info = true; break;
 		case OPT_PREFETCH: r->prefetch = 1; break;
@@ -157,6 +173,18 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	}
 	r->inputs = argv + optind;
 	r->ninputs = argc - optind;
+	if (r->raw) {	// as sox -t raw -r RATE -c CHANNELS: the input's rate and channels
+		if (!r->sr || !o->config || parse_int(o->config, &r->raw_channels) ||
+		    r->raw_channels < 1 || r->raw_channels > AUDIO_MAX_CHANNELS)
+			die_usage("-t: raw input needs -r RATE and -c CHANNELS (1 to %d)",
+				  AUDIO_MAX_CHANNELS);
+		if (r->ninputs && !(r->ninputs == 1 && !strcmp(r->inputs[0], "-")))
+			die_usage("-t: raw input is read from standard input; give no FILE");
+		if (!r->output)
+			die_usage("-t: raw input is separated into audio: give -o PATTERN (- for "
+				  "standard output)");
+		r->raw_sr = r->sr, r->sr = 0, o->config = NULL;
+	}
 	if (r->device && strcmp(r->device, "cpu") && strcmp(r->device, "cuda"))
 		die_usage("-d %s: the devices are cpu and cuda", r->device);
 	if (!r->output && (r->sample_set || r->sr))

@@ -160,6 +160,8 @@ static char **record_paths(struct stem_writer *sw, const struct snt_header *h, i
 		snprintf(num, sizeof num, "%lld", (long long)index);
 		track = num;
 	}
+	if (S > 1 && !strcmp(sw->pattern, "-"))
+		die("%s: -o - streams one stem to standard output, not %d: name it with -s", where, S);
 	if (S > 1 && !strstr(sw->pattern, "%s"))
 		die("%s: %d sources but -o %s has no %%s", where, S, sw->pattern);
 	struct names nm = { .track = track };

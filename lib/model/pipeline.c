@@ -1,6 +1,7 @@
 /* pipeline.c: read, separate, write, record by record (pipeline.h). */
 #include "pipeline.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -663,9 +664,9 @@ static void stream_audio(struct fwd *f, struct audio_reader *ar, const char *nam
 	a.block = xmalloc(sizeof(float) * C_in * STREAM_BLOCK);
 	int64_t read = 0;
 	for (bool end = false; !end;) {
-		int64_t got = audio_read(ar, a.block, STREAM_BLOCK, STREAM_BLOCK);
+		int64_t got = audio_read_some(ar, a.block, STREAM_BLOCK, STREAM_BLOCK);
 		read += got;
-		end = got < STREAM_BLOCK;
+		end = got == 0;
 		if (N_in >= 0 && read > N_in)
 			die("%s: more frames than the header declares", name);
 		if (end && N_in >= 0 && read < N_in)
@@ -728,6 +729,13 @@ static void fwd_input(struct fwd *f, char *name)
 		die("%s:", name);
 	unsigned char magic[4];
 	size_t got = fread(magic, 1, 4, fp);
+	if (f->o->raw) {	// -t: raw samples, as they arrive
+		struct audio_reader *ar = audio_open_stream_stdin(magic, got, f->o->raw_sr,
+								  f->o->raw_channels, f->o->raw_enc);
+		stream_audio(f, ar, name);
+		audio_close(ar);
+		return;
+	}
 	if (got == 4 && !memcmp(magic, SNT_MAGIC, 4)) {
 		f->r = snt_reader_from_fp_prefix(fp, is_stdin ? "<stdin>" : name, magic, 4);
 		f->r->owns_fp = !is_stdin;
@@ -744,7 +752,7 @@ static void fwd_input(struct fwd *f, char *name)
 		if (is_stdin) {
 			if (got == 0)
 				die("<stdin>: empty input (no audio file or SNT records)");
-			ar = audio_open_read_stdin_prefix(magic, got);
+			ar = audio_open_stream_stdin(magic, got, 0, 0, 0);	// a WAV as it arrives
 		} else {
 			fclose(fp);
 			ar = audio_open_read(name);
@@ -789,13 +797,27 @@ static void reserve_outputs(struct fwd *f)
 	}
 }
 
+int64_t pipeline_segment_frames(const struct config *c, int max_frames, double segment_s)
+{
+	if (segment_s <= 0)
+		return 0;
+	int64_t frames = llround(segment_s * c->sample_rate / c->hop_length);
+	double frame_s = (double)c->hop_length / c->sample_rate;
+	if (frames < 2)
+		die("--segment %g: at least two frames, %.3f s", segment_s, 2 * frame_s);
+	if (frames > max_frames)
+		die("--segment %g: the model's segments are %.2f s, the most it takes", segment_s,
+		    max_frames * frame_s);
+	return frames;
+}
+
 void pipeline_run(const struct pipeline_opts *o)
 {
 	const struct backend *be = backend_get(o->device);
 	struct fwd f = { .o = o, .be = be };
 	if (o->output)
 		f.sw = stem_writer_create(o->output, o->sample, o->sample_set, o->sr);
-	else
+	if (!o->output || !strcmp(o->output, "-"))
 		refuse_tty_stdout();
 	int batch = o->batch ? o->batch : be == &backend_cpu ? 1 : 8;
 	f.m = checkpoint_open_model(o->model, be, batch, 0, false);
@@ -807,6 +829,7 @@ void pipeline_run(const struct pipeline_opts *o)
 		strcat(f.sources, f.idx[i] == INSTRUMENTAL ? "instrumental" : f.m->cfg.sources[f.idx[i]]);
 	}
 	f.sp = separator_create(f.m);
+	separator_segment(f.sp, pipeline_segment_frames(&f.m->cfg, f.m->max_frames, o->segment_s));
 	if (!f.sw)
 		f.w = snt_writer_open("-");
 	bool prefetch = o->prefetch < 0 ? !be->host : o->prefetch;

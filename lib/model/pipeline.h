@@ -20,6 +20,7 @@
 #include <stdbool.h>
 
 #include "audio.h"
+#include "config.h"
 
 struct pipeline_opts {
 	const char *model;	/* the checkpoint's path */
@@ -35,9 +36,18 @@ struct pipeline_opts {
 	int batch;		/* segments per forward pass; 0: 1 on the cpu, 8 on a GPU */
 	int prefetch;		/* read and write in threads: 1, 0, or -1 (on for a GPU) */
 	bool quiet;		/* no progress line */
+	bool raw;		/* -t: standard input is raw PCM of raw_enc, raw_sr, raw_channels */
+	enum audio_raw raw_enc;
+	int raw_sr, raw_channels;
+	double segment_s;	/* --segment: seconds a segment (latency); 0: the model's */
 	char **inputs;		/* audio files or SNT streams; none: stdin */
 	int ninputs;
 };
+
+/* --segment's frames for the model of config c (max_frames a segment at
+ * most); 0 for segment_s 0 (the model's own).  Dies on a length out of
+ * range, naming the bounds. */
+int64_t pipeline_segment_frames(const struct config *c, int max_frames, double segment_s);
 
 /* Separate every input.  Dies on errors, naming the file or record. */
 void pipeline_run(const struct pipeline_opts *o);

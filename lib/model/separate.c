@@ -22,7 +22,8 @@ struct separator {
 	void (*progress)(void *ctx, int64_t done, int64_t total);
 	void *progress_ctx;
 	/* the track being separated, separator_begin to its last frame taken */
-	int64_t L, hop;		/* segment frames (the model's max_frames) and grid */
+	int64_t L, hop;		/* segment frames and grid */
+	int64_t seg;		/* separator_segment's frames; 0: the model's max_frames */
 	int64_t total;		/* its frames, -1 while unknown */
 	int64_t R;		/* frames pushed */
 	int64_t next;		/* the next segment to run */
@@ -298,7 +299,7 @@ void separator_begin(struct separator *sp, double overlap, int64_t total, const 
 		sp->keep[k] = idx[k];
 	}
 	sp->n_keep = n_out;
-	sp->L = sp->m->max_frames;
+	sp->L = sp->seg ? sp->seg : sp->m->max_frames;
 	sp->hop = chunk_hop(sp->L, overlap);
 	sp->total = total;
 	sp->R = sp->next = sp->taken = sp->w0 = sp->wcap = 0;
@@ -306,9 +307,17 @@ void separator_begin(struct separator *sp, double overlap, int64_t total, const 
 	sp->wx = sp->wy = NULL;	// the last track's buffers stay for window_room
 	sp->wx_lent = sp->wy_lent = false;
 	if (!sp->weight) {
-		sp->weight = xmalloc((size_t)sp->m->max_batch * sp->L * sizeof(real));
+		sp->weight = xmalloc((size_t)sp->m->max_batch * sp->m->max_frames * sizeof(real));
 		sp->start = xmalloc((size_t)sp->m->max_batch * sizeof *sp->start);
 	}
+}
+
+void separator_segment(struct separator *sp, int64_t frames)
+{
+	if (frames < 0 || frames > sp->m->max_frames)
+		die("separator_segment: %lld frames, the model takes 1 to %d", (long long)frames,
+		    sp->m->max_frames);
+	sp->seg = frames;
 }
 
 static void push_backend(struct separator *sp, const real *x, int64_t n, bool last)

@@ -49,6 +49,9 @@ void separator_staged(struct separator *sp);
  * Pushing a track in any pieces gives the stems of pushing it whole, to
  * float rounding (exactly chunk.h's plan when the total is known from the
  * start); memory holds the frames not yet taken plus a segment. */
+/* Segments of `frames` frames (1 to the model's max_frames; 0: those) from
+ * the next track on: shorter segments, less latency for a live stream. */
+void separator_segment(struct separator *sp, int64_t frames);
 void separator_begin(struct separator *sp, double overlap, int64_t total, const int *idx,
 		     int n_out);
 void separator_push(struct separator *sp, const real *x, int64_t n, bool last);
