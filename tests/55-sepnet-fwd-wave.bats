@@ -128,6 +128,57 @@ setup() {
 	[ -z "$(ls -A out 2> /dev/null)" ]
 }
 
+@test "live: raw PCM and a WAV stream on stdin, one stem as a WAV stream on stdout" {
+	sox -R -n -r 44100 -c 2 -b 16 s.wav synth 3.2 pinknoise vol 0.5
+	sepnet-fwd -m fresh.safetensors --segment 0.5 -s vocals -o 'f/%s.wav' s.wav
+	# raw samples as sox -t raw writes them; the length is open: the
+	# separator divides by the cross-fade's sums (float rounding)
+	sox s.wav -t raw - | sepnet-fwd -m fresh.safetensors -t raw -r 44100 -c 2 --segment 0.5 \
+		-s vocals -o - > raw.wav
+	sox -t wav raw.wav r.wav 2> /dev/null	# the stream's header leaves the length open
+	[ "$(soxi -s r.wav)" = 141120 ]
+	run snt-cmp -t 1e-5 f/vocals.wav r.wav
+	assert_success
+	# a WAV from a pipe (sox writes it without a length), 24-bit out
+	sox s.wav -t wav - | sepnet-fwd -m fresh.safetensors --segment 0.5 -s vocals -b 24 -o - |
+		sox -t wav - w.wav 2> /dev/null
+	[ "$(soxi -b w.wav)" = 24 ]
+	run snt-cmp -t 1e-4 f/vocals.wav w.wav
+	assert_success
+	# every sample comes out, the input paced as a sound card delivers it
+	run live-latency 44100 2 sepnet-fwd -m fresh.safetensors -q -t f32 -r 44100 -c 1 \
+		--segment 0.3 -s vocals -o -
+	assert_success
+	assert_output --regexp 'samples out of 88200$'
+	assert_output --partial ' 88200 samples out'
+	# --info: the worst case before compute
+	run sepnet-fwd --info -m fresh.safetensors --segment 0.5
+	assert_line --index 2 --regexp '^latency 0\.[0-9]{3} s \(segment 0\.499 s, its hop 0\.374 s, n_fft 0\.012 s; plus a segment.s compute\)$'
+}
+
+@test "live: usage errors name the fix" {
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -t raw -o -
+	assert_failure 2
+	[[ "$stderr" == *"-t: raw input needs -r RATE and -c CHANNELS"* ]]
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -t s24 -r 44100 -c 2
+	assert_failure 2
+	[[ "$stderr" == *"give -o PATTERN (- for standard output)"* ]]
+	run --separate-stderr sepnet-fwd -m fresh.safetensors -t x -r 44100 -c 2 -o -
+	assert_failure 2
+	make_wav s.wav 0.5
+	run --separate-stderr sh -c 'sepnet-fwd -m fresh.safetensors -o - < s.wav > o.wav'
+	assert_failure 1
+	[[ "$stderr" == *"-o - streams one stem to standard output, not 4: name it with -s"* ]]
+	run --separate-stderr sepnet-fwd -m fresh.safetensors --segment 30 -s bass -o 'x/%s.wav' s.wav
+	assert_failure 1
+	[[ "$stderr" == *"--segment 30: the model's segments are"* ]]
+	# a raw stream cut inside a frame
+	run --separate-stderr sh -c "printf abc | sepnet-fwd -m fresh.safetensors -t s16 -r 8000 -c 2 -s bass -o 'y/%s.wav'"
+	assert_failure 1
+	[[ "$stderr" == *"<stdin>: the stream ends inside a frame (3 of its 4 bytes)"* ]]
+	[ ! -e y/bass.wav ]
+}
+
 @test "-d cpu is the default's twin; -d cuda runs or says why it cannot" {
 	make_wav in.wav 0.5
 	sepnet-fwd -m fresh.safetensors -d cpu in.wav > cpu.snt

@@ -7,11 +7,12 @@
 #   pipeline  stft -m demo --chunk 30 song.wav | sepnet-fwd -m demo |
 #             istft -o 'out/%s.flac'                          (chunk records)
 # Memory that does not grow from the first length to the second is bounded
-# by the model, a segment and a block or chunk, not the track.
+# by the model, a segment and a block or chunk, not the track.  Then the
+# live mode's latency (tests/tools/live-latency), --segment 1 and 0.3.
 #   MINUTES="1 2" tests/bench/bench-memory.sh
 set -euo pipefail
 BINDIR=${BINDIR:-bin}
-minutes=${MINUTES:-10 20}
+minutes=${MINUTES-10 20}	# MINUTES="" : the live mode only
 for p in stft istft sepnet-fwd; do
 	[ -x "$BINDIR/$p" ] || { echo "bench-memory: $BINDIR/$p not built (make)" >&2; exit 1; }
 done
@@ -25,6 +26,7 @@ mb() { awk '{ printf "%6.0f MB", $1 / 1024 }' "$1"; }
 
 printf 'demo model, stereo 44.1 kHz noise, %s threads\n' "${OMP_NUM_THREADS:-$(nproc)}"
 for m in $minutes; do
+	[ "$m" -ge 1 ] || { echo "bench-memory: MINUTES are whole minutes from 1, not $m" >&2; exit 2; }
 	song=$tmp/song$m.wav
 	sox -R -n -r 44100 -c 2 -b 16 "$song" synth $((m * 60)) pinknoise vol 0.5
 	secs=$((m * 60))
@@ -42,4 +44,15 @@ for m in $minutes; do
 		"$(mb "$tmp/s")" "$(mb "$tmp/f")" "$(mb "$tmp/i")" \
 		"$(awk -v a="$secs" -v b="$t0" -v c="$t1" 'BEGIN { print a / (c - b) }')"
 	rm -rf "$tmp/w" "$tmp/p" "$song"
+done
+
+# the live mode: input paced in real time, the lateness of every output
+# sample (tests/tools/live-latency), against --info's worst case
+OBJDIR=${OBJDIR:-build}
+for seg in 1 0.3; do
+	predicted=$("$BINDIR/sepnet-fwd" --info -m demo --segment $seg | sed -n 's/^latency \([0-9.]*\) s.*/\1/p')
+	measured=$("$OBJDIR/tests/tools/live-latency" 44100 10 "$BINDIR/sepnet-fwd" -m demo -q \
+		-t f32 -r 44100 -c 1 --segment $seg -s vocals -o -)
+	printf 'live --segment %-4s --info %s s (before compute), measured %s\n' "$seg" "$predicted" \
+		"${measured#latency }"
 done
