@@ -207,6 +207,15 @@ static void window_side(struct separator *sp, struct backend_buffer *own, real *
 		be->zero(*w, floats * sizeof(real));
 		return;
 	}
+	if (be->host && cap == sp->wcap) {	// in place: each row's kept frames to its front
+		real *p = *w;
+		for (int64_t r = 0; r < rows; r++) {
+			real *row = p + r * cap * 2;
+			memmove(row, row + shift * 2, (size_t)keep * 2 * sizeof(real));
+			memset(row + keep * 2, 0, (size_t)(cap - keep) * 2 * sizeof(real));
+		}
+		return;
+	}
 	struct backend_buffer b = { 0 };
 	real *p = backend_buffer_want(be, &b, floats);
 	be->zero(p, floats * sizeof(real));
@@ -227,8 +236,10 @@ static void window_room(struct separator *sp, int64_t until)
 	int64_t cap = until - sp->taken;
 	if (cap < sp->wcap)
 		cap = sp->wcap;	// the frames taken make the room
-	else if (sp->total < 0 || until < sp->total)
-		cap += cap / 2;	// streaming: grow in steps
+	else if (sp->total < 0)
+		cap += cap / 2 + sp->L + sp->hop;	// a live stream: grow in steps
+	else if (until < sp->total)	// chunks: room for the next, after what a take leaves
+		cap += sp->L + sp->hop;
 	want_ones(sp, cap);
 	window_side(sp, &sp->win_x, &sp->wx, sp->wx_lent, rows, cap, keep, shift);
 	window_side(sp, &sp->win_y, &sp->wy, sp->wy_lent, sp->n_keep * rows, cap, keep, shift);
