@@ -23,6 +23,10 @@ setup() {
 		cmp whole.snt joined.snt
 	done
 	stft -c "$TINY" --chunk 5 in.wav | cmp - whole.snt	# longer than the track: whole
+	# read in blocks, mapped to stereo and resampled as it comes: the same
+	sox -R -n -r 48000 -c 1 -b 16 m48.wav synth 3.3 pinknoise vol 0.5
+	stft -c "$TINY" m48.wav > whole48.snt
+	stft -c "$TINY" --chunk 0.9 m48.wav | snt-join | cmp - whole48.snt
 }
 
 @test "snt-info shows a chunk's place: chunk, offset, total, last" {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio.h"
 #include "backend.h"
 #include "checkpoint.h"
 #include "chunked.h"
@@ -120,6 +121,20 @@ static void stft_frames(struct stft_ctx *ctx, struct snt_writer *w, const float 
 	free(sub);
 }
 
+/* Chunk records of a track of T frames: Tc frames each (T: one record). */
+static int64_t chunk_frames(const struct stft_ctx *ctx, int rate, int64_t T)
+{
+	int64_t Tc = T;
+	if (ctx->chunk_s > 0 && rate) {
+		Tc = (int64_t)(ctx->chunk_s * rate / ctx->hop + 0.5);
+		if (Tc < 1)
+			Tc = 1;
+		if (Tc > T)
+			Tc = T;
+	}
+	return Tc;
+}
+
 /* One record: rows of x [R, N] -> spectrogram rows [R, F, T], as one
  * record or, with --chunk shorter than the track, as chunk records of the
  * track's own frames (lib/io/chunked.h). */
@@ -138,14 +153,7 @@ static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_h
 		die("%s: rank %d waveform leaves no room for the frequency axis", where, h->rank);
 	if (snt_header_get(h, "chunk"))
 		die("%s: a chunk of a track: stft transforms whole waveform records", where);
-	int64_t Tc = T;	// frames a record
-	if (ctx->chunk_s > 0 && rate) {
-		Tc = (int64_t)(ctx->chunk_s * rate / hop + 0.5);
-		if (Tc < 1)
-			Tc = 1;
-		if (Tc > T)
-			Tc = T;
-	}
+	int64_t Tc = chunk_frames(ctx, rate, T);	// frames a record
 	int64_t shape[SNT_MAX_RANK];
 	memcpy(shape, h->shape, sizeof shape);
 	int rank = h->rank + 1;
@@ -170,6 +178,80 @@ static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_h
 	}
 }
 
+/* An audio file longer than a chunk, read in blocks (io/wavein's
+ * wave_stream) and transformed as they come (stft_stream), written as
+ * stft_record writes it whole, chunk by chunk: memory holds a block and a
+ * chunk, whatever the file's length. */
+static bool stft_stream_file(struct stft_ctx *ctx, struct snt_writer *w, const struct opts *o,
+			     const char *name, const char *track)
+{
+	struct audio_reader *ar = audio_open_read(name);
+	int rate = o->sr > 0 ? o->sr : ar->sr;
+	int64_t N = ar->frames < 0 ? -1 : rate != ar->sr ? resample_length(ar->frames, ar->sr, rate)
+							 : ar->frames;
+	int64_t T = 1 + N / ctx->hop, F = ctx->n_fft / 2 + 1;
+	if (N < 0 || chunk_frames(ctx, rate, T) >= T) {	// one record: read whole
+		audio_close(ar);
+		return false;
+	}
+	struct wave_stream *ws = wave_stream_open(ar, o->sr, o->channels, name);
+	int C = wave_stream_channels(ws);
+	if (N <= ctx->n_fft / 2)
+		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
+		    name, (long long)N, ctx->n_fft, ctx->n_fft / 2);
+	struct snt_header h;	// the keys of wave_input and stft_record, in their order
+	snt_header_init(&h);
+	snt_header_set_dtype(&h, SNT_C64);
+	snt_header_set_shape(&h, 3, (int64_t[]){ C, F, 1 });	// its place; the size per chunk
+	snt_header_setf(&h, "sr", "%d", rate);
+	if (snt_header_set(&h, "track", track))
+		warn("%s: file name not usable as a track name", name);
+	snt_header_set(&h, "file", name);
+	if (rate != ar->sr) {
+		snt_header_setf(&h, "orig_sr", "%d", ar->sr);
+		snt_header_setf(&h, "orig_length", "%lld", (long long)ar->frames);
+	}
+	snt_header_setf(&h, "n_fft", "%d", ctx->n_fft);
+	snt_header_setf(&h, "hop", "%d", ctx->hop);
+	snt_header_set(&h, "window", "hann");
+	snt_header_set(&h, "center", "1");
+	snt_header_setf(&h, "length", "%lld", (long long)N);
+	struct stft_stream *fs = stft_stream_create(ctx->be, ctx->n_fft, ctx->hop, C);
+	stft_stream_begin(fs);
+	int64_t Tc = chunk_frames(ctx, rate, T), t0 = 0, k = 0;
+	float *out = xmalloc(sizeof(float) * C * F * Tc * 2);
+	for (bool end = false; !end;) {
+		const float *x;
+		int64_t n = wave_stream_read(ws, &x, &end);
+		if (stft_stream_push(fs, x, n, n, end))
+			die("%s: %lld samples are too few for n_fft %d", name,
+			    (long long)stft_stream_samples(fs), ctx->n_fft);
+		// every whole chunk that is final, and the last at the end
+		while (stft_stream_ready(fs) >= (T - t0 < Tc ? T - t0 : Tc) && t0 < T) {
+			int64_t t1 = T - t0 < Tc ? T : t0 + Tc;
+			stft_stream_take(fs, out, t1 - t0);
+			snt_header_set_shape(&h, 3, (int64_t[]){ C, F, t1 - t0 });
+			chunk_pos_set(&h, &(struct chunk_pos){ .chunked = true, .index = k++, .offset = t0,
+							       .total = T, .last = t1 == T });
+			snt_write_header(w, &h);
+			snt_write_payload(w, out, sizeof(float) * C * F * (t1 - t0) * 2);
+			double seconds = (double)(t1 == T ? N - t0 * ctx->hop : (t1 - t0) * ctx->hop) / rate;
+			ctx->done_s += seconds;
+			progress_draw(&ctx->progress, ctx->done_s);
+			t0 = t1;
+		}
+	}
+	if (t0 != T)
+		die("%s: %lld of %lld frames made (a shorter file than its header says?)", name,
+		    (long long)t0, (long long)T);
+	free(out);
+	stft_stream_free(fs);
+	wave_stream_close(ws);
+	audio_close(ar);
+	snt_header_free(&h);
+	return true;
+}
+
 static void stft_run(const struct opts *o)
 {
 	const struct backend *be = backend_get(o->device);
@@ -179,21 +261,41 @@ static void stft_run(const struct opts *o)
 	progress_init(&ctx.progress, o->quiet, 0, 1);
 	if (ctx.progress.on)
 		ctx.progress.total = wave_inputs_seconds(o->inputs, o->ninputs);
-	struct wave_input *in = wave_input_open(o->inputs, o->ninputs);
-	wave_input_conform(in, o->sr, o->channels);
 	struct snt_writer *w = snt_writer_open("-");
 	struct snt_header h;
 	float *x;
 	snt_header_init(&h);
-	while (wave_input_next(in, &h, &x)) {
-		char where[512];
-		snprintf(where, sizeof where, "%s: record %lld", wave_input_name(in),
-			 (long long)wave_input_record(in));
-		stft_record(&ctx, w, &h, x, where);
-		free(x);
+	char *stdin_name = "-";
+	int n = o->ninputs ? o->ninputs : 1;
+	for (int i = 0; i < n; i++) {
+		char *name = o->ninputs ? o->inputs[i] : stdin_name;
+		bool audio = wave_is_audio_file(name);	// a named one
+		if (audio && o->chunk_s > 0) {	// a long file in chunks: streamed
+			char *track = wave_track_name(o->inputs, o->ninputs, i);
+			bool done = stft_stream_file(&ctx, w, o, name, track);
+			free(track);
+			if (done)
+				continue;
+		}
+		// one input's records, read whole (an audio file's track among
+		// every file named)
+		struct wave_input *in = wave_input_open(&name, 1);
+		wave_input_conform(in, o->sr, o->channels);
+		while (wave_input_next(in, &h, &x)) {
+			char where[512];
+			snprintf(where, sizeof where, "%s: record %lld", wave_input_name(in),
+				 (long long)wave_input_record(in));
+			if (audio) {
+				char *t = wave_track_name(o->inputs, o->ninputs, i);
+				snt_header_set(&h, "track", t);
+				free(t);
+			}
+			stft_record(&ctx, w, &h, x, where);
+			free(x);
+		}
+		wave_input_close(in);
 	}
 	snt_header_free(&h);
-	wave_input_close(in);
 	snt_writer_close(w);
 	progress_finish(&ctx.progress, ctx.done_s);
 	backend_buffer_free(be, &ctx.x);

@@ -233,3 +233,89 @@ double wave_inputs_seconds(char *const *names, int n)
 	}
 	return total;
 }
+
+/* ---- an audio file in blocks ---- */
+
+#define WAVE_BLOCK 65536	/* frames read at a time */
+
+struct wave_stream {
+	struct audio_reader *ar;
+	char *where;
+	int C, sr;		/* out */
+	int64_t N;		/* samples out in all, -1: open */
+	int64_t read;		/* frames read */
+	struct resampler *rs;
+	float *block, *mapped;
+};
+
+struct wave_stream *wave_stream_open(struct audio_reader *ar, int sr, int channels,
+				     const char *where)
+{
+	struct wave_stream *ws = xcalloc(1, sizeof *ws);
+	ws->ar = ar;
+	ws->where = xstrdup(where);
+	ws->C = channels > 0 ? channels : ar->channels;
+	ws->sr = sr > 0 ? sr : ar->sr;
+	if (ar->frames == 0)
+		die("%s: audio file has no samples", where);
+	ws->N = ar->frames < 0 ? -1 : ws->sr != ar->sr ? resample_length(ar->frames, ar->sr, ws->sr)
+						       : ar->frames;
+	if (ar->channels > 2 && ws->C == 2)
+		warn("%s: %d channels downmixed to stereo%s", where, ar->channels,
+		     ar->channels == 6 ? " (5.1: ITU-R BS.775, LFE dropped)"
+				       : " (odd/even channels to left/right)");
+	if (ws->sr != ar->sr)
+		ws->rs = resampler_create(ws->C, ar->sr, ws->sr, where);
+	ws->block = xmalloc(sizeof(float) * ar->channels * WAVE_BLOCK);
+	return ws;
+}
+
+int64_t wave_stream_length(const struct wave_stream *ws) { return ws->N; }
+int wave_stream_channels(const struct wave_stream *ws) { return ws->C; }
+int wave_stream_rate(const struct wave_stream *ws) { return ws->sr; }
+
+int64_t wave_stream_read(struct wave_stream *ws, const float **x, bool *end)
+{
+	struct audio_reader *ar = ws->ar;
+	int C_in = ar->channels;
+	int64_t got = audio_read_some(ar, ws->block, WAVE_BLOCK, WAVE_BLOCK);
+	ws->read += got;
+	*end = got == 0;
+	if (ar->frames >= 0 && ws->read > ar->frames)
+		die("%s: more frames than the header declares", ws->where);
+	if (*end && ar->frames >= 0 && ws->read < ar->frames)
+		die("%s: file ends after %lld of %lld frames", ws->where, (long long)ws->read,
+		    (long long)ar->frames);
+	if (*end && ws->read == 0)
+		die("%s: audio file has no samples", ws->where);
+	for (int c = 0; c < C_in; c++) {
+		int64_t bad = find_nonfinite(ws->block + c * WAVE_BLOCK, (size_t)got);
+		if (bad >= 0)
+			die("%s: NaN or infinity at sample %lld of channel %d (the input must be finite)",
+			    ws->where, (long long)(ws->read - got + bad), c + 1);
+	}
+	for (int c = 1; c < C_in; c++)	// rows of got samples
+		memmove(ws->block + c * got, ws->block + c * WAVE_BLOCK, sizeof(float) * (size_t)got);
+	// the channels, then the rate (wave_conform's order)
+	const float *y = ws->block;
+	free(ws->mapped);
+	ws->mapped = NULL;
+	if (C_in != ws->C)
+		y = ws->mapped = channels_map(ws->block, C_in, ws->C, got);
+	int64_t n = got;
+	if (ws->rs)
+		n = resampler_push(ws->rs, y, got, got, *end, &y);
+	*x = y;
+	return n;
+}
+
+void wave_stream_close(struct wave_stream *ws)
+{
+	if (!ws)
+		return;
+	resampler_free(ws->rs);
+	free(ws->block);
+	free(ws->mapped);
+	free(ws->where);
+	free(ws);
+}

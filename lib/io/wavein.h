@@ -43,4 +43,23 @@ const char *wave_input_name(const struct wave_input *in);
 int64_t wave_input_record(const struct wave_input *in);
 void wave_input_close(struct wave_input *in);
 
+/* An audio file read in blocks and made sr Hz and `channels` channels as it
+ * comes (0: as it is), the streaming twin of wave_input_conform: the same
+ * samples as the file read whole and conformed (channels_map per sample,
+ * resample.h's resampler), a downmix of more than two channels noted once
+ * naming where.  Reads what a stream has (audio_read_some); dies naming
+ * where on a NaN, a short file or a converter error. */
+struct audio_reader;
+struct wave_stream;
+struct wave_stream *wave_stream_open(struct audio_reader *ar, int sr, int channels,
+				     const char *where);
+/* Samples at the output rate: the file's, -1 while a stream's is open. */
+int64_t wave_stream_length(const struct wave_stream *ws);
+int wave_stream_channels(const struct wave_stream *ws);
+int wave_stream_rate(const struct wave_stream *ws);
+/* The next samples (channels, n) at *x, stride n, valid until the next
+ * call; *end once the file has ended (n may be 0 then). */
+int64_t wave_stream_read(struct wave_stream *ws, const float **x, bool *end);
+void wave_stream_close(struct wave_stream *ws);
+
 #endif

@@ -557,16 +557,12 @@ static void fwd_records(struct fwd *f)
 
 /* ---- waveform mode, streamed (-o with an audio file) ---- */
 
-#define STREAM_BLOCK 65536	/* frames read at a time */
-
 /* The buffers of one streamed track. */
 struct audio_track {
-	struct audio_reader *ar;
-	struct resampler *rs;	/* to the model's rate, or NULL */
 	struct stft_stream *fs;
 	struct istft_stream *is;
 	struct stem_stream *st;
-	float *block, *frames, *stems, *out;
+	float *frames, *stems, *out;
 	size_t frames_cap, stems_cap, out_cap;
 };
 
@@ -600,36 +596,28 @@ static void stream_stems(struct fwd *f, struct audio_track *a, int64_t n, bool l
 
 /* An audio file separated as it is read, its stems written as they are
  * made: blocks of samples made the model's channel count and rate
- * (channels_map, the streaming resampler), frames once final
- * (stft_stream), segments once they fill (the separator), samples once
- * every frame covering them is in (istft_stream), files as they come
- * (stem_stream, back at the input's rate and length).  Memory holds a
- * block, a segment and the frames about it, whatever the track's length;
- * the files are the whole track's (every stage is its whole twin in
- * pieces, bit for bit). */
+ * (wave_stream), frames once final (stft_stream), segments once they fill
+ * (the separator), samples once every frame covering them is in
+ * (istft_stream), files as they come (stem_stream, back at the input's
+ * rate and length).  Memory holds a block, a segment and the frames about
+ * it, whatever the track's length; the files are the whole track's (every
+ * stage is its whole twin in pieces, bit for bit). */
 static void stream_audio(struct fwd *f, struct audio_reader *ar, const char *name)
 {
 	struct model *m = f->m;
 	const struct config *c = &m->cfg;
-	int C = m->C, sr = c->sample_rate, C_in = ar->channels, sr_in = ar->sr;
-	int64_t N_in = ar->frames, F = m->F;
-	bool resample = sr_in != sr;
-	// the track at the model's rate: N samples, T frames (-1: unknown)
-	int64_t N = N_in < 0 ? -1 : resample ? resample_length(N_in, sr_in, sr) : N_in;
-	int64_t T = N < 0 ? -1 : 1 + N / c->hop_length;
-	if (N_in == 0)
-		die("%s: audio file has no samples", name);
+	int C = m->C, F = m->F;
+	struct wave_stream *ws = wave_stream_open(ar, c->sample_rate, C, name);
+	// the track at the model's rate: N samples, T frames (-1: open)
+	int64_t N = wave_stream_length(ws), T = N < 0 ? -1 : 1 + N / c->hop_length;
 	if (N >= 0 && N <= c->n_fft / 2)
 		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
 		    name, (long long)N, c->n_fft, c->n_fft / 2);
-	if (C_in > 2 && C == 2)
-		warn("%s: %d channels downmixed to stereo%s", name, C_in,
-		     C_in == 6 ? " (5.1: ITU-R BS.775, LFE dropped)" : " (odd/even channels to left/right)");
 	struct snt_header h;	// the stems' files, as a whole record would name them
 	snt_header_init(&h);
 	snt_header_set_dtype(&h, SNT_F32);
 	snt_header_set_shape(&h, 3, (int64_t[]){ f->n_out, C, 1 });
-	snt_header_setf(&h, "sr", "%d", sr);
+	snt_header_setf(&h, "sr", "%d", c->sample_rate);
 	if (strcmp(name, "-")) {
 		snt_header_set(&h, "file", name);
 		if (f->o->ninputs) {
@@ -639,16 +627,14 @@ static void stream_audio(struct fwd *f, struct audio_reader *ar, const char *nam
 		}
 	}
 	snt_header_set(&h, "sources", f->sources);
-	if (resample) {
-		snt_header_setf(&h, "orig_sr", "%d", sr_in);
-		if (N_in > 0)
-			snt_header_setf(&h, "orig_length", "%lld", (long long)N_in);
+	if (ar->sr != c->sample_rate) {
+		snt_header_setf(&h, "orig_sr", "%d", ar->sr);
+		if (ar->frames > 0)
+			snt_header_setf(&h, "orig_length", "%lld", (long long)ar->frames);
 	}
-	struct audio_track a = { .ar = ar };
+	struct audio_track a = { 0 };
 	a.st = stem_writer_open_track(f->sw, &h, f->index, name);
 	snt_header_free(&h);
-	if (resample)
-		a.rs = resampler_create(C, sr_in, sr, name);
 	a.fs = stft_stream_create(f->be, c->n_fft, c->hop_length, C);
 	stft_stream_begin(a.fs);
 	a.is = istft_stream_create(f->be, c->n_fft, c->hop_length, (int64_t)f->n_out * C);
@@ -660,48 +646,16 @@ static void stream_audio(struct fwd *f, struct audio_reader *ar, const char *nam
 		separator_begin(f->sp, f->o->overlap, T, every, c->n_sources);
 	else
 		separator_begin(f->sp, f->o->overlap, T, f->idx, f->n_out);
-	f->record_s = N_in > 0 ? (double)N_in / sr_in : 0;
-	a.block = xmalloc(sizeof(float) * C_in * STREAM_BLOCK);
-	int64_t read = 0;
+	f->record_s = ar->frames > 0 ? (double)ar->frames / ar->sr : 0;
 	for (bool end = false; !end;) {
-		int64_t got = audio_read_some(ar, a.block, STREAM_BLOCK, STREAM_BLOCK);
-		read += got;
-		end = got == 0;
-		if (N_in >= 0 && read > N_in)
-			die("%s: more frames than the header declares", name);
-		if (end && N_in >= 0 && read < N_in)
-			die("%s: file ends after %lld of %lld frames", name, (long long)read,
-			    (long long)N_in);
-		if (end && read == 0)
-			die("%s: audio file has no samples", name);
-		for (int ch = 0; ch < C_in; ch++) {
-			int64_t bad = find_nonfinite(a.block + ch * STREAM_BLOCK, (size_t)got);
-			if (bad >= 0)
-				die("%s: NaN or infinity at sample %lld of channel %d (the input must be "
-				    "finite)", name, (long long)(read - got + bad), ch + 1);
-		}
-		// the model's channels, then its rate (wave_conform's order)
-		float *mapped = NULL;
-		const float *x = a.block;
-		int64_t stride = STREAM_BLOCK, n = got;
-		if (C_in != C) {
-			for (int ch = 1; ch < C_in; ch++)	// rows of got samples
-				memmove(a.block + ch * got, a.block + ch * STREAM_BLOCK,
-					sizeof(float) * (size_t)got);
-			x = mapped = channels_map(a.block, C_in, C, got);
-			stride = got;
-		}
-		if (a.rs) {
-			n = resampler_push(a.rs, x, stride, got, end, &x);
-			stride = n;
-		}
+		const float *x;
+		int64_t n = wave_stream_read(ws, &x, &end);
 		if (end && N < 0)	// its length is known now
 			istft_stream_length(a.is, stft_stream_samples(a.fs) + n);
-		if (stft_stream_push(a.fs, x, stride, n, end))
+		if (stft_stream_push(a.fs, x, n, n, end))
 			die("%s: %lld samples are too few for n_fft %d (reflect padding needs more "
 			    "than %d)", name, (long long)stft_stream_samples(a.fs), c->n_fft,
 			    c->n_fft / 2);
-		free(mapped);
 		int64_t t = stft_stream_ready(a.fs);
 		size_t floats = (size_t)(C * F * (t ? t : 1) * 2);
 		if (a.frames_cap < floats)
@@ -711,10 +665,10 @@ static void stream_audio(struct fwd *f, struct audio_reader *ar, const char *nam
 		stream_stems(f, &a, separator_ready(f->sp), end, name);
 	}
 	stem_stream_commit(a.st);
-	resampler_free(a.rs);
+	wave_stream_close(ws);
 	stft_stream_free(a.fs);
 	istft_stream_free(a.is);
-	free(a.block), free(a.frames), free(a.stems), free(a.out);
+	free(a.frames), free(a.stems), free(a.out);
 	f->index++;
 	f->done_s += f->record_s;
 }
