@@ -93,6 +93,27 @@ setup() {
 	[ "$(soxi -s r/vocals.wav)" = $(( (148800 * 22050 + 24000) / 48000 )) ]
 }
 
+@test "sisdr joins a chunked track's chunks: the whole track's scores" {
+	sepnet-fwd --init -c "$TINY" -o other.safetensors --seed 9
+	stft -c "$TINY" in.wav | sepnet-fwd -m fresh.safetensors | istft > ref.snt
+	stft -c "$TINY" in.wav | sepnet-fwd -m other.safetensors | istft > whole.snt
+	stft -c "$TINY" --chunk 0.6 in.wav | sepnet-fwd -m other.safetensors | istft > chunks.snt
+	[ "$(snt-info chunks.snt | wc -l)" -gt 4 ]
+	sisdr ref.snt whole.snt > a.txt
+	sisdr ref.snt chunks.snt > b.txt
+	diff a.txt b.txt
+	sisdr --bss --csv ref.snt whole.snt > a.csv
+	sisdr --bss --csv chunks.snt ref.snt > /dev/null	# chunks as the reference too
+	sisdr --bss --csv ref.snt chunks.snt > b.csv
+	diff a.csv b.csv
+	# a chunked track cut short is an error naming it
+	stft -c "$TINY" --chunk 0.6 in.wav | sepnet-fwd -m other.safetensors | istft |
+		head -c 300000 > cut.snt || true
+	run sisdr ref.snt cut.snt
+	assert_failure 1
+	assert_output --partial 'cut.snt'
+}
+
 @test "a truncated chunked stream fails with one line naming the record; the tracks before it are complete files" {
 	make_wav a.wav 1.2
 	stft -c "$TINY" a.wav | istft -o 'ref/%t.wav'

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "audio.h"
+#include "chunked.h"
 #include "snt.h"
 #include "util.h"
 #include "wavein.h"
@@ -202,18 +203,77 @@ static char **split_sources(const char *list, int nsrc, const char *what)
 	return names;
 }
 
-/* A waveform record as a track: [S, C, N] with sources=, [C, N] or [N] one source. */
-static int next_record(struct wave_input *in, struct track *t)
+/* The next record, or a chunked track's chunks (io/chunked.h) joined into
+ * one record of the whole track: 0 at the end. */
+static int next_whole(struct wave_input *in, struct chunk_seq *q, struct snt_header *h,
+		      float **data, char *what, size_t wl)
+{
+	if (!wave_input_next(in, h, data))
+		return 0;
+	snprintf(what, wl, "%s: record %lld", wave_input_name(in), (long long)wave_input_record(in));
+	int64_t n = h->rank ? h->shape[h->rank - 1] : 1, rows = n ? snt_numel(h) / n : 0;
+	struct chunk_pos pos;
+	char err[512];
+	if (chunk_seq_next(q, h, n, &pos, err, sizeof err))
+		die("%s: %s", what, err);
+	if (!pos.chunked)
+		return 1;
+	int64_t len = n, cap = pos.total > n ? pos.total : n;	// samples so far, room
+	float *all = xmalloc(sizeof(float) * (size_t)(rows * cap > 0 ? rows * cap : 1));
+	for (int64_t r = 0; r < rows; r++)
+		memcpy(all + r * cap, *data + r * n, sizeof(float) * (size_t)n);
+	free(*data);
+	struct snt_header c;
+	snt_header_init(&c);
+	while (!pos.last) {
+		float *d;
+		if (!wave_input_next(in, &c, &d)) {
+			if (chunk_seq_end(q, err, sizeof err))
+				die("%s: %s", wave_input_name(in), err);
+			break;
+		}
+		snprintf(what, wl, "%s: record %lld", wave_input_name(in),
+			 (long long)wave_input_record(in));
+		int64_t m = c.rank ? c.shape[c.rank - 1] : 1;
+		if (chunk_seq_next(q, &c, m, &pos, err, sizeof err))
+			die("%s: %s", what, err);
+		if (len + m > cap) {	// the total unknown: grow
+			int64_t ncap = (len + m) * 2;
+			float *g = xmalloc(sizeof(float) * (size_t)(rows * ncap));
+			for (int64_t r = 0; r < rows; r++)
+				memcpy(g + r * ncap, all + r * cap, sizeof(float) * (size_t)len);
+			free(all);
+			all = g, cap = ncap;
+		}
+		for (int64_t r = 0; r < rows; r++)
+			memcpy(all + r * cap + len, d + r * m, sizeof(float) * (size_t)m);
+		len += m;
+		free(d);
+	}
+	snt_header_free(&c);
+	for (int64_t r = 1; r < rows; r++)	// rows of len samples
+		memmove(all + r * len, all + r * cap, sizeof(float) * (size_t)len);
+	int64_t shape[SNT_MAX_RANK];
+	memcpy(shape, h->shape, sizeof shape);
+	shape[h->rank - 1] = len;
+	snt_header_set_shape(h, h->rank, shape);
+	chunk_pos_set(h, &(struct chunk_pos){ 0 });
+	*data = all;
+	return 1;
+}
+
+/* A waveform record (or a chunked track, joined) as a track: [S, C, N]
+ * with sources=, [C, N] or [N] one source. */
+static int next_record(struct wave_input *in, struct chunk_seq *q, struct track *t)
 {
 	struct snt_header h;
 	float *data;
+	char what[4200];
 	snt_header_init(&h);
-	if (!wave_input_next(in, &h, &data)) {
+	if (!next_whole(in, q, &h, &data, what, sizeof what)) {
 		snt_header_free(&h);
 		return 0;
 	}
-	char what[4200];
-	snprintf(what, sizeof what, "%s: record %lld", wave_input_name(in), (long long)wave_input_record(in));
 	if (h.rank > 3)
 		die("%s: expected [S, C, N], [C, N] or [N], got rank %d", what, h.rank);
 	memset(t, 0, sizeof *t);
@@ -251,9 +311,10 @@ static int next_record(struct wave_input *in, struct track *t)
 static void eval_streams(struct results *res, char *ref_path, char *est_path, const struct eval_opts *o)
 {
 	struct wave_input *rin = wave_input_open(&ref_path, 1), *ein = wave_input_open(&est_path, 1);
+	struct chunk_seq rq = { 0 }, eq = { 0 };
 	struct track ref, est;
 	for (int64_t i = 0;; i++) {
-		int got_ref = next_record(rin, &ref), got_est = next_record(ein, &est);
+		int got_ref = next_record(rin, &rq, &ref), got_est = next_record(ein, &eq, &est);
 		if (!got_ref && !got_est)
 			break;
 		if (!got_ref || !got_est)
@@ -281,6 +342,8 @@ static void eval_streams(struct results *res, char *ref_path, char *est_path, co
 	}
 	wave_input_close(rin);
 	wave_input_close(ein);
+	chunk_seq_free(&rq);
+	chunk_seq_free(&eq);
 }
 
 /* ---- MUSDB-style folders: REF/<track>/<source>.wav ---- */
