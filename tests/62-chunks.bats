@@ -29,6 +29,18 @@ setup() {
 	stft -c "$TINY" --chunk 0.9 m48.wav | snt-join | cmp - whole48.snt
 }
 
+@test "stft transforms chunked waveform records as they come: the whole record's frames" {
+	stft -c "$TINY" in.wav | istft | stft -c "$TINY" > whole.snt
+	stft -c "$TINY" --chunk 0.6 in.wav | istft | stft -c "$TINY" > chunks.snt
+	[ "$(snt-info chunks.snt | wc -l)" -gt 4 ]
+	snt-join chunks.snt | cmp - whole.snt
+	# a chunk cannot be resampled alone
+	sox -n -r 48000 -c 2 i48.wav synth 2 sine 300
+	run --separate-stderr sh -c "stft -n 512 -H 128 --chunk 0.5 i48.wav | istft | stft -c '$TINY' > /dev/null"
+	assert_failure 1
+	[[ "$stderr" == *"record 0: a chunk of a track at 48000 Hz, and 44100 Hz is wanted: resample whole records (or the audio file)"* ]]
+}
+
 @test "snt-info shows a chunk's place: chunk, offset, total, last" {
 	stft -c "$TINY" --chunk 2 in.wav > chunks.snt
 	run snt-info chunks.snt

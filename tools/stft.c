@@ -135,6 +135,67 @@ static int64_t chunk_frames(const struct stft_ctx *ctx, int rate, int64_t T)
 	return Tc;
 }
 
+/* A chunked waveform track being transformed as its chunks come. */
+struct track_fwd {
+	struct stft_stream *fs;
+	int64_t rows, index, offset;	/* output chunks, frames written */
+};
+
+/* One chunk of a chunked waveform track (io/chunked.h): its samples pushed
+ * into the track's stft_stream, the frames that became final written as
+ * the output's next chunk (none yet, or the rest at the last). */
+static void stft_chunk(struct stft_ctx *ctx, struct track_fwd *tr, struct snt_writer *w,
+		       struct snt_header *h, const float *x, const struct chunk_pos *pos,
+		       const char *where)
+{
+	int64_t n = h->shape[h->rank - 1], R = n ? snt_numel(h) / n : 0, F = ctx->n_fft / 2 + 1;
+	if (h->rank == SNT_MAX_RANK)
+		die("%s: rank %d waveform leaves no room for the frequency axis", where, h->rank);
+	if (pos->index == 0) {
+		stft_stream_free(tr->fs);
+		*tr = (struct track_fwd){ .fs = stft_stream_create(ctx->be, ctx->n_fft, ctx->hop, R),
+					  .rows = R };
+		stft_stream_begin(tr->fs);
+	}
+	if (stft_stream_push(tr->fs, x, n, n, pos->last))
+		die("%s: the track's %lld samples are too few for n_fft %d (reflect padding needs "
+		    "more than %d)", where, (long long)stft_stream_samples(tr->fs), ctx->n_fft,
+		    ctx->n_fft / 2);
+	int64_t t = stft_stream_ready(tr->fs);
+	int rate = wave_rate(h, where);
+	ctx->done_s += rate ? (double)n / rate : 0;
+	if (t > 0) {
+		float *out = xmalloc(sizeof(float) * R * F * t * 2);
+		stft_stream_take(tr->fs, out, t);
+		int64_t shape[SNT_MAX_RANK];
+		memcpy(shape, h->shape, sizeof shape);
+		shape[h->rank - 1] = F, shape[h->rank] = t;
+		snt_header_set_dtype(h, SNT_C64);
+		snt_header_set_shape(h, h->rank + 1, shape);
+		snt_header_setf(h, "n_fft", "%d", ctx->n_fft);
+		snt_header_setf(h, "hop", "%d", ctx->hop);
+		snt_header_set(h, "window", "hann");
+		snt_header_set(h, "center", "1");
+		if (pos->total >= 0)
+			snt_header_setf(h, "length", "%lld", (long long)pos->total);
+		else if (pos->last)
+			snt_header_setf(h, "length", "%lld", (long long)stft_stream_samples(tr->fs));
+		chunk_pos_set(h, &(struct chunk_pos){ .chunked = true, .index = tr->index++,
+						      .offset = tr->offset,
+						      .total = pos->total >= 0 ? 1 + pos->total / ctx->hop : -1,
+						      .last = pos->last });
+		snt_write_header(w, h);
+		snt_write_payload(w, out, sizeof(float) * R * F * t * 2);
+		free(out);
+		tr->offset += t;
+	}
+	progress_draw(&ctx->progress, ctx->done_s);
+	if (pos->last) {
+		stft_stream_free(tr->fs);
+		*tr = (struct track_fwd){ 0 };
+	}
+}
+
 /* One record: rows of x [R, N] -> spectrogram rows [R, F, T], as one
  * record or, with --chunk shorter than the track, as chunk records of the
  * track's own frames (lib/io/chunked.h). */
@@ -151,8 +212,6 @@ static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_h
 		    where, (long long)N, ctx->n_fft, ctx->n_fft / 2);
 	if (h->rank == SNT_MAX_RANK)
 		die("%s: rank %d waveform leaves no room for the frequency axis", where, h->rank);
-	if (snt_header_get(h, "chunk"))
-		die("%s: a chunk of a track: stft transforms whole waveform records", where);
 	int64_t Tc = chunk_frames(ctx, rate, T);	// frames a record
 	int64_t shape[SNT_MAX_RANK];
 	memcpy(shape, h->shape, sizeof shape);
@@ -264,6 +323,8 @@ static void stft_run(const struct opts *o)
 	struct snt_writer *w = snt_writer_open("-");
 	struct snt_header h;
 	float *x;
+	struct chunk_seq seq = { 0 };	/* chunked waveform tracks in the records */
+	struct track_fwd tr = { 0 };
 	snt_header_init(&h);
 	char *stdin_name = "-";
 	int n = o->ninputs ? o->ninputs : 1;
@@ -282,9 +343,18 @@ static void stft_run(const struct opts *o)
 		struct wave_input *in = wave_input_open(&name, 1);
 		wave_input_conform(in, o->sr, o->channels);
 		while (wave_input_next(in, &h, &x)) {
-			char where[512];
+			char where[512], err[512];
 			snprintf(where, sizeof where, "%s: record %lld", wave_input_name(in),
 				 (long long)wave_input_record(in));
+			struct chunk_pos pos;
+			if (chunk_seq_next(&seq, &h, h.rank ? h.shape[h.rank - 1] : 1, &pos, err,
+					   sizeof err))
+				die("%s: %s", where, err);
+			if (pos.chunked) {	// a chunked waveform track: streamed
+				stft_chunk(&ctx, &tr, w, &h, x, &pos, where);
+				free(x);
+				continue;
+			}
 			if (audio) {
 				char *t = wave_track_name(o->inputs, o->ninputs, i);
 				snt_header_set(&h, "track", t);
@@ -293,8 +363,13 @@ static void stft_run(const struct opts *o)
 			stft_record(&ctx, w, &h, x, where);
 			free(x);
 		}
+		char err[512];
+		if (chunk_seq_end(&seq, err, sizeof err))
+			die("%s: %s", name, err);
 		wave_input_close(in);
 	}
+	chunk_seq_free(&seq);
+	stft_stream_free(tr.fs);
 	snt_header_free(&h);
 	snt_writer_close(w);
 	progress_finish(&ctx.progress, ctx.done_s);

@@ -135,6 +135,10 @@ int wave_input_next(struct wave_input *in, struct snt_header *h, float **data)
 		die("%s: NaN or infinity at sample %lld (the input must be finite)", in->cur_name,
 		    (long long)bad);
 	}
+	if (in->sr && snt_header_get(h, "chunk") && wave_rate(h, where) &&
+	    wave_rate(h, where) != in->sr)	// a chunk resampled alone would click at its ends
+		die("%s: a chunk of a track at %d Hz, and %d Hz is wanted: resample whole records "
+		    "(or the audio file)", where, wave_rate(h, where), in->sr);
 	if (in->sr || in->channels)
 		wave_conform(h, data, in->sr, in->channels, where);
 	return 1;
