@@ -371,6 +371,25 @@ floats() {	# FILE: one f32 value per line, -0 written as 0
 	assert_equal "$(snt_walk y.snt | wc -l)" 2
 }
 
+@test "--chunk: whole tracks as chunk records, read a chunk at a time; the pipeline and sisdr take them" {
+	require stft istft sepnet-fwd sisdr snt-join snt-info
+	musdb-cat test -r "$DS" --mixture --stems > whole.snt
+	musdb-cat test -r "$DS" --mixture --stems --chunk 0.7 > chunks.snt
+	run snt-info chunks.snt
+	assert_line --index 0 --regexp $'^0\tmixture\tf32\t.* chunk=0 offset=0 total='
+	snt-join chunks.snt | cmp - whole.snt
+	run musdb-cat train -r "$DS" --chunk 1 -n 1
+	assert_failure 2
+	# the evaluation pipeline on chunks: the whole tracks' scores
+	TINY=$ROOT/configs/tiny.ini
+	sepnet-fwd --init -c "$TINY" -o m.safetensors
+	musdb-cat test -r "$DS" --mixture | stft -c "$TINY" | sepnet-fwd -m m.safetensors | istft > e1.snt
+	musdb-cat test -r "$DS" --mixture --chunk 0.7 | stft -c "$TINY" | sepnet-fwd -m m.safetensors |
+		istft > e2.snt
+	musdb-cat test -r "$DS" --stems --chunk 0.7 > ref.snt
+	diff <(sisdr ref.snt e1.snt) <(sisdr ref.snt e2.snt)
+}
+
 @test "--tracks FILE: the named tracks in file order, from train/ or test/; an unknown name names the line" {
 	t1=$(ls "$DS/test" | head -1) t2=$(ls "$DS/train" | tail -1)
 	printf '# chosen\n%s\n\ntrain/%s\n' "$t1" "$t2" > list.txt

@@ -14,7 +14,7 @@ static const char usage[] =
 	"       musdb-cat train -r ROOT [-c CONFIG] [-l SAMPLES] [-n COUNT] [--skip N]\n"
 	"                 [--seed N] [-j N] [--cache] [--remix P] [--no-gain] [--no-swap]\n"
 	"                 [--no-flip] [--no-shift] [--tracks FILE] [--full]\n"
-	"       musdb-cat valid|test -r ROOT [--mixture] [--stems] [--tracks FILE]";
+	"       musdb-cat valid|test -r ROOT [--mixture] [--stems] [--chunk SECONDS] [--tracks FILE]";
 static const char options_text[] =
 	"A MUSDB18-HQ folder as SNT records: random training segments, or whole tracks.\n"
 	"  -r, --root=ROOT      the dataset (default: $MUSDB_PATH)\n"
@@ -35,6 +35,8 @@ static const char options_text[] =
 	"      --full           whole tracks instead of segments\n"
 	"      --mixture        whole tracks: the mixture record of each track\n"
 	"      --stems          whole tracks: the stems record (the default)\n"
+	"      --chunk=SECONDS  whole tracks longer than this as chunk records of SECONDS\n"
+	"                       each (default 0: one record a track)\n"
 	"  -h, --help           this help\n"
 	"      --version        the version\n";
 
@@ -49,6 +51,7 @@ struct opts {
 	const char *config;
 	const char *tracks;
 	bool full, mixture, stems, cache;
+	double chunk_s;		/* --chunk: whole tracks in chunk records of so many seconds */
 	const char *segment_option;	/* the first option that only segments take */
 	struct segment_opts train;
 };
@@ -56,6 +59,7 @@ struct opts {
 enum {
 	OPT_SKIP = 256, OPT_SEED, OPT_CACHE, OPT_REMIX, OPT_NO_GAIN, OPT_NO_SWAP,
 	OPT_NO_FLIP, OPT_NO_SHIFT, OPT_TRACKS, OPT_FULL, OPT_MIXTURE, OPT_STEMS, OPT_VERSION,
+	OPT_CHUNK,
 };
 
 static const struct option long_options[] = {
@@ -76,6 +80,7 @@ static const struct option long_options[] = {
 	{ "full", no_argument, NULL, OPT_FULL },
 	{ "mixture", no_argument, NULL, OPT_MIXTURE },
 	{ "stems", no_argument, NULL, OPT_STEMS },
+	{ "chunk", required_argument, NULL, OPT_CHUNK },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -128,6 +133,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case OPT_FULL: o->full = true; break;
 		case OPT_MIXTURE: o->mixture = true; break;
 		case OPT_STEMS: o->stems = true; break;
+		case OPT_CHUNK:
+			if (parse_double(optarg, &o->chunk_s) || !(o->chunk_s >= 0 && o->chunk_s <= 1e6))
+				die_usage("--chunk: seconds from 0 (whole tracks) to 1e6, not '%s'", optarg);
+			break;
 		case 'h': print_help(usage, options_text);
 		case OPT_VERSION: puts("musdb-cat " SEPNET_VERSION); exit(0);
 		default: die_bad_option(c, argv);
@@ -162,6 +171,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 			  o->segment_option);
 	if (!o->mixture)
 		o->stems = true;
+	if (o->chunk_s > 0 && !o->full)
+		die_usage("--chunk applies to whole tracks (valid, test, or train --full)");
 
 	config_defaults(&cfg);
 	if (o->config) {
@@ -189,7 +200,7 @@ int main(int argc, char **argv)
 	if (is_list)
 		dataset_list(&ds, o.train.jobs);
 	else if (o.full)
-		dataset_write_full(&ds, o.mixture, o.stems, w);
+		dataset_write_full(&ds, o.mixture, o.stems, (int64_t)(o.chunk_s * DATASET_SR + 0.5), w);
 	else {
 		if (o.cache)
 			dataset_cache(&ds, o.train.jobs);

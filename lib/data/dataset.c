@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "chunked.h"
 #include "util.h"
 #include "worker.h"
 
@@ -365,45 +366,50 @@ static void header_start(struct snt_header *h, int rank, const int64_t *shape)
 	snt_header_set_shape(h, rank, shape);
 }
 
-static void write_file_payload(const struct track *t, int file, float *buf,
+/* A record of a track (the mixture, or the stems) as one record or as
+ * chunk records of `chunk` frames (io/chunked.h), read a file's chunk at a
+ * time: memory is a chunk of the files, not the track. */
+static void write_track_record(const struct track *t, bool stems, int64_t chunk,
 			       struct snt_writer *w)
 {
-	dataset_read_segment(t, file, 0, t->frames, buf, t->frames);
-	snt_write_payload(w, buf, sizeof(float) * DATASET_CHANNELS * t->frames);
+	int64_t N = t->frames, step = chunk > 0 && chunk < N ? chunk : N;
+	float *buf = xmalloc(sizeof(float) * DATASET_CHANNELS * (step ? step : 1));
+	for (int64_t off = 0, k = 0; off < N || (N == 0 && k == 0); off += step, k++) {
+		int64_t n = N - off < step ? N - off : step;
+		struct snt_header h;
+		if (stems) {
+			header_start(&h, 3, (int64_t[]){ DATASET_NSTEMS, DATASET_CHANNELS, n });
+			snt_header_set(&h, "sources", DATASET_SOURCES);
+		} else {
+			header_start(&h, 2, (int64_t[]){ DATASET_CHANNELS, n });
+			snt_header_set(&h, "name", "mixture");
+		}
+		snt_header_setf(&h, "sr", "%d", DATASET_SR);
+		snt_header_set(&h, "track", t->name);
+		snt_header_set(&h, "split", t->split);
+		if (step < N)
+			chunk_pos_set(&h, &(struct chunk_pos){ .chunked = true, .index = k, .offset = off,
+							       .total = N, .last = off + n == N });
+		snt_write_header(w, &h);
+		snt_header_free(&h);
+		for (int s = stems ? 0 : MIXTURE; s < (stems ? DATASET_NSTEMS : MIXTURE + 1); s++) {
+			dataset_read_segment(t, s, off, n, buf, n);
+			snt_write_payload(w, buf, sizeof(float) * DATASET_CHANNELS * n);
+		}
+		if (N == 0)
+			break;
+	}
+	free(buf);
 }
 
-void dataset_write_full(const struct dataset *ds, bool mixture, bool stems,
+void dataset_write_full(const struct dataset *ds, bool mixture, bool stems, int64_t chunk,
 			struct snt_writer *w)
 {
 	for (int i = 0; i < ds->ntracks; i++) {
-		const struct track *t = &ds->tracks[i];
-		/* one file at a time: memory is one stem, not one record */
-		float *buf = xmalloc(sizeof(float) * DATASET_CHANNELS * t->frames);
-		struct snt_header h;
-		if (mixture) {
-			int64_t shape[2] = { DATASET_CHANNELS, t->frames };
-			header_start(&h, 2, shape);
-			snt_header_set(&h, "name", "mixture");
-			snt_header_setf(&h, "sr", "%d", DATASET_SR);
-			snt_header_set(&h, "track", t->name);
-			snt_header_set(&h, "split", t->split);
-			snt_write_header(w, &h);
-			snt_header_free(&h);
-			write_file_payload(t, MIXTURE, buf, w);
-		}
-		if (stems) {
-			int64_t shape[3] = { DATASET_NSTEMS, DATASET_CHANNELS, t->frames };
-			header_start(&h, 3, shape);
-			snt_header_set(&h, "sources", DATASET_SOURCES);
-			snt_header_setf(&h, "sr", "%d", DATASET_SR);
-			snt_header_set(&h, "track", t->name);
-			snt_header_set(&h, "split", t->split);
-			snt_write_header(w, &h);
-			snt_header_free(&h);
-			for (int s = 0; s < DATASET_NSTEMS; s++)
-				write_file_payload(t, s, buf, w);
-		}
-		free(buf);
+		if (mixture)
+			write_track_record(&ds->tracks[i], false, chunk, w);
+		if (stems)
+			write_track_record(&ds->tracks[i], true, chunk, w);
 	}
 }
 

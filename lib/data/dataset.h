@@ -68,8 +68,10 @@ void dataset_read_segment(const struct track *t, int stem, int64_t offset, int64
 			  float *out, int64_t stride);
 
 /* Whole tracks: per track, a mixture record f32 [2, N] (name=mixture) when
- * mixture, then a stems record f32 [4, 2, N] (sources=) when stems. */
-void dataset_write_full(const struct dataset *ds, bool mixture, bool stems,
+ * mixture, then a stems record f32 [4, 2, N] (sources=) when stems; each
+ * as chunk records of `chunk` frames (io/chunked.h) when the track is
+ * longer (0: whole records), read a chunk at a time. */
+void dataset_write_full(const struct dataset *ds, bool mixture, bool stems, int64_t chunk,
 			struct snt_writer *w);
 
 /* One line per track on stdout: split, name, seconds, then peak and RMS
