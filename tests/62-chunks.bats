@@ -86,6 +86,20 @@ setup() {
 		run snt-cmp -t 1e-5 whole/$s.wav chunks/$s.wav
 		assert_success
 	done
+	# sepnet-fwd -o writes them itself, as istft -o would; a resampled
+	# track goes back to its rate, the instrumental among the stems
+	stft -c "$TINY" --chunk 0.5 in.wav | sepnet-fwd -m fresh.safetensors -o 'fwd/%s.wav'
+	for s in drums bass other vocals; do
+		run snt-cmp -t 0 chunks/$s.wav fwd/$s.wav
+		assert_success
+	done
+	sox -R -n -r 48000 -c 1 -b 16 m48.wav synth 2.3 pinknoise vol 0.5
+	stft -c "$TINY" m48.wav | sepnet-fwd -m fresh.safetensors -s instrumental,bass -o 'w48/%s.wav'
+	stft -c "$TINY" --chunk 0.4 m48.wav |
+		sepnet-fwd -m fresh.safetensors -s instrumental,bass -o 'c48/%s.flac' -b 24
+	[ "$(soxi -r c48/bass.flac)" = 48000 ] && [ "$(soxi -s c48/bass.flac)" = 110400 ]
+	run snt-cmp -t 1e-4 w48/instrumental.wav c48/instrumental.flac
+	assert_success
 }
 
 @test "istft -o restores a chunked track to its input's rate and length as it goes" {

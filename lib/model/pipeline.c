@@ -99,6 +99,16 @@ struct out_slot {
 	char where[512];
 };
 
+/* The buffers of one track streamed into audio files (-o): an audio file
+ * (stream_audio) or a chunked spectrogram (separate_chunk). */
+struct audio_track {
+	struct stft_stream *fs;
+	struct istft_stream *is;
+	struct stem_stream *st;
+	float *frames, *stems, *out;
+	size_t frames_cap, stems_cap, out_cap;
+};
+
 /* The state of one run: model, backend, I/O threads, outputs. */
 struct fwd {
 	const struct pipeline_opts *o;
@@ -131,6 +141,7 @@ struct fwd {
 	 * output's chunks of the track being separated */
 	struct chunk_seq seq;
 	int64_t out_index, out_offset;
+	struct audio_track track;	/* -o: a chunked spectrogram's files */
 };
 
 /* Memory of at least floats from the backend's host allocator (pinned on
@@ -270,6 +281,8 @@ static void start_write(struct fwd *f, struct out_slot *out)
 		write_job(out);
 }
 
+static void finish_writing(void *arg);
+
 /* ---- separating ---- */
 
 /* out's header: in's keys with the shape, dtype and sources of the stems. */
@@ -360,6 +373,83 @@ static void out_waveforms(struct fwd *f, struct out_slot *out, const struct snt_
 	}
 }
 
+/* The next n frames of the separator's kept stems through the iSTFT into
+ * the files; last: the track's end. */
+static void stream_stems(struct fwd *f, struct audio_track *a, int64_t n, bool last,
+			 const char *where)
+{
+	const struct model *m = f->m;
+	size_t P = (size_t)m->C * m->F * n * 2;
+	int nk = f->instrumental ? m->cfg.n_sources : f->n_out;
+	if (n == 0 && !last)
+		return;
+	if (a->stems_cap < nk * P)
+		a->stems = xrealloc(a->stems, sizeof(float) * (a->stems_cap = nk * P));
+	separator_take(f->sp, a->stems, n);
+	const float *spec = a->stems;
+	if (f->instrumental) {
+		if (a->out_cap < f->n_out * P)
+			a->out = xrealloc(a->out, sizeof(float) * (a->out_cap = f->n_out * P));
+		compose_stems(f, a->out, a->stems, P);
+		spec = a->out;
+	}
+	const float *y;
+	int64_t k = istft_stream_push(a->is, spec, n, last, &y);
+	if (k < 0)
+		die("%s: inverse STFT failed", where);
+	if (k > 0)
+		stem_stream_write(a->st, y, k);
+}
+
+/* One chunk of a chunked spectrogram with -o: separated as
+ * separate_chunk does, and the stems' samples that became final written to
+ * the track's files (stem_stream, back at orig_sr and orig_length), as
+ * istft -o would write them. */
+static void chunk_to_files(struct fwd *f, struct in_slot *in, struct out_slot *out,
+			   const struct chunk_pos *pos)
+{
+	const struct model *m = f->m;
+	const struct config *c = &m->cfg;
+	struct audio_track *a = &f->track;
+	out->none = true;	// nothing for the writer: the files are written here
+	if (pos->index == 0) {
+		finish_writing(f);	// the stem writer is the writer thread's until then
+		struct snt_header h;
+		snt_header_init(&h);
+		snt_header_copy(&h, &in->h);
+		snt_header_set_dtype(&h, SNT_F32);
+		snt_header_set_shape(&h, 3, (int64_t[]){ f->n_out, m->C, 1 });
+		static const char *const keys[] = { "n_fft", "hop", "window", "center", "length" };
+		for (int k = 0; k < 5; k++)
+			snt_header_del(&h, keys[k]);
+		chunk_pos_set(&h, &(struct chunk_pos){ 0 });
+		snt_header_set(&h, "sources", f->sources);
+		const char *len = snt_header_get(&in->h, "length");
+		int64_t N = -1;
+		if (len && parse_int64(len, &N))
+			die("%s: malformed length=%s", in->where, len);
+		a->st = stem_writer_open_track(f->sw, &h, f->index, in->where);
+		snt_header_free(&h);
+		a->is = istft_stream_create(f->be, c->n_fft, c->hop_length, (int64_t)f->n_out * m->C);
+		istft_stream_begin(a->is, N);
+		int every[CONFIG_MAX_SOURCES];
+		for (int s = 0; s < c->n_sources; s++)
+			every[s] = s;
+		if (f->instrumental)
+			separator_begin(f->sp, f->o->overlap, pos->total, every, c->n_sources);
+		else
+			separator_begin(f->sp, f->o->overlap, pos->total, f->idx, f->n_out);
+	}
+	separator_push(f->sp, in->x, in->h.shape[2], pos->last);
+	stream_stems(f, a, separator_ready(f->sp), pos->last, in->where);
+	if (pos->last) {
+		stem_stream_commit(a->st);
+		istft_stream_free(a->is);
+		a->st = NULL, a->is = NULL;
+		f->index++;
+	}
+}
+
 /* One chunk of a chunked spectrogram: pushed into the track's stream,
  * and the frames that became final written as the output's next chunk
  * (none when no frame is final yet; every remaining one at the last). */
@@ -368,9 +458,10 @@ static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *o
 {
 	const struct model *m = f->m;
 	const struct snt_header *h = &in->h;
-	if (f->sw)
-		die("%s: -o writes audio from whole spectrograms; for a chunked stream, "
-		    "pipe sepnet-fwd's stems to istft -o", in->where);
+	if (f->sw) {
+		chunk_to_files(f, in, out, pos);
+		return;
+	}
 	int every[CONFIG_MAX_SOURCES], S = m->cfg.n_sources;
 	for (int s = 0; s < S; s++)
 		every[s] = s;
@@ -556,43 +647,6 @@ static void fwd_records(struct fwd *f)
 }
 
 /* ---- waveform mode, streamed (-o with an audio file) ---- */
-
-/* The buffers of one streamed track. */
-struct audio_track {
-	struct stft_stream *fs;
-	struct istft_stream *is;
-	struct stem_stream *st;
-	float *frames, *stems, *out;
-	size_t frames_cap, stems_cap, out_cap;
-};
-
-/* The next n frames of the separator's kept stems through the iSTFT into
- * the files; last: the track's end. */
-static void stream_stems(struct fwd *f, struct audio_track *a, int64_t n, bool last,
-			 const char *where)
-{
-	const struct model *m = f->m;
-	size_t P = (size_t)m->C * m->F * n * 2;
-	int nk = f->instrumental ? m->cfg.n_sources : f->n_out;
-	if (n == 0 && !last)
-		return;
-	if (a->stems_cap < nk * P)
-		a->stems = xrealloc(a->stems, sizeof(float) * (a->stems_cap = nk * P));
-	separator_take(f->sp, a->stems, n);
-	const float *spec = a->stems;
-	if (f->instrumental) {
-		if (a->out_cap < f->n_out * P)
-			a->out = xrealloc(a->out, sizeof(float) * (a->out_cap = f->n_out * P));
-		compose_stems(f, a->out, a->stems, P);
-		spec = a->out;
-	}
-	const float *y;
-	int64_t k = istft_stream_push(a->is, spec, n, last, &y);
-	if (k < 0)
-		die("%s: inverse STFT failed", where);
-	if (k > 0)
-		stem_stream_write(a->st, y, k);
-}
 
 /* An audio file separated as it is read, its stems written as they are
  * made: blocks of samples made the model's channel count and rate
@@ -830,6 +884,7 @@ void pipeline_run(const struct pipeline_opts *o)
 	else
 		close_stdout();
 	stem_writer_free(f.sw);
+	free(f.track.frames), free(f.track.stems), free(f.track.out);
 	chunk_seq_free(&f.seq);
 	separator_free(f.sp);
 	model_free(f.m);
