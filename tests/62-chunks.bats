@@ -112,6 +112,13 @@ setup() {
 		run snt-cmp -t 1e-5 whole/$s.wav chunks/$s.wav
 		assert_success
 	done
+	# a stream goes back to the input's rate and length too: the whole
+	# record's bytes once joined
+	stft -c "$TINY" in48.wav | istft > whole48.snt
+	stft -c "$TINY" --chunk 0.4 in48.wav | istft > chunks48.snt
+	run snt-info chunks48.snt
+	assert_line --index 0 --partial 'sr=48000 track=in48 file=in48.wav length=148800 chunk=0 offset=0 total=148800'
+	snt-join chunks48.snt | cmp - whole48.snt
 	# -r: another rate, the length scaled
 	stft -c "$TINY" --chunk 0.4 in48.wav | sepnet-fwd -m fresh.safetensors -s vocals |
 		istft -r 22050 -o 'r/%s.wav'
