@@ -82,6 +82,6 @@ if ! command -v gnuplot > /dev/null; then
 fi
 estimates=()
 for s in $stems; do estimates+=("$dir/$s.wav"); done
-stft "${stft_opts[@]}" "$song" "${estimates[@]}" |
+stft "${stft_opts[@]}" --chunk 0 "$song" "${estimates[@]}" |	# whole records: a panel each
 	"$root/examples/spectrogram-plot" -o "$dir/spectrograms.png" - mixture $stems
 echo "spectrograms: $dir/spectrograms.png"

@@ -39,6 +39,29 @@ def read(f):
         yield header, x.reshape(shape)
 
 
+def tracks(f):
+    """Yield (header, array) per track: read's records, with a chunked
+    track's chunks (chunk=, offset=, last=1: snt(5)) joined along the last
+    axis and those keys dropped."""
+    parts = []
+    for header, x in read(f):
+        if 'chunk' not in header:
+            if parts:
+                raise ValueError('a chunked track ends before its last chunk')
+            yield header, x
+            continue
+        parts.append((header, x))
+        if header.get('last') == '1':
+            first = {k: v for k, v in parts[0][0].items()
+                     if k not in ('chunk', 'offset', 'total', 'last')}
+            y = np.concatenate([p[1] for p in parts], axis=-1)
+            first['shape'] = ','.join(map(str, y.shape))
+            yield first, y
+            parts = []
+    if parts:
+        raise EOFError('stream ends inside a chunked track')
+
+
 def write(f, x, dtype=None, **keys):
     """Write array x as one record with the given keys, in order.
 

@@ -9,7 +9,7 @@
 `sox -n -r 44100 -c 2 song.wav synth 3 sine 440 sine 660 gain -6`.)
 
 Reads spectrogram records c64 [..., C, F, T] (from a file or standard
-input) with examples/snt.py, averages the power of each bin over the
+input; a chunked track's chunks joined) with examples/snt.py, averages the power of each bin over the
 frames, and refines the peak bin by a parabola through the log power of
 it and its neighbours.  The level is that of the peak bin against a
 full-scale sine centred on a bin (up to 1.4 dB low between bins)."""
@@ -24,7 +24,7 @@ import snt  # noqa: E402
 
 def main(name):
     f = sys.stdin.buffer if name == '-' else open(name, 'rb')
-    for i, (h, X) in enumerate(snt.read(f)):
+    for i, (h, X) in enumerate(snt.tracks(f)):     # chunks joined
         if h['dtype'] != 'c64' or 'n_fft' not in h:
             sys.exit(f'spectrum.py: record {i}: not a spectrogram from stft')
         n_fft, sr = int(h['n_fft']), int(h.get('sr', 0))
