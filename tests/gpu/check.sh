@@ -18,7 +18,8 @@
 # 2. sepnet-fwd -d cuda against -d cpu on 12 s of noise (two segments and
 #    their cross-fade), models with every weight random: tiny.ini (f32) in
 #    waveform and spectrogram mode, base.ini in f32, tf32 and bf16 (its
-#    config's use_amp) waveform mode; fresh output files each run.
+#    config's use_amp) waveform mode; tiny.ini on 2 s chunks and an audio
+#    file streamed to files (-o); fresh output files each run.
 # 4. check-train: one optimizer step of tiny.ini and base.ini (f32, then
 #    bf16 as configured) through the trainer (lib/train/train.h: the one
 #    model path) on cuda against cpu, every
@@ -115,6 +116,21 @@ compare "tiny f32 waveform, 3 records, prefetch" 1e-5 -m "$tmp/tiny.safetensors"
 compare "tiny f32 waveform, 3 records, no prefetch" 1e-5 -m "$tmp/tiny.safetensors" --no-prefetch "$tmp/three.snt"
 tool stft -d cpu -c configs/tiny.ini "$tmp/in.snt" > "$tmp/tiny-spec.snt"
 compare "tiny f32 spectrogram" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/tiny-spec.snt"
+# chunked spectrograms: the separator's window carried across chunks
+tool stft -d cpu -c configs/tiny.ini --chunk 2 "$tmp/in.snt" > "$tmp/tiny-chunks.snt"
+compare "tiny f32 spectrogram, 2 s chunks" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/tiny-chunks.snt"
+# an audio file streamed into files (-o): stft_stream, the separator and
+# istft_stream on the device; the files compared as spectrograms
+tool istft -d cpu -o "$tmp/in.wav" "$tmp/tiny-spec.snt"
+for d in cpu cuda; do
+	rm -rf "$tmp/$d"
+	tool sepnet-fwd -d $d -m "$tmp/tiny.safetensors" -s vocals,bass -o "$tmp/$d/%s.wav" "$tmp/in.wav" &&
+		tool stft -d cpu --chunk 0 "$tmp/$d/vocals.wav" "$tmp/$d/bass.wav" > "$tmp/$d.snt" ||
+		{ echo "FAIL: tiny f32 streamed -o on $d"; failed=1; }
+done
+printf '%-40s ' "tiny f32 waveform streamed to files" &&
+	tool check-ops --compare 1e-5 "$tmp/cpu.snt" "$tmp/cuda.snt" ||
+	{ echo "FAIL: tiny f32 waveform streamed to files"; failed=1; }
 for p in f32 tf32 bf16; do
 	case $p in
 	f32) sed -e 's/^use_amp = .*/use_amp = false/' -e 's/^tf32 = .*/tf32 = false/' configs/base.ini ;;
