@@ -153,7 +153,7 @@ setup() {
 	assert_output --partial ' 88200 samples out'
 	# --info: the worst case before compute
 	run sepnet-fwd --info -m fresh.safetensors --segment 0.5
-	assert_line --index 2 --regexp '^latency 0\.[0-9]{3} s \(segment 0\.499 s, its hop 0\.374 s, n_fft 0\.012 s; plus a segment.s compute\)$'
+	assert_line --index 2 'latency 0.511 s (segment 0.499 s, n_fft 0.012 s; plus a segment'"'"'s compute)'
 }
 
 @test "live: usage errors name the fix" {

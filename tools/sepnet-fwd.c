@@ -8,7 +8,6 @@
 #include "audio.h"
 #include "backend.h"
 #include "checkpoint.h"
-#include "chunk.h"
 #include "config.h"
 #include "datafile.h"
 #include "model.h"
@@ -72,17 +71,16 @@ static void fwd_info(const struct opts *o)
 		die("%s", err);
 	printf("parameters %zu\n", m->n_params);
 	printf("stored %s\n", dtype);
-	// a live stream's worst case: a sample waits for the segment after the
-	// one that covers it to fill (its ramp down needs that one's place), and
-	// for n_fft/2 samples on each side of the STFT (docs/DESIGN.md §2)
+	// a live stream's worst case: a frame is final once no segment still
+	// to come can cover it (a segment's frames have all arrived), and the
+	// STFT and its inverse each wait n_fft/2 samples (docs/DESIGN.md §2)
 	const struct config *c = &m->cfg;
 	int64_t L = pipeline_segment_frames(c, model_segment_frames(c), o->run.segment_s);
 	if (!L)
 		L = model_segment_frames(c);
 	double frame = (double)c->hop_length / c->sample_rate;
-	int64_t h = chunk_hop(L, o->run.overlap);
-	printf("latency %.3f s (segment %.3f s, its hop %.3f s, n_fft %.3f s; plus a segment's "
-	       "compute)\n", (L + h) * frame + (double)c->n_fft / c->sample_rate, L * frame, h * frame,
+	printf("latency %.3f s (segment %.3f s, n_fft %.3f s; plus a segment's compute)\n",
+	       L * frame + (double)c->n_fft / c->sample_rate, L * frame,
 	       (double)c->n_fft / c->sample_rate);
 	config_write(&m->cfg, stdout);
 	model_free(m);

@@ -48,6 +48,14 @@ struct separator {
 	int64_t ones_cap;
 	real *weight;		/* [max_batch × L] a batch's weights */
 	int64_t *start;		/* [max_batch] a batch's starts in the window */
+	/* With the total open, a segment runs once its frames are here; until
+	 * the next one's place is known its stems wait here (n_keep·C·F rows
+	 * of L frames), added to the window as far as their weight is known
+	 * (frames before min(the next's grid start, R − L)). */
+	struct backend_buffer pend;
+	int64_t pend_s;		/* the segment waiting, -1: none */
+	int64_t pend_done;	/* its frames added */
+	real *pend_w;		/* [L] its weights */
 };
 
 struct separator *separator_create(struct model *m)
@@ -74,6 +82,8 @@ void separator_free(struct separator *sp)
 	backend_buffer_free(be, &sp->win_x);
 	backend_buffer_free(be, &sp->win_y);
 	backend_buffer_free(be, &sp->tmp);
+	backend_buffer_free(be, &sp->pend);
+	free(sp->pend_w);
 	be->stft_free(sp->stft);
 	free(sp->den);
 	free(sp->ones);
@@ -87,10 +97,11 @@ void separator_free(struct separator *sp)
  * Segments lie on a grid of `hop` frames; the last one moves back to end
  * at the track's last frame (chunk.h), so a segment's place is known once
  * frames beyond its end have arrived (it cannot be the last) or the total
- * is.  A segment runs once its frames are here and the next one's place
- * is known (its ramp down depends on it); its kept stems are added into
- * the window with its weight.  A frame is final once no later segment can
- * cover it.  With the total known from the start the weight is chunk.h's
+ * is.  A segment runs once its frames are here; its kept stems are added
+ * into the window with its weight, as far as the weight is known: its
+ * ramp down depends on the next segment's place, so with the total open
+ * the rest waits (pend) until that is known.  A frame is final once no
+ * later segment can cover it.  With the total known from the start the weight is chunk.h's
  * normalised one and a take copies; else it is the unnormalised ramp,
  * summed per frame in den, and a take divides by den, which gives the
  * same cross-fade.  Frames taken leave the window when the next push
@@ -251,6 +262,47 @@ static void window_room(struct separator *sp, int64_t until)
 	sp->w0 = sp->taken, sp->wcap = cap;
 }
 
+/* Frames [a, b) of the waiting segment into the window, with its weights
+ * (whose ramp down is known once the next segment's place is). */
+static void pend_add(struct separator *sp, int64_t a, int64_t b)
+{
+	const struct backend *be = sp->be;
+	int64_t rows = (int64_t)sp->C * sp->F, L = sp->L, st = seg_start(sp, sp->pend_s);
+	if (b <= a)
+		return;
+	int64_t n = b - a, at = st + a - sp->w0;
+	for (int64_t i = a; i < b; i++)
+		sp->den[st - sp->w0 + i] += sp->pend_w[i];
+	real *t = backend_buffer_want(be, &sp->tmp, (size_t)rows * n * 2);
+	struct chunk_plan g = window_plan(L, n, 1, &a, NULL),
+			  p = window_plan(sp->wcap, n, 1, &at, sp->pend_w + a);
+	for (int k = 0; k < sp->n_keep; k++) {
+		be->chunk_gather(t, sp->pend.p + (size_t)k * rows * L * 2, &g, 0, rows, 2);
+		be->chunk_accumulate(sp->wy + (size_t)k * rows * sp->wcap * 2, t, &p, 0, rows, 2);
+	}
+	sp->pend_done = b;
+}
+
+/* The waiting segment's frames whose weight is known now: all of them
+ * once the next segment's place is known (it is then done waiting), else
+ * those before the next's grid start and before R − L (where no moved
+ * last segment can reach). */
+static void pend_settle(struct separator *sp)
+{
+	if (sp->pend_s < 0)
+		return;
+	int64_t s = sp->pend_s, st = seg_start(sp, s), L = sp->L, nx = seg_start(sp, s + 1);
+	if (nx != NOT_YET) {	// its ramp down is known
+		for (int64_t i = sp->pend_done; i < L; i++)
+			sp->pend_w[i] = (real)seg_ramp(sp, s, st, i);
+		pend_add(sp, sp->pend_done, L);
+		sp->pend_s = -1;
+		return;
+	}
+	int64_t safe = (s + 1) * sp->hop < sp->R - L ? (s + 1) * sp->hop : sp->R - L;
+	pend_add(sp, sp->pend_done, safe - st < L ? safe - st : L);
+}
+
 /* Run every segment that can run, max_batch at a time. */
 static void run_segments(struct separator *sp)
 {
@@ -262,18 +314,23 @@ static void run_segments(struct separator *sp)
 	if (sp->next == 0)
 		sp->norm = sp->total >= 0;	// nothing is summed yet
 	m->dropout_active = false;
+	pend_settle(sp);
 	for (;;) {
 		int nb = 0;
-		for (int64_t s = sp->next; nb < m->max_batch; s++, nb++) {
+		bool waits = false;	// the batch's last segment waits for the next's place
+		for (int64_t s = sp->next; nb < m->max_batch && !waits; s++, nb++) {
 			int64_t st = seg_start(sp, s), nx = seg_start(sp, s + 1);
-			if (st < 0 || nx == NOT_YET || st + len > sp->R)
+			if (st < 0 || st + len > sp->R || (nx == NOT_YET && sp->norm))
 				break;
+			waits = nx == NOT_YET;
 			real *w = sp->weight + nb * len;
 			for (int64_t i = 0; i < len; i++) {
-				double r = seg_ramp(sp, s, st, i);
+				double r = waits ? chunk_ramp(len, s > 0 ? seg_start(sp, s - 1) + len - st : 0,
+							      0, i)
+						 : seg_ramp(sp, s, st, i);
 				if (sp->norm)
 					r /= ramp_sum(sp, st + i);
-				else
+				else if (!waits)
 					sp->den[st - sp->w0 + i] += r;
 				w[i] = (real)r;
 			}
@@ -285,12 +342,24 @@ static void run_segments(struct separator *sp)
 		for (int i = 0; i < nb; i++)
 			be->chunk_gather(m->x + i * seg_in, sp->wx, &p, i, rows, 2);
 		model_forward(m, nb, (int)len);
-		for (int i = 0; i < nb; i++)
+		for (int i = 0; i < nb - waits; i++)
 			for (int k = 0; k < sp->n_keep; k++)
 				be->chunk_accumulate(sp->wy + k * stem,
 						     m->yspec + i * seg_out + sp->keep[k] * seg_in, &p,
 						     i, rows, 2);
+		if (waits) {	// its stems wait, added as far as their weight is known
+			int i = nb - 1;
+			real *pw = backend_buffer_want(be, &sp->pend, (size_t)sp->n_keep * seg_in);
+			struct chunk_plan all = window_plan(len, len, 1, &(int64_t){ 0 }, NULL);
+			for (int k = 0; k < sp->n_keep; k++)
+				be->chunk_gather(pw + k * seg_in, m->yspec + i * seg_out + sp->keep[k] * seg_in,
+						 &all, 0, rows, 2);
+			sp->pend_w = xrealloc(sp->pend_w, (size_t)len * sizeof(real));
+			memcpy(sp->pend_w, sp->weight + i * len, (size_t)len * sizeof(real));
+			sp->pend_s = sp->next + i, sp->pend_done = 0;
+		}
 		sp->next += nb;
+		pend_settle(sp);
 		if (sp->progress)
 			sp->progress(sp->progress_ctx, final_frames(sp), sp->total >= 0 ? sp->total : sp->R);
 	}
@@ -315,6 +384,7 @@ void separator_begin(struct separator *sp, double overlap, int64_t total, const 
 	sp->total = total;
 	sp->R = sp->next = sp->taken = sp->w0 = sp->wcap = 0;
 	sp->norm = false;
+	sp->pend_s = -1;
 	sp->wx = sp->wy = NULL;	// the last track's buffers stay for window_room
 	sp->wx_lent = sp->wy_lent = false;
 	if (!sp->weight) {

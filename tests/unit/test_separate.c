@@ -162,6 +162,13 @@ static void test_stream_equals_plan(void)
 						pushed += n;
 						separator_push(sp, px, n, pushed == T);
 						int64_t ready = separator_ready(sp);
+						// the total open: final as soon as no segment to
+						// come can reach it, a segment behind the newest
+						int64_t lag = pushed - m->max_frames;
+						CHECK(known || pushed == T || taken + ready == (lag > 0 ? lag : 0),
+						      "overlap %g pieces %lld: %lld pushed, %lld final",
+						      overlaps[o], (long long)pieces[k], (long long)pushed,
+						      (long long)(taken + ready));
 						separator_take(sp, part, ready);
 						for (int64_t r = 0; r < n_out * rows; r++)
 							memcpy(got + (r * T + taken) * 2, part + r * ready * 2,
