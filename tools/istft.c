@@ -96,6 +96,8 @@ struct track_inv {
 	int64_t M;		/* its samples (orig_length), -1: the converter's */
 	int64_t written;	/* samples written at orig */
 	float *back;		/* (R, m) a piece cut or padded to M */
+	float *spec;		/* a chunk's payload, kept for the next */
+	size_t spec_cap;
 	int64_t index;		/* output chunks */
 	struct stem_stream *st;	/* -o: the track's files */
 };
@@ -121,6 +123,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 		istft_stream_free(tr->is);
 		resampler_free(tr->rs);
 		free(tr->back);
+		free(tr->spec);
 		*tr = (struct track_inv){ .is = istft_stream_create(p->be, n_fft, hop, R),
 					  .n_fft = n_fft, .hop = hop, .M = -1 };
 		istft_stream_begin(tr->is, N);
@@ -137,14 +140,16 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	} else if (n_fft != tr->n_fft || hop != tr->hop)
 		die("%s: n_fft=%d hop=%d, the track's first chunk had n_fft=%d hop=%d", where, n_fft,
 		    hop, tr->n_fft, tr->hop);
-	float *spec = snt_read_payload_alloc_or_die(r, h);
-	int64_t bad = find_nonfinite(spec, (size_t)snt_numel(h) * 2);
+	size_t floats = (size_t)snt_numel(h) * 2;	// into the last chunk's buffer: no fresh pages
+	if (tr->spec_cap < floats)
+		tr->spec = xrealloc(tr->spec, sizeof(float) * (tr->spec_cap = floats));
+	snt_read_payload_or_die(r, h, tr->spec);
+	int64_t bad = find_nonfinite(tr->spec, floats);
 	if (bad >= 0)
 		die("%s: NaN or infinity at value %lld (the input must be finite)", where, (long long)bad);
 	int64_t done = istft_stream_samples(tr->is);
 	const float *y;
-	int64_t m = istft_stream_push(tr->is, spec, n, pos->last, &y);
-	free(spec);
+	int64_t m = istft_stream_push(tr->is, tr->spec, n, pos->last, &y);
 	if (m < 0)
 		die("%s: inverse STFT failed", where);
 	int64_t offset = done, total = N;	// of the samples written
@@ -200,6 +205,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 		istft_stream_free(tr->is);
 		resampler_free(tr->rs);
 		free(tr->back);
+		free(tr->spec);
 		*tr = (struct track_inv){ 0 };
 	}
 }
