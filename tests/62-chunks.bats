@@ -27,6 +27,21 @@ setup() {
 	sox -R -n -r 48000 -c 1 -b 16 m48.wav synth 3.3 pinknoise vol 0.5
 	stft -c "$TINY" m48.wav > whole48.snt
 	stft -c "$TINY" --chunk 0.9 m48.wav | snt-join | cmp - whole48.snt
+	# from standard input, as it arrives: the same, and a WAV stream of
+	# open length gets its total and length on its last chunk
+	stft -c "$TINY" --chunk 0 < m48.wav > stdin48.snt	# read whole (no file or track key)
+	stft -c "$TINY" --chunk 0.9 < m48.wav | snt-join | cmp - stdin48.snt
+	stft -c "$TINY" --chunk 0 < in.wav > stdin.snt
+	stft -c "$TINY" < in.wav | cmp - stdin.snt	# one chunk: one record, as whole
+	sepnet-fwd -m fresh.safetensors -s vocals -o - in.wav > open.wav
+	stft -c "$TINY" --chunk 0.5 < open.wav > open.snt
+	run snt-info open.snt
+	assert_line --index 0 --regexp 'center=1 chunk=0 offset=0'$'\t'
+	assert_line --index 8 --partial 'length=189630 chunk=8 offset=1376 total=1482 last=1'
+	istft -o open-back.wav open.snt
+	[ "$(soxi -s open-back.wav)" = 189630 ]
+	sepnet-fwd -m fresh.safetensors -s bass -o 'open/%s.wav' open.snt
+	[ "$(soxi -s open/bass.wav)" = 189630 ]
 }
 
 @test "stft transforms chunked waveform records as they come: the whole record's frames" {

@@ -147,6 +147,8 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	int64_t bad = find_nonfinite(tr->spec, floats);
 	if (bad >= 0)
 		die("%s: NaN or infinity at value %lld (the input must be finite)", where, (long long)bad);
+	if (N >= 0)	// a stream of open length says it on its last chunk
+		istft_stream_length(tr->is, N);
 	int64_t done = istft_stream_samples(tr->is);
 	const float *y;
 	int64_t m = istft_stream_push(tr->is, tr->spec, n, pos->last, &y);

@@ -237,10 +237,99 @@ static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_h
 	}
 }
 
-/* An audio file longer than a chunk, read in blocks (io/wavein's
- * wave_stream) and transformed as they come (stft_stream), written as
- * stft_record writes it whole, chunk by chunk: memory holds a block and a
- * chunk, whatever the file's length. */
+/* An audio file read in blocks (io/wavein's wave_stream) and transformed
+ * as they come (stft_stream), written as stft_record writes it whole: in
+ * chunk records, or one record when the track is no longer than a chunk.
+ * Memory holds a block and a chunk whatever the file's length.  A stream
+ * of open length (standard input) gets its total and length on its last
+ * chunk.  name: for messages and file=; NULL: standard input (no file or
+ * track key). */
+static void stft_audio(struct stft_ctx *ctx, struct snt_writer *w, const struct opts *o,
+		       struct audio_reader *ar, const char *name, const char *track)
+{
+	const char *where = name ? name : "<stdin>";
+	int rate = o->sr > 0 ? o->sr : ar->sr;
+	int64_t N = ar->frames < 0 ? -1 : rate != ar->sr ? resample_length(ar->frames, ar->sr, rate)
+							 : ar->frames;
+	int64_t T = N < 0 ? -1 : 1 + N / ctx->hop, F = ctx->n_fft / 2 + 1;
+	struct wave_stream *ws = wave_stream_open(ar, o->sr, o->channels, where);
+	int C = wave_stream_channels(ws);
+	if (N >= 0 && N <= ctx->n_fft / 2)
+		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
+		    where, (long long)N, ctx->n_fft, ctx->n_fft / 2);
+	struct snt_header h;	// the keys of wave_input and stft_record, in their order
+	snt_header_init(&h);
+	snt_header_set_dtype(&h, SNT_C64);
+	snt_header_set_shape(&h, 3, (int64_t[]){ C, F, 1 });	// its place; the size per chunk
+	snt_header_setf(&h, "sr", "%d", rate);
+	if (name) {
+		if (snt_header_set(&h, "track", track))
+			warn("%s: file name not usable as a track name", name);
+		snt_header_set(&h, "file", name);
+	}
+	if (rate != ar->sr) {
+		snt_header_setf(&h, "orig_sr", "%d", ar->sr);
+		if (ar->frames >= 0)
+			snt_header_setf(&h, "orig_length", "%lld", (long long)ar->frames);
+	}
+	snt_header_setf(&h, "n_fft", "%d", ctx->n_fft);
+	snt_header_setf(&h, "hop", "%d", ctx->hop);
+	snt_header_set(&h, "window", "hann");
+	snt_header_set(&h, "center", "1");
+	if (N >= 0)
+		snt_header_setf(&h, "length", "%lld", (long long)N);
+	struct stft_stream *fs = stft_stream_create(ctx->be, ctx->n_fft, ctx->hop, C);
+	stft_stream_begin(fs);
+	// frames a record: a chunk's (rate is known), the whole track's when
+	// it is no longer
+	int64_t Tc = chunk_frames(ctx, rate, T < 0 ? INT64_MAX : T), t0 = 0, k = 0;
+	bool chunked = T < 0 || Tc < T;
+	float *out = NULL;
+	size_t out_cap = 0;
+	for (bool end = false; !end;) {
+		const float *x;
+		int64_t n = wave_stream_read(ws, &x, &end);
+		if (stft_stream_push(fs, x, n, n, end))
+			die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
+			    where, (long long)stft_stream_samples(fs), ctx->n_fft, ctx->n_fft / 2);
+		if (end && T < 0) {	// the stream's length, known now
+			N = stft_stream_samples(fs), T = 1 + N / ctx->hop;
+			snt_header_setf(&h, "length", "%lld", (long long)N);
+		}
+		// every whole chunk that is final, and the rest at the end
+		for (;;) {
+			int64_t ready = stft_stream_ready(fs), left = T < 0 ? -1 : T - t0;
+			int64_t want = left >= 0 && left < Tc ? left : Tc;
+			if (want <= 0 || ready < want)
+				break;
+			int64_t t1 = t0 + want;
+			size_t floats = (size_t)(C * F * want * 2);
+			if (out_cap < floats)
+				out = xrealloc(out, sizeof(float) * (out_cap = floats));
+			stft_stream_take(fs, out, want);
+			snt_header_set_shape(&h, 3, (int64_t[]){ C, F, want });
+			if (chunked)
+				chunk_pos_set(&h, &(struct chunk_pos){ .chunked = true, .index = k++,
+								       .offset = t0, .total = T,
+								       .last = t1 == T });
+			snt_write_header(w, &h);
+			snt_write_payload(w, out, sizeof(float) * floats);
+			ctx->done_s += (double)(t1 == T ? N - t0 * ctx->hop : want * ctx->hop) / rate;
+			progress_draw(&ctx->progress, ctx->done_s);
+			t0 = t1;
+		}
+	}
+	if (t0 != T)
+		die("%s: %lld of %lld frames made (a shorter file than its header says?)", where,
+		    (long long)t0, (long long)T);
+	free(out);
+	stft_stream_free(fs);
+	wave_stream_close(ws);
+	snt_header_free(&h);
+}
+
+/* A named audio file longer than a chunk, streamed (stft_audio); false,
+ * with nothing read, when it is one record (read whole). */
 static bool stft_stream_file(struct stft_ctx *ctx, struct snt_writer *w, const struct opts *o,
 			     const char *name, const char *track)
 {
@@ -248,66 +337,12 @@ static bool stft_stream_file(struct stft_ctx *ctx, struct snt_writer *w, const s
 	int rate = o->sr > 0 ? o->sr : ar->sr;
 	int64_t N = ar->frames < 0 ? -1 : rate != ar->sr ? resample_length(ar->frames, ar->sr, rate)
 							 : ar->frames;
-	int64_t T = 1 + N / ctx->hop, F = ctx->n_fft / 2 + 1;
-	if (N < 0 || chunk_frames(ctx, rate, T) >= T) {	// one record: read whole
+	if (N < 0 || chunk_frames(ctx, rate, 1 + N / ctx->hop) >= 1 + N / ctx->hop) {
 		audio_close(ar);
 		return false;
 	}
-	struct wave_stream *ws = wave_stream_open(ar, o->sr, o->channels, name);
-	int C = wave_stream_channels(ws);
-	if (N <= ctx->n_fft / 2)
-		die("%s: %lld samples are too few for n_fft %d (reflect padding needs more than %d)",
-		    name, (long long)N, ctx->n_fft, ctx->n_fft / 2);
-	struct snt_header h;	// the keys of wave_input and stft_record, in their order
-	snt_header_init(&h);
-	snt_header_set_dtype(&h, SNT_C64);
-	snt_header_set_shape(&h, 3, (int64_t[]){ C, F, 1 });	// its place; the size per chunk
-	snt_header_setf(&h, "sr", "%d", rate);
-	if (snt_header_set(&h, "track", track))
-		warn("%s: file name not usable as a track name", name);
-	snt_header_set(&h, "file", name);
-	if (rate != ar->sr) {
-		snt_header_setf(&h, "orig_sr", "%d", ar->sr);
-		snt_header_setf(&h, "orig_length", "%lld", (long long)ar->frames);
-	}
-	snt_header_setf(&h, "n_fft", "%d", ctx->n_fft);
-	snt_header_setf(&h, "hop", "%d", ctx->hop);
-	snt_header_set(&h, "window", "hann");
-	snt_header_set(&h, "center", "1");
-	snt_header_setf(&h, "length", "%lld", (long long)N);
-	struct stft_stream *fs = stft_stream_create(ctx->be, ctx->n_fft, ctx->hop, C);
-	stft_stream_begin(fs);
-	int64_t Tc = chunk_frames(ctx, rate, T), t0 = 0, k = 0;
-	float *out = xmalloc(sizeof(float) * C * F * Tc * 2);
-	for (bool end = false; !end;) {
-		const float *x;
-		int64_t n = wave_stream_read(ws, &x, &end);
-		if (stft_stream_push(fs, x, n, n, end))
-			die("%s: %lld samples are too few for n_fft %d", name,
-			    (long long)stft_stream_samples(fs), ctx->n_fft);
-		// every whole chunk that is final, and the last at the end
-		while (stft_stream_ready(fs) >= (T - t0 < Tc ? T - t0 : Tc) && t0 < T) {
-			int64_t t1 = T - t0 < Tc ? T : t0 + Tc;
-			stft_stream_take(fs, out, t1 - t0);
-			snt_header_set_shape(&h, 3, (int64_t[]){ C, F, t1 - t0 });
-			chunk_pos_set(&h, &(struct chunk_pos){ .chunked = true, .index = k++, .offset = t0,
-							       .total = T, .last = t1 == T });
-			snt_write_header(w, &h);
-			snt_write_payload(w, out, sizeof(float) * C * F * (t1 - t0) * 2);
-			double seconds = (double)(t1 == T ? N - t0 * ctx->hop : (t1 - t0) * ctx->hop) / rate;
-			ctx->done_s += seconds;
-			progress_draw(&ctx->progress, ctx->done_s);
-			t0 = t1;
-		}
-	}
-	if (t0 != T)
-		die("%s: %lld of %lld frames made (a shorter file than its header says?)", name,
-		    (long long)t0, (long long)T);
-	free(out);
-	stft_stream_free(fs);
-	wave_stream_close(ws);
+	stft_audio(ctx, w, o, ar, name, track);
 	audio_close(ar);
-	snt_header_free(&h);
 	return true;
 }
 
@@ -331,6 +366,18 @@ static void stft_run(const struct opts *o)
 	for (int i = 0; i < n; i++) {
 		char *name = o->ninputs ? o->inputs[i] : stdin_name;
 		bool audio = wave_is_audio_file(name);	// a named one
+		if (!strcmp(name, "-") && o->chunk_s > 0) {	// audio on stdin: as it arrives
+			unsigned char magic[4];
+			size_t got = fread(magic, 1, 4, stdin);
+			if (got > 0 && !(got == 4 && !memcmp(magic, SNT_MAGIC, 4))) {
+				struct audio_reader *ar = audio_open_stream_stdin(magic, got, 0, 0, 0);
+				stft_audio(&ctx, w, o, ar, NULL, NULL);
+				audio_close(ar);
+				continue;
+			}
+			while (got > 0)	// records: glibc takes the bytes back
+				ungetc(magic[--got], stdin);
+		}
 		if (audio && o->chunk_s > 0) {	// a long file in chunks: streamed
 			char *track = wave_track_name(o->inputs, o->ninputs, i);
 			bool done = stft_stream_file(&ctx, w, o, name, track);

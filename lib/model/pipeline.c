@@ -440,6 +440,10 @@ static void chunk_to_files(struct fwd *f, struct in_slot *in, struct out_slot *o
 		else
 			separator_begin(f->sp, f->o->overlap, pos->total, f->idx, f->n_out);
 	}
+	const char *len = snt_header_get(&in->h, "length");	// on the last chunk, at least
+	int64_t N;
+	if (len && !parse_int64(len, &N))
+		istft_stream_length(a->is, N);
 	separator_push(f->sp, in->x, in->h.shape[2], pos->last);
 	stream_stems(f, a, separator_ready(f->sp), pos->last, in->where);
 	if (pos->last) {
