@@ -240,16 +240,18 @@ double wave_inputs_seconds(char *const *names, int n)
 
 /* ---- an audio file in blocks ---- */
 
-#define WAVE_BLOCK 65536	/* frames read at a time */
+#define WAVE_BLOCK 65536	/* frames read at a time, */
+#define WAVE_BLOCK_SAMPLES (1 << 20)	/* and at most so many samples (a header may claim 1024 channels) */
 
 struct wave_stream {
 	struct audio_reader *ar;
 	char *where;
 	int C, sr;		/* out */
 	int64_t N;		/* samples out in all, -1: open */
+	int64_t block;		/* frames read at a time */
 	int64_t read;		/* frames read */
 	struct resampler *rs;
-	float *block, *mapped;
+	float *buf, *mapped;	/* (C_in, block) read, (C, n) mapped */
 };
 
 struct wave_stream *wave_stream_open(struct audio_reader *ar, int sr, int channels,
@@ -270,7 +272,9 @@ struct wave_stream *wave_stream_open(struct audio_reader *ar, int sr, int channe
 				       : " (odd/even channels to left/right)");
 	if (ws->sr != ar->sr)
 		ws->rs = resampler_create(ws->C, ar->sr, ws->sr, where);
-	ws->block = xmalloc(sizeof(float) * ar->channels * WAVE_BLOCK);
+	ws->block = WAVE_BLOCK_SAMPLES / ar->channels < WAVE_BLOCK ? WAVE_BLOCK_SAMPLES / ar->channels
+								   : WAVE_BLOCK;
+	ws->buf = xmalloc(sizeof(float) * ar->channels * ws->block);
 	return ws;
 }
 
@@ -282,30 +286,30 @@ int64_t wave_stream_read(struct wave_stream *ws, const float **x, bool *end)
 {
 	struct audio_reader *ar = ws->ar;
 	int C_in = ar->channels;
-	int64_t got = audio_read_some(ar, ws->block, WAVE_BLOCK, WAVE_BLOCK);
+	int64_t B = ws->block, got = audio_read_some(ar, ws->buf, B, B);
 	ws->read += got;
 	*end = got == 0;
+	if (*end && ws->read == 0)
+		die("%s: audio file has no samples", ws->where);
 	if (ar->frames >= 0 && ws->read > ar->frames)
 		die("%s: more frames than the header declares", ws->where);
 	if (*end && ar->frames >= 0 && ws->read < ar->frames)
 		die("%s: file ends after %lld of %lld frames", ws->where, (long long)ws->read,
 		    (long long)ar->frames);
-	if (*end && ws->read == 0)
-		die("%s: audio file has no samples", ws->where);
 	for (int c = 0; c < C_in; c++) {
-		int64_t bad = find_nonfinite(ws->block + c * WAVE_BLOCK, (size_t)got);
+		int64_t bad = find_nonfinite(ws->buf + c * B, (size_t)got);
 		if (bad >= 0)
 			die("%s: NaN or infinity at sample %lld of channel %d (the input must be finite)",
 			    ws->where, (long long)(ws->read - got + bad), c + 1);
 	}
 	for (int c = 1; c < C_in; c++)	// rows of got samples
-		memmove(ws->block + c * got, ws->block + c * WAVE_BLOCK, sizeof(float) * (size_t)got);
+		memmove(ws->buf + c * got, ws->buf + c * B, sizeof(float) * (size_t)got);
 	// the channels, then the rate (wave_conform's order)
-	const float *y = ws->block;
+	const float *y = ws->buf;
 	free(ws->mapped);
 	ws->mapped = NULL;
 	if (C_in != ws->C)
-		y = ws->mapped = channels_map(ws->block, C_in, ws->C, got);
+		y = ws->mapped = channels_map(ws->buf, C_in, ws->C, got);
 	int64_t n = got;
 	if (ws->rs)
 		n = resampler_push(ws->rs, y, got, got, *end, &y);
@@ -318,7 +322,7 @@ void wave_stream_close(struct wave_stream *ws)
 	if (!ws)
 		return;
 	resampler_free(ws->rs);
-	free(ws->block);
+	free(ws->buf);
 	free(ws->mapped);
 	free(ws->where);
 	free(ws);
