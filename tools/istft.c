@@ -90,12 +90,11 @@ static int key_int(const struct snt_header *h, const char *key, const char *wher
 struct track_inv {
 	struct istft_stream *is;
 	int n_fft, hop;		/* its first chunk's */
-	/* a stream record resampled back to orig_sr (files: stem_stream's) */
-	struct resampler *rs;
+	/* stream records back at orig_sr and orig_length (files: stem_stream's) */
+	struct restore_stream *rs;
 	int orig;		/* its rate */
-	int64_t M;		/* its samples (orig_length), -1: the converter's */
+	int64_t M;		/* its samples, -1: the converter's */
 	int64_t written;	/* samples written at orig */
-	float *back;		/* (R, m) a piece cut or padded to M */
 	float *spec;		/* a chunk's payload, kept for the next */
 	size_t spec_cap;
 	int64_t index;		/* output chunks */
@@ -121,8 +120,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 		    (long long)t1, (long long)N, n_fft, hop);
 	if (pos->index == 0) {
 		istft_stream_free(tr->is);
-		resampler_free(tr->rs);
-		free(tr->back);
+		restore_stream_free(tr->rs);
 		free(tr->spec);
 		*tr = (struct track_inv){ .is = istft_stream_create(p->be, n_fft, hop, R),
 					  .n_fft = n_fft, .hop = hop, .M = -1 };
@@ -131,11 +129,13 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 		// length, as a whole record does (the files: stem_stream's)
 		int sr = wave_rate(h, where), orig = wave_rate_key(h, "orig_sr", where);
 		if (w && sr && orig && orig != sr) {
-			tr->rs = resampler_create(R, sr, orig, where);
 			tr->orig = orig;
 			const char *ol = snt_header_get(h, "orig_length");
 			if (ol && (parse_int64(ol, &tr->M) || tr->M < 1))
 				die("%s: malformed orig_length=%s", where, ol);
+			if (tr->M < 0 && N >= 0)
+				tr->M = resample_length(N, sr, orig);
+			tr->rs = restore_stream_create(R, sr, orig, tr->M, where);
 		}
 	} else if (n_fft != tr->n_fft || hop != tr->hop)
 		die("%s: n_fft=%d hop=%d, the track's first chunk had n_fft=%d hop=%d", where, n_fft,
@@ -155,18 +155,12 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	if (m < 0)
 		die("%s: inverse STFT failed", where);
 	int64_t offset = done, total = N;	// of the samples written
-	if (tr->rs) {	// at orig: the converter's samples, up to M, padded to it at the end
-		const float *r;
-		int64_t k = resampler_push(tr->rs, y, m, m, pos->last, &r);
-		int64_t M = tr->M >= 0 ? tr->M : N >= 0 ? resample_length(N, wave_rate(h, where), tr->orig) : -1;
-		int64_t keep = M >= 0 && tr->written + k > M ? M - tr->written : k;
-		int64_t out = pos->last && M >= 0 ? M - tr->written : keep;
-		free(tr->back);
-		tr->back = xcalloc((size_t)(R * (out ? out : 1)), sizeof(float));
-		for (int64_t q = 0; q < R && keep > 0; q++)
-			memcpy(tr->back + q * out, r + q * k, sizeof(float) * (size_t)keep);
-		y = tr->back, m = out, offset = tr->written, total = M;
-		tr->written += out;
+	if (tr->rs) {	// at orig: the converter's samples, M of them in all
+		offset = tr->written, total = tr->M;
+		m = restore_stream_push(tr->rs, y, m, pos->last, &y);
+		tr->written += m;
+		if (pos->last)
+			total = tr->written;	// the converter's count when no length was given
 	}
 	if (m > 0 || pos->last) {
 		struct snt_header o;
@@ -205,8 +199,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 		if (tr->st)
 			stem_stream_commit(tr->st);
 		istft_stream_free(tr->is);
-		resampler_free(tr->rs);
-		free(tr->back);
+		restore_stream_free(tr->rs);
 		free(tr->spec);
 		*tr = (struct track_inv){ 0 };
 	}

@@ -135,6 +135,15 @@ static int64_t chunk_frames(const struct stft_ctx *ctx, int rate, int64_t T)
 	return Tc;
 }
 
+/* The keys a spectrogram carries (istft reads them back). */
+static void spectral_keys(const struct stft_ctx *ctx, struct snt_header *h)
+{
+	snt_header_setf(h, "n_fft", "%d", ctx->n_fft);
+	snt_header_setf(h, "hop", "%d", ctx->hop);
+	snt_header_set(h, "window", "hann");
+	snt_header_set(h, "center", "1");
+}
+
 /* A chunked waveform track being transformed as its chunks come. */
 struct track_fwd {
 	struct stft_stream *fs;
@@ -172,10 +181,7 @@ static void stft_chunk(struct stft_ctx *ctx, struct track_fwd *tr, struct snt_wr
 		shape[h->rank - 1] = F, shape[h->rank] = t;
 		snt_header_set_dtype(h, SNT_C64);
 		snt_header_set_shape(h, h->rank + 1, shape);
-		snt_header_setf(h, "n_fft", "%d", ctx->n_fft);
-		snt_header_setf(h, "hop", "%d", ctx->hop);
-		snt_header_set(h, "window", "hann");
-		snt_header_set(h, "center", "1");
+		spectral_keys(ctx, h);
 		if (pos->total >= 0)
 			snt_header_setf(h, "length", "%lld", (long long)pos->total);
 		else if (pos->last)
@@ -218,10 +224,7 @@ static void stft_record(struct stft_ctx *ctx, struct snt_writer *w, struct snt_h
 	int rank = h->rank + 1;
 	shape[rank - 2] = F;
 	snt_header_set_dtype(h, SNT_C64);
-	snt_header_setf(h, "n_fft", "%d", ctx->n_fft);
-	snt_header_setf(h, "hop", "%d", ctx->hop);
-	snt_header_set(h, "window", "hann");
-	snt_header_set(h, "center", "1");
+	spectral_keys(ctx, h);
 	snt_header_setf(h, "length", "%lld", (long long)N);
 	for (int64_t t0 = 0, k = 0; t0 < T; t0 += Tc, k++) {
 		int64_t t1 = T - t0 < Tc ? T : t0 + Tc, a, b;
@@ -272,10 +275,7 @@ static void stft_audio(struct stft_ctx *ctx, struct snt_writer *w, const struct 
 		if (ar->frames >= 0)
 			snt_header_setf(&h, "orig_length", "%lld", (long long)ar->frames);
 	}
-	snt_header_setf(&h, "n_fft", "%d", ctx->n_fft);
-	snt_header_setf(&h, "hop", "%d", ctx->hop);
-	snt_header_set(&h, "window", "hann");
-	snt_header_set(&h, "center", "1");
+	spectral_keys(ctx, &h);
 	if (N >= 0)
 		snt_header_setf(&h, "length", "%lld", (long long)N);
 	struct stft_stream *fs = stft_stream_create(ctx->be, ctx->n_fft, ctx->hop, C);

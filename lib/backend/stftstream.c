@@ -152,11 +152,6 @@ void stft_stream_take(struct stft_stream *s, float *out, int64_t n)
 	s->t0 = t1;
 }
 
-int64_t stft_stream_frames(const struct stft_stream *s)
-{
-	return s->t0;
-}
-
 int64_t stft_stream_samples(const struct stft_stream *s)
 {
 	return s->N;

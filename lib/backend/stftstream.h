@@ -43,8 +43,7 @@ int stft_stream_push(struct stft_stream *s, const float *x, int64_t stride, int6
 int64_t stft_stream_ready(const struct stft_stream *s);
 /* The next n of them: out (rows, F, n) interleaved complex. */
 void stft_stream_take(struct stft_stream *s, float *out, int64_t n);
-/* Frames taken, samples pushed. */
-int64_t stft_stream_frames(const struct stft_stream *s);
+/* Samples pushed. */
 int64_t stft_stream_samples(const struct stft_stream *s);
 
 struct istft_stream;

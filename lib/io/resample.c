@@ -168,6 +168,54 @@ int64_t resampler_push(struct resampler *rs, const float *x, int64_t stride, int
 	return made;
 }
 
+struct restore_stream {
+	struct resampler *rs;	/* NULL: the rate stays */
+	int64_t rows, M, written;
+	float *buf;		/* a piece cut or padded */
+	size_t cap;
+};
+
+struct restore_stream *restore_stream_create(int64_t rows, int sr, int out, int64_t M,
+					     const char *where)
+{
+	struct restore_stream *r = xcalloc(1, sizeof *r);
+	r->rows = rows, r->M = M;
+	if (sr != out)
+		r->rs = resampler_create(rows, sr, out, where);
+	return r;
+}
+
+int64_t restore_stream_push(struct restore_stream *r, const float *y, int64_t n, bool last,
+			    const float **z)
+{
+	int64_t k = n;
+	*z = y;
+	if (r->rs)
+		k = resampler_push(r->rs, y, n, n, last, z);
+	int64_t keep = r->M >= 0 && r->written + k > r->M ? r->M - r->written : k;
+	int64_t m = last && r->M >= 0 ? r->M - r->written : keep;	// at the end: M exactly
+	if (m != k) {	// rows of m: the samples kept, then zeros
+		size_t floats = (size_t)(r->rows * (m > 0 ? m : 1));
+		if (r->cap < floats)
+			r->buf = xrealloc(r->buf, sizeof(float) * (r->cap = floats));
+		memset(r->buf, 0, sizeof(float) * floats);
+		for (int64_t q = 0; q < r->rows && keep > 0; q++)
+			memcpy(r->buf + q * m, *z + q * k, sizeof(float) * (size_t)keep);
+		*z = r->buf;
+	}
+	r->written += m;
+	return m;
+}
+
+void restore_stream_free(struct restore_stream *r)
+{
+	if (!r)
+		return;
+	resampler_free(r->rs);
+	free(r->buf);
+	free(r);
+}
+
 /* The weight of input channel i in output channel o of c_out (1 or 2) */
 static double channel_weight(int o, int i, int c_in, int c_out)
 {

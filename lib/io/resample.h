@@ -49,6 +49,19 @@ int64_t resampler_push(struct resampler *rs, const float *x, int64_t stride, int
 		       const float **y);
 void resampler_free(struct resampler *rs);
 
+/* A track going back to its input's rate and length as it comes (the
+ * streaming twin of wave_restore): rows at sr made `out` Hz (no converter
+ * when they are equal), M samples in all (-1: the converter's own count),
+ * cut at M and padded with zeros to it at the end.  y (rows, n), n may be
+ * 0 at the end; returns the samples out, (rows, m) at *z until the next
+ * call. */
+struct restore_stream;
+struct restore_stream *restore_stream_create(int64_t rows, int sr, int out, int64_t M,
+					     const char *where);
+int64_t restore_stream_push(struct restore_stream *r, const float *y, int64_t n, bool last,
+			    const float **z);
+void restore_stream_free(struct restore_stream *r);
+
 /* x [c_in, n] -> [c_out, n] (malloc'd), by the mapping above; stride n.
  * Works on interleaved complex data too with n doubled (it is linear). */
 float *channels_map(const float *x, int c_in, int c_out, int64_t n);

@@ -191,9 +191,7 @@ void stem_writer_reserve(struct stem_writer *sw, const struct snt_header *h, int
 struct stem_stream {
 	int S, C;
 	struct audio_writer **aw;	/* one file a source */
-	struct resampler *rs;	/* to the files' rate, or NULL */
-	int64_t length;		/* the files' samples, -1: as many as come */
-	int64_t written;	/* samples written to each file */
+	struct restore_stream *rs;	/* to the files' rate and length */
 };
 
 /* The files of record h (f32 [C, n] or [S, C, n] at sr), open for writing. */
@@ -220,41 +218,24 @@ static struct stem_stream *open_files(struct stem_writer *sw, const struct snt_h
 	return st;
 }
 
-/* n samples of y (S, C, n) into the files, up to the length. */
-static void write_files(struct stem_stream *st, const float *y, int64_t n)
-{
-	int64_t m = st->length >= 0 && st->written + n > st->length ? st->length - st->written : n;
-	for (int s = 0; s < st->S && m > 0; s++)
-		audio_write(st->aw[s], y + (int64_t)s * st->C * n, n, m);
-	st->written += m;
-}
-
 void stem_stream_write(struct stem_stream *st, const float *y, int64_t n)
 {
-	if (st->rs) {
-		const float *r;
-		int64_t m = resampler_push(st->rs, y, n, n, false, &r);
-		write_files(st, r, m);
-	} else
-		write_files(st, y, n);
+	const float *z;
+	int64_t m = restore_stream_push(st->rs, y, n, false, &z);
+	for (int s = 0; s < st->S && m > 0; s++)
+		audio_write(st->aw[s], z + (int64_t)s * st->C * m, m, m);
 }
 
 void stem_stream_commit(struct stem_stream *st)
 {
-	if (st->rs) {	// the converter's rest, then the input's length
-		const float *r;
-		int64_t m = resampler_push(st->rs, NULL, 0, 0, true, &r);
-		write_files(st, r, m);
-		resampler_free(st->rs);
-	}
-	if (st->length > st->written) {	// a sample short at most (resample.h)
-		int64_t n = st->length - st->written;
-		float *zero = xcalloc((size_t)(st->S * st->C * n), sizeof(float));
-		write_files(st, zero, n);
-		free(zero);
-	}
-	for (int s = 0; s < st->S; s++)
+	const float *z;	// the converter's rest, then the input's length
+	int64_t m = restore_stream_push(st->rs, NULL, 0, true, &z);
+	for (int s = 0; s < st->S; s++) {
+		if (m > 0)
+			audio_write(st->aw[s], z + (int64_t)s * st->C * m, m, m);
 		audio_commit(st->aw[s]);
+	}
+	restore_stream_free(st->rs);
 	free(st->aw);
 	free(st);
 }
@@ -297,9 +278,7 @@ struct stem_stream *stem_writer_open_track(struct stem_writer *sw, const struct 
 			length = resample_length(length, orig, out);
 	}
 	struct stem_stream *st = open_files(sw, h, out, index, where);
-	st->length = length;
-	if (out != sr)
-		st->rs = resampler_create((int64_t)st->S * st->C, sr, out, where);
+	st->rs = restore_stream_create((int64_t)st->S * st->C, sr, out, length, where);
 	return st;
 }
 

@@ -280,7 +280,6 @@ struct wave_stream *wave_stream_open(struct audio_reader *ar, int sr, int channe
 
 int64_t wave_stream_length(const struct wave_stream *ws) { return ws->N; }
 int wave_stream_channels(const struct wave_stream *ws) { return ws->C; }
-int wave_stream_rate(const struct wave_stream *ws) { return ws->sr; }
 
 int64_t wave_stream_read(struct wave_stream *ws, const float **x, bool *end)
 {

@@ -56,7 +56,6 @@ struct wave_stream *wave_stream_open(struct audio_reader *ar, int sr, int channe
 /* Samples at the output rate: the file's, -1 while a stream's is open. */
 int64_t wave_stream_length(const struct wave_stream *ws);
 int wave_stream_channels(const struct wave_stream *ws);
-int wave_stream_rate(const struct wave_stream *ws);
 /* The next samples (channels, n) at *x, stride n, valid until the next
  * call; *end once the file has ended (n may be 0 then). */
 int64_t wave_stream_read(struct wave_stream *ws, const float **x, bool *end);

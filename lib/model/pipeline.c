@@ -105,8 +105,8 @@ struct audio_track {
 	struct stft_stream *fs;
 	struct istft_stream *is;
 	struct stem_stream *st;
-	float *frames, *stems, *out;
-	size_t frames_cap, stems_cap, out_cap;
+	float *frames, *stems;	/* a push's frames, the stems written */
+	size_t frames_cap, stems_cap;
 };
 
 /* The state of one run: model, backend, I/O threads, outputs. */
@@ -373,28 +373,48 @@ static void out_waveforms(struct fwd *f, struct out_slot *out, const struct snt_
 	}
 }
 
-/* The next n frames of the separator's kept stems through the iSTFT into
- * the files; last: the track's end. */
+/* A streamed track of `total` frames (-1: open) on the separator, keeping
+ * the stems written, or every stem when the instrumental is among them
+ * (take_stems composes it). */
+static void begin_track(struct fwd *f, int64_t total)
+{
+	int every[CONFIG_MAX_SOURCES], S = f->m->cfg.n_sources;
+	for (int s = 0; s < S; s++)
+		every[s] = s;
+	if (f->instrumental)
+		separator_begin(f->sp, f->o->overlap, total, every, S);
+	else
+		separator_begin(f->sp, f->o->overlap, total, f->idx, f->n_out);
+}
+
+/* dst (n_out, C, F, n) complex: the separator's next n final frames of the
+ * stems written. */
+static void take_stems(struct fwd *f, float *dst, int64_t n)
+{
+	size_t P = (size_t)f->m->C * f->m->F * n * 2;
+	if (!f->instrumental) {
+		separator_take(f->sp, dst, n);
+		return;
+	}
+	float *all = xmalloc(sizeof(float) * f->m->cfg.n_sources * (P ? P : 1));
+	separator_take(f->sp, all, n);
+	compose_stems(f, dst, all, P);
+	free(all);
+}
+
+/* The next n frames of the separator's stems through the iSTFT into the
+ * files; last: the track's end. */
 static void stream_stems(struct fwd *f, struct audio_track *a, int64_t n, bool last,
 			 const char *where)
 {
-	const struct model *m = f->m;
-	size_t P = (size_t)m->C * m->F * n * 2;
-	int nk = f->instrumental ? m->cfg.n_sources : f->n_out;
+	size_t floats = (size_t)f->n_out * f->m->C * f->m->F * n * 2;
 	if (n == 0 && !last)
 		return;
-	if (a->stems_cap < nk * P)
-		a->stems = xrealloc(a->stems, sizeof(float) * (a->stems_cap = nk * P));
-	separator_take(f->sp, a->stems, n);
-	const float *spec = a->stems;
-	if (f->instrumental) {
-		if (a->out_cap < f->n_out * P)
-			a->out = xrealloc(a->out, sizeof(float) * (a->out_cap = f->n_out * P));
-		compose_stems(f, a->out, a->stems, P);
-		spec = a->out;
-	}
+	if (a->stems_cap < floats)
+		a->stems = xrealloc(a->stems, sizeof(float) * (a->stems_cap = floats ? floats : 1));
+	take_stems(f, a->stems, n);
 	const float *y;
-	int64_t k = istft_stream_push(a->is, spec, n, last, &y);
+	int64_t k = istft_stream_push(a->is, a->stems, n, last, &y);
 	if (k < 0)
 		die("%s: inverse STFT failed", where);
 	if (k > 0)
@@ -432,13 +452,7 @@ static void chunk_to_files(struct fwd *f, struct in_slot *in, struct out_slot *o
 		snt_header_free(&h);
 		a->is = istft_stream_create(f->be, c->n_fft, c->hop_length, (int64_t)f->n_out * m->C);
 		istft_stream_begin(a->is, N);
-		int every[CONFIG_MAX_SOURCES];
-		for (int s = 0; s < c->n_sources; s++)
-			every[s] = s;
-		if (f->instrumental)
-			separator_begin(f->sp, f->o->overlap, pos->total, every, c->n_sources);
-		else
-			separator_begin(f->sp, f->o->overlap, pos->total, f->idx, f->n_out);
+		begin_track(f, pos->total);
 	}
 	const char *len = snt_header_get(&in->h, "length");	// on the last chunk, at least
 	int64_t N;
@@ -466,14 +480,8 @@ static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *o
 		chunk_to_files(f, in, out, pos);
 		return;
 	}
-	int every[CONFIG_MAX_SOURCES], S = m->cfg.n_sources;
-	for (int s = 0; s < S; s++)
-		every[s] = s;
-	if (pos->index == 0) {	// the instrumental is composed of every stem
-		if (f->instrumental)
-			separator_begin(f->sp, f->o->overlap, pos->total, every, S);
-		else
-			separator_begin(f->sp, f->o->overlap, pos->total, f->idx, f->n_out);
+	if (pos->index == 0) {
+		begin_track(f, pos->total);
 		f->out_index = f->out_offset = 0;
 	}
 	int64_t T = h->shape[2];
@@ -484,14 +492,7 @@ static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *o
 		return;
 	size_t P = (size_t)m->C * m->F * n * 2, stems = (size_t)f->n_out * P;
 	out->y = host_want(f->be, out->y, &out->y_cap, stems);
-	if (!f->instrumental)
-		separator_take(f->sp, out->y, n);
-	else {
-		float *all = xmalloc(S * P * sizeof(float));
-		separator_take(f->sp, all, n);
-		compose_stems(f, out->y, all, P);
-		free(all);
-	}
+	take_stems(f, out->y, n);
 	int64_t shape[4] = { f->n_out, m->C, m->F, n };
 	out_header(f, out, h, SNT_C64, 4, shape, -1);
 	struct chunk_pos o = { .chunked = true, .index = f->out_index++, .offset = f->out_offset,
@@ -697,13 +698,7 @@ static void stream_audio(struct fwd *f, struct audio_reader *ar, const char *nam
 	stft_stream_begin(a.fs);
 	a.is = istft_stream_create(f->be, c->n_fft, c->hop_length, (int64_t)f->n_out * C);
 	istft_stream_begin(a.is, N);
-	int every[CONFIG_MAX_SOURCES];
-	for (int s = 0; s < c->n_sources; s++)
-		every[s] = s;
-	if (f->instrumental)
-		separator_begin(f->sp, f->o->overlap, T, every, c->n_sources);
-	else
-		separator_begin(f->sp, f->o->overlap, T, f->idx, f->n_out);
+	begin_track(f, T);
 	f->record_s = ar->frames > 0 ? (double)ar->frames / ar->sr : 0;
 	for (bool end = false; !end;) {
 		const float *x;
@@ -726,7 +721,7 @@ static void stream_audio(struct fwd *f, struct audio_reader *ar, const char *nam
 	wave_stream_close(ws);
 	stft_stream_free(a.fs);
 	istft_stream_free(a.is);
-	free(a.frames), free(a.stems), free(a.out);
+	free(a.frames), free(a.stems);
 	f->index++;
 	f->done_s += f->record_s;
 }
@@ -888,7 +883,7 @@ void pipeline_run(const struct pipeline_opts *o)
 	else
 		close_stdout();
 	stem_writer_free(f.sw);
-	free(f.track.frames), free(f.track.stems), free(f.track.out);
+	free(f.track.frames), free(f.track.stems);
 	chunk_seq_free(&f.seq);
 	separator_free(f.sp);
 	model_free(f.m);
