@@ -11,7 +11,8 @@
 #   make fuzz FUZZ_SECONDS=N  libFuzzer harnesses of tests/fuzz (clang)
 #   make install PREFIX=/usr/local
 #
-# NO_CUDA=1 forces the CPU build; ARCH=native tunes for this machine;
+# NO_CUDA=1 forces the CPU build; NO_MPI=1 builds sepnet-train without MPI;
+# ARCH=native tunes for this machine;
 # OBJDIR=… BINDIR=… put build output elsewhere (parallel builds of one tree).
 
 SHELL := /bin/bash
@@ -35,7 +36,7 @@ LDLIBS := -lsndfile -lsoxr -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -
 # required to build and test; optional ones only draw pictures (gnuplot):
 # their absence is a notice, never a failure of work already done
 DEBIAN_PACKAGES := build-essential libsndfile1-dev libsoxr-dev libinih-dev libfftw3-dev \
-	libopenblas-dev libcjson-dev bats bats-assert bats-support sox time
+	libopenblas-dev libcjson-dev bats bats-assert bats-support sox time libopenmpi-dev openmpi-bin
 DEBIAN_OPTIONAL := gnuplot-nox
 
 # ---- what this machine has (one ✓/✗ line each) ----
@@ -50,6 +51,24 @@ HAVE_OPENMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - 
 NVCC := $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc; })
 ifneq ($(NO_CUDA),)
 NVCC :=
+endif
+
+# MPI for data-parallel sepnet-train (lib/train/dist.c): Open MPI or MPICH,
+# through its compiler wrapper, which links every binary (--as-needed: only
+# those that use MPI depend on it); NO_MPI=1 builds without
+MPICC ?= mpicc
+ifeq ($(NO_MPI),)
+HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && echo y)
+endif
+ifeq ($(HAVE_MPI),y)
+CFLAGS += -DSEPNET_MPI
+MPI_WRAP := OMPI_CC="$(CC)" MPICH_CC="$(CC)" $(MPICC)
+MPI_CFLAGS := $(shell $(MPI_WRAP) --showme:compile 2>/dev/null || $(MPI_WRAP) -compile_info 2>/dev/null | tr ' ' '\n' | grep '^-I' | tr '\n' ' ')
+CFLAGS += $(MPI_CFLAGS)
+LINK := $(MPI_WRAP)
+LDFLAGS += -Wl,--as-needed
+else
+LINK := $(CC)
 endif
 
 ifeq ($(HAVE_OPENMP),y)
@@ -101,6 +120,7 @@ check-deps:
 	$(call check,$(HAVE_CJSON),cjson,missing (make deps))
 	$(call check,$(HAVE_OPENMP),openmp,building single-threaded)
 	$(call check,$(if $(NVCC),y),nvcc$(if $(NVCC), $(NVCC)),$(if $(NO_CUDA),NO_CUDA set,not found): skipping CUDA)
+	$(call check,$(HAVE_MPI),mpi $(MPICC),$(if $(NO_MPI),NO_MPI set,no mpicc (make deps)): sepnet-train runs one process)
 	@missing=""; for v in "$(HAVE_SNDFILE)" "$(HAVE_SOXR)" "$(HAVE_INIH)" "$(HAVE_FFTW)" "$(HAVE_CBLAS)" "$(HAVE_CJSON)"; do \
 		[ "$$v" = y ] || missing=1; done; \
 	if [ -n "$$missing" ]; then echo "missing libraries: run 'make deps' (as root) first" >&2; exit 1; fi
@@ -123,13 +143,13 @@ $(PLUGIN): $(CU_OBJS)
 
 $(BINDIR)/%: $(OBJDIR)/tools/%.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
 $(OBJDIR)/tests/%: $(OBJDIR)/tests/unit/%.o $(LIBA)
-	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
 $(OBJDIR)/tests/tools/%: $(OBJDIR)/tests/tools/%.o $(LIBA)
-	$(CC) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
+	$(LINK) $(LDFLAGS) $< $(LIBA) $(LDLIBS) -o $@
 
 # as root: install what is missing; otherwise name it and the command
 # that installs it, and fail only when a required package is missing
@@ -181,7 +201,7 @@ fuzz: $(FUZZ_HARNESSES:%=fuzz-run-%)
 fuzz-build: all
 	@command -v clang > /dev/null || { echo "make fuzz needs clang (as root: apt-get install clang)" >&2; exit 1; }
 	@$(MAKE) --no-print-directory $(FUZZ_DIR)/libsepnet.a CC=clang OBJDIR=$(FUZZ_DIR) \
-		NO_CUDA=1 EXTRA_CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)"
+		NO_CUDA=1 NO_MPI=1 EXTRA_CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)"
 	@omp=$$(echo 'int main(void){return 0;}' | clang -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp); \
 	for h in $(FUZZ_HARNESSES); do \
 		clang -O1 -g $(LIB_INCLUDES) -fsanitize=fuzzer $(FUZZ_SAN) $$omp tests/fuzz/fuzz_$$h.c \

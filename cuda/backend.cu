@@ -9,6 +9,7 @@
  * upload_async copies from pinned memory on a second stream, and
  * upload_fence makes the compute stream wait for those copies (an event),
  * so the next record's copy overlaps the current record's compute. */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -152,6 +153,11 @@ static struct backend make_backend_cuda(void)
 	b.stft_forward = stft_forward_cuda;
 	b.stft_inverse = stft_inverse_cuda;
 	b.stft_inverse_backward = stft_inverse_backward_cuda;
+	b.comm_id = cuda_comm_id;
+	b.comm_init = cuda_comm_init;
+	b.comm_allreduce = cuda_comm_allreduce;
+	b.comm_wait = cuda_comm_wait;
+	b.comm_free = cuda_comm_free;
 #define CUDA_OP(ret, name, params) b.name = name##_cuda;
 	BACKEND_OPS(CUDA_OP)	/* the launchers themselves, on cuda_stream() */
 #undef CUDA_OP
@@ -164,8 +170,15 @@ extern "C" const struct backend backend_cuda = make_backend_cuda();
  * or NULL with the reason in why when no device can be used. */
 extern "C" const struct backend *sepnet_cuda_open(char *why, size_t len)
 {
-	if (cuda_device_count() > 0)
+	int n = cuda_device_count();
+	if (n > 0) {
+		// a data-parallel rank takes the GPU of its place among its node's
+		// ranks (lib/train/dist.c sets SEPNET_LOCAL_RANK)
+		const char *local = getenv("SEPNET_LOCAL_RANK");
+		if (local)
+			CUDA_CHECK(cudaSetDevice(atoi(local) % n));
 		return &backend_cuda;
+	}
 	snprintf(why, len, "%s", cuda_device_error());
 	return NULL;
 }

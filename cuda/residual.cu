@@ -17,29 +17,29 @@ __global__ static void residual_kernel(float *out, const float *inp, const float
  * keep = (float)(1 / (1 − p)) (computed on the host in double, as the CPU
  * does); 1 for p <= 0, which leaves branch · scale exactly branch. */
 __device__ static inline float dropout_scale(float p, float keep, uint64_t seed,
-					     uint64_t stream, int64_t i)
+					     uint64_t stream, uint64_t i)
 {
 	if (p <= 0)
 		return 1;
-	return rng_uniform(seed, stream, (uint64_t)i) < p ? 0 : keep;
+	return rng_uniform(seed, stream, i) < p ? 0 : keep;
 }
 
 // out (n) = inp + branch · scale; out may alias inp; one thread per element
 __global__ static void residual_dropout_kernel(float *out, const float *inp, const float *branch,
 					       int64_t n, float p, float keep, uint64_t seed,
-					       uint64_t stream)
+					       uint64_t stream, uint64_t first)
 {
 	GRID_STRIDE_LOOP(k, n)
-		out[k] = inp[k] + branch[k] * dropout_scale(p, keep, seed, stream, k);
+		out[k] = inp[k] + branch[k] * dropout_scale(p, keep, seed, stream, first + k);
 }
 
 // dbranch (n) += dout · scale; one thread per element
 __global__ static void residual_backward_kernel(float *dbranch, const float *dout, int64_t n,
 						float p, float keep, uint64_t seed,
-						uint64_t stream)
+						uint64_t stream, uint64_t first)
 {
 	GRID_STRIDE_LOOP(k, n)
-		dbranch[k] += dout[k] * dropout_scale(p, keep, seed, stream, k);
+		dbranch[k] += dout[k] * dropout_scale(p, keep, seed, stream, first + k);
 }
 
 /* ---- launchers ---- */
@@ -61,7 +61,7 @@ static float dropout_keep(float p)
 
 extern "C" void residual_forward_cuda(float *out, const float *inp, const float *branch,
 					      size_t n, float p, uint64_t seed,
-					      uint64_t rng_stream)
+					      uint64_t rng_stream, uint64_t first)
 {
 	if (p == 0) {	// inference: the plain sum, without the mask's hash
 		residual_add_cuda(out, inp, branch, n);
@@ -69,15 +69,15 @@ extern "C" void residual_forward_cuda(float *out, const float *inp, const float 
 	}
 	cudaStream_t stream = cuda_stream();
 	residual_dropout_kernel<<<grid_for((int64_t)n), 256, 0, stream>>>(
-		out, inp, branch, (int64_t)n, p, dropout_keep(p), seed, rng_stream);
+		out, inp, branch, (int64_t)n, p, dropout_keep(p), seed, rng_stream, first);
 	LAUNCH_CHECK();
 }
 
 extern "C" void residual_backward_cuda(float *dbranch, const float *dout, size_t n, float p,
-				       uint64_t seed, uint64_t rng_stream)
+				       uint64_t seed, uint64_t rng_stream, uint64_t first)
 {
 	cudaStream_t stream = cuda_stream();
 	residual_backward_kernel<<<grid_for((int64_t)n), 256, 0, stream>>>(
-		dbranch, dout, (int64_t)n, p, dropout_keep(p), seed, rng_stream);
+		dbranch, dout, (int64_t)n, p, dropout_keep(p), seed, rng_stream, first);
 	LAUNCH_CHECK();
 }

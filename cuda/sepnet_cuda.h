@@ -52,6 +52,13 @@ enum backend_precision cuda_get_precision(void);
 void bias_gelu_forward_cuda(float *out, const float *bias, int N, int width);
 void residual_add_cuda(float *out, const float *inp, const float *branch, size_t n);
 
+/* comm.cu: NCCL, the backend's comm_* members */
+int cuda_comm_id(void *id, char *why, size_t whylen);
+void cuda_comm_init(const void *id, int rank, int ranks);
+void cuda_comm_allreduce(float *p, size_t n);
+void cuda_comm_wait(void);
+void cuda_comm_free(void);
+
 /* stft.cu: batched cuFFT plans, the backend's STFT members */
 struct backend_stft *stft_create_cuda(int n_fft, int hop);
 void stft_free_cuda(struct backend_stft *s);

@@ -7,12 +7,13 @@
 
 #include "config.h"
 #include "dataset.h"
+#include "shard.h"
 #include "util.h"
 
 static const char usage[] =
 	"usage: musdb-cat list -r ROOT [--tracks FILE] [-j N] [train|valid|test]\n"
 	"       musdb-cat train -r ROOT [-c CONFIG] [-l SAMPLES] [-n COUNT] [--skip N]\n"
-	"                 [--seed N] [-j N] [--cache] [--remix P] [--no-gain] [--no-swap]\n"
+	"                 [--shard R/N] [--seed N] [-j N] [--cache] [--remix P] [--no-gain] [--no-swap]\n"
 	"                 [--no-flip] [--no-shift] [--tracks FILE] [--full]\n"
 	"       musdb-cat valid|test -r ROOT [--mixture] [--stems] [--chunk SECONDS] [--tracks FILE]";
 static const char options_text[] =
@@ -23,6 +24,8 @@ static const char options_text[] =
 	"  -l, --length=SAMPLES segment length\n"
 	"  -n, --count=COUNT    stop after COUNT records (default: endless)\n"
 	"      --skip=N         start at record N of the same stream (resuming)\n"
+	"      --shard=R/N      only the records R, R+N, R+2N, ... of that stream (default:\n"
+	"                       the rank and size of mpirun, mpiexec or srun, else 0/1)\n"
 	"      --seed=N         the seed of every random choice (default 0)\n"
 	"  -j, --jobs=N         decoding threads (default: the processors, at most 4)\n"
 	"      --cache          read every training track into memory first\n"
@@ -53,13 +56,14 @@ struct opts {
 	bool full, mixture, stems, cache;
 	double chunk_s;		/* --chunk: whole tracks in chunk records of so many seconds */
 	const char *segment_option;	/* the first option that only segments take */
+	const char *shard;	/* --shard R/N */
 	struct segment_opts train;
 };
 
 enum {
 	OPT_SKIP = 256, OPT_SEED, OPT_CACHE, OPT_REMIX, OPT_NO_GAIN, OPT_NO_SWAP,
 	OPT_NO_FLIP, OPT_NO_SHIFT, OPT_TRACKS, OPT_FULL, OPT_MIXTURE, OPT_STEMS, OPT_VERSION,
-	OPT_CHUNK,
+	OPT_CHUNK, OPT_SHARD,
 };
 
 static const struct option long_options[] = {
@@ -69,6 +73,7 @@ static const struct option long_options[] = {
 	{ "count", required_argument, NULL, 'n' },
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "skip", required_argument, NULL, OPT_SKIP },
+	{ "shard", required_argument, NULL, OPT_SHARD },
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "cache", no_argument, NULL, OPT_CACHE },
 	{ "remix", required_argument, NULL, OPT_REMIX },
@@ -98,6 +103,22 @@ static int64_t int_option(const char *name, const char *v, int64_t lo, int64_t h
 	return x;
 }
 
+/* Training segments: --shard, or the launcher's rank and size. */
+static void shard_option(struct opts *o)
+{
+	struct segment_opts *t = &o->train;
+	if (o->shard) {
+		if (shard_parse(o->shard, &t->shard, &t->shards))
+			die_usage("--shard: '%s' is not R/N with 0 <= R < N", o->shard);
+		return;
+	}
+	char err[256];
+	const char *from;
+	int found = shard_from_env(&t->shard, &t->shards, &from, err, sizeof err);
+	if (found < 0)
+		die("%s (or give --shard R/N)", err);
+}
+
 static void parse_options(int argc, char **argv, struct opts *o)
 {
 	struct config cfg;
@@ -119,6 +140,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case 'j': o->train.jobs = (int)int_option("-j", optarg, 1, 256); break;
 		case OPT_SKIP: o->train.skip = int_option("--skip", optarg, 0, INT64_MAX / 2); seg = "--skip"; break;
 		case OPT_SEED: seed = optarg; seg = "--seed"; break;
+		case OPT_SHARD: o->shard = optarg; seg = "--shard"; break;
 		case OPT_CACHE: o->cache = true; seg = "--cache"; break;
 		case OPT_REMIX:
 			if (parse_float(optarg, &o->train.remix) || o->train.remix < 0 || o->train.remix > 1)
@@ -186,6 +208,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	o->train.segment = length ? int_option("-l", length, 1, INT64_MAX / 64)
 			   : o->config ? cfg.segment_length : MUSDB_CAT_SEGMENT;
 	o->train.seed = seed ? (uint64_t)int_option("--seed", seed, 0, INT64_MAX) : cfg.seed;
+	if (!o->full && !is_list)
+		shard_option(o);
 }
 
 int main(int argc, char **argv)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "train.h"
 #include "util.h"
 
@@ -127,9 +128,11 @@ int main(int argc, char **argv)
 	bool records = false;
 	set_progname(argv[0]);
 	parse_options(argc, argv, &o, &records);
-	if (records)
+	if (records) {
 		print_records(o.outdir);
-	else
+	} else {
+		dist_init(&argc, &argv);	// a rank of mpirun's, mpiexec's or srun's launch
 		train_run(&o);
+	}
 	return 0;
 }

@@ -34,6 +34,9 @@ enum backend_precision {
 	BACKEND_BF16,
 };
 
+/* Bytes of a communicator's id (comm_id; NCCL_UNIQUE_ID_BYTES). */
+#define BACKEND_COMM_ID_BYTES 128
+
 /* STFT plans of one backend for one (n_fft, hop). */
 struct backend_stft;
 
@@ -67,9 +70,9 @@ struct backend_stft;
 				     const real *out, const real *lse, int B, int T, int A,   \
 				     int n_heads))                                           \
 	X(void, residual_forward, (real *out, const real *inp, const real *branch, size_t n, \
-				   float p, uint64_t seed, uint64_t stream))                 \
+				   float p, uint64_t seed, uint64_t stream, uint64_t first)) \
 	X(void, residual_backward, (real *dbranch, const real *dout, size_t n, float p,      \
-				    uint64_t seed, uint64_t stream))                         \
+				    uint64_t seed, uint64_t stream, uint64_t first))         \
 	X(void, features_forward, (real *feat, real *sigma, const real *x, int B, int C,    \
 				   int F, int T))                                            \
 	X(void, mask_forward, (real *yspec, const real *mask, const real *x, int B, int S,  \
@@ -138,6 +141,20 @@ struct backend {
 			    int64_t T, int64_t n);
 	int (*stft_inverse_backward)(struct backend_stft *s, real *din, const real *dy,
 				     int64_t rows, int64_t T, int64_t n);
+
+	/* ---- sums over the processes of data-parallel training (lib/train/dist.h) ----
+	 * NULL where the backend has none (cpu: the trainer sums host memory
+	 * over MPI).  cuda: NCCL, loaded when first asked for.  comm_id: a new
+	 * communicator's id (rank 0, which sends it to the others); -1 with the
+	 * reason when NCCL cannot be used.  comm_init: join it as rank of ranks
+	 * (every rank at once; dies on failure).  comm_allreduce: p (n floats)
+	 * ← its sum over the ranks, in place, after the ops enqueued so far;
+	 * comm_wait: ops enqueued after it see every such sum. */
+	int (*comm_id)(void *id, char *why, size_t whylen);
+	void (*comm_init)(const void *id, int rank, int ranks);
+	void (*comm_allreduce)(real *p, size_t n);
+	void (*comm_wait)(void);
+	void (*comm_free)(void);
 
 	/* ---- the ops ---- */
 #define BACKEND_OP_MEMBER(ret, name, params) ret(*name) params;

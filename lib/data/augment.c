@@ -46,12 +46,19 @@ struct train {
 	const struct segment_opts *o;
 	struct snt_writer *w;
 	int64_t epoch_size;	/* segments the tracks hold: the trainer's default epoch */
+	int64_t first;		/* the index of the first record written */
 };
+
+/* The sequence's index of the j-th record this process writes. */
+static uint64_t record_index(const struct train *tr, int64_t j)
+{
+	return (uint64_t)(tr->first + j * tr->o->shards);
+}
 
 void segment_opts_defaults(struct segment_opts *o)
 {
 	*o = (struct segment_opts){
-		.segment = 0, .seed = 0, .count = -1, .skip = 0, .jobs = 2,
+		.segment = 0, .seed = 0, .count = -1, .skip = 0, .shard = 0, .shards = 1, .jobs = 2,
 		.remix = 0.5f, .gain = true, .swap = true, .flip = true, .shift = true,
 	};
 }
@@ -128,9 +135,10 @@ static void apply(float *x, int64_t L, float g, bool swap)
 	}
 }
 
-static void make_record(void *ctx, int64_t index, void *slot)
+static void make_record(void *ctx, int64_t j, void *slot)
 {
 	const struct train *tr = ctx;
+	uint64_t index = record_index(tr, j);
 	const struct segment_opts *o = tr->o;
 	struct plan *p = slot;
 	float *x = (float *)((char *)slot + PLAN_BYTES);	/* [4, 2, L] */
@@ -140,7 +148,7 @@ static void make_record(void *ctx, int64_t index, void *slot)
 		if (draw == MAX_DRAWS)
 			die("record %lld: every stem silent in %d random segments; "
 			    "are the tracks silent?", (long long)index, MAX_DRAWS);
-		draw_sources(tr, (uint64_t)index, draw, p);
+		draw_sources(tr, index, draw, p);
 		bool silent = true;
 		for (int s = 0; s < DATASET_NSTEMS; s++) {
 			dataset_read_segment(&tr->ds->tracks[p->track[s]], s, p->offset[s], L,
@@ -150,7 +158,7 @@ static void make_record(void *ctx, int64_t index, void *slot)
 		if (!silent)
 			break;
 	}
-	draw_augmentations(o, (uint64_t)index, p);
+	draw_augmentations(o, index, p);
 	for (int s = 0; s < DATASET_NSTEMS; s++)
 		apply(x + s * stem, L, p->flip[s] ? -p->gain[s] : p->gain[s], p->swap[s]);
 }
@@ -216,6 +224,8 @@ static void write_record(void *ctx, int64_t index, void *slot)
 		snt_header_set(&h, "flip", buf);
 	}
 	snt_header_setf(&h, "epoch_size", "%lld", (long long)tr->epoch_size);
+	if (o->shards > 1)
+		snt_header_setf(&h, "shard", "%d/%d", o->shard, o->shards);
 	snt_write_header(tr->w, &h);
 	snt_header_free(&h);
 	snt_write_payload(tr->w, (const char *)slot + PLAN_BYTES,
@@ -228,9 +238,14 @@ void dataset_write_train(const struct dataset *ds, const struct segment_opts *o,
 	_Static_assert(sizeof(struct plan) <= PLAN_BYTES, "the plan fits before the payload");
 	if (o->segment < 1)
 		die("segment length %lld: must be at least 1 sample", (long long)o->segment);
-	struct train tr = { ds, o, w, 0 };
+	// this shard's records: the first index >= skip that is shard mod
+	// shards, then every shards-th; as many as the range holds
+	int64_t lag = ((o->shard - o->skip) % o->shards + o->shards) % o->shards;
+	struct train tr = { ds, o, w, 0, o->skip + lag };
+	int64_t count = o->count < 0 ? -1 :
+			o->count <= lag ? 0 : (o->count - lag + o->shards - 1) / o->shards;
 	for (int i = 0; i < ds->ntracks; i++)	/* a short track still gives one segment */
 		tr.epoch_size += ds->tracks[i].frames > o->segment ? ds->tracks[i].frames / o->segment : 1;
 	size_t bytes = PLAN_BYTES + sizeof(float) * DATASET_NSTEMS * DATASET_CHANNELS * o->segment;
-	ordered_map(o->skip, o->count, o->jobs, bytes, make_record, write_record, &tr);
+	ordered_map(0, count, o->jobs, bytes, make_record, write_record, &tr);
 }

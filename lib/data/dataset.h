@@ -85,6 +85,7 @@ struct segment_opts {
 	uint64_t seed;
 	int64_t count;		/* records to write; < 0: endless */
 	int64_t skip;		/* first record index (resume) */
+	int shard, shards;	/* write only the records whose index is shard mod shards */
 	int jobs;		/* worker threads */
 	float remix;		/* probability that a record mixes stems of random tracks */
 	bool gain;		/* gain per stem, uniform in [0.25, 1.25] */
@@ -95,7 +96,9 @@ struct segment_opts {
 
 void segment_opts_defaults(struct segment_opts *o);
 /* Writes records f32 [4, 2, segment] with dtype, shape, sources, sr, track,
- * offset (then gain, swap, flip when those augmentations are on). */
+ * offset (then gain, swap, flip when those augmentations are on), and
+ * shard=R/N when sharded: of the records skip .. skip+count-1 of the one
+ * sequence, those whose index is R mod N, in order. */
 void dataset_write_train(const struct dataset *ds, const struct segment_opts *o,
 			 struct snt_writer *w);
 

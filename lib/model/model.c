@@ -69,6 +69,7 @@ struct model *model_create(const struct config *cfg, const struct backend *be, i
 	m->max_frames = max_frames;
 	m->training = training;
 	m->dropout_active = training;
+	m->example_stride = 1;
 	be->set_precision(cfg->use_amp ? BACKEND_BF16 : cfg->tf32 ? BACKEND_TF32 : BACKEND_F32);
 
 	arch->tensors(m);
@@ -137,6 +138,12 @@ void model_backward(struct model *m)
 	if (!m->training)
 		die("model_backward: the model was created for inference");
 	m->arch->backward(m, m->arch_state);
+}
+
+void model_grads_ready(struct model *m, const real *g)
+{
+	if (m->grads_ready)
+		m->grads_ready(m->grads_ready_ctx, (size_t)(g - m->grads));
 }
 
 void model_zero_grad(struct model *m)

@@ -82,9 +82,18 @@ struct model {
 	real *dyspec;		/* (B, S, C, F, T) complex: ∂loss/∂Ŷ (training) */
 	int B, T;
 	/* dropout (when dropout_active and cfg.dropout > 0): masks are functions
-	 * of (cfg.seed, step, layer, element); on by default when training */
+	 * of (cfg.seed, step, layer, element); on by default when training.
+	 * Example b of a batch draws the masks of example example0 + b ·
+	 * example_stride of the global batch (0 and 1 but on a data-parallel
+	 * rank: lib/train/dist.h), so ranks together draw one process's. */
 	bool dropout_active;
 	uint64_t step;
+	uint64_t example0, example_stride;
+	/* Called during model_backward, when set, as soon as grads[from ..
+	 * n_params) are final (with from decreasing): data-parallel training
+	 * starts summing them over the ranks while the backward goes on. */
+	void (*grads_ready)(void *ctx, size_t from);
+	void *grads_ready_ctx;
 };
 
 /* A model of cfg's architecture on backend be, for batches of up to
@@ -117,6 +126,9 @@ size_t model_tensor_offset(const struct model *m, const char *name);
 void model_forward(struct model *m, int B, int T);
 /* m->grads += ∂loss/∂params from m->dyspec (set by loss_compute). */
 void model_backward(struct model *m);
+/* For the architecture's backward: the gradients from g (a view of
+ * m->grads) to the end are final (m->grads_ready). */
+void model_grads_ready(struct model *m, const real *g);
 void model_zero_grad(struct model *m);
 
 /* Frames of one training segment (config segment_length). */

@@ -320,6 +320,37 @@ static uint64_t dropout_stream(const struct model *m, int layer, int site)
 	return (m->step << 16) | ((uint64_t)layer << 1) | (uint64_t)site;
 }
 
+/* The residual sums of B examples of `per` elements each, example b drawing
+ * the dropout mask of example m->example0 + b · m->example_stride of the
+ * global batch (one call when they are consecutive there). */
+static void residual_forward_batch(const struct model *m, real *out, const real *inp,
+				   const real *branch, int B, size_t per, float p, uint64_t stream)
+{
+	const struct backend *be = m->be;
+	uint64_t seed = m->cfg.seed;
+	if (p <= 0 || m->example_stride == 1) {
+		be->residual_forward(out, inp, branch, B * per, p, seed, stream, m->example0 * per);
+		return;
+	}
+	for (int b = 0; b < B; b++)
+		be->residual_forward(out + b * per, inp + b * per, branch + b * per, per, p, seed,
+				     stream, (m->example0 + (uint64_t)b * m->example_stride) * per);
+}
+
+static void residual_backward_batch(const struct model *m, real *dbranch, const real *dout,
+				    int B, size_t per, float p, uint64_t stream)
+{
+	const struct backend *be = m->be;
+	uint64_t seed = m->cfg.seed;
+	if (p <= 0 || m->example_stride == 1) {
+		be->residual_backward(dbranch, dout, B * per, p, seed, stream, m->example0 * per);
+		return;
+	}
+	for (int b = 0; b < B; b++)
+		be->residual_backward(dbranch + b * per, dout + b * per, per, p, seed, stream,
+				      (m->example0 + (uint64_t)b * m->example_stride) * per);
+}
+
 static void transformer_forward(struct model *m, void *state, int B, int T)
 {
 	const struct config *c = &m->cfg;
@@ -347,8 +378,8 @@ static void transformer_forward(struct model *m, void *state, int B, int T)
 		be->rope_forward(ba->qkv, tf->rope, B, T, A, h);
 		be->attention_forward(ba->att, ba->lse, ba->qkv, B, T, A, h);
 		be->linear_forward(tf->branch, ba->att, bp->wo, bp->bo, N, A, d);
-		be->residual_forward(ba->z_mid, ba->z_in, tf->branch, (size_t)N * d, p, c->seed,
-				     dropout_stream(m, l, 0));
+		residual_forward_batch(m, ba->z_mid, ba->z_in, tf->branch, B, (size_t)T * d, p,
+				       dropout_stream(m, l, 0));
 		be->rmsnorm_forward(ba->a2, ba->rstd2, ba->z_mid, bp->ffn_norm, N, d);
 		const real *hin = ba->a2;
 		int width = d;
@@ -367,8 +398,8 @@ static void transformer_forward(struct model *m, void *state, int B, int T)
 		}
 		be->linear_forward(tf->branch, hin, bp->ffn_w[c->n_ffn], bp->ffn_b[c->n_ffn], N, width,
 				   d);
-		be->residual_forward(z_out, ba->z_mid, tf->branch, (size_t)N * d, p, c->seed,
-				     dropout_stream(m, l, 1));
+		residual_forward_batch(m, z_out, ba->z_mid, tf->branch, B, (size_t)T * d, p,
+				       dropout_stream(m, l, 1));
 	}
 
 	be->rmsnorm_forward(tf->an, tf->rstd_out, tf->z_out, P->out_norm, N, d);
@@ -411,14 +442,15 @@ static void transformer_backward(struct model *m, void *state)
 	}
 	zero(be, tf->dz, (size_t)N * d);
 	be->rmsnorm_backward(tf->dz, G->out_norm, tf->da, tf->z_out, P->out_norm, tf->rstd_out, N, d);
+	model_grads_ready(m, G->out_norm);
 
 	for (int l = c->n_layers - 1; l >= 0; l--) {
 		struct block_acts *ba = &tf->blocks[l];
 		const struct block_params *bp = &P->blocks[l], *bg = &G->blocks[l];
 		// FFN sublayer: z_out = z_mid + Dropout(FFN(ffn_norm(z_mid)))
 		zero(be, tf->dbranch, (size_t)N * d);
-		be->residual_backward(tf->dbranch, tf->dz, (size_t)N * d, p, c->seed,
-				      dropout_stream(m, l, 1));
+		residual_backward_batch(m, tf->dbranch, tf->dz, B, (size_t)T * d, p,
+					dropout_stream(m, l, 1));
 		int nf = c->n_ffn;
 		const real *hin = nf ? ba->ffn_act[nf - 1] : ba->a2;
 		int width = nf ? c->ffn_hidden_dim[nf - 1] : d;
@@ -443,8 +475,8 @@ static void transformer_backward(struct model *m, void *state)
 
 		// attention sublayer: z_mid = z_in + Dropout(W_o attention(rope(W_qkv attn_norm(z_in))))
 		zero(be, tf->dbranch, (size_t)N * d);
-		be->residual_backward(tf->dbranch, tf->dz, (size_t)N * d, p, c->seed,
-				      dropout_stream(m, l, 0));
+		residual_backward_batch(m, tf->dbranch, tf->dz, B, (size_t)T * d, p,
+					dropout_stream(m, l, 0));
 		zero(be, tf->datt, (size_t)N * A);
 		be->linear_backward(tf->datt, bg->wo, bg->bo, tf->dbranch, ba->att, bp->wo, N, A, d);
 		zero(be, tf->dqkv, (size_t)N * 3 * A);
@@ -454,6 +486,7 @@ static void transformer_backward(struct model *m, void *state)
 		be->linear_backward(tf->da, bg->wqkv, NULL, tf->dqkv, ba->a1, bp->wqkv, N, d, 3 * A);
 		be->rmsnorm_backward(tf->dz, bg->attn_norm, tf->da, ba->z_in, bp->attn_norm, ba->rstd1, N,
 				     d);
+		model_grads_ready(m, bg->attn_norm);
 	}
 
 	// input projection: dW_in += dz_bᵀ (d, T) · feat_bᵀ (T, Din); db_in += Σ rows dz

@@ -105,14 +105,16 @@ void rope_forward(real *qkv, const real *cos_sin, int B, int T, int A, int n_hea
 void rope_backward(real *dqkv, const real *cos_sin, int B, int T, int A, int n_heads);
 
 /* out = inp + Dropout(branch), elementwise over n.  out may alias inp.  The
- * dropout mask is a pure function of (seed, stream, element index), so
- * backward regenerates it instead of storing it; p = 0 is plain addition. */
+ * dropout mask is a pure function of (seed, stream, first + element index),
+ * so backward regenerates it instead of storing it; p = 0 is plain
+ * addition.  first places the elements in a larger batch (a data-parallel
+ * rank's examples in the global batch: lib/train/dist.h). */
 void residual_forward(real *out, const real *inp, const real *branch, size_t n, float p,
-		      uint64_t seed, uint64_t stream);
+		      uint64_t seed, uint64_t stream, uint64_t first);
 /* dbranch += Dropout(dout) (the same mask); the residual path's gradient is
  * dout itself, which the caller keeps. */
 void residual_backward(real *dbranch, const real *dout, size_t n, float p, uint64_t seed,
-		       uint64_t stream);
+		       uint64_t stream, uint64_t first);
 
 /* Multi-head attention (attention.c), non-causal, on a fused qkv [B, T, 3A]
  * after RoPE: out [B, T, A], lse [B, n_heads, T] (log-sum-exp of each

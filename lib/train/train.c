@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "shard.h"
 #include "train_impl.h"
 #include "util.h"
 
@@ -79,9 +80,20 @@ struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
 	t->cfg = *cfg;
 	t->be = be;
 	t->epoch_size = epoch_size;
-	struct model *m = t->m = model_create(cfg, be, cfg->batch_size, model_segment_frames(cfg),
-					      true);
+	t->rank = dist_rank();
+	t->ranks = dist_size();
+	if (cfg->batch_size % t->ranks)
+		die("batch_size %d is not a multiple of the %d ranks: each rank takes batch_size / "
+		    "ranks examples of every micro-batch (batch_size stays the global batch)",
+		    cfg->batch_size, t->ranks);
+	t->batch = cfg->batch_size / t->ranks;
+	struct model *m = t->m = model_create(cfg, be, t->batch, model_segment_frames(cfg), true);
+	// this rank's examples are r, r + N, ... of each micro-batch: their
+	// dropout masks are those examples' in one process
+	m->example0 = (uint64_t)t->rank;
+	m->example_stride = (uint64_t)t->ranks;
 	model_init(m, cfg->seed);
+	t->dg = dist_grads_create(be, m->grads, m->n_params);
 	t->lw = loss_work_create(be, cfg);
 	adamw_init(&t->opt, m->n_params, cfg->weight_decay);
 	t->dev_m = backend_copy(be, t->opt.m, m->n_params);
@@ -92,7 +104,7 @@ struct trainer *trainer_create_on(const struct config *cfg, int64_t epoch_size,
 		t->dev_ema = backend_copy(be, t->ema, m->n_params);
 	}
 	if (!be->host)
-		t->dev_stems = be->alloc((size_t)cfg->batch_size * m->S * m->C * cfg->segment_length *
+		t->dev_stems = be->alloc((size_t)t->batch * m->S * m->C * cfg->segment_length *
 					 sizeof(real));
 	sched_init(&t->sched, cfg);
 	snt_header_init(&t->h);
@@ -115,6 +127,7 @@ void trainer_free(struct trainer *t)
 		return;
 	const struct backend *be = t->be;
 	prefetch_free(t->pf);
+	dist_grads_free(t->dg);
 	if (t->stems)
 		be->host_free(t->stems);
 	if (!be->host) {
@@ -145,17 +158,56 @@ static int finite_record(const struct snt_reader *r, const float *x, size_t n, c
 	return -1;
 }
 
-/* The next record of t->r into dst (S, C, N): 1; 0 at a clean end of
- * stream; -1 with the message in err (prefetch_read_fn). */
+/* Whether the record whose header t->h holds is this rank's: 1 yes, 0 no
+ * (another rank's, of a stream without shard= keys), -1 with the message
+ * in err when its shard= key names another rank or world. */
+static int own_record(struct trainer *t, char *err, size_t errlen)
+{
+	const struct snt_reader *r = t->r;
+	const char *key = snt_header_get(&t->h, "shard");
+	int rank, ranks;
+	if (!key)	// every rank reads the one stream and takes its share
+		return t->ranks == 1 || t->stream_pos++ % t->ranks == t->rank;
+	if (shard_parse(key, &rank, &ranks)) {
+		snprintf(err, errlen, "%s: record %" PRId64 ": malformed shard=%s (R/N)", r->name,
+			 r->record, key);
+		return -1;
+	}
+	if (ranks == t->ranks && rank == t->rank)
+		return 1;
+	if (t->ranks == 1)
+		snprintf(err, errlen, "%s: record %" PRId64 ": shard=%s, a shard of a %d-rank run, but "
+			 "sepnet-train runs as one process: start it with mpirun -np %d, or give "
+			 "it musdb-cat's records without --shard", r->name, r->record, key, ranks, ranks);
+	else
+		snprintf(err, errlen, "%s: record %" PRId64 ": shard=%s, but this is rank %d of %d: "
+			 "musdb-cat's --shard (or its launcher's rank) must be sepnet-train's",
+			 r->name, r->record, key, t->rank, t->ranks);
+	return -1;
+}
+
+/* The next record of t->r that is this rank's into dst (S, C, N): 1; 0 at
+ * a clean end of stream; -1 with the message in err (prefetch_read_fn). */
 static int read_record(void *ctx, float *dst, char *err, size_t errlen)
 {
 	struct trainer *t = ctx;
 	struct snt_reader *r = t->r;
-	int rc = snt_read_header(r, &t->h);
-	if (rc <= 0) {
-		if (rc < 0)
+	for (;;) {
+		int rc = snt_read_header(r, &t->h);
+		if (rc <= 0) {
+			if (rc < 0)
+				snprintf(err, errlen, "%s", r->err);
+			return rc;
+		}
+		int own = own_record(t, err, errlen);
+		if (own < 0)
+			return -1;
+		if (own)
+			break;
+		if (snt_skip_payload(r)) {
 			snprintf(err, errlen, "%s", r->err);
-		return rc;
+			return -1;
+		}
 	}
 	if (t->epoch_size == 0) {	/* the config's 0: as many segments as the tracks hold */
 		const char *v = snt_header_get(&t->h, "epoch_size");
@@ -218,7 +270,7 @@ void trainer_prefetch(struct trainer *t, struct snt_reader *r)
 {
 	size_t rec = (size_t)t->m->S * t->m->C * t->cfg.segment_length;
 	t->r = r;
-	t->pf = prefetch_start(t->be, t->cfg.batch_size, rec, read_record, t);
+	t->pf = prefetch_start(t->be, t->batch, rec, read_record, t);
 }
 
 /* The next micro-batch (B, S, C, N) from r, or NULL at the end of the
@@ -238,8 +290,8 @@ static float *next_batch(struct trainer *t, struct snt_reader *r)
 	char err[1024];
 	t->r = r;
 	if (!t->stems)	// (with prefetch, the thread's slots hold the batches)
-		t->stems = t->be->host_alloc(t->cfg.batch_size * rec * sizeof(float));
-	for (int b = 0; b < t->cfg.batch_size; b++) {
+		t->stems = t->be->host_alloc(t->batch * rec * sizeof(float));
+	for (int b = 0; b < t->batch; b++) {
 		int rc = read_record(t, t->stems + b * rec, err, sizeof err);
 		if (rc < 0)
 			die("%s", err);
@@ -271,7 +323,7 @@ double trainer_micro(struct trainer *t, const float *stems, uint64_t micro,
 	const struct config *c = &t->cfg;
 	const struct backend *be = t->be;
 	struct model *m = t->m;
-	int B = c->batch_size;
+	int B = t->batch;
 	int64_t n = c->segment_length;
 	const real *dev = stems;
 	if (!be->host) {	// the copy overlaps the work still running
@@ -295,10 +347,10 @@ double trainer_update(struct trainer *t, float lr)
 	const struct backend *be = t->be;
 	struct model *m = t->m;
 	size_t n = m->n_params;
-	// each micro-batch's loss is a mean over its examples: the step's
-	// gradient is the mean over micro-batches
-	if (c->gradient_accum > 1)
-		be->tensor_scale(m->grads, n, 1.0f / c->gradient_accum);
+	// each micro-batch's loss is a mean over a rank's examples: the step's
+	// gradient, summed over the ranks, is the mean over micro-batches and ranks
+	if (c->gradient_accum * t->ranks > 1)
+		be->tensor_scale(m->grads, n, 1.0f / (c->gradient_accum * t->ranks));
 	double norm = sqrt(be->sumsq(m->grads, n));
 	if (!isfinite(norm))
 		return norm;
@@ -313,6 +365,44 @@ double trainer_update(struct trainer *t, float lr)
 	return norm;
 }
 
+/* Whether every rank has its share of the next micro-batch (the stream of
+ * one may end first). */
+static bool all_have(const struct trainer *t, bool have)
+{
+	if (t->ranks == 1)
+		return have;
+	double n = have;
+	dist_sum(&n, 1);
+	return n == t->ranks;
+}
+
+static void grads_ready(void *ctx, size_t from)
+{
+	dist_grads_ready(ctx, from);
+}
+
+/* The step's statistics and whether its losses were finite, summed over
+ * the ranks: every rank takes the same decisions from them. */
+static bool reduce_step(struct trainer *t, struct train_step_stats *st, bool finite)
+{
+	if (t->ranks == 1)
+		return finite;
+	struct loss_stats *ls = &st->loss;
+	int S = t->m->S;
+	double v[4 + CONFIG_MAX_SOURCES + 1] = { ls->loss, ls->sisdr, ls->l1, ls->spectral };
+	for (int s = 0; s < S; s++)
+		v[4 + s] = ls->sisdr_source[s];
+	v[4 + S] = !finite;
+	dist_sum(v, 5 + S);
+	ls->loss = v[0] / t->ranks;
+	ls->sisdr = v[1] / t->ranks;
+	ls->l1 = v[2] / t->ranks;
+	ls->spectral = v[3] / t->ranks;
+	for (int s = 0; s < S; s++)
+		ls->sisdr_source[s] = v[4 + s] / t->ranks;
+	return v[4 + S] == 0;
+}
+
 enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
 				    struct train_step_stats *st)
 {
@@ -324,16 +414,28 @@ enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
 	model_zero_grad(t->m);
 	for (int k = 0; k < accum; k++) {
 		const float *stems = next_batch(t, r);
-		if (!stems)
+		if (!all_have(t, stems)) {
+			if (stems)
+				release_batch(t);
 			return TRAIN_STEP_END;
+		}
 		if (finite) {	// else the step is lost anyway: only read its records
 			struct loss_stats ls;
+			// the last micro-batch's gradients are final as its backward
+			// makes them: their sums over the ranks start at once
+			if (k == accum - 1 && t->dg) {
+				t->m->grads_ready = grads_ready;
+				t->m->grads_ready_ctx = t->dg;
+			}
 			double loss = trainer_micro(t, stems, (uint64_t)(t->micro + k), &ls);
+			t->m->grads_ready = NULL;
 			add_stats(&st->loss, &ls, 1.0 / accum, t->m->S);
 			finite = isfinite(loss);
 		}
 		release_batch(t);
 	}
+	dist_grads_finish(t->dg);	// on every rank, whatever its losses
+	finite = reduce_step(t, st, finite);
 	t->micro += accum;
 	t->records += (int64_t)B * accum;
 	t->epoch_records += (int64_t)B * accum;

@@ -5,6 +5,7 @@
 #define SEPNET_TRAIN_IMPL_H
 
 #include "backend.h"
+#include "dist.h"
 #include "model.h"
 #include "ops.h"
 #include "prefetch.h"
@@ -14,7 +15,13 @@
 struct trainer {
 	struct config cfg;
 	const struct backend *be;	/* where the model, its moments and EMA live */
-	struct model *m;	/* training model: batch_size × segment frames, on be */
+	/* data parallel (dist.h): this process is rank of ranks, and takes
+	 * batch = batch_size / ranks examples of each micro-batch */
+	int rank, ranks, batch;
+	struct dist_grads *dg;	/* the gradients' sums over the ranks; NULL alone */
+	int64_t stream_pos;	/* records seen in an unsharded stream (each rank takes
+				   those at its rank mod ranks) */
+	struct model *m;	/* training model: batch × segment frames, on be */
 	struct loss_work *lw;	/* the loss's STFT plans and buffers, on be */
 	struct adamw opt;	/* host moments (for checkpoints) and AdamW's t */
 	real *ema;		/* (n_params) host EMA of the weights; NULL when ema_decay is 0 */
@@ -33,8 +40,8 @@ struct trainer {
 	struct prefetch *pf;	/* the reader thread, after trainer_prefetch */
 	struct snt_reader *r;	/* what it reads */
 	/* buffers */
-	float *stems;		/* (B, S, C, N) one micro-batch, read without prefetch */
-	real *dev_stems;	/* (B, S, C, N) its copy on a device backend */
+	float *stems;		/* (batch, S, C, N) one micro-batch, read without prefetch */
+	real *dev_stems;	/* (batch, S, C, N) its copy on a device backend */
 	float *window;		/* (S, C, N) a record longer than segment_length */
 	size_t window_cap;	/* floats of window */
 	struct snt_header h;

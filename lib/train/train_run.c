@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "dist.h"
 #include "train_impl.h"
 #include "util.h"
 #include "validate.h"
@@ -43,6 +44,7 @@ struct run {
 	double train_time;
 	int64_t steps_run, records_run;
 	/* progress */
+	bool writer;		/* rank 0 (or the only process): files, metrics, progress */
 	bool tty, line_open;
 	double last_progress;
 	int64_t saved_records;	/* t->records at the last write of last.safetensors */
@@ -60,6 +62,10 @@ static char *path_join(const char *dir, const char *name)
 
 static void metrics_write(struct run *run, cJSON *obj)
 {
+	if (!run->writer) {
+		cJSON_Delete(obj);
+		return;
+	}
 	char *text = cJSON_PrintUnformatted(obj);
 	if (!text)
 		die("metrics: out of memory");
@@ -160,7 +166,7 @@ static void format_duration(char *buf, size_t len, double s)
 
 static void progress(struct run *run, const struct train_step_stats *st, bool force)
 {
-	if (run->o->quiet)
+	if (run->o->quiet || !run->writer)
 		return;
 	double now = now_seconds();
 	double interval = run->tty ? PROGRESS_REDRAW_INTERVAL : PROGRESS_LINE_INTERVAL;
@@ -183,7 +189,7 @@ static void progress(struct run *run, const struct train_step_stats *st, bool fo
 static void report(struct run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void report(struct run *run, const char *fmt, ...)
 {
-	if (run->o->quiet)
+	if (run->o->quiet || !run->writer)
 		return;
 	if (run->line_open)
 		fputs("\r\033[K", stderr);
@@ -198,10 +204,35 @@ static void report(struct run *run, const char *fmt, ...)
 
 /* ---- epochs and checkpoints ---- */
 
+/* FNV-1a over the weights' bytes, 8 at a time. */
+static uint64_t weights_hash(const real *w, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const unsigned char *p = (const unsigned char *)w;
+	size_t bytes = n * sizeof *w, i = 0;
+	for (; i + 8 <= bytes; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, 8);
+		h = (h ^ v) * 0x100000001b3ULL;
+	}
+	for (; i < bytes; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 static void save_last(struct run *run)
 {
-	trainer_save(run->t, run->last);
-	run->saved_records = run->t->records;
+	struct trainer *t = run->t;
+	if (t->ranks > 1) {	// every rank must hold the same weights: check before writing them
+		const real *w = trainer_eval_weights(t);	// (the EMA when on; it follows the weights)
+		if (!dist_same(weights_hash(w, t->m->n_params)))
+			die("step %" PRId64 ": the ranks' weights differ (a bug: the sums over the "
+			    "ranks must give every rank the same bits); %s not written", t->step,
+			    run->last);
+	}
+	if (run->writer)
+		trainer_save(t, run->last);
+	run->saved_records = t->records;
 }
 
 static void save_best(struct run *run, const struct valid_result *v)
@@ -233,7 +264,7 @@ static void end_epoch(struct run *run)
 		validate_file(t->m, run->o->valid, &v);
 		model_use_weights(t->m, NULL);
 		bool best = sched_epoch_end(&t->sched, v.stats.loss);
-		if (best)
+		if (best && run->writer)
 			save_best(run, &v);
 		add_loss(obj, "valid_", &v.stats, &t->cfg);
 		cJSON_AddBoolToObject(obj, "best", best);
@@ -355,11 +386,15 @@ static void lock_run(const char *dir)
 
 static void run_open(struct run *run, const struct train_opts *o)
 {
-	*run = (struct run){ .o = o, .tty = isatty(STDERR_FILENO) };
+	*run = (struct run){ .o = o, .tty = isatty(STDERR_FILENO), .writer = dist_writer() };
 	run->last = path_join(o->outdir, "last.safetensors");
 	run->best = path_join(o->outdir, "best.safetensors");
 	run->metrics_path = path_join(o->outdir, "metrics.jsonl");
 	run->config_out = path_join(o->outdir, "config.ini");
+	// rank 0 checks the folder and the config first: a mistake is one
+	// message, not one per rank (dies end every rank: dist.h)
+	if (!run->writer)
+		dist_barrier();
 	bool have_last = access(run->last, F_OK) == 0;
 	if (o->resume && !have_last)
 		die("%s: no checkpoint to resume from", run->last);
@@ -371,15 +406,18 @@ static void run_open(struct run *run, const struct train_opts *o)
 	int64_t epoch_size = epoch_size_of(&cfg, o);
 	if (o->valid && access(o->valid, R_OK) < 0)
 		die("%s:", o->valid);
-	make_dirs(o->outdir);	// and its missing parents
-	lock_run(o->outdir);
-	// again, under the lock: another trainer may have started meanwhile
-	have_last = access(run->last, F_OK) == 0;
-	if (o->resume && !have_last)
-		die("%s: no checkpoint to resume from", run->last);
-	if (!o->resume && have_last)
-		die("%s: a run is there already: --resume continues it", run->last);
-	remove_stale_temporaries(run, o->outdir);
+	if (run->writer) {	// the other ranks write nothing
+		make_dirs(o->outdir);	// and its missing parents
+		lock_run(o->outdir);
+		// again, under the lock: another trainer may have started meanwhile
+		have_last = access(run->last, F_OK) == 0;
+		if (o->resume && !have_last)
+			die("%s: no checkpoint to resume from", run->last);
+		if (!o->resume && have_last)
+			die("%s: a run is there already: --resume continues it", run->last);
+		remove_stale_temporaries(run, o->outdir);
+		dist_barrier();
+	}
 
 	if (o->resume) {	// the checkpoint against its own config, before sizing anything
 		struct config saved;
@@ -392,22 +430,25 @@ static void run_open(struct run *run, const struct train_opts *o)
 		char err[1024];
 		if (trainer_load(t, run->last, err, sizeof err))
 			die("%s", err);
-		metrics_trim(run->metrics_path, t->records);
+		if (run->writer)
+			metrics_trim(run->metrics_path, t->records);
 		report(run, "resuming %s at step %" PRId64 ", epoch %" PRId64 ", record %" PRId64,
 		       run->last, t->step, t->epoch, t->records);
 	}
 	run->saved_records = o->resume ? t->records : -1;
-	write_config(run->config_out, &t->cfg);
-	run->metrics = fopen(run->metrics_path, o->resume ? "a" : "w");
-	if (!run->metrics)
-		die("%s:", run->metrics_path);
+	if (run->writer) {
+		write_config(run->config_out, &t->cfg);
+		run->metrics = fopen(run->metrics_path, o->resume ? "a" : "w");
+		if (!run->metrics)
+			die("%s:", run->metrics_path);
+	}
 	if (t->epoch_size > 0)
 		announce(run);
 }
 
 static void run_close(struct run *run)
 {
-	if (fclose(run->metrics) == EOF)
+	if (run->metrics && fclose(run->metrics) == EOF)
 		die("%s:", run->metrics_path);
 	trainer_free(run->t);
 	free(run->last);
@@ -417,6 +458,17 @@ static void run_close(struct run *run)
 }
 
 /* ---- the loop ---- */
+
+/* A stop signal reached this process, or on a data-parallel run any rank:
+ * all stop after the same step. */
+static bool stop_requested(const struct trainer *t)
+{
+	if (t->ranks == 1)
+		return stop_signal;
+	double n = stop_signal != 0;
+	dist_sum(&n, 1);
+	return n > 0;
+}
 
 void train_run(const struct train_opts *o)
 {
@@ -435,7 +487,7 @@ void train_run(const struct train_opts *o)
 	struct train_step_stats st = { 0 };
 	int max_bad = t->cfg.max_bad_steps > 0 ? t->cfg.max_bad_steps : 1;
 	for (;;) {
-		if (stop_signal) {
+		if (stop_requested(t)) {
 			why = "interrupted";
 			break;
 		}
@@ -489,6 +541,7 @@ void train_run(const struct train_opts *o)
 	       examples_per_s(&run), run.last);
 	run_close(&run);	// stops the reader thread before its reader closes
 	snt_reader_close(r);
+	dist_finalize();
 	if (stop_signal) {
 		// die of the signal, as the caller expects of an interrupted program
 		signal(stop_signal, SIG_DFL);

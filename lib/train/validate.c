@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "loss.h"
 #include "separate.h"
 #include "snt.h"
@@ -41,7 +42,8 @@ void validate_file(struct model *m, const char *path, struct valid_result *res)
 	snt_header_init(&h);
 	*res = (struct valid_result){ 0 };
 	struct loss_stats sum = { 0 };
-	while (snt_read_header_or_die(r, &h)) {
+	int rank = dist_rank(), ranks = dist_size(), S = m->S;
+	for (int64_t k = 0; snt_read_header_or_die(r, &h); k++) {
 		char err[512];
 		if (train_check_record(&h, &m->cfg, 0, err, sizeof err))
 			die("%s: record %lld: %s", r->name, (long long)r->record, err);
@@ -49,6 +51,8 @@ void validate_file(struct model *m, const char *path, struct valid_result *res)
 		if (n <= m->cfg.n_fft / 2)
 			die("%s: record %lld: %lld samples, too short for n_fft %d", r->name,
 			    (long long)r->record, (long long)n, m->cfg.n_fft);
+		if (k % ranks != rank)	// a data-parallel run: another rank's track
+			continue;
 		float *ref = snt_read_payload_alloc_or_die(r, &h);
 		int64_t bad = find_nonfinite(ref, (size_t)snt_numel(&h));
 		if (bad >= 0)
@@ -61,16 +65,27 @@ void validate_file(struct model *m, const char *path, struct valid_result *res)
 		sum.sisdr += st.sisdr;
 		sum.l1 += st.l1;
 		sum.spectral += st.spectral;
-		for (int s = 0; s < m->S; s++)
+		for (int s = 0; s < S; s++)
 			sum.sisdr_source[s] += st.sisdr_source[s];
 		res->n_tracks++;
+	}
+	if (ranks > 1) {	// the ranks' sums
+		double v[5 + CONFIG_MAX_SOURCES] = { sum.loss, sum.sisdr, sum.l1, sum.spectral,
+						     res->n_tracks };
+		for (int s = 0; s < S; s++)
+			v[5 + s] = sum.sisdr_source[s];
+		dist_sum(v, 5 + S);
+		sum = (struct loss_stats){ .loss = v[0], .sisdr = v[1], .l1 = v[2], .spectral = v[3] };
+		res->n_tracks = (int)v[4];
+		for (int s = 0; s < S; s++)
+			sum.sisdr_source[s] = v[5 + s];
 	}
 	if (res->n_tracks == 0)
 		die("%s: no validation record", r->name);
 	int k = res->n_tracks;
 	res->stats = (struct loss_stats){ .loss = sum.loss / k, .sisdr = sum.sisdr / k,
 					  .l1 = sum.l1 / k, .spectral = sum.spectral / k };
-	for (int s = 0; s < m->S; s++)
+	for (int s = 0; s < S; s++)
 		res->stats.sisdr_source[s] = sum.sisdr_source[s] / k;
 	snt_header_free(&h);
 	snt_reader_close(r);

@@ -464,9 +464,10 @@ static void faulty_mask_backward(float *dmask, const float *dyspec, const float 
 
 /* draws its dropout mask from another seed */
 static void faulty_residual_forward(float *out, const float *inp, const float *branch,
-					    size_t n, float p, uint64_t seed, uint64_t stream)
+					    size_t n, float p, uint64_t seed, uint64_t stream,
+					    uint64_t first)
 {
-	residual_forward(out, inp, branch, n, p, seed + 1, stream);
+	residual_forward(out, inp, branch, n, p, seed + 1, stream, first);
 }
 
 /* returns the first SI-SDR off in its seventh digit */

@@ -79,7 +79,7 @@ static void op_copy(const struct backend *be, real *dst, const real *src, size_t
 /* dst += src, with the table's own plain residual sum */
 static void op_add(const struct backend *be, real *dst, const real *src, size_t n)
 {
-	be->residual_forward(dst, dst, src, n, 0, 0, 0);
+	be->residual_forward(dst, dst, src, n, 0, 0, 0, 0);
 }
 
 static real op_value(const struct backend *be, const real *x)
@@ -244,22 +244,23 @@ static void case_attention(const struct backend *be, const int *d, struct op_io 
 	}
 }
 
-/* d: n, dropout p in thousandths; a stream as the model makes them */
+/* d: n, dropout p in thousandths; a stream as the model makes them, and
+ * the elements placed as a second rank's of a larger batch */
 static void case_residual(const struct backend *be, const int *d, struct op_io *io,
 			  enum op_mode mode)
 {
 	size_t n = d[0];
 	float p = d[1] / 1000.0f;
-	uint64_t seed = 20240229, stream = ((uint64_t)123457 << 16) | (3 << 1) | 1;
+	uint64_t seed = 20240229, stream = ((uint64_t)123457 << 16) | (3 << 1) | 1, first = 3 * n;
 	if (mode == OP_SETUP) {
 		op_inputs(io, 2, (size_t[]){ n, n }, (bool[]){ true, true });
 		op_outputs(io, 1, (size_t[]){ n }, (bool[]){ true });
 		io->has_backward = true;
 	} else if (mode == OP_FORWARD) {
-		be->residual_forward(io->out[0], io->in[0], io->in[1], n, p, seed, stream);
+		be->residual_forward(io->out[0], io->in[0], io->in[1], n, p, seed, stream, first);
 	} else {
 		op_add(be, io->din[0], io->dout[0], n);	// the residual path
-		be->residual_backward(io->din[1], io->dout[0], n, p, seed, stream);
+		be->residual_backward(io->din[1], io->dout[0], n, p, seed, stream, first);
 	}
 }
 

@@ -1,0 +1,296 @@
+/* dist.c: data-parallel training over MPI ranks (see dist.h).  Built with
+ * MPI when the Makefile found mpicc (SEPNET_MPI); without, a world of one. */
+#include "dist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef SEPNET_MPI
+#include <mpi.h>
+#endif
+
+#include "backend.h"
+#include "shard.h"
+#include "util.h"
+
+/* floats per bucket of the gradient sums: 8 MB, as many as 25 MB DDP
+ * buckets would start later on the models here (small.ini's gradients
+ * are 2 buckets, base.ini's 5) */
+#define BUCKET_FLOATS ((size_t)1 << 21)
+
+static struct {
+	int rank, size;
+	bool mpi;		/* MPI_Init was called */
+	bool finalized;
+} world = { 0, 1, false, false };
+
+int dist_rank(void)
+{
+	return world.rank;
+}
+
+int dist_size(void)
+{
+	return world.size;
+}
+
+bool dist_writer(void)
+{
+	return world.rank == 0;
+}
+
+#ifdef SEPNET_MPI
+
+_Static_assert(sizeof(real) == sizeof(float), "the gradients are summed as MPI_FLOAT");
+
+/* A rank that ends before dist_finalize ends the job: the others would
+ * wait for it in their next sum forever. */
+static void abort_world(void)
+{
+	if (world.mpi && !world.finalized)
+		MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+/* The rank among this node's ranks, for the plugin's choice of GPU. */
+static void export_local_rank(void)
+{
+	MPI_Comm node;
+	int local;
+	MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+	MPI_Comm_rank(node, &local);
+	MPI_Comm_free(&node);
+	char buf[16];
+	snprintf(buf, sizeof buf, "%d", local);
+	setenv("SEPNET_LOCAL_RANK", buf, 1);
+}
+
+void dist_init(int *argc, char ***argv)
+{
+	char err[256];
+	const char *from;
+	int rank, size, found = shard_from_env(&rank, &size, &from, err, sizeof err);
+	if (found < 0)
+		die("%s", err);
+	if (!found)
+		return;
+	int provided;
+	// only the main thread calls MPI (the record reader does not)
+	if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+		die("MPI_Init failed (launched by %s as rank %d of %d)", from, rank, size);
+	world.mpi = true;
+	atexit(abort_world);
+	MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &world.size);
+	if (world.rank != rank || world.size != size)
+		die("%s says rank %d of %d but MPI says %d of %d: start every rank with the same "
+		    "launcher (mpirun, mpiexec or srun)", from, rank, size, world.rank, world.size);
+	if (world.size > 1) {
+		static char name[128];
+		snprintf(name, sizeof name, "%s[rank %d]", progname, world.rank);
+		progname = name;
+	}
+	export_local_rank();
+}
+
+void dist_finalize(void)
+{
+	if (!world.mpi || world.finalized)
+		return;
+	world.finalized = true;
+	MPI_Finalize();
+}
+
+void dist_sum(double *x, int n)
+{
+	if (world.size > 1)
+		MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+}
+
+bool dist_same(uint64_t h)
+{
+	if (world.size == 1)
+		return true;
+	uint64_t v[2] = { h, ~h };	// min(h) and ~max(h)
+	MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+	return v[0] == ~v[1];
+}
+
+void dist_barrier(void)
+{
+	if (world.size > 1)
+		MPI_Barrier(MPI_COMM_WORLD);
+}
+
+#else	/* a build without MPI: a world of one */
+
+void dist_init(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	char err[256];
+	const char *from;
+	int rank, size, found = shard_from_env(&rank, &size, &from, err, sizeof err);
+	if (found < 0)
+		die("%s", err);
+	if (found && size > 1)
+		die("%s: launched as rank %d of %d, but this sepnet-train was built without MPI "
+		    "(NO_MPI, or no mpicc): install Open MPI or MPICH (make deps) and rebuild",
+		    from, rank, size);
+}
+
+void dist_finalize(void)
+{
+}
+
+void dist_sum(double *x, int n)
+{
+	(void)x;
+	(void)n;
+}
+
+bool dist_same(uint64_t h)
+{
+	(void)h;
+	return true;
+}
+
+void dist_barrier(void)
+{
+}
+
+#endif
+
+/* ---- the gradients ---- */
+
+struct dist_grads {
+	const struct backend *be;
+	real *grads;		/* be's memory */
+	size_t n;
+	int buckets;		/* bucket k: grads[lo(k) .. hi(k)), k = 0 the last floats */
+	int started;		/* buckets started in this pass, from k = 0 on */
+	bool comm;		/* the backend sums (NCCL) */
+	real *host;		/* a device backend without comm: the sums go through here */
+#ifdef SEPNET_MPI
+	MPI_Request *req;	/* per bucket, on host memory */
+#endif
+};
+
+#ifdef SEPNET_MPI
+static size_t bucket_lo(const struct dist_grads *g, int k)
+{
+	size_t back = (size_t)(k + 1) * BUCKET_FLOATS;
+	return g->n > back ? g->n - back : 0;
+}
+
+static size_t bucket_hi(const struct dist_grads *g, int k)
+{
+	return g->n - (size_t)k * BUCKET_FLOATS;
+}
+
+#endif
+
+struct dist_grads *dist_grads_create(const struct backend *be, real *grads, size_t n)
+{
+	if (world.size == 1)
+		return NULL;
+#ifdef SEPNET_MPI
+	struct dist_grads *g = xcalloc(1, sizeof *g);
+	g->be = be;
+	g->grads = grads;
+	g->n = n;
+	g->buckets = (int)((n + BUCKET_FLOATS - 1) / BUCKET_FLOATS);
+	g->req = xcalloc(g->buckets, sizeof *g->req);
+	if (be->comm_init) {
+		// rank 0 makes the communicator's id; every rank learns whether it could
+		struct {
+			int ok;
+			char id[BACKEND_COMM_ID_BYTES];
+			char why[256];
+		} id = { 0 };
+		if (world.rank == 0)
+			id.ok = be->comm_id(id.id, id.why, sizeof id.why) == 0;
+		MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+		if (id.ok) {
+			be->comm_init(id.id, world.rank, world.size);
+			g->comm = true;
+		} else if (world.rank == 0)
+			warn("%s: the gradients are summed through host memory over MPI (slower)",
+			     id.why);
+	}
+	if (!be->host && !g->comm)
+		g->host = xmalloc(n * sizeof(real));
+	return g;
+#else
+	(void)be;
+	(void)grads;
+	(void)n;
+	die("dist_grads_create: a world of %d in a build without MPI", world.size);
+#endif
+}
+
+void dist_grads_free(struct dist_grads *g)
+{
+	if (!g)
+		return;
+	if (g->comm)
+		g->be->comm_free();
+#ifdef SEPNET_MPI
+	free(g->req);
+#endif
+	free(g->host);
+	free(g);
+}
+
+#ifdef SEPNET_MPI
+static void start_bucket(struct dist_grads *g, int k)
+{
+	size_t lo = bucket_lo(g, k), hi = bucket_hi(g, k);
+	if (g->comm)
+		g->be->comm_allreduce(g->grads + lo, hi - lo);
+	else if (g->be->host)
+		MPI_Iallreduce(MPI_IN_PLACE, g->grads + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM,
+			       MPI_COMM_WORLD, &g->req[k]);
+	// (through host memory: all at once in dist_grads_finish)
+}
+#endif
+
+void dist_grads_ready(struct dist_grads *g, size_t from)
+{
+	if (!g)
+		return;
+#ifdef SEPNET_MPI
+	while (g->started < g->buckets && bucket_lo(g, g->started) >= from)
+		start_bucket(g, g->started++);
+	if (g->be->host && !g->comm && g->started) {	// MPI progresses inside its calls
+		int done;
+		MPI_Testall(g->started, g->req, &done, MPI_STATUSES_IGNORE);
+	}
+#else
+	(void)from;
+#endif
+}
+
+void dist_grads_finish(struct dist_grads *g)
+{
+	if (!g)
+		return;
+	dist_grads_ready(g, 0);
+#ifdef SEPNET_MPI
+	if (g->comm) {
+		g->be->comm_wait();
+	} else if (g->be->host) {
+		MPI_Waitall(g->buckets, g->req, MPI_STATUSES_IGNORE);
+	} else {
+		size_t bytes = g->n * sizeof(real);
+		g->be->download(g->host, g->grads, bytes);
+		for (int k = 0; k < g->buckets; k++) {
+			size_t lo = bucket_lo(g, k), hi = bucket_hi(g, k);
+			MPI_Allreduce(MPI_IN_PLACE, g->host + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM,
+				      MPI_COMM_WORLD);
+		}
+		g->be->upload(g->grads, g->host, bytes);
+	}
+#endif
+	g->started = 0;
+}
