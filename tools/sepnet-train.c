@@ -100,7 +100,8 @@ static void parse_options(int argc, char **argv, struct train_opts *o, bool *rec
 		case OPT_LOG_EVERY: o->log_every = positive("--log-every", optarg, 1); break;
 		case OPT_RECORDS: *records = true; break;
 		case OPT_VERSION:
-			printf("sepnet-train %s\n", SEPNET_VERSION);
+			printf("sepnet-train %s (data-parallel: %s)\n", SEPNET_VERSION,
+			       dist_library() ? dist_library() : "no, built without MPI");
 			exit(0);
 		case 'h':
 			usage(0);

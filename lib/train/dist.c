@@ -45,10 +45,10 @@ bool dist_writer(void)
 _Static_assert(sizeof(real) == sizeof(float), "the gradients are summed as MPI_FLOAT");
 
 /* A rank that ends before dist_finalize ends the job: the others would
- * wait for it in their next sum forever. */
+ * wait for it in their next sum forever.  (Alone, it just exits.) */
 static void abort_world(void)
 {
-	if (world.mpi && !world.finalized)
+	if (world.mpi && !world.finalized && world.size > 1)
 		MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
@@ -63,6 +63,15 @@ static void export_local_rank(void)
 	char buf[16];
 	snprintf(buf, sizeof buf, "%d", local);
 	setenv("SEPNET_LOCAL_RANK", buf, 1);
+}
+
+const char *dist_library(void)
+{
+	static char name[MPI_MAX_LIBRARY_VERSION_STRING];
+	int len;
+	MPI_Get_library_version(name, &len);
+	name[strcspn(name, ",\n")] = 0;	// "Open MPI v4.1.4, package: ..."
+	return name;
 }
 
 void dist_init(int *argc, char ***argv)
@@ -123,6 +132,11 @@ void dist_barrier(void)
 }
 
 #else	/* a build without MPI: a world of one */
+
+const char *dist_library(void)
+{
+	return NULL;
+}
 
 void dist_init(int *argc, char ***argv)
 {

@@ -34,6 +34,10 @@ struct backend;
 void dist_init(int *argc, char ***argv);
 void dist_finalize(void);
 
+/* The MPI library this binary runs on ("Open MPI v4.1.4"), or NULL in a
+ * build without MPI. */
+const char *dist_library(void);
+
 int dist_rank(void);
 int dist_size(void);
 /* Whether this is rank 0, the one that writes files and progress. */
