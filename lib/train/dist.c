@@ -190,7 +190,6 @@ struct dist_grads {
 #endif
 };
 
-#ifdef SEPNET_MPI
 static size_t bucket_lo(const struct dist_grads *g, int k)
 {
 	size_t back = (size_t)(k + 1) * BUCKET_FLOATS;
@@ -202,19 +201,25 @@ static size_t bucket_hi(const struct dist_grads *g, int k)
 	return g->n - (size_t)k * BUCKET_FLOATS;
 }
 
-#endif
-
-struct dist_grads *dist_grads_create(const struct backend *be, real *grads, size_t n)
+static struct dist_grads *grads_new(const struct backend *be, real *grads, size_t n)
 {
-	if (world.size == 1)
-		return NULL;
-#ifdef SEPNET_MPI
 	struct dist_grads *g = xcalloc(1, sizeof *g);
 	g->be = be;
 	g->grads = grads;
 	g->n = n;
 	g->buckets = (int)((n + BUCKET_FLOATS - 1) / BUCKET_FLOATS);
+#ifdef SEPNET_MPI
 	g->req = xcalloc(g->buckets, sizeof *g->req);
+#endif
+	return g;
+}
+
+struct dist_grads *dist_grads_create(const struct backend *be, real *grads, size_t n)
+{
+	if (!world.mpi)	// (a launch of one rank takes the sums' path: mpirun -np 1 checks it)
+		return NULL;
+#ifdef SEPNET_MPI
+	struct dist_grads *g = grads_new(be, grads, n);
 	if (be->comm_init) {
 		// rank 0 makes the communicator's id; every rank learns whether it could
 		struct {
@@ -239,8 +244,24 @@ struct dist_grads *dist_grads_create(const struct backend *be, real *grads, size
 	(void)be;
 	(void)grads;
 	(void)n;
-	die("dist_grads_create: a world of %d in a build without MPI", world.size);
+	return NULL;
 #endif
+}
+
+struct dist_grads *dist_grads_alone(const struct backend *be, real *grads, size_t n, char *why,
+				    size_t whylen)
+{
+	char id[BACKEND_COMM_ID_BYTES];
+	if (!be->comm_id) {
+		snprintf(why, whylen, "the %s backend has no sums of its own", be->name);
+		return NULL;
+	}
+	if (be->comm_id(id, why, whylen))
+		return NULL;
+	struct dist_grads *g = grads_new(be, grads, n);
+	be->comm_init(id, 0, 1);
+	g->comm = true;
+	return g;
 }
 
 void dist_grads_free(struct dist_grads *g)
@@ -256,32 +277,32 @@ void dist_grads_free(struct dist_grads *g)
 	free(g);
 }
 
-#ifdef SEPNET_MPI
 static void start_bucket(struct dist_grads *g, int k)
 {
 	size_t lo = bucket_lo(g, k), hi = bucket_hi(g, k);
-	if (g->comm)
+	if (g->comm) {
 		g->be->comm_allreduce(g->grads + lo, hi - lo);
-	else if (g->be->host)
+		return;
+	}
+#ifdef SEPNET_MPI
+	if (g->be->host)
 		MPI_Iallreduce(MPI_IN_PLACE, g->grads + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM,
 			       MPI_COMM_WORLD, &g->req[k]);
 	// (through host memory: all at once in dist_grads_finish)
-}
 #endif
+}
 
 void dist_grads_ready(struct dist_grads *g, size_t from)
 {
 	if (!g)
 		return;
-#ifdef SEPNET_MPI
 	while (g->started < g->buckets && bucket_lo(g, g->started) >= from)
 		start_bucket(g, g->started++);
+#ifdef SEPNET_MPI
 	if (g->be->host && !g->comm && g->started) {	// MPI progresses inside its calls
 		int done;
 		MPI_Testall(g->started, g->req, &done, MPI_STATUSES_IGNORE);
 	}
-#else
-	(void)from;
 #endif
 }
 
@@ -290,21 +311,23 @@ void dist_grads_finish(struct dist_grads *g)
 	if (!g)
 		return;
 	dist_grads_ready(g, 0);
-#ifdef SEPNET_MPI
 	if (g->comm) {
 		g->be->comm_wait();
-	} else if (g->be->host) {
-		MPI_Waitall(g->buckets, g->req, MPI_STATUSES_IGNORE);
 	} else {
-		size_t bytes = g->n * sizeof(real);
-		g->be->download(g->host, g->grads, bytes);
-		for (int k = 0; k < g->buckets; k++) {
-			size_t lo = bucket_lo(g, k), hi = bucket_hi(g, k);
-			MPI_Allreduce(MPI_IN_PLACE, g->host + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM,
-				      MPI_COMM_WORLD);
+#ifdef SEPNET_MPI
+		if (g->be->host) {
+			MPI_Waitall(g->buckets, g->req, MPI_STATUSES_IGNORE);
+		} else {
+			size_t bytes = g->n * sizeof(real);
+			g->be->download(g->host, g->grads, bytes);
+			for (int k = 0; k < g->buckets; k++) {
+				size_t lo = bucket_lo(g, k), hi = bucket_hi(g, k);
+				MPI_Allreduce(MPI_IN_PLACE, g->host + lo, (int)(hi - lo), MPI_FLOAT,
+					      MPI_SUM, MPI_COMM_WORLD);
+			}
+			g->be->upload(g->grads, g->host, bytes);
 		}
-		g->be->upload(g->grads, g->host, bytes);
-	}
 #endif
+	}
 	g->started = 0;
 }

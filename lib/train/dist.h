@@ -55,8 +55,15 @@ struct dist_grads;
 
 /* Sums of grads (n floats of be's memory) over the ranks: NCCL when be
  * has it, else MPI on host memory (through a host copy on a device
- * backend without it).  NULL for a world of one. */
+ * backend without it).  NULL without a launcher; a launch of one rank
+ * takes this path too (mpirun -np 1: tests/gpu/check.sh's NCCL check). */
 struct dist_grads *dist_grads_create(const struct backend *be, real *grads, size_t n);
+/* The backend's own sums (NCCL) over a world of this process alone, with
+ * no launcher and no MPI: the sums are the gradients themselves, which
+ * checks the path on a GPU (check-train --comm).  NULL with why when the
+ * backend has none. */
+struct dist_grads *dist_grads_alone(const struct backend *be, real *grads, size_t n, char *why,
+				    size_t whylen);
 void dist_grads_free(struct dist_grads *g);
 /* A backward pass has made grads[from .. n) final: start the sums of the
  * buckets it covers.  Any order of calls; from only decreases in a pass. */

@@ -317,7 +317,12 @@ static void add_stats(struct loss_stats *sum, const struct loss_stats *st, doubl
 		sum->sisdr_source[s] += w * st->sisdr_source[s];
 }
 
-double trainer_micro(struct trainer *t, const float *stems, uint64_t micro,
+static void grads_ready(void *ctx, size_t from)
+{
+	dist_grads_ready(ctx, from);
+}
+
+double trainer_micro(struct trainer *t, const float *stems, uint64_t micro, bool last,
 		     struct loss_stats *ls)
 {
 	const struct config *c = &t->cfg;
@@ -336,9 +341,22 @@ double trainer_micro(struct trainer *t, const float *stems, uint64_t micro,
 		die("sepnet-train: %lld samples are too few for n_fft %d", (long long)n, c->n_fft);
 	model_forward(m, B, model_segment_frames(c));
 	double loss = loss_compute(t->lw, m->dyspec, m->yspec, ls);
-	if (isfinite(loss))
+	if (isfinite(loss)) {
+		// the step's gradients are final as the last backward makes them:
+		// their sums over the ranks start at once
+		if (last && t->dg) {
+			m->grads_ready = grads_ready;
+			m->grads_ready_ctx = t->dg;
+		}
 		model_backward(m);
+		m->grads_ready = NULL;
+	}
 	return loss;
+}
+
+void trainer_sum_grads(struct trainer *t)
+{
+	dist_grads_finish(t->dg);
 }
 
 double trainer_update(struct trainer *t, float lr)
@@ -374,11 +392,6 @@ static bool all_have(const struct trainer *t, bool have)
 	double n = have;
 	dist_sum(&n, 1);
 	return n == t->ranks;
-}
-
-static void grads_ready(void *ctx, size_t from)
-{
-	dist_grads_ready(ctx, from);
 }
 
 /* The step's statistics and whether its losses were finite, summed over
@@ -421,20 +434,14 @@ enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
 		}
 		if (finite) {	// else the step is lost anyway: only read its records
 			struct loss_stats ls;
-			// the last micro-batch's gradients are final as its backward
-			// makes them: their sums over the ranks start at once
-			if (k == accum - 1 && t->dg) {
-				t->m->grads_ready = grads_ready;
-				t->m->grads_ready_ctx = t->dg;
-			}
-			double loss = trainer_micro(t, stems, (uint64_t)(t->micro + k), &ls);
-			t->m->grads_ready = NULL;
+			double loss = trainer_micro(t, stems, (uint64_t)(t->micro + k), k == accum - 1,
+						    &ls);
 			add_stats(&st->loss, &ls, 1.0 / accum, t->m->S);
 			finite = isfinite(loss);
 		}
 		release_batch(t);
 	}
-	dist_grads_finish(t->dg);	// on every rank, whatever its losses
+	trainer_sum_grads(t);	// on every rank, whatever its losses
 	finite = reduce_step(t, st, finite);
 	t->micro += accum;
 	t->records += (int64_t)B * accum;

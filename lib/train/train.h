@@ -75,17 +75,21 @@ void trainer_prefetch(struct trainer *t, struct snt_reader *r);
 enum train_step_result trainer_step(struct trainer *t, struct snt_reader *r,
 				    struct train_step_stats *st);
 
-/* The two halves of trainer_step, for checks and benchmarks that bring
- * their own stems.  trainer_micro: forward, loss and backward of one
- * micro-batch of stems (B, S, C, N), host memory (pinned on a device
- * backend), its gradients added to the model's (none when the loss is not
- * finite); micro numbers the dropout masks.  Returns the loss.
- * trainer_update: average the gradients over gradient_accum, clip them,
- * take an AdamW step at rate lr and update the EMA, on the backend;
- * returns the norm before clipping (nothing changed when it is not
- * finite). */
-double trainer_micro(struct trainer *t, const float *stems, uint64_t micro,
+/* The parts of trainer_step, for checks and benchmarks that bring their
+ * own stems.  trainer_micro: forward, loss and backward of one micro-batch
+ * of stems (B, S, C, N), host memory (pinned on a device backend), its
+ * gradients added to the model's (none when the loss is not finite);
+ * micro numbers the dropout masks; last: it ends the step, so on a
+ * data-parallel run (dist.h) the gradients' sums over the ranks start
+ * during its backward.  Returns the loss.  trainer_sum_grads: wait for
+ * those sums (every rank, whatever its losses; nothing alone).
+ * trainer_update: average the gradients over gradient_accum and the
+ * ranks, clip them, take an AdamW step at rate lr and update the EMA, on
+ * the backend; returns the norm before clipping (nothing changed when it
+ * is not finite). */
+double trainer_micro(struct trainer *t, const float *stems, uint64_t micro, bool last,
 		     struct loss_stats *ls);
+void trainer_sum_grads(struct trainer *t);
 double trainer_update(struct trainer *t, float lr);
 
 /* True when the current epoch has had its epoch_size records. */

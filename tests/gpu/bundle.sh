@@ -18,8 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=tests/gpu/bundle
 obj=${BUNDLE_OBJDIR:-/tmp/sepnet-bundle-$(id -u)}
-tools=(sepnet-fwd sepnet-train stft istft)
-checks=(check-ops check-train)
+tools=(sepnet-fwd sepnet-train stft istft musdb-cat)
+checks=(check-ops check-train make-dataset)
 
 mkdir -p "$obj"
 make --no-print-directory OBJDIR="$obj" BINDIR="$obj/bin" ARCH=x86-64-v3 -j"$(nproc)" \

@@ -28,6 +28,11 @@
 # 6. training examples/s and device memory of small, base and xlarge at
 #    their configured batch sizes, and the PyTorch twin
 #    (tests/gpu/torch_gpu_train.py: bf16 autocast, SDPA, fused AdamW).
+# 7. data-parallel training: check-train --comm (the trainer's gradients
+#    through NCCL, alone in its world, against the trainer without: the
+#    same bits), and sepnet-train under mpirun -np 1 against no launcher
+#    where mpirun is installed and the tools are on PATH (the bundle
+#    carries no MPI launcher).
 # 3. × realtime of base.ini (bf16, as configured) on a 5-minute stereo
 #    track, wall time of whole processes: spectrogram mode, waveform mode
 #    (and the marginal cost of one more track in a stream, which leaves out
@@ -58,9 +63,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failed=0
 
-# tool ARGS...: a bundled tool through the bundled loader and libraries
-# (a dry run turns -d cuda into -d cpu and the checks into --self)
-tool() {
+# tool_cmd ARGS...: the command line (in cmd) that runs a bundled tool
+# through the bundled loader and libraries (a dry run turns -d cuda into
+# -d cpu and the checks into --self); tool ARGS... runs it
+tool_cmd() {
 	local t=$1 a args=()
 	shift
 	if [ -n "$dry" ]; then
@@ -71,11 +77,16 @@ tool() {
 		args=("$@")
 	fi
 	if [ -n "$from_path" ]; then
-		timeout 240 "$t" "${args[@]}"
+		cmd=("$t" "${args[@]}")
 	else
-		SEPNET_CUDA_PLUGIN=$B/bin/sepnet-cuda.so timeout 240 "$B/lib/ld-linux-x86-64.so.2" \
-			--library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" "$B/bin/$t" "${args[@]}"
+		cmd=(env SEPNET_CUDA_PLUGIN="$B/bin/sepnet-cuda.so" "$B/lib/ld-linux-x86-64.so.2"
+			--library-path "$B/lib${CUDA_LIBS:+:$CUDA_LIBS}" "$B/bin/$t" "${args[@]}")
 	fi
+}
+tool() {
+	local cmd
+	tool_cmd "$@"
+	timeout 240 "${cmd[@]}"
 }
 # torch_train CONFIG STEPS WARMUP: the PyTorch twin's training step
 torch_train() {
@@ -224,6 +235,32 @@ done
 # (check-train --bench times the trainer's step that sepnet-train
 # runs, on stems held in memory as the PyTorch script's are; the tool on a
 # musdb-cat pipe needs the data set and musdb-cat, which are not bundled)
+
+echo "== 7. data-parallel training (issue 17): NCCL, and a launch of one rank"
+# the trainer's gradients through NCCL (lib/train/dist.h) as a rank's, alone
+# in its world, against the trainer without: the same bits
+tool check-train --comm 20 configs/tiny.ini || failed=1
+# sepnet-train under mpirun -np 1 (MPI, and NCCL on cuda) against no launcher,
+# with the tools on PATH: the bundle's libmpi would need its Open MPI's
+# components and launcher, which it does not carry
+if [ -n "$from_path" ] && command -v mpirun > /dev/null; then
+	tool make-dataset --seed 3 --train 4 --test 0 --seconds 3 "$tmp/ds" > /dev/null &&
+		tool musdb-cat train -r "$tmp/ds" -c configs/tiny.ini -n 40 > "$tmp/train.snt" ||
+		{ echo "FAIL: training records"; failed=1; }
+	for how in alone mpirun; do
+		tool_cmd sepnet-train -d cuda -c configs/tiny.ini -o "$tmp/$how" --steps 10 -q "$tmp/train.snt"
+		[ $how = alone ] || cmd=(mpirun --allow-run-as-root --oversubscribe -np 1 "${cmd[@]}")
+		timeout 240 "${cmd[@]}" || { echo "FAIL: sepnet-train ($how)"; failed=1; }
+	done
+	if cmp -s "$tmp/alone/last.safetensors" "$tmp/mpirun/last.safetensors"; then
+		echo "  sepnet-train under mpirun -np 1: the checkpoint of the run without (same bytes)"
+	else
+		echo "FAIL: sepnet-train under mpirun -np 1 differs from the run without"
+		failed=1
+	fi
+else
+	echo "  (sepnet-train under mpirun -np 1: needs the tools on PATH and mpirun (CHECK_TOOLS=path); tests/64-dist.bats runs it on the CPU)"
+fi
 
 [ $failed = 0 ] && echo "check.sh: every check passed" || echo "check.sh: FAILED"
 exit $failed

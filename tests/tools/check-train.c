@@ -15,6 +15,11 @@
  *   check-train --self ...
  *       any of these with the cpu backend standing in for cuda: a dry run
  *       of the tool itself on a machine without a GPU (make test)
+ *   check-train --comm STEPS CONFIG
+ *       STEPS steps on cuda twice, the second with its gradients summed by
+ *       NCCL as a data-parallel rank's are (lib/train/dist.h), alone in its
+ *       world; the weights must be the same bits (skipped on the cpu,
+ *       which has no sums of its own)
  *   check-train --bench STEPS CONFIG
  *       examples per second over STEPS steps (after two warm-up steps) on
  *       one batch of stems held on the device, and the device memory the
@@ -185,8 +190,8 @@ static int check_step(const char *path, int batch, uint64_t seed)
 	for (int k = 0; k < accum; k++) {
 		make_stems(stems, B, m->S, m->C, n, c.sample_rate, (uint64_t)k);
 		struct loss_stats lg, lc;
-		double a = trainer_micro(tg, stems, (uint64_t)k, &lg);
-		double b = trainer_micro(tc, stems, (uint64_t)k, &lc);
+		double a = trainer_micro(tg, stems, (uint64_t)k, false, &lg);
+		double b = trainer_micro(tc, stems, (uint64_t)k, false, &lc);
 		double e = fabs(a - b) / (fabs(b) > 1 ? fabs(b) : 1);
 		printf("  micro-batch %d   loss cuda %.7g cpu %.7g (relative %.3g), SI-SDR %.4f / %.4f dB\n",
 		       k, a, b, e, lg.sisdr, lc.sisdr);
@@ -226,7 +231,7 @@ static int learn(int steps, const char *path)
 		for (int k = 0; k < c.gradient_accum; k++) {
 			make_stems(stems, c.batch_size, m->S, m->C, c.segment_length, c.sample_rate,
 				   (uint64_t)(s * c.gradient_accum + k) + 1000);
-			loss += trainer_micro(t, stems, (uint64_t)(s * c.gradient_accum + k), NULL) /
+			loss += trainer_micro(t, stems, (uint64_t)(s * c.gradient_accum + k), false, NULL) /
 				c.gradient_accum;
 		}
 		trainer_update(t, c.learning_rate);
@@ -264,7 +269,7 @@ static int bench(int steps, const char *path)
 		}
 		model_zero_grad(m);
 		for (int k = 0; k < c.gradient_accum; k++)	// a copy a micro-batch, as sepnet-train's
-			loss = trainer_micro(t, stems, (uint64_t)(s + 2), NULL);
+			loss = trainer_micro(t, stems, (uint64_t)(s + 2), false, NULL);
 		trainer_update(t, c.learning_rate);
 	}
 	gpu->sync();
@@ -277,6 +282,57 @@ static int bench(int steps, const char *path)
 	gpu->host_free(stems);
 	trainer_free(t);
 	return isfinite(loss) ? 0 : 1;
+}
+
+/* STEPS steps of CONFIG on the GPU twice from the same weights on the same
+ * stems, the second trainer's gradients going through the backend's own
+ * sums (NCCL) as a data-parallel rank's do, alone in its world: the
+ * weights must come out the same bits (a sum over one rank is the
+ * gradient), and nothing may fail on the way (NCCL loaded, the
+ * communicator made, every bucket's sum ordered after its backward). */
+static int comm(int steps, const char *path)
+{
+	const struct backend *gpu = the_gpu();
+	struct config c;
+	load_config(&c, path, 0);
+	struct trainer *t[2];
+	char why[256];
+	for (int i = 0; i < 2; i++)
+		t[i] = trainer_create_on(&c, 0, gpu);
+	struct model *m = trainer_model(t[1]);
+	t[1]->dg = dist_grads_alone(gpu, m->grads, m->n_params, why, sizeof why);
+	if (!t[1]->dg) {
+		printf("check-train --comm %s: skipped: %s\n", path, why);
+		trainer_free(t[0]);
+		trainer_free(t[1]);
+		return self ? 0 : 1;	// on a GPU, NCCL must be there
+	}
+	size_t rec = (size_t)c.batch_size * m->S * m->C * c.segment_length;
+	float *stems = gpu->host_alloc(rec * sizeof(float));
+	double loss[2] = { 0 };
+	for (int s = 0; s < steps; s++) {
+		for (int i = 0; i < 2; i++) {
+			model_zero_grad(trainer_model(t[i]));
+			for (int k = 0; k < c.gradient_accum; k++) {
+				uint64_t micro = (uint64_t)(s * c.gradient_accum + k);
+				make_stems(stems, c.batch_size, m->S, m->C, c.segment_length,
+					   c.sample_rate, micro + 1000);
+				loss[i] = trainer_micro(t[i], stems, micro, k == c.gradient_accum - 1, NULL);
+			}
+			trainer_sum_grads(t[i]);
+			trainer_update(t[i], c.learning_rate);
+		}
+	}
+	const real *w0 = trainer_eval_weights(t[0]), *w1 = trainer_eval_weights(t[1]);
+	size_t differ = 0;
+	for (size_t i = 0; i < m->n_params; i++)
+		differ += memcmp(&w0[i], &w1[i], sizeof *w0) != 0;
+	printf("check-train --comm %s: %d steps, last loss %.6f and %.6f, %zu of %zu weights differ: %s\n",
+	       path, steps, loss[0], loss[1], differ, m->n_params, differ ? "FAIL" : "ok");
+	gpu->host_free(stems);
+	trainer_free(t[0]);
+	trainer_free(t[1]);
+	return differ != 0;
 }
 
 static int positive(const char *s)
@@ -298,6 +354,8 @@ int main(int argc, char **argv)
 		return learn(positive(argv[2]), argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "--bench"))
 		return bench(positive(argv[2]), argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "--comm"))
+		return comm(positive(argv[2]), argv[3]);
 	int batch = 0, i = 1;
 	if (argc > 2 && !strcmp(argv[1], "--batch")) {
 		batch = positive(argv[2]);
@@ -305,6 +363,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - i < 1 || argc - i > 2)
 		die_usage("usage: check-train [--self] [--batch B] CONFIG [SEED] | "
-			  "[--self] --learn STEPS CONFIG | [--self] --bench STEPS CONFIG");
+			  "[--self] --learn STEPS CONFIG | [--self] --bench STEPS CONFIG | "
+			  "[--self] --comm STEPS CONFIG");
 	return check_step(argv[i], batch, argc - i == 2 ? (uint64_t)positive(argv[i + 1]) : 7);
 }
