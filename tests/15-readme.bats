@@ -28,6 +28,10 @@ setup() {
 
 @test "README: every command shown runs as written" {
 	export HOME=$BATS_FILE_TMPDIR/home
+	# the data-parallel commands: Open MPI refuses root without these (CI
+	# runs as root), and the host file names this machine
+	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+	echo "localhost slots=2" > hosts
 	ln -sfn "$ROOT/configs" configs
 	ln -sfn "$ROOT/models" models
 	make_wav song.wav 3
@@ -39,7 +43,7 @@ setup() {
 		if [[ $cmd == *sepnet-train* ]]; then
 			# endless: stop it after its first step, as ^C would
 			rm -rf runs/base
-			bash -o pipefail -c "$cmd" 2> train.err &
+			bash -o pipefail -c "$cmd" 2> train.err < /dev/null &	# (mpirun reads stdin)
 			local pid=$! waited=0
 			until grep -q 'step 1' train.err 2>/dev/null || [ $waited -ge 300 ]; do
 				sleep 1
