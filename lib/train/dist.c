@@ -187,6 +187,8 @@ struct dist_grads {
 	real *host;		/* a device backend without comm: the sums go through here */
 #ifdef SEPNET_MPI
 	MPI_Request *req;	/* per bucket, on host memory */
+	MPI_Status *status;	/* (their statuses: MPICH's MPI_STATUSES_IGNORE is a
+				   pointer GCC warns about) */
 #endif
 };
 
@@ -210,6 +212,7 @@ static struct dist_grads *grads_new(const struct backend *be, real *grads, size_
 	g->buckets = (int)((n + BUCKET_FLOATS - 1) / BUCKET_FLOATS);
 #ifdef SEPNET_MPI
 	g->req = xcalloc(g->buckets, sizeof *g->req);
+	g->status = xcalloc(g->buckets, sizeof *g->status);
 #endif
 	return g;
 }
@@ -272,6 +275,7 @@ void dist_grads_free(struct dist_grads *g)
 		g->be->comm_free();
 #ifdef SEPNET_MPI
 	free(g->req);
+	free(g->status);
 #endif
 	free(g->host);
 	free(g);
@@ -301,7 +305,7 @@ void dist_grads_ready(struct dist_grads *g, size_t from)
 #ifdef SEPNET_MPI
 	if (g->be->host && !g->comm && g->started) {	// MPI progresses inside its calls
 		int done;
-		MPI_Testall(g->started, g->req, &done, MPI_STATUSES_IGNORE);
+		MPI_Testall(g->started, g->req, &done, g->status);
 	}
 #endif
 }
@@ -316,7 +320,7 @@ void dist_grads_finish(struct dist_grads *g)
 	} else {
 #ifdef SEPNET_MPI
 		if (g->be->host) {
-			MPI_Waitall(g->buckets, g->req, MPI_STATUSES_IGNORE);
+			MPI_Waitall(g->buckets, g->req, g->status);
 		} else {
 			size_t bytes = g->n * sizeof(real);
 			g->be->download(g->host, g->grads, bytes);

@@ -403,6 +403,10 @@ static void run_open(struct run *run, const struct train_opts *o)
 	const struct backend *be = backend_get(o->device);	// before anything is written
 	struct config cfg;
 	config_load_or_die(&cfg, o->config_path ? o->config_path : run->config_out);
+	if (cfg.batch_size % dist_size())
+		die("%s: batch_size %d is not a multiple of the %d ranks: each rank takes batch_size / "
+		    "ranks examples of every micro-batch (batch_size stays the global batch)",
+		    o->config_path ? o->config_path : run->config_out, cfg.batch_size, dist_size());
 	int64_t epoch_size = epoch_size_of(&cfg, o);
 	if (o->valid && access(o->valid, R_OK) < 0)
 		die("%s:", o->valid);
