@@ -9,6 +9,10 @@
 #ifdef SEPNET_MPI
 #include <mpi.h>
 #endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <sched.h>
 
 #include "backend.h"
 #include "shard.h"
@@ -52,17 +56,30 @@ static void abort_world(void)
 		MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
-/* The rank among this node's ranks, for the plugin's choice of GPU. */
-static void export_local_rank(void)
+/* This node's ranks share it: the rank among them picks the GPU (the
+ * plugin reads SEPNET_LOCAL_RANK), and without OMP_NUM_THREADS each takes
+ * its share of the cores it may run on (mpirun binds a rank to a core when
+ * there are enough; mpiexec leaves every rank every core, and ranks that
+ * each start a thread per core wait on each other's). */
+static void share_node(void)
 {
 	MPI_Comm node;
-	int local;
+	int local, locals;
 	MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
 	MPI_Comm_rank(node, &local);
+	MPI_Comm_size(node, &locals);
 	MPI_Comm_free(&node);
 	char buf[16];
 	snprintf(buf, sizeof buf, "%d", local);
 	setenv("SEPNET_LOCAL_RANK", buf, 1);
+#ifdef _OPENMP
+	cpu_set_t cpus;
+	if (!getenv("OMP_NUM_THREADS") && locals > 1 &&
+	    sched_getaffinity(0, sizeof cpus, &cpus) == 0) {
+		int n = CPU_COUNT(&cpus);
+		omp_set_num_threads(n > locals ? n / locals : 1);
+	}
+#endif
 }
 
 const char *dist_library(void)
@@ -99,7 +116,7 @@ void dist_init(int *argc, char ***argv)
 		snprintf(name, sizeof name, "%s[rank %d]", progname, world.rank);
 		progname = name;
 	}
-	export_local_rank();
+	share_node();
 }
 
 void dist_finalize(void)
