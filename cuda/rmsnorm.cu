@@ -9,7 +9,7 @@
 // out, inp (N, C); one warp per row: lanes sum x² over a stride of 32, a
 // shuffle reduction gives the row's sum to every lane; 4 rows per block of 128
 __global__ static void rmsnorm_kernel(float *out, float *rstd, const float *inp,
-				      const float *weight, int N, int C)
+				      const float *weight, int N, int C, float eps)
 {
 	int row = blockIdx.x * 4 + threadIdx.x / 32, lane = threadIdx.x % 32;
 	if (row >= N)
@@ -20,7 +20,7 @@ __global__ static void rmsnorm_kernel(float *out, float *rstd, const float *inp,
 		ss += x[i] * x[i];
 	for (int off = 16; off > 0; off /= 2)
 		ss += __shfl_xor_sync(0xffffffff, ss, off);
-	float r = 1 / sqrtf(ss / C + 1e-6f);
+	float r = 1 / sqrtf(ss / C + eps);
 	float *y = out + (int64_t)row * C;
 	for (int i = lane; i < C; i += 32)
 		y[i] = x[i] * r * weight[i];
@@ -71,10 +71,10 @@ __global__ static void rmsnorm_backward_kernel(float *dinp, const float *dout, c
 /* ---- launchers ---- */
 
 extern "C" void rmsnorm_forward_cuda(float *out, float *rstd, const float *inp,
-				     const float *weight, int N, int C)
+				     const float *weight, int N, int C, float eps)
 {
 	cudaStream_t stream = cuda_stream();
-	rmsnorm_kernel<<<(N + 3) / 4, 128, 0, stream>>>(out, rstd, inp, weight, N, C);
+	rmsnorm_kernel<<<(N + 3) / 4, 128, 0, stream>>>(out, rstd, inp, weight, N, C, eps);
 	LAUNCH_CHECK();
 }
 

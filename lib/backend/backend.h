@@ -54,12 +54,22 @@ struct backend_stft;
 	X(void, linear_gelu_forward, (real *out, const real *inp, const real *weight,       \
 				      const real *bias, int N, int in_dim, int out_dim))     \
 	X(void, rmsnorm_forward, (real *out, real *rstd, const real *inp, const real *weight, \
-				  int N, int C))                                             \
+				  int N, int C, float eps))                                  \
 	X(void, rmsnorm_backward, (real *dinp, real *dweight, const real *dout,              \
 				   const real *inp, const real *weight, const real *rstd, int N, \
 				   int C))                                                   \
 	X(void, gelu_forward, (real *out, const real *inp, size_t n))                        \
 	X(void, gelu_backward, (real *dinp, const real *dout, const real *inp, size_t n))    \
+	X(void, tanh_forward, (real *out, const real *inp, size_t n))                        \
+	X(void, tanh_backward, (real *dinp, const real *dout, const real *out, size_t n))    \
+	X(void, glu_forward, (real *out, const real *inp, int N, int w))                     \
+	X(void, glu_backward, (real *dinp, const real *dout, const real *inp, int N, int w)) \
+	X(void, head_gate_forward, (real *out, const real *att, const real *gate, int N,    \
+				    int A, int n_heads))                                     \
+	X(void, head_gate_backward, (real *datt, real *dgate, const real *dout,             \
+				     const real *att, const real *gate, int N, int A,         \
+				     int n_heads))                                           \
+	X(void, axis_swap, (real *out, const real *inp, int B, int X, int Y, int D))         \
 	X(void, rope_forward, (real *qkv, const real *cos_sin, int B, int T, int A,         \
 			       int n_heads))                                                 \
 	X(void, rope_backward, (real *dqkv, const real *cos_sin, int B, int T, int A,       \
@@ -79,6 +89,14 @@ struct backend_stft;
 			       int C, int F, int T))                                         \
 	X(void, mask_backward, (real *dmask, const real *dyspec, const real *x, int B, int S, \
 				int C, int F, int T))                                        \
+	X(void, band_features, (real *feat, const real *x, const int *bands, int n_bands,   \
+				int B, int C, int F, int T))                                 \
+	X(void, band_mask_forward, (real *yspec, const real *mask, const real *x,           \
+				    const int *bands, int n_bands, int B, int S, int C,      \
+				    int F, int T))                                           \
+	X(void, band_mask_backward, (real *dmask, const real *dyspec, const real *x,        \
+				     const int *bands, int n_bands, int B, int S, int C,     \
+				     int F, int T))                                          \
 	X(void, loss_time_terms, (double *sisdr, double *l1, real *dx, const real *x,        \
 				  const real *y, int BS, int64_t len, double c_sisdr,        \
 				  double c_l1))                                              \

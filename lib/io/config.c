@@ -18,6 +18,8 @@
  *               flash_attention false, dropout 0.1,
  *               sources drums,bass,other,vocals, sample_rate 44100
  *               (channels is always 2; the key is accepted only as 2)
+ *               bsroformer only: bands paper, time_depth 1, freq_depth 1,
+ *               mask_depth 2
  *   [train]     batch_size 24, segment_length 220500, num_epochs 150,
  *               learning_rate 1e-3, use_amp false, amp_dtype bfloat16,
  *               num_workers 8, gradient_accum 1, weight_decay 0,
@@ -62,6 +64,7 @@ enum key_type {
 	KEY_ENUM,		/* int-sized enum: index into choices */
 	KEY_FFN_LIST,		/* ffn_hidden_dim / n_ffn */
 	KEY_SOURCES,		/* sources / n_sources */
+	KEY_BANDS,		/* band_width / n_bands; "paper" is n_bands 0 */
 };
 
 enum key_range {
@@ -111,6 +114,10 @@ static const struct key keys[] = {
 	{ "model", "sources", KEY_SOURCES, RANGE_ANY, F(sources), NULL, false, 0 },
 	{ "model", "sample_rate", KEY_INT, RANGE_POSITIVE, F(sample_rate), NULL, false, 768000 },
 	{ "model", "channels", KEY_INT, RANGE_STEREO, F(channels), NULL, false, 0 },
+	{ "model", "bands", KEY_BANDS, RANGE_POSITIVE, F(band_width), NULL, false, 32769 },
+	{ "model", "time_depth", KEY_INT, RANGE_POSITIVE, F(time_depth), NULL, false, 64 },
+	{ "model", "freq_depth", KEY_INT, RANGE_POSITIVE, F(freq_depth), NULL, false, 64 },
+	{ "model", "mask_depth", KEY_INT, RANGE_POSITIVE, F(mask_depth), NULL, false, 16 },
 
 	{ "train", "batch_size", KEY_INT, RANGE_POSITIVE, F(batch_size), NULL, false, 4096 },
 	{ "train", "segment_length", KEY_INT64, RANGE_POSITIVE, F(segment_length), NULL, false, 134217728 },
@@ -176,6 +183,9 @@ void config_defaults(struct config *c)
 		set_string(c->sources[i], default_sources[i]);
 	c->sample_rate = 44100;
 	c->channels = 2;
+	c->n_bands = 0;
+	c->time_depth = c->freq_depth = 1;
+	c->mask_depth = 2;
 
 	c->batch_size = 24;
 	c->segment_length = 220500;	/* 5 s at 44.1 kHz */
@@ -336,6 +346,14 @@ static const char *key_check(const struct config *c, const struct key *k,
 		for (int i = 0; i < c->n_ffn && !why; i++)
 			why = range_violation(k, c->ffn_hidden_dim[i], buf, buflen);
 		return why;
+	case KEY_BANDS:
+		if (c->n_bands == 1 || c->n_bands > CONFIG_MAX_BANDS) {
+			snprintf(buf, buflen, "needs 2 to %d widths, or paper", CONFIG_MAX_BANDS);
+			return buf;
+		}
+		for (int i = 0; i < c->n_bands && !why; i++)
+			why = range_violation(k, c->band_width[i], buf, buflen);
+		return why;
 	case KEY_SOURCES:
 		if (c->n_sources < 1 || c->n_sources > CONFIG_MAX_SOURCES) {
 			snprintf(buf, buflen, "needs 1 to %d names", CONFIG_MAX_SOURCES);
@@ -421,13 +439,13 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 {
 	void *p = field(c, k);
 	char list[LINE_MAX_CHARS];
-	char *items[CONFIG_MAX_FFN > CONFIG_MAX_SOURCES ? CONFIG_MAX_FFN : CONFIG_MAX_SOURCES];
+	char *items[CONFIG_MAX_BANDS];
 	const char *why = NULL;
 	int n;
 
 	if (!*value)
-		return k->type == KEY_FFN_LIST || k->type == KEY_SOURCES ? "empty list"
-									  : "empty value";
+		return k->type == KEY_FFN_LIST || k->type == KEY_SOURCES || k->type == KEY_BANDS
+			       ? "empty list" : "empty value";
 	switch (k->type) {
 	case KEY_INT:
 		if (parse_int(value, p))
@@ -473,6 +491,19 @@ static const char *key_set(struct config *c, const struct key *k, const char *va
 		c->n_ffn = n;
 		for (int i = 0; i < n && !why; i++)
 			if (parse_int(items[i], &c->ffn_hidden_dim[i]))
+				why = "malformed integer in list";
+		break;
+	case KEY_BANDS:
+		memset(c->band_width, 0, sizeof c->band_width);
+		c->n_bands = 0;
+		if (!strcmp(value, "paper"))
+			break;
+		snprintf(list, sizeof list, "%s", value);
+		if ((n = split_list(list, items, CONFIG_MAX_BANDS, &why)) < 0)
+			break;
+		c->n_bands = n;
+		for (int i = 0; i < n && !why; i++)
+			if (parse_int(items[i], &c->band_width[i]))
 				why = "malformed integer in list";
 		break;
 	case KEY_SOURCES:
@@ -662,6 +693,30 @@ static int validate(const struct config *c, const char *name, const int *key_lin
 			  k, c->attention_dim, c->n_heads);
 		return -1;
 	}
+	if (!strcmp(c->arch, "bsroformer")) {
+		int F = config_freq_bins(c), sum = 0;
+		for (int i = 0; i < c->n_bands; i++)
+			sum += c->band_width[i];
+		if (c->n_bands && sum != F) {
+			set_error(err, errlen, name, model_line(key_line, "bands"),
+				  "[model] bands: the widths add up to %d bins, but n_fft %d has %d "
+				  "(or write bands = paper)", sum, c->n_fft, F);
+			return -1;
+		}
+		if (c->n_ffn != 1) {
+			set_error(err, errlen, name, model_line(key_line, "ffn_hidden_dim"),
+				  "[model] ffn_hidden_dim: the bsroformer's feed-forward has one hidden "
+				  "layer; give one width (4 x emb_dim in the paper)");
+			return -1;
+		}
+		int starts[CONFIG_MAX_BANDS + 1];
+		if (config_bands(c, starts) < 2) {
+			set_error(err, errlen, name, model_line(key_line, "n_fft"),
+				  "[model] n_fft: %d leaves fewer than 2 bands of the paper's split "
+				  "(give bands = widths)", c->n_fft);
+			return -1;
+		}
+	}
 	// sizes that each key allows but not together: the parameters of the
 	// model, and the samples of one micro-batch (every key is bounded
 	// above, so the products fit in int64)
@@ -689,18 +744,64 @@ static int validate(const struct config *c, const char *name, const int *key_lin
 	return 0;
 }
 
-int64_t config_param_count(const struct config *c)
+/* BS-RoFormer's band widths for 1025 bins: the split of Lu et al. (2023),
+ * DEFAULT_FREQS_PER_BANDS of the bs-roformer package */
+static const int paper_bands[][2] = {	/* { count, width } */
+	{ 24, 2 }, { 12, 4 }, { 8, 12 }, { 8, 24 }, { 8, 48 }, { 1, 128 }, { 1, 129 },
+};
+
+int config_bands(const struct config *c, int starts[CONFIG_MAX_BANDS + 1])
 {
-	int64_t d = c->emb_dim, A = c->attention_dim, F = c->n_fft / 2 + 1;
-	int64_t din = 2 * (int64_t)c->channels * F, dout = (int64_t)c->n_sources * din;
-	int64_t block = d + 3 * A * d + d * A + d + d;	// attn_norm, wq wk wv, wo + bias, ffn_norm
+	int F = config_freq_bins(c), n = 0;
+	starts[0] = 0;
+	if (c->n_bands) {
+		for (int i = 0; i < c->n_bands; i++, n++)
+			starts[n + 1] = starts[n] + c->band_width[i];
+		return n;
+	}
+	int edge = 0;
+	for (size_t g = 0; g < sizeof paper_bands / sizeof *paper_bands; g++)
+		for (int i = 0; i < paper_bands[g][0]; i++) {
+			edge += paper_bands[g][1];
+			int e = (int)floor((double)edge * F / 1025 + 0.5);
+			if (e > starts[n])
+				starts[++n] = e;
+		}
+	return n;
+}
+
+/* The linear layers' sizes of the tensors of one transformer block (lib/model/block.h). */
+static int64_t block_param_count(const struct config *c, bool bsroformer)
+{
+	int64_t d = c->emb_dim, A = c->attention_dim;
+	int64_t block = d + 3 * A * d + d * A + d;	// attn_norm, wq wk wv, wo, ffn_norm
+	block += bsroformer ? c->n_heads * d + c->n_heads : d;	// gates or wo's bias
 	int64_t width = d;
 	for (int i = 0; i < c->n_ffn; i++) {
 		block += width * c->ffn_hidden_dim[i] + c->ffn_hidden_dim[i];
 		width = c->ffn_hidden_dim[i];
 	}
-	block += width * d + d;
-	return din * d + d + c->n_layers * block + d + dout * d + dout;
+	return block + width * d + d;
+}
+
+int64_t config_param_count(const struct config *c)
+{
+	int64_t d = c->emb_dim, F = c->n_fft / 2 + 1;
+	int64_t din = 2 * (int64_t)c->channels * F, dout = (int64_t)c->n_sources * din;
+	if (strcmp(c->arch, "bsroformer"))
+		return din * d + d + c->n_layers * block_param_count(c, false) + d + dout * d + dout;
+	// band split: per band RMSNorm(2Cw) and Linear(2Cw, d); mask heads: per
+	// stem and band Linear(d, 4d), (mask_depth - 2) × Linear(4d, 4d),
+	// Linear(4d, 2·2Cw)
+	int starts[CONFIG_MAX_BANDS + 1], nb = config_bands(c, starts);
+	int64_t hid = 4 * d, layers = (int64_t)c->time_depth + c->freq_depth;
+	int64_t mlp = c->mask_depth == 1 ? 0
+		: d * hid + hid + (c->mask_depth - 2) * (hid * hid + hid);
+	int64_t in = c->mask_depth == 1 ? d : hid;
+	int64_t n = c->n_layers * layers * block_param_count(c, true) + d;
+	n += 2 * din + nb * d + din * d;	// norms, biases, weights of the band split
+	n += c->n_sources * (nb * mlp + in * 2 * din + 2 * din);
+	return n;
 }
 
 int config_validate(const struct config *c, const char *name, char *err, size_t errlen)
@@ -814,6 +915,12 @@ static void key_write(const struct config *c, const struct key *k, FILE *fp)
 		for (int i = 0; i < c->n_sources; i++)
 			fprintf(fp, "%s%s", i ? "," : "", c->sources[i]);
 		break;
+	case KEY_BANDS:
+		if (!c->n_bands)
+			fputs("paper", fp);
+		for (int i = 0; i < c->n_bands; i++)
+			fprintf(fp, "%s%d", i ? "," : "", c->band_width[i]);
+		break;
 	}
 	fputc('\n', fp);
 }
@@ -868,6 +975,13 @@ static bool key_equal(const struct config *a, const struct config *b, const stru
 			return false;
 		for (int i = 0; i < a->n_ffn; i++)
 			if (a->ffn_hidden_dim[i] != b->ffn_hidden_dim[i])
+				return false;
+		return true;
+	case KEY_BANDS:
+		if (a->n_bands != b->n_bands)
+			return false;
+		for (int i = 0; i < a->n_bands; i++)
+			if (a->band_width[i] != b->band_width[i])
 				return false;
 		return true;
 	case KEY_SOURCES:

@@ -18,10 +18,11 @@
 #define CONFIG_MAX_BATCH_SAMPLES (INT64_C(1) << 31)
 #define CONFIG_MAX_SOURCES 8
 #define CONFIG_NAME_LEN 32
+#define CONFIG_MAX_BANDS 64
 
 /* The architectures ([model] arch), one X(name) each: lib/model/NAME.c
  * defines arch_NAME (model.h), and the config accepts the name. */
-#define CONFIG_ARCHS(X) X(transformer)
+#define CONFIG_ARCHS(X) X(transformer) X(bsroformer)
 
 enum loss_type {
 	LOSS_COMBINED,
@@ -31,7 +32,7 @@ enum loss_type {
 
 struct config {
 	/* [model] */
-	char arch[CONFIG_NAME_LEN];		/* transformer */
+	char arch[CONFIG_NAME_LEN];		/* transformer | bsroformer */
 	int n_fft;
 	int hop_length;
 	int n_layers;
@@ -46,6 +47,11 @@ struct config {
 	char sources[CONFIG_MAX_SOURCES][CONFIG_NAME_LEN];	/* drums,bass,other,vocals */
 	int sample_rate;
 	int channels;				/* 2; not a key of the published configs */
+	/* bsroformer only (docs/DESIGN.md §4) */
+	int n_bands;				/* 0: the paper's bands scaled to n_fft */
+	int band_width[CONFIG_MAX_BANDS];	/* bins of each band, low to high */
+	int time_depth, freq_depth;		/* blocks along time, along bands, per layer */
+	int mask_depth;				/* linear layers of each mask head */
 
 	/* [train] */
 	int batch_size;
@@ -102,6 +108,11 @@ char *config_to_string(const struct config *c);	/* malloc'd */
 const char *config_model_diff(const struct config *a, const struct config *b);
 
 int config_freq_bins(const struct config *c);	/* n_fft / 2 + 1 */
+/* The band-split model's bands: starts[0..n] (n + 1 entries: each band's
+ * first bin, then F), n returned: the config's widths, or the paper's
+ * (BS-RoFormer's 62 bands for 1025 bins) with their edges scaled to F and
+ * bands that vanish dropped. */
+int config_bands(const struct config *c, int starts[CONFIG_MAX_BANDS + 1]);
 /* The model's parameter count (docs/DESIGN.md §4's tensors), from the config alone:
  * checked against a checkpoint's tensors before a model is built. */
 int64_t config_param_count(const struct config *c);

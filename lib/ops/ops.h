@@ -86,15 +86,40 @@ void linear_backward(real *dinp, real *dweight, real *dbias, const real *dout,
 void linear_gelu_forward(real *out, const real *inp, const real *weight, const real *bias, int N,
 			 int in_dim, int out_dim);
 
-/* out = inp / sqrt(mean(inp²) + 1e-6) ⊙ weight, per row; rstd keeps the
- * reciprocal root for backward. */
-void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *weight, int N, int C);
+/* out = inp / sqrt(mean(inp²) + eps) ⊙ weight, per row; rstd keeps the
+ * reciprocal root for backward.  The transformer's eps is RMSNORM_EPS;
+ * RMSNORM_EPS_NORMALIZE makes it PyTorch's F.normalize(x) · sqrt(C) (1e-12
+ * on the norm), the band-split model's. */
+#define RMSNORM_EPS 1e-6f
+#define RMSNORM_EPS_NORMALIZE 1e-24f
+void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *weight, int N, int C,
+		     float eps);
 void rmsnorm_backward(real *dinp, real *dweight, const real *dout, const real *inp,
 		      const real *weight, const real *rstd, int N, int C);
 
 /* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
 void gelu_forward(real *out, const real *inp, size_t n);
 void gelu_backward(real *dinp, const real *dout, const real *inp, size_t n);
+
+/* tanh; backward from the forward's output y: dinp += dout (1 − y²). */
+void tanh_forward(real *out, const real *inp, size_t n);
+void tanh_backward(real *dinp, const real *dout, const real *out, size_t n);
+
+/* GLU over the last axis: out (N, w) = a ⊙ σ(g) of inp (N, 2w) = [a | g]. */
+void glu_forward(real *out, const real *inp, int N, int w);
+void glu_backward(real *dinp, const real *dout, const real *inp, int N, int w);
+
+/* Per-head sigmoid gates on attention's output: out (N, A) = att (N, A)
+ * with head k's hs = A / n_heads columns times σ(gate[n, k]); gate (N,
+ * n_heads) is the gate's pre-activation. */
+void head_gate_forward(real *out, const real *att, const real *gate, int N, int A, int n_heads);
+void head_gate_backward(real *datt, real *dgate, const real *dout, const real *att,
+			const real *gate, int N, int A, int n_heads);
+
+/* out (B, Y, X, D) = inp (B, X, Y, D) with the middle axes swapped: the
+ * band-split model's turn between attention over time and over bands.
+ * Its own adjoint with X and Y exchanged; it overwrites out. */
+void axis_swap(real *out, const real *inp, int B, int X, int Y, int D);
 
 /* Rotary position embedding, in place, on the q and k parts of a fused qkv
  * tensor [B, T, 3A] (q at columns 0..A, k at A..2A).  Row t of each example
@@ -131,6 +156,20 @@ void attention_backward(real *dqkv, const real *dout, const real *qkv, const rea
  * (B, S·2·C·F, T) ⊙ x; mask_backward overwrites dmask with ∂/∂mask. */
 void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
 void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F, int T);
+/* The band-split model's ends.  bands (n_bands + 1) holds the first bin of
+ * each band and F last (backend memory).  Band-major layout: band j of
+ * width w_j = bands[j+1] − bands[j] is a block (B·T, 2C·w_j) at offset
+ * B·T·2C·bands[j], row b·T + t, column (f − bands[j])·2C + 2c + p (p: 0
+ * real, 1 imaginary), the reference's "b t (f c) ri" split into bands.
+ * band_features: feat (band-major) from x (B, C, F, T) complex.
+ * band_mask_forward: yspec (B, S, C, F, T) complex = mask_s ⊙ x with
+ * mask (S, band-major) complex; band_mask_backward overwrites dmask. */
+void band_features(real *feat, const real *x, const int *bands, int n_bands, int B, int C, int F,
+		   int T);
+void band_mask_forward(real *yspec, const real *mask, const real *x, const int *bands,
+		       int n_bands, int B, int S, int C, int F, int T);
+void band_mask_backward(real *dmask, const real *dyspec, const real *x, const int *bands,
+			int n_bands, int B, int S, int C, int F, int T);
 void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C, int F,
 		   int T);
 

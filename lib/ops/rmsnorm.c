@@ -6,9 +6,8 @@
 
 #include "ops.h"
 
-#define RMSNORM_EPS ((real)1e-6)
-
-void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *weight, int N, int C)
+void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *weight, int N, int C,
+		     float eps)
 {
 	// out, inp are (N, C); rstd is (N); weight is (C)
 	#pragma omp parallel for if ((size_t)N * C > PARALLEL_MIN_CHEAP)
@@ -18,7 +17,7 @@ void rmsnorm_forward(real *out, real *rstd, const real *inp, const real *weight,
 		real ss = 0;
 		for (int i = 0; i < C; i++)
 			ss += x[i] * x[i];
-		real r = 1 / sqrt(ss / C + RMSNORM_EPS);
+		real r = 1 / sqrt(ss / C + (real)eps);
 		for (int i = 0; i < C; i++)
 			y[i] = x[i] * r * weight[i];
 		rstd[n] = r;

@@ -157,18 +157,19 @@ static void case_gemm(const struct backend *be, const int *d, struct op_io *io,
 	}
 }
 
-/* d: N, C */
+/* d: N, C, eps (0: RMSNORM_EPS, 1: RMSNORM_EPS_NORMALIZE) */
 static void case_rmsnorm(const struct backend *be, const int *d, struct op_io *io,
 			 enum op_mode mode)
 {
 	int N = d[0], C = d[1];
+	float eps = d[2] ? RMSNORM_EPS_NORMALIZE : RMSNORM_EPS;
 	if (mode == OP_SETUP) {
 		op_inputs(io, 2, (size_t[]){ (size_t)N * C, C }, (bool[]){ true, true });
 		io->in_scale[0] = 3;
 		op_outputs(io, 2, (size_t[]){ (size_t)N * C, N }, (bool[]){ true, false });
 		io->has_backward = true;
 	} else if (mode == OP_FORWARD) {
-		be->rmsnorm_forward(io->out[0], io->out[1], io->in[0], io->in[1], N, C);
+		be->rmsnorm_forward(io->out[0], io->out[1], io->in[0], io->in[1], N, C, eps);
 	} else {
 		be->rmsnorm_backward(io->din[0], io->din[1], io->dout[0], io->in[0], io->in[1],
 				     io->out[1], N, C);
@@ -190,6 +191,127 @@ static void case_gelu(const struct backend *be, const int *d, struct op_io *io,
 	} else {
 		be->gelu_backward(io->din[0], io->dout[0], io->in[0], n);
 	}
+}
+
+/* d: n */
+static void case_tanh(const struct backend *be, const int *d, struct op_io *io, enum op_mode mode)
+{
+	size_t n = d[0];
+	if (mode == OP_SETUP) {
+		op_inputs(io, 1, (size_t[]){ n }, (bool[]){ true });
+		io->in_scale[0] = 3;
+		op_outputs(io, 1, (size_t[]){ n }, (bool[]){ true });
+		io->has_backward = true;
+	} else if (mode == OP_FORWARD) {
+		be->tanh_forward(io->out[0], io->in[0], n);
+	} else {
+		be->tanh_backward(io->din[0], io->dout[0], io->out[0], n);
+	}
+}
+
+/* d: N, w */
+static void case_glu(const struct backend *be, const int *d, struct op_io *io, enum op_mode mode)
+{
+	int N = d[0], w = d[1];
+	if (mode == OP_SETUP) {
+		op_inputs(io, 1, (size_t[]){ (size_t)N * 2 * w }, (bool[]){ true });
+		io->in_scale[0] = 3;
+		op_outputs(io, 1, (size_t[]){ (size_t)N * w }, (bool[]){ true });
+		io->has_backward = true;
+	} else if (mode == OP_FORWARD) {
+		be->glu_forward(io->out[0], io->in[0], N, w);
+	} else {
+		be->glu_backward(io->din[0], io->dout[0], io->in[0], N, w);
+	}
+}
+
+/* d: N, A, heads */
+static void case_head_gate(const struct backend *be, const int *d, struct op_io *io,
+			   enum op_mode mode)
+{
+	int N = d[0], A = d[1], h = d[2];
+	if (mode == OP_SETUP) {
+		op_inputs(io, 2, (size_t[]){ (size_t)N * A, (size_t)N * h }, (bool[]){ true, true });
+		io->in_scale[1] = 3;
+		op_outputs(io, 1, (size_t[]){ (size_t)N * A }, (bool[]){ true });
+		io->has_backward = true;
+	} else if (mode == OP_FORWARD) {
+		be->head_gate_forward(io->out[0], io->in[0], io->in[1], N, A, h);
+	} else {
+		be->head_gate_backward(io->din[0], io->din[1], io->dout[0], io->in[0], io->in[1], N, A,
+				       h);
+	}
+}
+
+/* d: B, X, Y, D; the backward is the swap back */
+static void case_axis_swap(const struct backend *be, const int *d, struct op_io *io,
+			   enum op_mode mode)
+{
+	int B = d[0], X = d[1], Y = d[2], D = d[3];
+	size_t n = (size_t)B * X * Y * D;
+	if (mode == OP_SETUP) {
+		op_inputs(io, 1, (size_t[]){ n }, (bool[]){ true });
+		op_outputs(io, 1, (size_t[]){ n }, (bool[]){ true });
+		io->has_backward = true;
+	} else if (mode == OP_FORWARD) {
+		be->axis_swap(io->out[0], io->in[0], B, X, Y, D);
+	} else {
+		real *g = be->alloc(n * sizeof(real));
+		be->axis_swap(g, io->dout[0], B, Y, X, D);
+		op_add(be, io->din[0], g, n);
+		be->free(g);
+	}
+}
+
+/* A split of F = 33 bins into bands of widths 2, 2, 4, 8, 17 (backend memory). */
+#define OP_N_BANDS 5
+static int *op_bands(const struct backend *be)
+{
+	static const int bands[OP_N_BANDS + 1] = { 0, 2, 4, 8, 16, 33 };
+	int *b = be->alloc(sizeof bands);
+	be->upload(b, bands, sizeof bands);
+	return b;
+}
+
+/* d: B, C, F (33), T (forward only: the input is data) */
+static void case_band_features(const struct backend *be, const int *d, struct op_io *io,
+			       enum op_mode mode)
+{
+	int B = d[0], C = d[1], F = d[2], T = d[3];
+	size_t n = (size_t)B * C * F * T * 2;
+	if (mode == OP_SETUP) {
+		op_inputs(io, 1, (size_t[]){ n }, (bool[]){ false });
+		op_outputs(io, 1, (size_t[]){ n }, (bool[]){ true });
+	} else if (mode == OP_FORWARD) {
+		int *bands = op_bands(be);
+		be->band_features(io->out[0], io->in[0], bands, OP_N_BANDS, B, C, F, T);
+		be->free(bands);
+	}
+}
+
+/* d: B, S, C, F (33), T; the gradient with respect to the mask */
+static void case_band_mask(const struct backend *be, const int *d, struct op_io *io,
+			   enum op_mode mode)
+{
+	int B = d[0], S = d[1], C = d[2], F = d[3], T = d[4];
+	size_t nx = (size_t)B * C * F * T * 2, nm = (size_t)B * S * 2 * C * F * T;
+	if (mode == OP_SETUP) {
+		op_inputs(io, 2, (size_t[]){ nm, nx }, (bool[]){ true, false });
+		io->in_scale[1] = 4;
+		op_outputs(io, 1, (size_t[]){ nm }, (bool[]){ true });
+		io->has_backward = true;
+		return;
+	}
+	int *bands = op_bands(be);
+	if (mode == OP_FORWARD) {
+		be->band_mask_forward(io->out[0], io->in[0], io->in[1], bands, OP_N_BANDS, B, S, C, F, T);
+	} else {
+		real *g = be->alloc(nm * sizeof(real));	// band_mask_backward overwrites
+		be->band_mask_backward(g, io->dout[0], io->in[1], bands, OP_N_BANDS, B, S, C, F, T);
+		op_add(be, io->din[0], g, nm);
+		be->free(g);
+	}
+	be->free(bands);
 }
 
 /* The rotary table of (T, head) into x, backend memory. */
@@ -532,7 +654,15 @@ static const struct op_case op_cases[] = {
 	{ "rmsnorm", case_rmsnorm, { 77, 192 }, F32, 1e-5,
 	  "a dot product per row, a sum over 77 rows per weight, reordered" },
 	{ "rmsnorm", case_rmsnorm, { 77, 50 }, F32, 1e-5, "a width no multiple of a warp" },
+	{ "rmsnorm", case_rmsnorm, { 77, 50, 1 }, F32, 1e-5, "the band-split model's eps" },
 	{ "gelu", case_gelu, { 10007 }, F32, 1e-6, TOL_ELEMENT },
+	{ "tanh", case_tanh, { 10007 }, F32, 1e-6, TOL_ELEMENT },
+	{ "glu", case_glu, { 77, 130 }, F32, 1e-6, TOL_ELEMENT },
+	{ "head_gate", case_head_gate, { 77, 48, 3 }, F32, 1e-6, "a sigmoid and a product" },
+	{ "axis_swap", case_axis_swap, { 2, 13, 7, 24 }, F32, 0, "copies" },
+	{ "band_features", case_band_features, { 2, 2, 33, 50 }, F32, 0, "copies" },
+	{ "band_mask", case_band_mask, { 2, 4, 2, 33, 50 }, F32, 1e-6,
+	  "complex products, sums of two" },
 	{ "rope", case_rope, { 2, 100, 48, 2 }, F32, 1e-6, "products and sums of two" },
 	{ "rope", case_rope, { 2, 100, 192, 8 }, F32, 1e-6, "products and sums of two" },
 	{ "attention", case_attention, { 2, 77, 48, 2 }, F32, 1e-5,

@@ -22,6 +22,8 @@
 #include "../../lib/ops/residual.c"
 #include "../../lib/ops/attention.c"
 #include "../../lib/ops/mask.c"
+#include "../../lib/ops/band.c"
+#include "../../lib/ops/gate.c"
 #include "../../lib/dsp/fft.c"
 #include "../../lib/dsp/stft.c"
 #include "../../lib/dsp/chunk.c"
@@ -30,7 +32,9 @@
 #include "../../lib/ops/tensor.c"
 #include "../../lib/backend/backend.c"
 #include "../../lib/model/model.c"
+#include "../../lib/model/block.c"
 #include "../../lib/model/transformer.c"
+#include "../../lib/model/bsroformer.c"
 #include "../../lib/ops/loss_terms.c"
 #include "../../lib/train/loss.c"
 
@@ -268,7 +272,7 @@ static double model_loss(void)
 	return loss_compute(mg.lw, NULL, m->yspec, NULL);
 }
 
-static struct model *gradcheck_model(enum loss_type type, float dropout)
+static struct model *gradcheck_model(enum loss_type type, float dropout, bool bsroformer)
 {
 	struct config c;
 	config_defaults(&c);
@@ -277,8 +281,27 @@ static struct model *gradcheck_model(enum loss_type type, float dropout)
 	c.dropout = dropout, c.loss_type = type;
 	c.si_sdr_weight = 1, c.l1_weight = 0.5, c.spectral_weight = 0.3;
 	mg.B = 2, mg.n = 100;
+	if (bsroformer) {
+		// 17 bins in bands of 2, 3, 4, 8; two time blocks, a mask head of 3 layers
+		snprintf(c.arch, sizeof c.arch, "bsroformer");
+		c.n_ffn = 1;
+		c.n_bands = 4;
+		memcpy(c.band_width, (int[]){ 2, 3, 4, 8 }, 4 * sizeof(int));
+		c.time_depth = 2, c.freq_depth = 1, c.mask_depth = 3;
+	}
+	char err[200];
+	if (config_validate(&c, "gradcheck", err, sizeof err))
+		die("%s", err);
 	struct model *m = model_create(&c, &backend_cpu, mg.B, 1 + mg.n / c.hop_length, true);
 	model_init(m, 3);
+	if (bsroformer) {	// norms and the gates' biases off their init
+		for (int k = 0; k < m->n_tensors; k++)
+			if (bs_name_ends(m->tensors[k].name, ".gamma"))
+				for (int64_t i = 0; i < (int64_t)safetensors_view_numel(&m->tensors[k]); i++)
+					m->params[m->tensors[k].offset + i] += 0.2 * (2 * rng_uniform(3, k, i) - 1);
+		m->step = 7;
+		return m;
+	}
 	// move W_out and b_out off their init so every gradient is non-zero
 	real *out_b = m->params + model_tensor_offset(m, "out.bias");
 	fill_random(m->params + model_tensor_offset(m, "out.weight"), (size_t)m->Dout * c.emb_dim, 0.3);
@@ -289,9 +312,9 @@ static struct model *gradcheck_model(enum loss_type type, float dropout)
 }
 
 /* The whole model, from parameters to loss, every tensor. */
-static void model_gradcheck(enum loss_type type, float dropout)
+static void model_gradcheck(enum loss_type type, float dropout, bool bsroformer)
 {
-	mg.m = gradcheck_model(type, dropout);
+	mg.m = gradcheck_model(type, dropout, bsroformer);
 	struct model *m = mg.m;
 	mg.lw = loss_work_create(&backend_cpu, &m->cfg);
 	mg.stems = random_buffer((size_t)mg.B * m->S * m->C * mg.n, 0.5);
@@ -314,17 +337,23 @@ static void model_gradcheck(enum loss_type type, float dropout)
 
 static void test_model_combined_dropout(void)
 {
-	model_gradcheck(LOSS_COMBINED, 0.2f);
+	model_gradcheck(LOSS_COMBINED, 0.2f, false);
+}
+
+/* The band-split model (docs/DESIGN.md §4): every tensor, dropout on. */
+static void test_bsroformer_combined_dropout(void)
+{
+	model_gradcheck(LOSS_COMBINED, 0.2f, true);
 }
 
 static void test_model_l1(void)
 {
-	model_gradcheck(LOSS_L1, 0);
+	model_gradcheck(LOSS_L1, 0, false);
 }
 
 static void test_model_sisdr(void)
 {
-	model_gradcheck(LOSS_SISDR, 0);
+	model_gradcheck(LOSS_SISDR, 0, false);
 }
 
 /* SI-SDR of a scaled copy plus known noise. */
@@ -350,5 +379,6 @@ int main(void)
 	RUN(test_model_combined_dropout);
 	RUN(test_model_l1);
 	RUN(test_model_sisdr);
+	RUN(test_bsroformer_combined_dropout);
 	return test_summary();
 }
