@@ -799,7 +799,7 @@ int64_t config_param_count(const struct config *c)
 		: d * hid + hid + (c->mask_depth - 2) * (hid * hid + hid);
 	int64_t in = c->mask_depth == 1 ? d : hid;
 	int64_t n = c->n_layers * layers * block_param_count(c, true) + d;
-	n += 2 * din + nb * d + din * d;	// norms, biases, weights of the band split
+	n += din + nb * d + din * d;	// norms, biases, weights of the band split
 	n += c->n_sources * (nb * mlp + in * 2 * din + 2 * din);
 	return n;
 }

@@ -30,6 +30,9 @@
 
 #define GOLDEN_MODEL "tests/golden/model-tiny.safetensors"
 #define GOLDEN_IO "tests/golden/model-tiny-io.safetensors"
+/* the band-split model against the bs-roformer package (tests/reference/golden-bsroformer.py) */
+#define GOLDEN_BS_MODEL "tests/golden/model-bs-tiny.safetensors"
+#define GOLDEN_BS_IO "tests/golden/model-bs-tiny-io.safetensors"
 
 static char tmpdir[256];
 
@@ -66,18 +69,23 @@ struct golden {
 	float *stems, *x;
 };
 
-static void golden_open(struct golden *g)
+static void golden_open_file(struct golden *g, const char *path)
 {
-	safetensors_open_or_die(&g->io, GOLDEN_IO);
+	safetensors_open_or_die(&g->io, path);
 	const struct safetensors_tensor *s = safetensors_find(&g->io, "stems");
 	const struct safetensors_tensor *x = safetensors_find(&g->io, "x");
 	if (!s || !x)
-		die("%s: stems or x missing", GOLDEN_IO);
+		die("%s: stems or x missing", path);
 	g->B = (int)s->shape[0];
 	g->n = s->shape[3];
 	g->T = (int)x->shape[3];
 	g->stems = golden_read(&g->io, "stems", NULL);
 	g->x = golden_read(&g->io, "x", NULL);
+}
+
+static void golden_open(struct golden *g)
+{
+	golden_open_file(g, GOLDEN_IO);
 }
 
 static void golden_close(struct golden *g)
@@ -88,11 +96,11 @@ static void golden_close(struct golden *g)
 }
 
 /* Forward, loss, and every gradient against PyTorch. */
-static void test_golden(void)
+static void golden_check(const char *model_path, const char *io_path)
 {
 	struct golden g;
-	golden_open(&g);
-	struct model *m = checkpoint_open_model(GOLDEN_MODEL, &backend_cpu, g.B, g.T, true);
+	golden_open_file(&g, io_path);
+	struct model *m = checkpoint_open_model(model_path, &backend_cpu, g.B, g.T, true);
 	struct loss_work *lw = loss_work_create(&backend_cpu, &m->cfg);
 	size_t n, spec = (size_t)g.B * m->C * m->F * g.T * 2;
 
@@ -145,6 +153,19 @@ static void test_golden(void)
 	loss_work_free(lw);
 	model_free(m);
 	golden_close(&g);
+}
+
+static void test_golden(void)
+{
+	golden_check(GOLDEN_MODEL, GOLDEN_IO);
+}
+
+/* The band-split model against the bs-roformer package's BSRoformer, its
+ * tensors under the reference's names (the checkpoint is the reference's
+ * state_dict): forward, loss and every gradient. */
+static void test_golden_bsroformer(void)
+{
+	golden_check(GOLDEN_BS_MODEL, GOLDEN_BS_IO);
 }
 
 static struct config tiny_config(void)
@@ -481,6 +502,7 @@ int main(void)
 	if (!mkdtemp(tmpdir))
 		die("mkdtemp %s:", tmpdir);
 	RUN(test_golden);
+	RUN(test_golden_bsroformer);
 	RUN(test_untrained_split);
 	RUN(test_checkpoint_roundtrip);
 	RUN(test_checkpoint_errors);

@@ -129,8 +129,9 @@ static void plan_separate(struct model *m, float *out, const float *x, int64_t T
 /* A track pushed in pieces, every final frame taken after each push, the
  * total known from the start or only at the last push, every stem kept or
  * some in another order: the stems of chunk.h's plan whatever the pieces,
- * exactly when the total is known (the same weights, added in the same
- * order), to float rounding when not (a take divides by the sum). */
+ * to the model's rounding when the total is known (the same weights, added
+ * in the same order), to float rounding when not (a take divides by the
+ * sum). */
 static void test_stream_equals_plan(void)
 {
 	struct model *m = random_model(2);
@@ -182,7 +183,13 @@ static void test_stream_equals_plan(void)
 						for (size_t i = 0; i < stem; i++)
 							worst = fmax(worst, fabs(got[j * stem + i] -
 										 ref[idx[j] * stem + i]));
-					CHECK(known ? worst == 0 : worst < 1e-5,
+					// known: the plan's weights in its order, but the
+					// separator runs segments in batches of up to 2 and
+					// the plan one at a time: OpenBLAS picks its kernels
+					// by the GEMM's size (AVX-512's small-matrix ones
+					// round differently), so a batch is not always the
+					// bits of its examples run alone
+					CHECK(known ? worst < 1e-6 : worst < 1e-5,
 					      "overlap %g T %lld pieces %lld total %s: error %.3g",
 					      overlaps[o], (long long)T, (long long)pieces[k],
 					      known ? "known" : "unknown", worst);

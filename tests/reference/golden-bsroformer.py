@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""golden-bsroformer.py: golden data of the band-split model for tests/unit/test_model.c.
+
+The independent reference is the bs-roformer package's BSRoformer class
+(lucidrains/BS-RoFormer 0.3.10, the last release before hyper-connections
+and value residuals), run with Debian's python3-torch from a venv:
+
+  python3 -m venv --system-site-packages /tmp/venv
+  /tmp/venv/bin/pip install --no-deps BS-RoFormer==0.3.10 einops beartype \\
+      rotary-embedding-torch==0.3.0 packaging
+  /tmp/venv/bin/python tests/reference/golden-bsroformer.py
+
+(`make golden-bsroformer` does this.)  Writes into tests/golden/:
+
+  model-bs-tiny.safetensors     a configs/bs-tiny.ini checkpoint: the
+                                reference's own init (PyTorch's defaults) with
+                                the norms' gammas moved off 1, under the
+                                reference's parameter names (its rotary
+                                embeddings' constant `freqs` left out)
+  model-bs-tiny-io.safetensors  for a batch of 2 random 4-stem examples:
+                                stems, x = STFT(mixture) (B,C,F,T,2), yspec
+                                (B,S,C,F,T,2), ywave, loss and its terms
+                                (f64), and grad.NAME for every parameter
+
+The reference's modules (band_split, layers, final_norm, mask_estimators)
+run on sepnet's spectrogram, and the loss is sepnet's (tests/reference/
+sepnet.py): BSRoformer.forward's own STFT front end and multi-resolution
+loss are not sepnet's (docs/DESIGN.md §4), the model between them is.
+"""
+import os
+import sys
+import types
+
+import numpy as np
+import torch
+
+# bs_roformer/__init__ imports the mel-band model, which imports librosa's
+# mel filters; the band-split model does not use them
+librosa = types.ModuleType("librosa")
+librosa.filters = types.ModuleType("librosa.filters")
+sys.modules.setdefault("librosa", librosa)
+sys.modules.setdefault("librosa.filters", librosa.filters)
+
+from bs_roformer.bs_roformer import BSRoformer, DEFAULT_FREQS_PER_BANDS  # noqa: E402
+from einops import rearrange, pack, unpack  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sepnet  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+B, N = 2, 2000  # 2 examples of 2000 samples: 16 frames at hop 128
+
+
+def paper_bands(F):
+    """DEFAULT_FREQS_PER_BANDS' edges scaled to F bins, vanished bands dropped
+    (lib/io/config.c: config_bands)."""
+    starts, edge = [0], 0
+    for w in DEFAULT_FREQS_PER_BANDS:
+        edge += w
+        e = int(np.floor(edge * F / 1025 + 0.5))
+        if e > starts[-1]:
+            starts.append(e)
+    return tuple(b - a for a, b in zip(starts[:-1], starts[1:]))
+
+
+def model_from_config(text):
+    import configparser
+    p = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
+    p.read_string(text)
+    m = p["model"]
+    n_fft, hop = m.getint("n_fft"), m.getint("hop_length")
+    F = n_fft // 2 + 1
+    bands = m.get("bands", "paper")
+    widths = paper_bands(F) if bands == "paper" else tuple(int(x) for x in bands.split(","))
+    heads, A, d = m.getint("n_heads"), m.getint("attention_dim"), m.getint("emb_dim")
+    ffn = int(m.get("ffn_hidden_dim"))
+    assert ffn % d == 0
+    return BSRoformer(
+        dim=d, depth=m.getint("n_layers"), stereo=True,
+        num_stems=len(m.get("sources").split(",")),
+        time_transformer_depth=m.getint("time_depth", 1),
+        freq_transformer_depth=m.getint("freq_depth", 1),
+        freqs_per_bands=widths, dim_head=A // heads, heads=heads, flash_attn=False,
+        dim_freqs_in=F, stft_n_fft=n_fft, stft_hop_length=hop, stft_win_length=n_fft,
+        mask_estimator_depth=m.getint("mask_depth", 2)), widths
+
+
+def separate(model, X):
+    """BSRoformer.forward between its STFT and iSTFT, on X (B, C, F, T)
+    complex: the masked spectrograms (B, S, C, F, T) complex."""
+    stft_repr = torch.view_as_real(X)                          # b s f t c
+    stft_repr = rearrange(stft_repr, 'b s f t c -> b (f s) t c')
+    x = rearrange(stft_repr, 'b f t c -> b t (f c)')
+    x = model.band_split(x)
+    for time_transformer, freq_transformer in model.layers:
+        x = rearrange(x, 'b t f d -> b f t d')
+        x, ps = pack([x], '* t d')
+        x = time_transformer(x)
+        x, = unpack(x, ps, '* t d')
+        x = rearrange(x, 'b f t d -> b t f d')
+        x, ps = pack([x], '* f d')
+        x = freq_transformer(x)
+        x, = unpack(x, ps, '* f d')
+    x = model.final_norm(x)
+    mask = torch.stack([fn(x) for fn in model.mask_estimators], dim=1)
+    mask = rearrange(mask, 'b n t (f c) -> b n f t c', c=2)
+    stft_repr = rearrange(stft_repr, 'b f t c -> b 1 f t c')
+    Y = torch.view_as_complex(stft_repr.contiguous()) * torch.view_as_complex(mask.contiguous())
+    return rearrange(Y, 'b n (f s) t -> b n s f t', s=X.shape[1])
+
+
+def parameters(model):
+    """The reference's parameters sepnet stores: all but the rotary
+    embeddings' constant frequencies."""
+    return [(k, p) for k, p in model.named_parameters() if not k.endswith("rotary_embed.freqs")]
+
+
+def main():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(20261206)
+    with open(os.path.join(ROOT, "configs", "bs-tiny.ini")) as f:
+        config_text = f.read()
+    model, widths = model_from_config(config_text)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".gamma"):
+                p.copy_(torch.from_numpy(1 + 0.1 * rng.standard_normal(p.shape)).float())
+    params = {k: p.detach().numpy().copy() for k, p in parameters(model)}
+    n_params = sum(v.size for v in params.values())
+    sepnet.save_safetensors(os.path.join(GOLDEN, "model-bs-tiny.safetensors"), params,
+                            {"format": "sepnet", "config": config_text, "n_params": n_params})
+
+    # sepnet's STFT, iSTFT and loss, from its PyTorch twin
+    cfg = sepnet.Config(config_text)
+    twin = sepnet.SepNet(cfg)
+    t = np.arange(N) / 44100
+    stems = 0.05 * rng.standard_normal((B, cfg.S, cfg.C, N))
+    for s in range(cfg.S):
+        stems[:, s] += 0.3 * np.sin(2 * np.pi * (110 * (s + 1)) * t + rng.uniform(0, 6, (B, cfg.C, 1)))
+    stems = torch.from_numpy(stems.astype(np.float32))
+    X = twin.stft(stems.sum(1))
+    Y = separate(model, X)
+    y = twin.waveforms(Y, N)
+    loss, sd, l1, spec = sepnet.loss_terms(twin, Y, y, stems)
+    loss.backward()
+
+    io = {
+        "stems": stems.numpy(),
+        "x": torch.view_as_real(X).detach().numpy(),
+        "yspec": torch.view_as_real(Y).detach().numpy(),
+        "ywave": y.detach().numpy(),
+        "loss": np.array([loss.item(), sd.item(), l1.item(), spec.item()], dtype=np.float64),
+    }
+    for name, p in parameters(model):
+        io["grad." + name] = p.grad.numpy()
+    sepnet.save_safetensors(os.path.join(GOLDEN, "model-bs-tiny-io.safetensors"), io,
+                            {"batch": B, "samples": N, "loss": "loss, si-sdr, l1, spectral",
+                             "reference": "bs-roformer 0.3.10 BSRoformer"})
+    print(f"model-bs-tiny: {len(widths)} bands, {n_params} parameters, loss {loss.item():.6f} "
+          f"(SI-SDR {sd.item():.3f} dB, L1 {l1.item():.6f}, spectral {spec.item():.6f})")
+
+
+if __name__ == "__main__":
+    main()
