@@ -28,7 +28,11 @@ CFLAGS ?= -O3 -g
 # folder or one before it (docs/DESIGN.md §1)
 LIB_LAYERS := util io dsp ops backend model train data eval
 LIB_INCLUDES := $(LIB_LAYERS:%=-Ilib/%)
-CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -Wall -Wextra $(LIB_INCLUDES) -MMD -MP $(EXTRA_CFLAGS) \
+# -fno-trapping-math: nothing here reads the FP exception flags, and GCC
+# will not turn a float compare-and-select (the clamps of ops.h's
+# exp_fast, tanh, sigmoid) into a vector select without it; it changes no
+# arithmetic (no reassociation: results stay bit for bit)
+CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -fno-trapping-math -Wall -Wextra $(LIB_INCLUDES) -MMD -MP $(EXTRA_CFLAGS) \
 	-DSEPNET_SOURCE_DIR='"$(CURDIR)"'
 LDFLAGS += $(EXTRA_LDFLAGS)
 LDLIBS := -lsndfile -lsoxr -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -lcjson -lpthread -lm

@@ -8,14 +8,38 @@
 
 static inline real sigmoid(real x)
 {
-	return 1 / (1 + exp(-x));
+	return 1 / (1 + exp_fast(-x));
+}
+
+/* tanh in selects and exp_fast, which vectorize (glibc's tanhf is a call
+ * per element through expm1f: a seventh of the band-split model's step).
+ * |x| < 0.4: the odd Taylor series to x^11 (the next term is 2e-8 of
+ * tanh there); above, 1 − 2 / (e^{2|x|} + 1), losing at most a bit to the
+ * cancellation: within 3e-7 relative everywhere. */
+static inline real tanh_fast(real x)
+{
+#ifdef SEPNET_DOUBLE
+	return tanh(x);
+#else
+	float a = x < 0 ? -x : x, a2 = a * a;
+	float p = -1382.0f / 155925;
+	p = p * a2 + 62.0f / 2835;
+	p = p * a2 - 17.0f / 315;
+	p = p * a2 + 2.0f / 15;
+	p = p * a2 - 1.0f / 3;
+	p = p * a2 * a + a;
+	float e = exp_fast(2 * (a < 20 ? a : 20));
+	float q = 1 - 2 / (e + 1);
+	float t = a < 0.4f ? p : q;
+	return x < 0 ? -t : t;
+#endif
 }
 
 void tanh_forward(real *out, const real *inp, size_t n)
 {
 	#pragma omp parallel for if (n > PARALLEL_MIN_COSTLY)
 	for (size_t i = 0; i < n; i++)
-		out[i] = tanh(inp[i]);
+		out[i] = tanh_fast(inp[i]);
 }
 
 void tanh_backward(real *dinp, const real *dout, const real *out, size_t n)
