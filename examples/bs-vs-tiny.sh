@@ -2,11 +2,11 @@
 # examples/bs-vs-tiny.sh: the band-split model against the transformer in
 # the same CPU wall time (issue 18's comparison; docs/DESIGN.md §4).
 #
-#   examples/bs-vs-tiny.sh [-o DIR] [-s SECONDS]
+#   examples/bs-vs-tiny.sh [-o DIR] [-s SECONDS] [-m "CONFIG ..."]
 #
 # 1. 48 training and 8 held-out songs of 10-12.5 s from the test suite's
 #    generator (tests/tools/make-dataset, seed 11).
-# 2. configs/tiny.ini and configs/bs-tiny.ini, their [model] sections with
+# 2. configs/tiny.ini and configs/bs-tiny.ini (or -m's configs), their [model] sections with
 #    one training recipe (demo.ini's: batch 4 of 1 s, learning rate 2e-3
 #    after 50 warm-up steps, waveform and spectral L1; no EMA, no
 #    validation), trained side by side, one core each (OMP_NUM_THREADS=1),
@@ -16,13 +16,14 @@
 #    istft) and sisdr scores them: a table of mean SI-SDR per stem, with the
 #    mixture (no separation) as a floor.
 set -euo pipefail
-usage="usage: bs-vs-tiny.sh [-o DIR] [-s SECONDS]"
+usage="usage: bs-vs-tiny.sh [-o DIR] [-s SECONDS] [-m \"CONFIG ...\"]"
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=runs/bs-vs-tiny seconds=150
-while getopts o:s:h opt; do
+out=runs/bs-vs-tiny seconds=150 models="tiny bs-tiny"
+while getopts o:s:m:h opt; do
 	case $opt in
 	o) out=$OPTARG ;;
 	s) seconds=$OPTARG ;;
+	m) models=$OPTARG ;;
 	h) echo "$usage"; exit 0 ;;
 	*) echo "$usage" >&2; exit 2 ;;
 	esac
@@ -44,14 +45,19 @@ fi
 
 # a config: MODEL's [model] section and the shared recipe
 recipe() {
-	sed -n '/^\[model\]/,/^\[train\]/p' "$root/configs/$1.ini" | sed '$d'
+	local f=$1
+	[[ $f == */* ]] || f=$root/configs/$f.ini
+	sed -n '/^\[model\]/,/^\[train\]/p' "$f" | sed '$d'
 	sed -n '/^\[train\]/,$p' "$root/configs/demo.ini" |
 		sed -e 's/^ema_decay = .*/ema_decay = 0/' -e 's/^epoch_size = .*/epoch_size = 100000000/' \
 		    -e 's/^num_epochs = .*/num_epochs = 1/'
 }
 
-for m in tiny bs-tiny; do
-	recipe "$m" > "$m.ini"
+names=()
+for f in $models; do
+	m=$(basename "$f" .ini)
+	names+=("$m")
+	recipe "$f" > "$m.ini"
 	rm -rf "run-$m-$seconds"
 	# musdb-cat's records are endless; SIGTERM makes sepnet-train save and stop
 	( set +o pipefail
@@ -63,7 +69,7 @@ done
 wait
 
 printf '%-10s %6s %8s %8s %8s %8s %8s\n' model steps drums bass other vocals mean
-for m in mixture tiny bs-tiny; do
+for m in mixture "${names[@]}"; do
 	if [ "$m" = mixture ]; then
 		# every stem the mixture: the untrained transformer's equal split
 		# X / 4 (SI-SDR does not see the scale)
@@ -72,7 +78,8 @@ for m in mixture tiny bs-tiny; do
 		steps=-
 	else
 		ck=run-$m-$seconds/last.safetensors
-		steps=$(grep -c '"type":"step"' "run-$m-$seconds/metrics.jsonl" || true)
+		steps=$(grep '"type":"step"' "run-$m-$seconds/metrics.jsonl" | tail -1 |
+			grep -oE '"step":[0-9]+' | cut -d: -f2)
 		stft -c "$m.ini" mix.snt | sepnet-fwd -m "$ck" | istft > est.snt
 	fi
 	sisdr test.snt est.snt | awk -v m="$m" -v n="$steps" '

@@ -38,6 +38,15 @@ config_error() {	# fixture regex
 	config_error odd-head-size.ini '^stft: .*/odd-head-size\.ini:5: \[model\] n_heads: head size .* is odd'
 }
 
+@test "bsroformer: band widths that miss the bins name file, line and key" {
+	config_error bands-sum.ini '^stft: .*/bands-sum\.ini:5: \[model\] bands: the widths add up to 250 bins, but n_fft 512 has 257 \(or write bands = paper\)$'
+}
+
+@test "bsroformer: one band, or a feed-forward of two layers, names file, line and key" {
+	config_error one-band.ini '^stft: .*/one-band\.ini:6: \[model\] bands: needs 2 to 64 widths, or paper$'
+	config_error bsroformer-ffn.ini '^stft: .*/bsroformer-ffn\.ini:5: \[model\] ffn_hidden_dim: the bsroformer.s feed-forward has one hidden layer'
+}
+
 @test "a missing config file is named" {
 	run --separate-stderr stft -c "$BATS_TEST_TMPDIR/none.ini" "$BATS_TEST_TMPDIR/x.wav"
 	assert_failure 1
@@ -45,9 +54,10 @@ config_error() {	# fixture regex
 	assert_regex "$stderr" '^stft: .*/none\.ini: No such file or directory$'
 }
 
-@test "the four shipped configs load and set n_fft and hop" {
+@test "the shipped configs load and set n_fft and hop" {
 	require snt-info
-	for f in tiny:512:128 small:2048:512 base:4096:1024 xlarge:4096:1024; do
+	for f in tiny:512:128 small:2048:512 base:4096:1024 xlarge:4096:1024 bs-tiny:512:128 \
+		bs-small:2048:512 bs-base:2048:512; do
 		IFS=: read -r name n_fft hop <<<"$f"
 		run --separate-stderr bash -c 'stft -c "$1" "$2" | snt-info' _ \
 			"$ROOT/configs/$name.ini" "$BATS_TEST_TMPDIR/x.wav"

@@ -46,7 +46,9 @@ setup() {
 		[[ $cmd == mpirun* && -n ${ASAN_OPTIONS:-} ]] && continue
 		if [[ $cmd == *sepnet-train* ]]; then
 			# endless: stop it after its first step, as ^C would
-			rm -rf runs/base
+			local dir
+			dir=$(grep -oE -- '-o runs/[^ ]+' <<<"$cmd" | head -1 | cut -d' ' -f2)
+			rm -rf "$dir"
 			bash -o pipefail -c "$cmd" 2> train.err < /dev/null &	# (mpirun reads stdin)
 			local pid=$! waited=0
 			until grep -q 'step 1' train.err 2>/dev/null || [ $waited -ge 300 ]; do
@@ -55,16 +57,16 @@ setup() {
 			done
 			pkill -TERM -x sepnet-train || true
 			wait $pid || true
-			grep -q 'interrupted at step [0-9]*.*saved runs/base/last.safetensors' train.err ||
+			grep -q "interrupted at step [0-9]*.*saved $dir/last.safetensors" train.err ||
 				fail "$cmd: $(tr '\r' '\n' < train.err | tail -3)"
 			# the README separates with best.safetensors (written by --valid runs)
-			cp runs/base/last.safetensors runs/base/best.safetensors
+			cp "$dir/last.safetensors" "$dir/best.safetensors"
 			continue
 		fi
 		run --separate-stderr bash -o pipefail -c "$cmd"
 		[ "$status" -eq 0 ] || fail "README command $n: $cmd: exit $status: $stderr"
 	done < commands
-	for s in drums bass other vocals; do [ -s "out/$s.wav" ]; done
+	for s in drums bass other vocals; do [ -s "out/$s.wav" ] && [ -s "bs/$s.wav" ]; done
 	[ -s song-again.wav ] && [ -s est.snt ] && [ -s ref.snt ]
 }
 

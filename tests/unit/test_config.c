@@ -103,11 +103,12 @@ static void test_round_trip(void)
 {
 	static const char *const files[] = {
 		"configs/tiny.ini", "configs/small.ini", "configs/base.ini", "configs/xlarge.ini",
+		"configs/bs-tiny.ini", "configs/bs-small.ini", "configs/bs-base.ini",
 	};
 	struct config c;
 	char err[256] = "";
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 7; i++) {
 		CHECK(load_file(&c, files[i], err, sizeof err) == 0, "%s", err);
 		check_round_trip(&c, files[i]);
 	}
@@ -313,6 +314,63 @@ static void test_validate_struct(void)
 	      has(err, "ffn_hidden_dim"), "%s", err);
 }
 
+/* The band-split model's bands: the paper's at 1025 bins are the
+ * package's DEFAULT_FREQS_PER_BANDS; scaled, they cover every bin and none
+ * is empty; widths round-trip; the parameter count is the model's. */
+static void test_bands(void)
+{
+	static const int paper[] = {	/* lucidrains/BS-RoFormer, bs_roformer.py */
+		2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+		4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+		12, 12, 12, 12, 12, 12, 12, 12, 24, 24, 24, 24, 24, 24, 24, 24,
+		48, 48, 48, 48, 48, 48, 48, 48, 128, 129,
+	};
+	struct config c;
+	char err[256] = "";
+	int starts[CONFIG_MAX_BANDS + 1];
+
+	config_defaults(&c);
+	c.n_fft = 2048;
+	int n = config_bands(&c, starts);
+	CHECK(n == 62, "paper at 1025 bins: %d bands", n);
+	for (int j = 0; j < n && j < 62; j++)
+		CHECK(starts[j + 1] - starts[j] == paper[j], "band %d: %d bins, not %d", j,
+		      starts[j + 1] - starts[j], paper[j]);
+	static const int ffts[] = { 256, 512, 1024, 4096, 8192 }, counts[] = { 38, 50, 62, 62, 62 };
+	for (int i = 0; i < 5; i++) {
+		c.n_fft = ffts[i];
+		n = config_bands(&c, starts);
+		CHECK(n == counts[i], "n_fft %d: %d bands, not %d", ffts[i], n, counts[i]);
+		CHECK(starts[0] == 0 && starts[n] == config_freq_bins(&c), "n_fft %d: bins", ffts[i]);
+		for (int j = 0; j < n; j++)
+			CHECK(starts[j + 1] > starts[j], "n_fft %d: band %d empty", ffts[i], j);
+	}
+
+	CHECK(load_file(&c, "configs/bs-tiny.ini", err, sizeof err) == 0, "%s", err);
+	CHECK(!strcmp(c.arch, "bsroformer") && c.n_bands == 12 && c.time_depth == 1 &&
+	      c.freq_depth == 1 && c.mask_depth == 2, "bs-tiny.ini values");
+	CHECK(config_param_count(&c) == 1348300, "bs-tiny: %lld parameters",
+	      (long long)config_param_count(&c));
+	c.n_bands = 4;
+	memset(c.band_width, 0, sizeof c.band_width);	// as the parser leaves them
+	memcpy(c.band_width, (int[]){ 1, 64, 64, 128 }, 4 * sizeof(int));
+	c.time_depth = 3, c.freq_depth = 2, c.mask_depth = 1;
+	CHECK(config_validate(&c, "widths", err, sizeof err) == 0, "%s", err);
+	CHECK(config_bands(&c, starts) == 4 && starts[1] == 1 && starts[4] == 257, "widths");
+	check_round_trip(&c, "widths");
+	CHECK(config_model_diff(&c, &(struct config){ 0 }) != NULL, "diff");
+	struct config d = c;
+	d.band_width[3] = 127, d.band_width[2] = 65;
+	CHECK(config_model_diff(&c, &d) && !strcmp(config_model_diff(&c, &d), "bands"), "bands diff");
+	d = c;
+	d.n_bands = 0;
+	CHECK(config_model_diff(&c, &d) && !strcmp(config_model_diff(&c, &d), "bands"),
+	      "paper vs widths");
+	c.band_width[3] = 127;
+	CHECK(config_validate(&c, "short", err, sizeof err) == -1 &&
+	      strstr(err, "add up to 256 bins, but n_fft 512 has 257"), "%s", err);
+}
+
 static void test_model_diff(void)
 {
 	struct config a, b;
@@ -352,5 +410,6 @@ int main(void)
 	RUN(test_fixture_files);
 	RUN(test_validate_struct);
 	RUN(test_model_diff);
+	RUN(test_bands);
 	return test_summary();
 }
