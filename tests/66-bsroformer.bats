@@ -66,5 +66,5 @@ setup() {
 	cp "$RUN"/metrics.jsonl r/ 2> /dev/null || true
 	run --separate-stderr sepnet-train --resume -o r -c "$FIX/dropout.ini" --steps 9 < /dev/null
 	assert_failure
-	assert_regex "$stderr" 'arch'
+	assert_regex "$stderr" 'config key arch differs from the model'
 }

@@ -17,10 +17,11 @@
 #    f32 < 1e-5, tf32 < 2e-3, bf16 < 2e-2, no NaN.
 # 2. sepnet-fwd -d cuda against -d cpu on 12 s of noise (two segments and
 #    their cross-fade), models with every weight random: tiny.ini (f32) in
-#    waveform and spectrogram mode, base.ini in f32, tf32 and bf16 (its
+#    waveform and spectrogram mode, bs-tiny.ini (the band-split model) in
+#    waveform mode, base.ini in f32, tf32 and bf16 (its
 #    config's use_amp) waveform mode; tiny.ini on 2 s chunks and an audio
 #    file streamed to files (-o); fresh output files each run.
-# 4. check-train: one optimizer step of tiny.ini and base.ini (f32, then
+# 4. check-train: one optimizer step of tiny.ini, bs-tiny.ini and base.ini (f32, then
 #    bf16 as configured) through the trainer (lib/train/train.h: the one
 #    model path) on cuda against cpu, every
 #    gradient tensor compared (tolerances in tests/tools/check-train.c);
@@ -120,6 +121,9 @@ compare() {
 }
 tool check-ops --random-model configs/tiny.ini "$tmp/tiny.safetensors" 7
 compare "tiny f32 waveform" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/in.snt"
+# the band-split model (its own ops: band split, axis swaps, gates, GLU heads)
+tool check-ops --random-model configs/bs-tiny.ini "$tmp/bs-tiny.safetensors" 7
+compare "bs-tiny f32 waveform" 1e-5 -m "$tmp/bs-tiny.safetensors" "$tmp/in.snt"
 # a stream of records of growing length: each staged ahead into a buffer
 # that grows (--prefetch, the default on the GPU)
 { tool check-ops --noise 3 5; tool check-ops --noise 12 3; tool check-ops --noise 7 6; } > "$tmp/three.snt"
@@ -195,6 +199,7 @@ fi
 
 echo "== 4. training (issue 8): one step, cuda against cpu"
 tool check-train --batch 2 configs/tiny.ini || failed=1
+tool check-train --batch 2 configs/bs-tiny.ini || failed=1
 # base: f32 for a tight check of every kernel, then as configured (bf16)
 if [ -n "$dry" ]; then	# base on the CPU twice over: a minute; tiny says enough
 	echo "  (base: not in a dry run)"

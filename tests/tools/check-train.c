@@ -116,16 +116,19 @@ static void load_config(struct config *c, const char *path, int batch)
 		c->batch_size = batch;
 }
 
-/* A trainer of c on be with random weights (W_out and the biases too, so
- * every path of the network carries gradient). */
+/* A trainer of c on be with random weights (the transformer's W_out and
+ * b_out too, zero and constant at init, so every path of the network
+ * carries gradient; the band-split model's init is random throughout). */
 static struct trainer *random_trainer(const struct config *c, const struct backend *be,
 				      uint64_t seed)
 {
 	struct trainer *t = trainer_create_on(c, 0, be);
 	struct model *m = trainer_model(t);
-	for (size_t i = model_tensor_offset(m, "out.weight"); i < m->n_params; i++)
-		m->params[i] = 0.02f * (2 * rng_uniform(seed, 99, i) - 1) +
-			       (float)(i % 4 == 0) * 0.25f;
+	for (int k = 0; k < m->n_tensors; k++)
+		if (!strcmp(m->tensors[k].name, "out.weight"))
+			for (size_t i = m->tensors[k].offset; i < m->n_params; i++)
+				m->params[i] = 0.02f * (2 * rng_uniform(seed, 99, i) - 1) +
+					       (float)(i % 4 == 0) * 0.25f;
 	model_upload(m);
 	return t;
 }
