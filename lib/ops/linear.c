@@ -31,9 +31,23 @@ void linear_backward(real *dinp, real *dweight, real *dbias, const real *dout,
 		}
 }
 
+/* Rows per block of the fused linear + GELU: each block's GELU runs while
+ * its GEMM output is still in the core's cache (128 × 512 floats: 256 KiB). */
+#define LINEAR_GELU_ROWS 128
+
 void linear_gelu_forward(real *out, const real *inp, const real *weight, const real *bias, int N,
 			 int in_dim, int out_dim)
 {
-	linear_forward(out, inp, weight, bias, N, in_dim, out_dim);
-	gelu_forward(out, out, (size_t)N * out_dim);	// elementwise: in place is safe
+	// blocks of fixed rows, whatever the thread count: the same bits for any;
+	// blas_gemm and gelu_forward run serially inside the region
+	int n_blocks = (N + LINEAR_GELU_ROWS - 1) / LINEAR_GELU_ROWS;
+	#pragma omp parallel for schedule(static) \
+		if (n_blocks > 1 && (double)N * in_dim * out_dim > 1 << 18)
+	for (int b = 0; b < n_blocks; b++) {
+		int n0 = b * LINEAR_GELU_ROWS;
+		int n = N - n0 < LINEAR_GELU_ROWS ? N - n0 : LINEAR_GELU_ROWS;
+		real *o = out + (size_t)n0 * out_dim;
+		linear_forward(o, inp + (size_t)n0 * in_dim, weight, bias, n, in_dim, out_dim);
+		gelu_forward(o, o, (size_t)n * out_dim);	// elementwise: in place is safe
+	}
 }
