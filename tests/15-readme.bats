@@ -47,7 +47,7 @@ setup() {
 		if [[ $cmd == *sepnet-train* ]]; then
 			# endless: stop it after its first step, as ^C would
 			local dir
-			dir=$(grep -oE -- '-o runs/[^ ]+' <<<"$cmd" | head -1 | cut -d' ' -f2)
+			dir=$(grep -oE -- "-o runs/[^ ']+" <<<"$cmd" | head -1 | cut -d' ' -f2)
 			rm -rf "$dir"
 			bash -o pipefail -c "$cmd" 2> train.err < /dev/null &	# (mpirun reads stdin)
 			local pid=$! waited=0
