@@ -400,6 +400,13 @@ static void bsroformer_forward(struct model *m, void *state, int B, int T)
 
 /* ---- backward ---- */
 
+static void trade(real **a, real **b)
+{
+	real *t = *a;
+	*a = *b;
+	*b = t;
+}
+
 static void bsroformer_backward(struct model *m, void *state)
 {
 	const struct config *c = &m->cfg;
@@ -441,7 +448,7 @@ static void bsroformer_backward(struct model *m, void *state)
 			}
 		}
 	// final norm, in band layout
-	real *dz = bs->dz, *dz2 = bs->dz2, *tmp;
+	real *dz = bs->dz, *dz2 = bs->dz2;	// an axis swap writes dz2, then they trade places
 	be->axis_swap(dz2, bs->dan, 1, nb, N, d);
 	zero_floats(be, dz, (size_t)R * d);
 	be->rmsnorm_backward(dz, G->final_norm, dz2, bs->z_out, P->final_norm, bs->rstd_out, R, d);
@@ -451,7 +458,7 @@ static void bsroformer_backward(struct model *m, void *state)
 	for (int l = bs->depth - 1; l >= 0; l--) {
 		if (l + 1 < bs->depth) {	// the turn to time layout after this layer
 			be->axis_swap(dz2, dz, B, nb, T, d);
-			tmp = dz, dz = dz2, dz2 = tmp;
+			trade(&dz, &dz2);
 		}
 		for (int i = c->freq_depth - 1; i >= 0; i--) {
 			k--;
@@ -459,7 +466,7 @@ static void bsroformer_backward(struct model *m, void *state)
 				       dz, bs->rope, N, nb, k);
 		}
 		be->axis_swap(dz2, dz, B, T, nb, d);	// the turn to band layout
-		tmp = dz, dz = dz2, dz2 = tmp;
+		trade(&dz, &dz2);
 		for (int i = c->time_depth - 1; i >= 0; i--) {
 			k--;
 			block_backward(m, &bs->shape, &P->blocks[k], &G->blocks[k], &bs->acts[k], &bs->sc,
