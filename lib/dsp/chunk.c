@@ -14,6 +14,10 @@
 
 #include "util.h"
 
+/* Gather and accumulate split their rows over OpenMP's threads above this
+ * many values (each row is independent: the same bits for any count). */
+#define CHUNK_PARALLEL_MIN (1 << 16)
+
 int64_t chunk_segment_frames(int64_t samples, int64_t hop)
 {
 	return 1 + samples / hop;
@@ -108,6 +112,7 @@ void chunk_gather(real *seg, const real *in, const struct chunk_plan *p, int64_t
 {
 	// seg is (rows, L, width), in is (rows, T, width)
 	int64_t T = p->T, L = p->L, t0 = p->start[s];
+	#pragma omp parallel for if (rows * L * width > CHUNK_PARALLEL_MIN)
 	for (int64_t r = 0; r < rows; r++)
 		memcpy(seg + r * L * width, in + (r * T + t0) * width,
 		       (size_t)(L * width) * sizeof *seg);
@@ -119,6 +124,7 @@ void chunk_accumulate(real *out, const real *seg, const struct chunk_plan *p, in
 	// out is (rows, T, width), seg is (rows, L, width)
 	int64_t T = p->T, L = p->L, t0 = p->start[s];
 	const real *w = p->weight + s * L;
+	#pragma omp parallel for if (rows * L * width > CHUNK_PARALLEL_MIN)
 	for (int64_t r = 0; r < rows; r++) {
 		real *o = out + (r * T + t0) * width;
 		const real *x = seg + r * L * width;
