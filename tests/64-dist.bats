@@ -22,6 +22,10 @@ setup_file() {
 		sepnet-train -c "$FIX/tiny.ini" -o one --valid valid.snt --epoch-size 16 --steps 20 -q
 	musdb-cat train -r ds -c "$FIX/dropout.ini" -n 80 |
 		sepnet-train -c "$FIX/dropout.ini" -o drop --valid valid.snt --epoch-size 16 --steps 20 -q
+	# and the band-split model with the same training state (its dropout
+	# runs over blocks along time and along bands)
+	musdb-cat train -r ds -c "$FIX/bs-dropout.ini" -n 40 |
+		sepnet-train -c "$FIX/bs-dropout.ini" -o bs --valid valid.snt --epoch-size 16 --steps 10 -q
 }
 
 setup() {
@@ -89,7 +93,7 @@ records() {
 	assert_output "musdb-cat: the launcher's OMPI_COMM_WORLD_RANK=2 and OMPI_COMM_WORLD_SIZE=2 are not a rank and a world size (or give --shard R/N)"
 }
 
-@test "2 ranks train as one process, step for step: dropout off, and on with accumulation, EMA and validation" {
+@test "2 ranks train as one process, step for step: dropout off, and on with accumulation, EMA and validation; the band-split model" {
 	ranks 2 sh -c "musdb-cat train -r '$DS' -c '$FIX/tiny.ini' -n 80 |
 		sepnet-train -c '$FIX/tiny.ini' -o two --valid '$VALID' --epoch-size 16 --steps 20 -q"
 	same_steps "$BATS_FILE_TMPDIR/one" two
@@ -97,6 +101,9 @@ records() {
 		sepnet-train -c '$FIX/dropout.ini' -o drop --valid '$VALID' --epoch-size 16 --steps 20 -q"
 	same_steps "$BATS_FILE_TMPDIR/drop" drop
 	grep -q '"valid_loss"' drop/metrics.jsonl
+	ranks 2 sh -c "musdb-cat train -r '$DS' -c '$FIX/bs-dropout.ini' -n 40 |
+		sepnet-train -c '$FIX/bs-dropout.ini' -o bs --valid '$VALID' --epoch-size 16 --steps 10 -q"
+	same_steps "$BATS_FILE_TMPDIR/bs" bs
 	# a file of unsharded records: each rank takes every other one
 	musdb-cat train -r "$DS" -c "$FIX/tiny.ini" -n 80 > train.snt
 	ranks 2 sepnet-train -c "$FIX/tiny.ini" -o file --valid "$VALID" --epoch-size 16 --steps 20 -q train.snt
