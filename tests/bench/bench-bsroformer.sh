@@ -9,7 +9,9 @@
 #             loss, backward, clipping, AdamW
 #   separation  stft | sepnet-fwd | istft on SECONDS of noise (fresh
 #             weights) against torch_bsroformer.py separate (the same
-#             segments, no_grad), best of REPEATS; x realtime
+#             segments, no_grad), best of REPEATS; x realtime, and the share
+#             of the GEMM bound sepnet reaches (the model's FLOPs at the
+#             machine's measured sgemm rate, as bench-model.sh)
 # The PyTorch side needs the venv `make golden` makes
 # ($OBJDIR/venv-bsroformer; made here when missing and PyPI is reachable).
 #   STEPS=2 SECONDS_AUDIO=20 CONFIG=bs-tiny tests/bench/bench-bsroformer.sh
@@ -63,9 +65,13 @@ done
 printf '  separation (%s s of stereo noise, best of %d)\n' "$secs" "$repeats"
 awk -v a="$secs" -v t="$best" 'BEGIN { printf "    stft | sepnet-fwd | istft  %7.2f s %6.2f x realtime\n", t, a / t }'
 if [ -n "$torch_ok" ] && out=$("$py" tests/bench/torch_bsroformer.py separate "$cfg" "$threads" "$secs" "$repeats" 2>&1); then
-	eval "$out"	# torch=
+	eval "$out"	# torch= gflops= flops_per_sec=
 	awk -v a="$secs" -v t="$torch" 'BEGIN { printf "    BSRoformer torch           %7.2f s %6.2f x realtime\n", t, a / t }'
-	awk -v s="$best" -v t="$torch" 'BEGIN { printf "    ratio torch / sepnet %.2fx (>1: sepnet faster)\n", t / s }'
+	awk -v s="$best" -v t="$torch" -v g="$gflops" -v f="$flops_per_sec" -v a="$secs" 'BEGIN {
+		bound = g * 1e9 / f
+		printf "    ratio torch / sepnet %.2fx (>1: sepnet faster)\n", t / s
+		printf "    GEMM bound: %.1f GFLOP per audio second at %.1f GFLOP/s sgemm = %.2f x realtime; sepnet reaches %.0f%% of it\n",
+			f / 1e9, g, bound, 100 * (a / s) / bound }'
 else
 	echo "    BSRoformer torch  not available: no ratio"
 fi

@@ -12,11 +12,15 @@ clip_grad_norm_, AdamW; every step timed, the first included.  Prints
 torch_eps= (examples per second).  separate: SECONDS of stereo noise
 through the STFT, the model on segments of the training length overlapping
 by 25 % (lib/dsp/chunk.h's), a cross-fade and the iSTFT under no_grad, best
-of REPEATS.  Prints torch= (wall seconds).
+of REPEATS.  Prints torch= (wall seconds), gflops= (OpenBLAS's sgemm rate
+through numpy, 2048³) and flops_per_sec= (the model's forward FLOPs per
+second of audio, the segments' overlap included).
 """
 import os
 import sys
 import time
+
+import numpy as np  # noqa: F401 (sgemm_gflops)
 
 import torch
 
@@ -25,7 +29,24 @@ sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import sepnet  # noqa: E402
 from bsroformer import model_from_config, separate  # noqa: E402
 sys.path.insert(0, HERE)
-from torch_model import segments  # noqa: E402
+from torch_model import segments, sgemm_gflops  # noqa: E402
+
+
+def flops_per_frame(text, widths, L):
+    """Multiply-adds × 2 of one frame's forward with segments of L frames:
+    the band split, every block's projections and attention (along L frames,
+    and along the bands), the mask heads."""
+    p = sepnet.configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
+    p.read_string(text)
+    m = p["model"]
+    d, h, A = m.getint("emb_dim"), m.getint("n_heads"), m.getint("attention_dim")
+    H, layers = int(m.get("ffn_hidden_dim")), m.getint("n_layers")
+    td, fd, md = m.getint("time_depth", 1), m.getint("freq_depth", 1), m.getint("mask_depth", 2)
+    nb, din, S, hid = len(widths), 4 * sum(widths), len(m.get("sources").split(",")), 4 * d
+    block = 3 * A * d + A * d + h * d + 2 * d * H
+    blocks = nb * layers * (td * (block + 2 * L * A) + fd * (block + 2 * nb * A))
+    head = S * (nb * (d * hid + (md - 2) * hid * hid) + hid * 2 * din) if md > 1 else S * d * 2 * din
+    return 2 * (din * d + blocks + head)
 
 
 def main():
@@ -76,7 +97,10 @@ def main():
                 weight[s:s + L] += 1
             twin.waveforms((out / weight)[None], n)
             best = min(best, time.perf_counter() - start)
-    print(f"torch={best:.4f}")
+    starts, L = segments(T, 1 + cfg.segment_length // cfg.hop)
+    _, widths = model_from_config(text)
+    flops = len(starts) * L * flops_per_frame(text, widths, L) / secs
+    print(f"torch={best:.4f} gflops={sgemm_gflops(threads):.1f} flops_per_sec={flops:.4g}")
 
 
 if __name__ == "__main__":
