@@ -1,6 +1,7 @@
 /* block.c: what the architectures share (block.h): the activation arena,
  * dropout on the residual sums, and the pre-norm transformer block. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "block.h"
 #include "ops.h"
@@ -37,6 +38,23 @@ real *arena_alloc(struct arena_plan *ap, const struct backend *be)
 void zero_floats(const struct backend *be, real *p, size_t n)
 {
 	be->zero(p, n * sizeof(real));
+}
+
+real *rope_upload(const struct backend *be, int positions, int hs)
+{
+	size_t n = (size_t)positions * hs;
+	real *table = xmalloc(n * sizeof(real));
+	rope_table(table, positions, hs);
+	real *rope = be->alloc(n * sizeof(real));
+	be->upload(rope, table, n * sizeof(real));
+	free(table);
+	return rope;
+}
+
+bool name_ends(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
 /* ---- dropout on the residual sums ---- */

@@ -110,5 +110,10 @@ void block_backward(const struct model *m, const struct block_shape *s,
 
 /* be->zero of n floats. */
 void zero_floats(const struct backend *be, real *p, size_t n);
+/* The rotary table (ops.h: rope_table) of `positions` rows for heads of
+ * hs, in be's memory (be->free it). */
+real *rope_upload(const struct backend *be, int positions, int hs);
+/* Whether tensor name s ends in suffix (the inits' tests of a name). */
+bool name_ends(const char *s, const char *suffix);
 
 #endif

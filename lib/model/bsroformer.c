@@ -162,12 +162,6 @@ static void bs_point_params(const struct model *m, const struct bsroformer *bs, 
 #undef NEXT
 }
 
-static bool bs_name_ends(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* PyTorch's defaults, as the reference starts: norms 1, a linear layer's
  * weight and bias uniform in ±1/sqrt(fan_in). */
 static void bsroformer_init(struct model *m, uint64_t seed)
@@ -177,7 +171,7 @@ static void bsroformer_init(struct model *m, uint64_t seed)
 		const struct safetensors_view *v = &m->tensors[k];
 		real *w = m->params + v->offset;
 		size_t n = safetensors_view_numel(v);
-		if (bs_name_ends(v->name, ".gamma")) {
+		if (name_ends(v->name, ".gamma")) {
 			for (size_t i = 0; i < n; i++)
 				w[i] = 1;
 			continue;
@@ -303,14 +297,9 @@ static void *bsroformer_create(struct model *m)
 	bs->bands = be->alloc(sizeof bs->starts);
 	be->upload(bs->bands, bs->starts, sizeof bs->starts);
 
-	int hs = c->attention_dim / c->n_heads;
+	// positions: frames along time, band indices along the bands
 	int positions = m->max_frames > bs->nb ? m->max_frames : bs->nb;
-	size_t rope = (size_t)positions * hs;
-	real *table = xmalloc(rope * sizeof(real));
-	rope_table(table, positions, hs);
-	bs->rope = be->alloc(rope * sizeof(real));
-	be->upload(bs->rope, table, rope * sizeof(real));
-	free(table);
+	bs->rope = rope_upload(be, positions, c->attention_dim / c->n_heads);
 	return bs;
 }
 

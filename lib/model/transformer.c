@@ -108,12 +108,6 @@ static void point_params(const struct model *m, real *base, struct params *p)
 #undef NEXT
 }
 
-static bool name_ends(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* Weights N(0, 0.02) (W_o and the last FFN layer scaled by 1/sqrt(2
  * n_layers)), biases 0, norms 1, W_out 0, b_out 1/S on real parts, so the
  * untrained model splits the mixture equally. */
@@ -214,13 +208,7 @@ static void *transformer_create(struct model *m)
 		for (int l = 1; l < c->n_layers; l++)
 			tf->blocks[l] = *b0;
 	}
-	int hs = tf->A / tf->h;
-	size_t rope = (size_t)m->max_frames * hs;
-	real *table = xmalloc(rope * sizeof(real));
-	rope_table(table, m->max_frames, hs);
-	tf->rope = be->alloc(rope * sizeof(real));
-	be->upload(tf->rope, table, rope * sizeof(real));
-	free(table);
+	tf->rope = rope_upload(be, m->max_frames, tf->A / tf->h);
 	return tf;
 }
 

@@ -301,7 +301,7 @@ static struct model *gradcheck_model(enum loss_type type, float dropout, int bsr
 	model_init(m, 3);
 	if (bsroformer) {	// norms and the gates' biases off their init
 		for (int k = 0; k < m->n_tensors; k++)
-			if (bs_name_ends(m->tensors[k].name, ".gamma"))
+			if (name_ends(m->tensors[k].name, ".gamma"))
 				for (int64_t i = 0; i < (int64_t)safetensors_view_numel(&m->tensors[k]); i++)
 					m->params[m->tensors[k].offset + i] += 0.2 * (2 * rng_uniform(3, k, i) - 1);
 		m->step = 7;
