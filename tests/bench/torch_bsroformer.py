@@ -20,7 +20,6 @@ import os
 import sys
 import time
 
-import numpy as np  # noqa: F401 (sgemm_gflops)
 
 import torch
 

@@ -60,31 +60,14 @@ def main():
     # sepnet's STFT, iSTFT and loss, from its PyTorch twin
     cfg = sepnet.Config(config_text)
     twin = sepnet.SepNet(cfg)
-    t = np.arange(N) / 44100
-    stems = 0.05 * rng.standard_normal((B, cfg.S, cfg.C, N))
-    for s in range(cfg.S):
-        stems[:, s] += 0.3 * np.sin(2 * np.pi * (110 * (s + 1)) * t + rng.uniform(0, 6, (B, cfg.C, 1)))
-    stems = torch.from_numpy(stems.astype(np.float32))
-    X = twin.stft(stems.sum(1))
-    Y = separate(model, X)
-    y = twin.waveforms(Y, N)
-    loss, sd, l1, spec = sepnet.loss_terms(twin, Y, y, stems)
-    loss.backward()
-
-    io = {
-        "stems": stems.numpy(),
-        "x": torch.view_as_real(X).detach().numpy(),
-        "yspec": torch.view_as_real(Y).detach().numpy(),
-        "ywave": y.detach().numpy(),
-        "loss": np.array([loss.item(), sd.item(), l1.item(), spec.item()], dtype=np.float64),
-    }
-    for name, p in parameters(model):
-        io["grad." + name] = p.grad.numpy()
+    stems = sepnet.golden_stems(rng, cfg, B, N)
+    io, (loss, sd, l1, spec) = sepnet.golden_io(twin, lambda X: separate(model, X), stems,
+                                                parameters(model))
     sepnet.save_safetensors(os.path.join(GOLDEN, "model-bs-tiny-io.safetensors"), io,
                             {"batch": B, "samples": N, "loss": "loss, si-sdr, l1, spectral",
                              "reference": "bs-roformer 0.3.10 BSRoformer"})
-    print(f"model-bs-tiny: {len(widths)} bands, {n_params} parameters, loss {loss.item():.6f} "
-          f"(SI-SDR {sd.item():.3f} dB, L1 {l1.item():.6f}, spectral {spec.item():.6f})")
+    print(f"model-bs-tiny: {len(widths)} bands, {n_params} parameters, loss {loss:.6f} "
+          f"(SI-SDR {sd:.3f} dB, L1 {l1:.6f}, spectral {spec:.6f})")
 
 
 if __name__ == "__main__":

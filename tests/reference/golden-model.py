@@ -64,31 +64,12 @@ def main():
     sepnet.save_safetensors(os.path.join(GOLDEN, "model-tiny.safetensors"), params,
                             {"format": "sepnet", "config": config_text, "n_params": n_params})
 
-    # stems: a tone per source plus noise, different per example and channel
-    t = np.arange(N) / 44100
-    stems = 0.05 * rng.standard_normal((B, cfg.S, cfg.C, N))
-    for s in range(cfg.S):
-        stems[:, s] += 0.3 * np.sin(2 * np.pi * (110 * (s + 1)) * t + rng.uniform(0, 6, (B, cfg.C, 1)))
-    stems = torch.from_numpy(stems.astype(np.float32))
-    X = model.stft(stems.sum(1))
-    Y = model(X)
-    y = model.waveforms(Y, N)
-    loss, sd, l1, spec = sepnet.loss_terms(model, Y, y, stems)
-    loss.backward()
-
-    io = {
-        "stems": stems.numpy(),
-        "x": torch.view_as_real(X).detach().numpy(),
-        "yspec": torch.view_as_real(Y).detach().numpy(),
-        "ywave": y.detach().numpy(),
-        "loss": np.array([loss.item(), sd.item(), l1.item(), spec.item()], dtype=np.float64),
-    }
-    for name, p in model.named_parameters():
-        io["grad." + name] = p.grad.numpy()
+    stems = sepnet.golden_stems(rng, cfg, B, N)
+    io, (loss, sd, l1, spec) = sepnet.golden_io(model, model, stems, model.named_parameters())
     sepnet.save_safetensors(os.path.join(GOLDEN, "model-tiny-io.safetensors"), io,
                             {"batch": B, "samples": N, "loss": "loss, si-sdr, l1, spectral"})
-    print(f"model-tiny: {n_params} parameters, loss {loss.item():.6f} "
-          f"(SI-SDR {sd.item():.3f} dB, L1 {l1.item():.6f}, spectral {spec.item():.6f})")
+    print(f"model-tiny: {n_params} parameters, loss {loss:.6f} "
+          f"(SI-SDR {sd:.3f} dB, L1 {l1:.6f}, spectral {spec:.6f})")
 
 
 if __name__ == "__main__":

@@ -219,6 +219,38 @@ def loss_terms(model, Y, y_hat, stems):
     return loss, sd, l1, spec
 
 
+def golden_stems(rng, cfg, B, N):
+    """The golden batch's stems (B, S, C, N): a tone per source plus noise,
+    different per example and channel (golden-*.py)."""
+    t = np.arange(N) / 44100
+    stems = 0.05 * rng.standard_normal((B, cfg.S, cfg.C, N))
+    for s in range(cfg.S):
+        stems[:, s] += 0.3 * np.sin(2 * np.pi * (110 * (s + 1)) * t + rng.uniform(0, 6, (B, cfg.C, 1)))
+    return torch.from_numpy(stems.astype(np.float32))
+
+
+def golden_io(twin, forward, stems, named_parameters):
+    """One training pass on stems, forward (X -> Y) between twin's STFT and
+    iSTFT with twin's loss: the golden tensors (stems, x, yspec, ywave, loss
+    and its terms in f64, grad.NAME of every parameter) and the terms."""
+    N = stems.shape[-1]
+    X = twin.stft(stems.sum(1))
+    Y = forward(X)
+    y = twin.waveforms(Y, N)
+    terms = loss_terms(twin, Y, y, stems)
+    terms[0].backward()
+    io = {
+        "stems": stems.numpy(),
+        "x": torch.view_as_real(X).detach().numpy(),
+        "yspec": torch.view_as_real(Y).detach().numpy(),
+        "ywave": y.detach().numpy(),
+        "loss": np.array([v.item() for v in terms], dtype=np.float64),
+    }
+    for name, p in named_parameters:
+        io["grad." + name] = p.grad.numpy()
+    return io, [v.item() for v in terms]
+
+
 def open_model(path):
     tensors, meta = load_safetensors(path)
     model = SepNet(Config(meta["config"]))
