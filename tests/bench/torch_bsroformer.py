@@ -20,7 +20,6 @@ import os
 import sys
 import time
 
-
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
