@@ -40,7 +40,7 @@ struct bs_params {
 };
 
 struct bsroformer {
-	int d, nb, hid, n_blocks, depth;	/* hid: the mask heads' */
+	int d, nb, hid, n_blocks;	/* hid: the mask heads' */
 	int starts[CONFIG_MAX_BANDS + 1];
 	int *bands;		/* starts, backend memory */
 	int max_w2;		/* the widest band's 2C·w_j */
@@ -264,7 +264,6 @@ static void *bsroformer_create(struct model *m)
 	bs->d = c->emb_dim;
 	bs->hid = HEAD_EXPANSION * bs->d;
 	bs->nb = config_bands(c, bs->starts);
-	bs->depth = c->n_layers;
 	bs->n_blocks = c->n_layers * (c->time_depth + c->freq_depth);
 	for (int j = 0; j < bs->nb; j++)
 		bs->max_w2 = band_w2(m, bs, j) > bs->max_w2 ? band_w2(m, bs, j) : bs->max_w2;
@@ -345,7 +344,7 @@ static void bsroformer_forward(struct model *m, void *state, int B, int T)
 	be->axis_swap(bs->acts[0].z_in, bs->hb, 1, nb, B, T * d);
 
 	int k = 0;
-	for (int l = 0; l < bs->depth; l++) {
+	for (int l = 0; l < c->n_layers; l++) {
 		for (int i = 0; i < c->time_depth; i++, k++) {
 			real *out = i + 1 < c->time_depth ? bs->acts[k + 1].z_in : bs->turn;
 			block_forward(m, &bs->shape, &P->blocks[k], &bs->acts[k], &bs->sc, out, bs->rope,
@@ -354,11 +353,11 @@ static void bsroformer_forward(struct model *m, void *state, int B, int T)
 		be->axis_swap(bs->acts[k].z_in, bs->turn, B, nb, T, d);	// → band layout
 		for (int i = 0; i < c->freq_depth; i++, k++) {
 			real *out = i + 1 < c->freq_depth ? bs->acts[k + 1].z_in
-				  : l + 1 < bs->depth ? bs->turn : bs->z_out;
+				  : l + 1 < c->n_layers ? bs->turn : bs->z_out;
 			block_forward(m, &bs->shape, &P->blocks[k], &bs->acts[k], &bs->sc, out, bs->rope,
 				      N, nb, k);
 		}
-		if (l + 1 < bs->depth)	// → time layout
+		if (l + 1 < c->n_layers)	// → time layout
 			be->axis_swap(bs->acts[k].z_in, bs->turn, B, T, nb, d);
 	}
 
@@ -444,8 +443,8 @@ static void bsroformer_backward(struct model *m, void *state)
 	model_grads_ready(m, G->final_norm);
 
 	int k = bs->n_blocks;
-	for (int l = bs->depth - 1; l >= 0; l--) {
-		if (l + 1 < bs->depth) {	// the turn to time layout after this layer
+	for (int l = c->n_layers - 1; l >= 0; l--) {
+		if (l + 1 < c->n_layers) {	// the turn to time layout after this layer
 			be->axis_swap(dz2, dz, B, nb, T, d);
 			trade(&dz, &dz2);
 		}
