@@ -141,8 +141,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 		die("%s: n_fft=%d hop=%d, the track's first chunk had n_fft=%d hop=%d", where, n_fft,
 		    hop, tr->n_fft, tr->hop);
 	size_t floats = (size_t)snt_numel(h) * 2;	// into the last chunk's buffer: no fresh pages
-	if (tr->spec_cap < floats)
-		tr->spec = xrealloc(tr->spec, sizeof(float) * (tr->spec_cap = floats));
+	tr->spec = xreserve_big(tr->spec, &tr->spec_cap, floats, sizeof(float));
 	snt_read_payload_or_die(r, h, tr->spec);
 	int64_t bad = find_nonfinite(tr->spec, floats);
 	if (bad >= 0)

@@ -25,7 +25,8 @@ struct opts {
 
 static const char usage_text[] =
 	"usage: sepnet-fwd -m MODEL [-s STEMS] [-o PATTERN [-b 16|24|32f] [-r RATE]] [--overlap F]\n"
-	"                  [--segment S] [--batch N] [--[no-]prefetch] [-d cpu|cuda] [-q] [FILE ...]\n"
+	"                  [--segment S] [--batch N] [--[no-]prefetch] [--precision P]\n"
+	"                  [-d cpu|cuda] [-q] [FILE ...]\n"
 	"       sepnet-fwd -m MODEL -t TYPE -r RATE -c CHANNELS -o PATTERN [options]\n"
 	"       sepnet-fwd --info -m MODEL [--segment S] [--overlap F]\n"
 	"       sepnet-fwd --init -c CONFIG -o MODEL [--seed N]";
@@ -45,6 +46,9 @@ static const char options_text[] =
 	"                       u8, of -r RATE Hz and -c CHANNELS; files come out at RATE\n"
 	"      --batch=N        segments per forward pass (default 1 on the cpu, 8 on a GPU)\n"
 	"      --[no-]prefetch  read and write in threads beside the computation (GPU default)\n"
+	"      --precision=P    GEMM inputs f32, tf32 (GPU) or bf16 (default: the model's\n"
+	"                       [train] use_amp: bf16, or [hardware] tf32; bf16 and tf32\n"
+	"                       are f32 on a CPU without them)\n"
 	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
 	"  -q, --quiet          no progress line (drawn only when stderr is a terminal)\n"
 	"      --info           print the model's parameter count, storage and config\n"
@@ -101,7 +105,7 @@ static void fwd_init(const struct opts *o)
 static void parse_options(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_OVERLAP = 256, OPT_BATCH, OPT_INFO, OPT_INIT, OPT_SEED, OPT_VERSION,
-	       OPT_PREFETCH, OPT_NO_PREFETCH, OPT_SEGMENT };
+	       OPT_PREFETCH, OPT_NO_PREFETCH, OPT_SEGMENT, OPT_PRECISION };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -112,6 +116,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "prefetch", no_argument, NULL, OPT_PREFETCH },
 		{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
+		{ "precision", required_argument, NULL, OPT_PRECISION },
 		{ "info", no_argument, NULL, OPT_INFO },
 		{ "init", no_argument, NULL, OPT_INIT },
 		{ "config", required_argument, NULL, 'c' },
@@ -158,6 +163,13 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case OPT_INFO: o->info = true; break;
 		case OPT_PREFETCH: r->prefetch = 1; break;
 		case OPT_NO_PREFETCH: r->prefetch = 0; break;
+		case OPT_PRECISION:
+			r->precision = !strcmp(optarg, "f32") ? BACKEND_F32 :
+				       !strcmp(optarg, "tf32") ? BACKEND_TF32 :
+				       !strcmp(optarg, "bf16") ? BACKEND_BF16 : -1;
+			if (r->precision < 0)
+				die_usage("--precision: f32, tf32 or bf16, not '%s'", optarg);
+			break;
 		case OPT_INIT: o->init = true; break;
 		case OPT_OVERLAP:
 			if (parse_double(optarg, &r->overlap) || !(r->overlap >= 0 && r->overlap < 1))
@@ -212,7 +224,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .run = { .overlap = 0.25, .prefetch = -1 } };
+	struct opts o = { .run = { .overlap = 0.25, .prefetch = -1, .precision = -1 } };
 	set_progname(argv[0]);
 	parse_options(argc, argv, &o);
 	if (o.init) {

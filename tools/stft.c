@@ -174,7 +174,7 @@ static void stft_chunk(struct stft_ctx *ctx, struct track_fwd *tr, struct snt_wr
 	int rate = wave_rate(h, where);
 	ctx->done_s += rate ? (double)n / rate : 0;
 	if (t > 0) {
-		float *out = xmalloc(sizeof(float) * R * F * t * 2);
+		float *out = xmalloc_big(sizeof(float) * R * F * t * 2);
 		stft_stream_take(tr->fs, out, t);
 		int64_t shape[SNT_MAX_RANK];
 		memcpy(shape, h->shape, sizeof shape);
@@ -304,8 +304,7 @@ static void stft_audio(struct stft_ctx *ctx, struct snt_writer *w, const struct 
 				break;
 			int64_t t1 = t0 + want;
 			size_t floats = (size_t)(C * F * want * 2);
-			if (out_cap < floats)
-				out = xrealloc(out, sizeof(float) * (out_cap = floats));
+			out = xreserve_big(out, &out_cap, floats, sizeof(float));
 			stft_stream_take(fs, out, want);
 			snt_header_set_shape(&h, 3, (int64_t[]){ C, F, want });
 			if (chunked)

@@ -20,9 +20,7 @@
 
 static void *cpu_alloc(size_t bytes)
 {
-	void *p = NULL;
-	if (posix_memalign(&p, 64, bytes ? bytes : 1))
-		die("out of memory for %zu MB", bytes >> 20);
+	void *p = xmalloc_big(bytes);
 	memset(p, 0, bytes);
 	return p;
 }
@@ -42,9 +40,10 @@ static void cpu_zero(void *p, size_t bytes)
 	memset(p, 0, bytes);
 }
 
+/* bf16 where the processor has it (gemm_bf16.c), else f32; TF32 is f32 */
 static void cpu_set_precision(enum backend_precision p)
 {
-	(void)p;	/* the CPU computes in f32 whatever is asked */
+	gemm_set_bf16(p == BACKEND_BF16);
 }
 
 /* ---- STFT: rows in parallel, one plan per thread (as the stft tool) ---- */
@@ -110,7 +109,7 @@ static int cpu_stft_inverse(struct backend_stft *s, real *y, const real *in, int
 
 static void *cpu_host_alloc(size_t bytes)
 {
-	return xmalloc(bytes ? bytes : 1);
+	return xmalloc_big(bytes);
 }
 
 static void cpu_nothing(void)

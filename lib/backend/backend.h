@@ -27,7 +27,8 @@
 
 /* How GEMMs round their inputs: f32 exactly, TF32 tensor cores ([hardware]
  * tf32), or bf16 inputs with f32 accumulation ([train] use_amp).  The CPU
- * computes in f32 whatever is asked. */
+ * has no TF32 (f32 instead) and computes bf16 where the processor has
+ * AVX512-BF16 or AMX (lib/ops/gemm_bf16.c), f32 elsewhere. */
 enum backend_precision {
 	BACKEND_F32,
 	BACKEND_TF32,

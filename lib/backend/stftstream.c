@@ -138,10 +138,8 @@ void stft_stream_take(struct stft_stream *s, float *out, int64_t n)
 		    (long long)a, (long long)b, (long long)s->a0, (long long)(s->a0 + s->n));
 	int64_t len = b - a, T = 1 + len / s->hop, k0 = s->t0 - a / s->hop;
 	size_t in_floats = (size_t)(s->rows * len), out_floats = (size_t)(s->rows * s->F * T * 2);
-	if (s->sub_cap < in_floats)
-		s->sub = xrealloc(s->sub, sizeof(float) * (s->sub_cap = in_floats));
-	if (s->frames_cap < out_floats)
-		s->frames = xrealloc(s->frames, sizeof(float) * (s->frames_cap = out_floats));
+	s->sub = xreserve_big(s->sub, &s->sub_cap, in_floats, sizeof(float));
+	s->frames = xreserve_big(s->frames, &s->frames_cap, out_floats, sizeof(float));
 	for (int64_t r = 0; r < s->rows; r++)
 		memcpy(s->sub + r * len, s->buf + r * s->cap + (a - s->a0), sizeof(float) * (size_t)len);
 	s->len = len;
@@ -227,8 +225,7 @@ int64_t istft_stream_push(struct istft_stream *s, const float *spec, int64_t n, 
 	// the kept frames and the new ones, row by row: (R, F, Ts)
 	int64_t Ts = s->nkeep + n;
 	size_t sub_floats = (size_t)(2 * R * F * Ts);
-	if (s->sub_cap < sub_floats)
-		s->sub = xrealloc(s->sub, sizeof(float) * (s->sub_cap = sub_floats));
+	s->sub = xreserve_big(s->sub, &s->sub_cap, sub_floats, sizeof(float));
 	for (int64_t q = 0; q < R * F; q++) {
 		if (s->nkeep)
 			memcpy(s->sub + q * 2 * Ts, s->keep + q * 2 * s->nkeep,
@@ -243,8 +240,7 @@ int64_t istft_stream_push(struct istft_stream *s, const float *spec, int64_t n, 
 	if (E > s->done && len > n_fft / 2) {
 		m = E - s->done;
 		size_t y_floats = (size_t)(R * len);
-		if (s->y_cap < y_floats)
-			s->y = xrealloc(s->y, sizeof(float) * (s->y_cap = y_floats));
+		s->y = xreserve_big(s->y, &s->y_cap, y_floats, sizeof(float));
 		s->Ts = Ts, s->len = len;
 		if (on_rows(s->be, &s->dspec, &s->dy, s->sub, sub_floats, s->y, y_floats,
 			    inverse_rows, s))

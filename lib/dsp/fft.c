@@ -62,11 +62,13 @@ struct fft_plan *fft_plan_create(int n, int batch)
 	re = fft_alloc(sizeof(real) * (size_t)n * (size_t)batch);
 	cx = fft_alloc(2 * sizeof(real) * nc * (size_t)batch);
 	planner_lock();
+	// c2r's input bin-major (stride batch, distance 1): the iSTFT copies a
+	// bin's frames from a spectrogram row in one run (fft.h)
 	p->r2c = FFTW(plan_many_dft_r2c)(1, &n, batch, re, NULL, 1, n,
 	                                 (FFTW(complex) *)cx, NULL, 1, (int)nc,
 	                                 FFTW_ESTIMATE);
 	p->c2r = FFTW(plan_many_dft_c2r)(1, &n, batch, (FFTW(complex) *)cx, NULL,
-	                                 1, (int)nc, re, NULL, 1, n,
+	                                 batch, 1, re, NULL, 1, n,
 	                                 FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
 	mtx_unlock(&planner_mutex);
 	fft_free(re);

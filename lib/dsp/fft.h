@@ -1,8 +1,15 @@
 /* fft.h: real FFT plans (GROMACS gmx_fft style), one backend per file.
  *
  * A plan transforms `batch` real signals of length n at once:
- *   real arrays    [batch][n]            floats
- *   complex arrays [batch][n/2 + 1]      interleaved re, im (c64)
+ *   real arrays          [batch][n]        floats
+ *   r2c's complex output [batch][n/2 + 1]  interleaved re, im (c64)
+ *   c2r's complex input  [n/2 + 1][batch]  bin-major: a bin's batch values
+ *                                          side by side, as a [F, T]
+ *                                          spectrogram's row holds frames
+ * (the layouts the STFT runs fastest with, measured: FFTW writes r2c's
+ * output fastest whole, and the iSTFT copies each bin's run of a row into
+ * c2r's input where a frame-major gather's stores fell into the same L1
+ * sets; tests/tools/bench-stft)
  * fft_r2c is the forward transform X[f] = sum_k x[k] exp(-2 pi i f k / n);
  * fft_c2r is its unnormalised inverse (fft_c2r(fft_r2c(x)) = n * x).
  *
@@ -25,7 +32,7 @@ int fft_plan_batch(const struct fft_plan *p);
 
 /* out: complex [batch][n/2+1], in: real [batch][n] (preserved) */
 void fft_r2c(const struct fft_plan *p, real *out, const real *in);
-/* out: real [batch][n], in: complex [batch][n/2+1] (destroyed) */
+/* out: real [batch][n], in: complex [n/2+1][batch] (destroyed) */
 void fft_c2r(const struct fft_plan *p, real *out, real *in);
 
 /* Memory suitable for plan arrays; dies when out of memory. */

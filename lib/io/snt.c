@@ -490,7 +490,7 @@ void snt_read_payload_part_or_die(struct snt_reader *r, void *buf, uint64_t len)
 
 void *snt_read_payload_alloc_or_die(struct snt_reader *r, const struct snt_header *h)
 {
-	void *buf = xmalloc(snt_payload_bytes(h));
+	void *buf = xmalloc_big(snt_payload_bytes(h));
 	snt_read_payload_or_die(r, h, buf);
 	return buf;
 }

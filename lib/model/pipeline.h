@@ -35,6 +35,7 @@ struct pipeline_opts {
 	double overlap;		/* of the segments, in [0, 1) */
 	int batch;		/* segments per forward pass; 0: 1 on the cpu, 8 on a GPU */
 	int prefetch;		/* read and write in threads: 1, 0, or -1 (on for a GPU) */
+	int precision;		/* the GEMMs' enum backend_precision; -1: the model's config's */
 	bool quiet;		/* no progress line */
 	bool raw;		/* -t: standard input is raw PCM of raw_enc, raw_sr, raw_channels */
 	enum audio_raw raw_enc;

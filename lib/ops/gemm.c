@@ -1,5 +1,6 @@
 /* gemm.c: row-major GEMM through OpenBLAS, split over OpenMP threads (see
- * ops.h): the CPU GEMM of every linear layer and of the model's head. */
+ * ops.h): the CPU GEMM of every linear layer and of the model's head; in
+ * bf16 through gemm_bf16.c when mixed precision is on. */
 #include <cblas.h>
 #include <stdbool.h>
 #include <threads.h>
@@ -36,6 +37,12 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
 	// Inside an enclosing parallel region (attention) the call is serial.
 	if (M == 0 || N == 0)
 		return;
+#ifndef SEPNET_DOUBLE
+	if (gemm_bf16_active()) {
+		gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, false);
+		return;
+	}
+#endif
 	call_once(&blas_once, blas_init_threads);
 	int nt = (double)M * N * K > 1 << 18 ? max_threads() : 1;
 	if (nt == 1) {

@@ -7,6 +7,13 @@ void linear_forward(real *out, const real *inp, const real *weight, const real *
 		    int N, int in_dim, int out_dim)
 {
 	// out is (N, out_dim), inp is (N, in_dim), weight is (out_dim, in_dim), bias (out_dim)
+#ifndef SEPNET_DOUBLE
+	if (gemm_bf16_active()) {	// the bias in the GEMM's epilogue
+		gemm_bf16(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight, in_dim, 0, out,
+			  out_dim, bias, false);
+		return;
+	}
+#endif
 	if (bias) {
 		for (int n = 0; n < N; n++)
 			memcpy(out + (size_t)n * out_dim, bias, out_dim * sizeof(real));
@@ -38,6 +45,13 @@ void linear_backward(real *dinp, real *dweight, real *dbias, const real *dout,
 void linear_gelu_forward(real *out, const real *inp, const real *weight, const real *bias, int N,
 			 int in_dim, int out_dim)
 {
+#ifndef SEPNET_DOUBLE
+	if (gemm_bf16_active()) {	// bias and GELU in the epilogue
+		gemm_bf16(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight, in_dim, 0, out,
+			  out_dim, bias, true);
+		return;
+	}
+#endif
 	// blocks of fixed rows, whatever the thread count: the same bits for any;
 	// blas_gemm and gelu_forward run serially inside the region
 	int n_blocks = (N + LINEAR_GELU_ROWS - 1) / LINEAR_GELU_ROWS;

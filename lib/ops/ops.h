@@ -12,7 +12,8 @@
  * what must start at zero.
  *
  * The code is written over `real` (real.h), float but in the gradient check.
- * GEMMs go through OpenBLAS (cblas_sgemm / cblas_dgemm). */
+ * GEMMs go through OpenBLAS (cblas_sgemm / cblas_dgemm), or in bf16 through
+ * oneDNN ([train] use_amp, gemm_bf16.c). */
 #ifndef SEPNET_OPS_H
 #define SEPNET_OPS_H
 
@@ -74,6 +75,22 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
  * calls it once, before its first GEMM.  Each slice is an independent sgemm, so results are
  * bit-identical for a given thread count. */
 void blas_init_threads(void);
+
+/* Mixed precision (gemm_bf16.c): with gemm_set_bf16(true) on a processor
+ * that has bf16 (AVX512-BF16 or AMX, as oneDNN reports it), blas_gemm,
+ * linear_forward and linear_gelu_forward round their inputs to bf16 and
+ * accumulate in f32, as cuBLAS's FAST_16BF does; GEMMs inside an OpenMP
+ * region (attention's tiles) stay f32.  Off, or without bf16: f32.
+ * gemm_bf16_active: on, and not called inside an OpenMP region. */
+bool gemm_bf16_available(void);
+void gemm_set_bf16(bool on);
+bool gemm_bf16_active(void);
+/* C = alpha · op(A) op(B) [+ bias per column] + beta · C [then GELU (erf)],
+ * inputs rounded to bf16: blas_gemm's arguments, and an epilogue.  bias
+ * and gelu go with alpha 1 and beta 0 (linear_forward's case). */
+void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+	       int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
+	       bool gelu);
 
 /* out = inp · weightᵀ + bias (nn.Linear).  bias may be NULL. */
 void linear_forward(real *out, const real *inp, const real *weight, const real *bias,

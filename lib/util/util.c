@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -128,6 +129,30 @@ void *xmalloc(size_t n)
 	if (!p)
 		die("out of memory allocating %zu bytes", n);
 	return p;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *xmalloc_big(size_t n)
+{
+	n = n ? n : 1;
+	size_t align = n >= 2 * HUGE_PAGE ? HUGE_PAGE : 64;
+	void *p = NULL;
+	if (posix_memalign(&p, align, n))
+		die("out of memory allocating %zu MB", n >> 20);
+	// advice only: a kernel without transparent huge pages says EINVAL
+	if (align == HUGE_PAGE)
+		(void)madvise(p, n / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
+	return p;
+}
+
+void *xreserve_big(void *p, size_t *cap, size_t n, size_t size)
+{
+	if (p && *cap >= n)
+		return p;
+	free(p);
+	*cap = n;
+	return xmalloc_big(n * size);
 }
 
 void *xcalloc(size_t count, size_t size)

@@ -1,0 +1,262 @@
+/* gemm_bf16.c: the CPU's mixed-precision GEMM ([train] use_amp on a
+ * processor with AVX512-BF16 or AMX): inputs rounded to bf16 (to nearest,
+ * ties to even, as cuBLAS's CUBLAS_COMPUTE_32F_FAST_16BF does on the GPU),
+ * products accumulated in f32, through oneDNN's matmul primitive.
+ *
+ * Debian's OpenBLAS 0.3.21 has no cblas_sbgemm, so oneDNN (libdnnl) it is;
+ * its bf16 brgemm kernels run at about 1.6x its own and OpenBLAS's sgemm
+ * on AVX512-BF16 (tests/bench/bench-roofline.sh measures both).
+ *
+ * The operands are rounded into compact bf16 copies (the rounding is a
+ * pass over A and B, in parallel), C stays f32 at its own stride.  A
+ * primitive is made once per shape (oneDNN JIT-compiles its kernels) and
+ * kept in a small cache; the model's shapes are few and fixed, so after
+ * the first pass no call compiles anything.  bias and GELU (gelu_erf) are
+ * the primitive's epilogue: linear_forward and linear_gelu_forward run as
+ * one pass over their output.  oneDNN threads with OpenMP: the same pool
+ * as everything else here. */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <threads.h>
+
+#include "ops.h"
+#include "util.h"
+
+#ifdef SEPNET_DOUBLE
+
+/* the gradient check's build computes in double: never bf16 */
+bool gemm_bf16_available(void) { return false; }
+void gemm_set_bf16(bool on) { (void)on; }
+bool gemm_bf16_active(void) { return false; }
+void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+	       int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
+	       bool gelu)
+{
+	(void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda;
+	(void)B, (void)ldb, (void)beta, (void)C, (void)ldc, (void)bias, (void)gelu;
+	die("gemm_bf16: not in a double build");
+}
+
+#else
+
+#include <oneapi/dnnl/dnnl.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define CHECK(call)                                                                       \
+	do {                                                                              \
+		dnnl_status_t st_ = (call);                                               \
+		if (st_ != dnnl_success)                                                  \
+			die("oneDNN: %s failed (status %d)", #call, (int)st_);            \
+	} while (0)
+
+/* Primitives kept: every GEMM shape of a model's forward and backward
+ * (about a dozen) with room to spare; past it the oldest is replaced. */
+#define CACHE_SLOTS 64
+
+struct key {
+	int M, N, K, ldc;
+	bool trans_a, trans_b, bias, gelu;
+	float alpha, beta;
+};
+
+struct slot {
+	struct key key;
+	dnnl_primitive_t prim;
+};
+
+static struct {
+	dnnl_engine_t engine;
+	dnnl_stream_t stream;
+	bool available;
+	struct slot cache[CACHE_SLOTS];
+	int n_cached, next;
+	uint16_t *a, *b;	/* the rounded operands */
+	size_t a_cap, b_cap;
+	mtx_t lock;
+} g;
+
+static once_flag init_once = ONCE_FLAG_INIT;
+static atomic_bool bf16_on;
+
+static void init(void)
+{
+	// oneDNN's effective ISA honours DNNL_MAX_CPU_ISA: DNNL_MAX_CPU_ISA=AVX512_CORE
+	// in the environment turns bf16 off as on a processor without it
+	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+	g.available = ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) ==
+		      (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+	if (!g.available)
+		return;
+	CHECK(dnnl_engine_create(&g.engine, dnnl_cpu, 0));
+	CHECK(dnnl_stream_create(&g.stream, g.engine, dnnl_stream_default_flags));
+	if (mtx_init(&g.lock, mtx_plain) != thrd_success)
+		die("gemm_bf16: mtx_init failed");
+}
+
+bool gemm_bf16_available(void)
+{
+	call_once(&init_once, init);
+	return g.available;
+}
+
+void gemm_set_bf16(bool on)
+{
+	atomic_store(&bf16_on, on && gemm_bf16_available());
+}
+
+/* on, and not inside an OpenMP region (attention's tiles stay f32) */
+bool gemm_bf16_active(void)
+{
+#ifdef _OPENMP
+	if (omp_in_parallel())
+		return false;
+#endif
+	return atomic_load_explicit(&bf16_on, memory_order_relaxed);
+}
+
+/* f32 to bf16, to nearest with ties to even; a NaN stays a (quiet) NaN */
+static inline uint16_t to_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	uint32_t r = u + 0x7fffu + ((u >> 16) & 1u);
+	r = (u & 0x7fffffffu) > 0x7f800000u ? u | 0x400000u : r;
+	return (uint16_t)(r >> 16);
+}
+
+/* dst (rows, cols) compact = src (rows, cols) at stride ld, rounded */
+static void round_rows(uint16_t *dst, const float *src, int rows, int cols, int ld)
+{
+	#pragma omp parallel for schedule(static) if ((size_t)rows * cols > PARALLEL_MIN_CHEAP / 4)
+	for (int r = 0; r < rows; r++) {
+		const float *s = src + (size_t)r * ld;
+		uint16_t *d = dst + (size_t)r * cols;
+		#pragma omp simd
+		for (int c = 0; c < cols; c++)
+			d[c] = to_bf16(s[c]);
+	}
+}
+
+static uint16_t *want(uint16_t **p, size_t *cap, size_t n)
+{
+	if (n > *cap) {
+		free(*p);
+		*p = xmalloc(n * sizeof **p);
+		*cap = n;
+	}
+	return *p;
+}
+
+/* logical (rows, cols) compact, or its transpose stored compact */
+static void md(dnnl_memory_desc_t *d, int rows, int cols, bool trans, dnnl_data_type_t dt,
+	       int ld)
+{
+	dnnl_dims_t dims = { rows, cols };
+	dnnl_dims_t strides = { trans ? 1 : ld, trans ? ld : 1 };
+	CHECK(dnnl_memory_desc_init_by_strides(d, 2, dims, dt, strides));
+}
+
+static dnnl_primitive_t make(const struct key *k)
+{
+	dnnl_memory_desc_t a, b, c, bias;
+	md(&a, k->M, k->K, k->trans_a, dnnl_bf16, k->trans_a ? k->M : k->K);
+	md(&b, k->K, k->N, k->trans_b, dnnl_bf16, k->trans_b ? k->K : k->N);
+	md(&c, k->M, k->N, false, dnnl_f32, k->ldc);
+	if (k->bias)
+		md(&bias, 1, k->N, false, dnnl_f32, k->N);
+	dnnl_matmul_desc_t desc;
+	CHECK(dnnl_matmul_desc_init(&desc, &a, &b, k->bias ? &bias : NULL, &c));
+
+	dnnl_primitive_attr_t attr;
+	dnnl_post_ops_t po;
+	CHECK(dnnl_primitive_attr_create(&attr));
+	CHECK(dnnl_post_ops_create(&po));
+	if (k->alpha != 1)
+		CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha));
+	if (k->beta != 0)
+		CHECK(dnnl_post_ops_append_sum(po, k->beta));
+	if (k->gelu)
+		CHECK(dnnl_post_ops_append_eltwise(po, 1, dnnl_eltwise_gelu_erf, 0, 0));
+	CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+
+	dnnl_primitive_desc_t pd;
+	CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, g.engine, NULL));
+	dnnl_primitive_t p;
+	CHECK(dnnl_primitive_create(&p, pd));
+	dnnl_primitive_desc_destroy(pd);
+	dnnl_post_ops_destroy(po);
+	dnnl_primitive_attr_destroy(attr);
+	return p;
+}
+
+static dnnl_primitive_t lookup(const struct key *k)
+{
+	for (int i = 0; i < g.n_cached; i++)
+		if (!memcmp(&g.cache[i].key, k, sizeof *k))
+			return g.cache[i].prim;
+	struct slot *s = &g.cache[g.next];
+	if (g.n_cached == CACHE_SLOTS)
+		dnnl_primitive_destroy(s->prim);
+	else
+		g.n_cached++;
+	g.next = (g.next + 1) % CACHE_SLOTS;
+	s->key = *k;
+	s->prim = make(k);
+	return s->prim;
+}
+
+static dnnl_memory_t memory(int rows, int cols, bool trans, dnnl_data_type_t dt, int ld,
+			    const void *p)
+{
+	dnnl_memory_desc_t d;
+	md(&d, rows, cols, trans, dt, ld);
+	dnnl_memory_t m;
+	CHECK(dnnl_memory_create(&m, &d, g.engine, (void *)p));
+	return m;
+}
+
+void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+	       int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
+	       bool gelu)
+{
+	if (!gemm_bf16_available())
+		die("gemm_bf16: this processor has no bf16 (AVX512-BF16 or AMX)");
+	if (M == 0 || N == 0)
+		return;
+	struct key k;
+	memset(&k, 0, sizeof k);	// the padding too: keys are compared with memcmp
+	k.M = M, k.N = N, k.K = K, k.ldc = ldc;
+	k.trans_a = trans_a, k.trans_b = trans_b, k.bias = bias != NULL, k.gelu = gelu;
+	k.alpha = alpha, k.beta = beta;
+
+	mtx_lock(&g.lock);
+	// stored shapes: A is (M, K) or, transposed, (K, M); B (K, N) or (N, K)
+	uint16_t *a = want(&g.a, &g.a_cap, (size_t)M * K);
+	uint16_t *b = want(&g.b, &g.b_cap, (size_t)K * N);
+	round_rows(a, A, trans_a ? K : M, trans_a ? M : K, lda);
+	round_rows(b, B, trans_b ? N : K, trans_b ? K : N, ldb);
+
+	dnnl_primitive_t p = lookup(&k);
+	dnnl_memory_t ma = memory(M, K, trans_a, dnnl_bf16, trans_a ? M : K, a);
+	dnnl_memory_t mb = memory(K, N, trans_b, dnnl_bf16, trans_b ? K : N, b);
+	dnnl_memory_t mc = memory(M, N, false, dnnl_f32, ldc, C);
+	dnnl_memory_t mbias = bias ? memory(1, N, false, dnnl_f32, N, bias) : NULL;
+	dnnl_exec_arg_t args[4] = {
+		{ DNNL_ARG_SRC, ma }, { DNNL_ARG_WEIGHTS, mb }, { DNNL_ARG_DST, mc },
+		{ DNNL_ARG_BIAS, mbias },
+	};
+	CHECK(dnnl_primitive_execute(p, g.stream, bias ? 4 : 3, args));
+	CHECK(dnnl_stream_wait(g.stream));
+	dnnl_memory_destroy(ma);
+	dnnl_memory_destroy(mb);
+	dnnl_memory_destroy(mc);
+	if (mbias)
+		dnnl_memory_destroy(mbias);
+	mtx_unlock(&g.lock);
+}
+
+#endif

@@ -1,0 +1,210 @@
+/* test_gemm.c: the CPU's bf16 GEMM (lib/ops/gemm_bf16.c) against the
+ * exact product of the bf16-rounded inputs, in every layout blas_gemm is
+ * called with; its rounding (to nearest, ties to even, NaN kept); the
+ * bias and GELU epilogue of linear_forward and linear_gelu_forward; and
+ * that blas_gemm takes the bf16 path only when mixed precision is on.
+ *
+ * On a processor without bf16 the checks of the bf16 results are
+ * skipped (said on a "#" line) and what is left checks that mixed
+ * precision falls back to f32 exactly. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "rng.h"
+#include "util.h"
+
+#include "test.h"
+
+/* the bf16 value nearest x (ties to even), as a float */
+static float bf16(float x)
+{
+	uint32_t u;
+	memcpy(&u, &x, sizeof u);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return x;
+	u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+	memcpy(&x, &u, sizeof x);
+	return x;
+}
+
+static void fill(float *p, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = 2 * rng_uniform(seed, 0, i) - 1;
+}
+
+/* worst |C − exact| / Σ_k |a b| over C, the exact product in double of
+ * the rounded inputs: f32 accumulation of K terms stays below K · 2^-24 */
+static double gemm_error(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+			 int lda, const float *B, int ldb, float beta, const float *C0,
+			 const float *C, int ldc, bool round)
+{
+	double worst = 0;
+	for (int i = 0; i < M; i++)
+		for (int j = 0; j < N; j++) {
+			double s = 0, mag = 0;
+			for (int k = 0; k < K; k++) {
+				float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+				float b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+				if (round)
+					a = bf16(a), b = bf16(b);
+				s += (double)a * b;
+				mag += fabs((double)a * b);
+			}
+			double want = alpha * s + beta * C0[(size_t)i * ldc + j];
+			double e = fabs(C[(size_t)i * ldc + j] - want) / (fabs(alpha) * mag + fabs(beta) + 1e-30);
+			worst = e > worst || isnan(e) ? e : worst;
+		}
+	return worst;
+}
+
+/* every transpose, a padded C, alpha and beta as the model uses them */
+static void test_layouts(void)
+{
+	if (!gemm_bf16_available()) {
+		printf("# no bf16 on this processor: gemm_bf16 not run\n");
+		return;
+	}
+	int M = 37, N = 53, K = 300, ldc = N + 5;
+	float *A = xmalloc(sizeof(float) * M * K), *B = xmalloc(sizeof(float) * K * N);
+	float *C0 = xmalloc(sizeof(float) * M * ldc), *C = xmalloc(sizeof(float) * M * ldc);
+	fill(A, (size_t)M * K, 1);
+	fill(B, (size_t)K * N, 2);
+	fill(C0, (size_t)M * ldc, 3);
+	const float alphas[] = { 1, 0.125f }, betas[] = { 0, 1 };
+	for (int t = 0; t < 4; t++)
+		for (int s = 0; s < 2; s++) {
+			bool ta = t & 1, tb = t & 2;
+			int lda = ta ? M : K, ldb = tb ? K : N;
+			memcpy(C, C0, sizeof(float) * M * ldc);
+			gemm_bf16(ta, tb, M, N, K, alphas[s], A, lda, B, ldb, betas[s], C, ldc, NULL,
+				  false);
+			double e = gemm_error(ta, tb, M, N, K, alphas[s], A, lda, B, ldb, betas[s], C0, C,
+					      ldc, true);
+			CHECK(e < K * 0x1p-24, "trans %d%d alpha %g beta %g: error %.3g", ta, tb,
+			      alphas[s], betas[s], e);
+			// the padding between rows of C is not written
+			bool kept = true;
+			for (int i = 0; i < M; i++)
+				kept &= !memcmp(C + (size_t)i * ldc + N, C0 + (size_t)i * ldc + N,
+						5 * sizeof(float));
+			CHECK(kept, "trans %d%d: C's padding written", ta, tb);
+		}
+	free(A), free(B), free(C0), free(C);
+}
+
+/* 1×1×1 products: C = round(x) · 1 shows the rounding itself */
+static void test_rounding(void)
+{
+	if (!gemm_bf16_available())
+		return;
+	const float one = 1;
+	const struct { float x, want; } cases[] = {
+		{ 1 + 0x1p-8f, 1 },			// a tie: to the even 1
+		{ 1 + 3 * 0x1p-8f, 1 + 0x1p-6f },	// a tie: to the even 1 + 2^-6
+		{ 1 + 0x1p-8f + 0x1p-20f, 1 + 0x1p-7f },	// past the tie: up
+		{ -3.0f, -3.0f },
+		{ 0x1.fffffep127f, INFINITY },		// past bf16's largest: to infinity
+		{ 0x1p-120f * (1 + 0x1p-7f), 0x1p-120f * (1 + 0x1p-7f) },	// small, exact
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		float c = -1;
+		gemm_bf16(false, false, 1, 1, 1, 1, &cases[i].x, 1, &one, 1, 0, &c, 1, NULL, false);
+		CHECK(c == cases[i].want, "round(%a) = %a, not %a", (double)cases[i].x, (double)c,
+		      (double)cases[i].want);
+	}
+	float nan = NAN, c = 0;
+	gemm_bf16(false, false, 1, 1, 1, 1, &nan, 1, &one, 1, 0, &c, 1, NULL, false);
+	CHECK(isnan(c), "NaN times 1 is %g", (double)c);
+}
+
+/* linear_forward's bias and linear_gelu_forward's GELU in the epilogue */
+static void test_linear(void)
+{
+	int N = 70, in = 96, out = 40;
+	float *x = xmalloc(sizeof(float) * N * in), *w = xmalloc(sizeof(float) * out * in);
+	float *b = xmalloc(sizeof(float) * out), *y = xmalloc(sizeof(float) * N * out);
+	float *g = xmalloc(sizeof(float) * N * out);
+	fill(x, (size_t)N * in, 4);
+	fill(w, (size_t)out * in, 5);
+	fill(b, out, 6);
+	for (int on = 0; on < 2; on++) {
+		gemm_set_bf16(on);
+		bool bf = gemm_bf16_active();
+		CHECK(bf == (on && gemm_bf16_available()), "active %d with on %d", bf, on);
+		linear_forward(y, x, w, b, N, in, out);
+		linear_gelu_forward(g, x, w, b, N, in, out);
+		double worst = 0, worst_gelu = 0, diff_f32 = 0;
+		for (int n = 0; n < N; n++)
+			for (int o = 0; o < out; o++) {
+				double s = b[o], mag = fabs(b[o]);
+				for (int k = 0; k < in; k++) {
+					float xi = x[(size_t)n * in + k], wi = w[(size_t)o * in + k];
+					if (bf)
+						xi = bf16(xi), wi = bf16(wi);
+					s += (double)xi * wi;
+					mag += fabs((double)xi * wi);
+				}
+				double v = y[(size_t)n * out + o], gl = g[(size_t)n * out + o];
+				double gw = 0.5 * s * erfc(-s / sqrt(2));
+				worst = fmax(worst, fabs(v - s) / mag);
+				worst_gelu = fmax(worst_gelu, fabs(gl - gw) / (mag + 1));
+				double p = b[o];	// the product of the unrounded inputs
+				for (int k = 0; k < in; k++)
+					p += (double)x[(size_t)n * in + k] * w[(size_t)o * in + k];
+				diff_f32 = fmax(diff_f32, fabs(v - p) / mag);
+			}
+		CHECK(worst < in * 0x1p-24, "bf16 %d: linear error %.3g", bf, worst);
+		CHECK(worst_gelu < 1e-5, "bf16 %d: linear+GELU error %.3g", bf, worst_gelu);
+		// rounding the inputs moves the result by about 2^-9 of its magnitude
+		if (bf)
+			CHECK(diff_f32 > 1e-4, "bf16 on, yet the result is f32's (%.3g)", diff_f32);
+		else
+			CHECK(diff_f32 < 1e-5, "bf16 off, yet the result differs from f32 (%.3g)",
+			      diff_f32);
+	}
+	gemm_set_bf16(false);
+	free(x), free(w), free(b), free(y), free(g);
+}
+
+/* blas_gemm: bf16 when on, f32 when off, and f32 inside an OpenMP region */
+static void test_routing(void)
+{
+	int M = 64, N = 64, K = 64;
+	float *A = xmalloc(sizeof(float) * M * K), *B = xmalloc(sizeof(float) * K * N);
+	float *C = xcalloc((size_t)M * N, sizeof(float)), *Z = xcalloc((size_t)M * N, sizeof(float));
+	fill(A, (size_t)M * K, 7);
+	fill(B, (size_t)K * N, 8);
+	gemm_set_bf16(true);
+	blas_gemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N);
+	bool bf = gemm_bf16_available();
+	double e_round = gemm_error(false, false, M, N, K, 1, A, K, B, N, 0, Z, C, N, bf);
+	CHECK(e_round < K * 0x1p-24, "on: error %.3g against the %s product", e_round,
+	      bf ? "rounded" : "f32");
+	bool inside = true;
+#pragma omp parallel num_threads(2)
+	{
+#pragma omp single
+		inside = !gemm_bf16_active();
+	}
+	CHECK(inside, "bf16 inside an OpenMP region");
+	gemm_set_bf16(false);
+	blas_gemm(false, false, M, N, K, 1, A, K, B, N, 0, C, N);
+	double e = gemm_error(false, false, M, N, K, 1, A, K, B, N, 0, Z, C, N, false);
+	CHECK(e < K * 0x1p-24, "off: error %.3g against the f32 product", e);
+	free(A), free(B), free(C), free(Z);
+}
+
+int main(void)
+{
+	printf("# bf16 on this processor: %s\n", gemm_bf16_available() ? "yes" : "no");
+	RUN(test_layouts);
+	RUN(test_rounding);
+	RUN(test_linear);
+	RUN(test_routing);
+	return test_summary();
+}
