@@ -31,7 +31,7 @@
 
 struct opts {
 	int n_fft, hop;
-	double chunk_s;		/* --chunk SECONDS (default 30); 0: whole tracks */
+	double chunk_s;		/* --chunk SECONDS (default 10); 0: whole tracks */
 	int sr, channels;	/* -m, -c: audio conformed to the model's (0: as it is) */
 	const char *device;
 	bool quiet;		/* -q: no progress line */
@@ -50,7 +50,7 @@ static const char options_text[] =
 	"  -n, --n-fft=N_FFT    frame length, even (default 4096)\n"
 	"  -H, --hop=HOP        hop between frames (default 1024)\n"
 	"      --chunk=SECONDS  a track longer than this as chunk records of about SECONDS\n"
-	"                       each, the same frames (default 30; 0: one record a track)\n"
+	"                       each, the same frames (default 10; 0: one record a track)\n"
 	"  -d, --device=DEV     cpu or cuda (default: cuda when built with it and a GPU is here)\n"
 	"  -q, --quiet          no progress line (on a terminal, for work of over a second)\n"
 	"  -h, --help           this help\n"
@@ -499,7 +499,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .n_fft = 4096, .hop = 1024, .chunk_s = 30 };
+	struct opts o = { .n_fft = 4096, .hop = 1024, .chunk_s = 10 };
 	set_progname(argv[0]);
 	parse_options(argc, argv, &o);
 	stft_run(&o);

@@ -99,7 +99,7 @@ for c in $configs; do
 		awk -v n="$1" -v t="$2" -v f="$3" -v p="$4" -v a="$secs" 'BEGIN {
 			g = f * a / t / 1e9
 			printf "  %-26s %7.3f s %7.1f x realtime %9.1f %8s\n", n, t, a / t, g,
-				p > 0 ? sprintf("%.0f%%", 100 * g / p) : "" }'
+				(p > 0 ? sprintf("%.0f%%", 100 * g / p) : "") }'
 	}
 	stage "stft (file to file)" "$t_stft" "$fft" 0
 	stage "sepnet-fwd f32" "$t_f32" "$flops" "$sgemm"
