@@ -11,8 +11,9 @@
 #   torch   tests/bench/torch_train.py: N steps of tests/reference/sepnet.py
 #           (STFT, model, iSTFT, loss, backward, clip_grad_norm_, AdamW) on
 #           random stems, every step timed
-# Both sides compute in f32 (use_amp does not apply on the CPU).  Peak RSS
-# is sepnet-train's (/usr/bin/time).  On a machine shared with other work,
+# sepnet runs twice, with the config's use_amp set false (f32) and true
+# (bf16 GEMMs where the processor has AVX512-BF16 or AMX; f32 elsewhere);
+# torch computes in f32.  Peak RSS is sepnet-train's (/usr/bin/time).  On a machine shared with other work,
 # OMP_WAIT_POLICY=passive steadies the timings (see bench-model.sh).
 #   CONFIGS=tiny STEPS_TINY=50 tests/bench/bench-train.sh
 set -euo pipefail
@@ -36,21 +37,29 @@ for c in $configs; do
 	run=$tmp/run-$c
 	per_step=$(awk -F' *= *' '$1 == "batch_size" { b = $2 } $1 == "gradient_accum" { a = $2 }
 		END { print b * a }' "$cfg")
-	"$BINDIR/musdb-cat" train -r "$tmp/ds" -c "$cfg" -j 1 -n $((n * per_step)) |
-		/usr/bin/time -f %M -o "$tmp/rss" "$BINDIR/sepnet-train" -q -c "$cfg" -o "$run" \
-		--steps "$n" --epoch-size 1000000000
-	eps=$(grep '"type":"step"' "$run/metrics.jsonl" | tail -1 | grep -oE '"examples_per_s":[^,}]*' | cut -d: -f2)
-	params=$("$BINDIR/sepnet-fwd" --info -m "$run/last.safetensors" | awk '/^parameters/ { print $2 }')
-	rss=$(awk '{ printf "%.0f", $1 / 1024 }' "$tmp/rss")
+	declare -A eps=()
+	for p in f32 bf16; do
+		amp=$([ $p = bf16 ] && echo true || echo false)
+		sed "s/^use_amp = .*/use_amp = $amp/" "$cfg" > "$tmp/$c-$p.ini"
+		"$BINDIR/musdb-cat" train -r "$tmp/ds" -c "$cfg" -j 1 -n $((n * per_step)) |
+			/usr/bin/time -f %M -o "$tmp/rss-$p" "$BINDIR/sepnet-train" -q -c "$tmp/$c-$p.ini" \
+			-o "$run-$p" --steps "$n" --epoch-size 1000000000
+		eps[$p]=$(grep '"type":"step"' "$run-$p/metrics.jsonl" | tail -1 |
+			grep -oE '"examples_per_s":[^,}]*' | cut -d: -f2)
+	done
+	params=$("$BINDIR/sepnet-fwd" --info -m "$run-f32/last.safetensors" | awk '/^parameters/ { print $2 }')
 	batch=$(awk -F' *= *' '$1 == "batch_size" { b = $2 } $1 == "gradient_accum" { a = $2 }
 		$1 == "segment_length" { l = $2 } END { printf "%d x %d segments of %.2f s", b, a, l / 44100 }' "$cfg")
 	printf '%s (%s parameters; steps of %s; %d steps)\n' "$c" "$params" "$batch" "$n"
-	printf '  sepnet-train  %8.2f examples/s  (peak RSS %s MiB)\n' "$eps" "$rss"
+	for p in f32 bf16; do
+		printf '  sepnet-train %-4s %8.2f examples/s  (peak RSS %s MiB)\n' $p "${eps[$p]}" \
+			"$(awk '{ printf "%.0f", $1 / 1024 }' "$tmp/rss-$p")"
+	done
 	if out=$(/usr/bin/python3 tests/bench/torch_train.py "$cfg" "$threads" "$n" 2>&1); then
 		eval "$out"	# torch_eps=
-		printf '  torch         %8.2f examples/s\n' "$torch_eps"
-		awk -v s="$eps" -v t="$torch_eps" 'BEGIN {
-			printf "  ratio  sepnet / torch %.2fx (>1: sepnet faster)\n", s / t }'
+		printf '  torch        f32  %8.2f examples/s\n' "$torch_eps"
+		awk -v s="${eps[f32]}" -v b="${eps[bf16]}" -v t="$torch_eps" 'BEGIN {
+			printf "  ratio  sepnet / torch: f32 %.2fx, bf16 %.2fx (>1: sepnet faster)\n", s / t, b / t }'
 	else
 		echo "  torch  not available (/usr/bin/python3 with torch): no ratio"
 		echo "$out" | tail -1 | sed 's/^/  /'
