@@ -128,6 +128,7 @@ int main(int argc, char **argv)
 	struct train_opts o = { .log_every = 1 };
 	bool records = false;
 	set_progname(argv[0]);
+	huge_pages_enable(false);	// util.h: training loses with them
 	parse_options(argc, argv, &o, &records);
 	if (records) {
 		print_records(o.outdir);

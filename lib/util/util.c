@@ -133,10 +133,17 @@ void *xmalloc(size_t n)
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
+static bool huge_pages = true;
+
+void huge_pages_enable(bool on)
+{
+	huge_pages = on;
+}
+
 void *xmalloc_big(size_t n)
 {
 	n = n ? n : 1;
-	size_t align = n >= 2 * HUGE_PAGE ? HUGE_PAGE : 64;
+	size_t align = huge_pages && n >= 2 * HUGE_PAGE ? HUGE_PAGE : 64;
 	void *p = NULL;
 	if (posix_memalign(&p, align, n))
 		die("out of memory allocating %zu MB", n >> 20);
