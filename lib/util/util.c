@@ -11,9 +11,9 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>

@@ -56,8 +56,8 @@ best_of() {
 	echo "$best"
 }
 
-eval "$("$OBJDIR/tests/tools/gemm-peak")"	# sgemm= bf16=
-has_bf16=$("$OBJDIR/tests/tools/gemm-peak" --has-bf16)
+eval "$("$OBJDIR/tests/tools/gemm-peak")"	# sgemm= bf16= (0: no bf16 here)
+has_bf16=$(awk -v b="$bf16" 'BEGIN { print (b > 0 ? "yes" : "no") }')
 printf '%s s stereo 44.1 kHz, %d threads, best of %d\n' "$secs" "$threads" "$repeats"
 printf 'roofline: sgemm %.1f GFLOP/s, bf16 %s (tests/tools/gemm-peak, 2048³)\n' "$sgemm" \
 	"$([ "$has_bf16" = yes ] && printf '%.1f GFLOP/s' "$bf16" || echo 'none: bf16 runs are f32')"
