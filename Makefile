@@ -237,18 +237,21 @@ demo-model: all
 bench: all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/bench/run
 
-# the band-split model's reference, the bs-roformer package from PyPI over
-# Debian's python3-torch (tests/reference/golden-bsroformer.py)
+# the references from PyPI, in a venv over Debian's python3-torch, numpy
+# and scipy: the band-split model's (the bs-roformer package,
+# tests/reference/golden-bsroformer.py) and the Wiener filter's (norbert,
+# tests/reference/golden-wiener.py)
 BSR_VENV = $(OBJDIR)/venv-bsroformer
-golden: all $(BSR_VENV)/bin/python
+golden: all $(BSR_VENV)/.installed
 	@for g in tests/reference/golden-*.py; do echo "== $$g"; py=/usr/bin/python3; \
-		case $$g in *bsroformer*) py=$(BSR_VENV)/bin/python;; esac; \
+		case $$g in *bsroformer*|*wiener*) py=$(BSR_VENV)/bin/python;; esac; \
 		OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) $$py $$g || exit 1; done
 
-$(BSR_VENV)/bin/python:
-	/usr/bin/python3 -m venv --system-site-packages $(BSR_VENV)
+$(BSR_VENV)/.installed:
+	[ -x $(BSR_VENV)/bin/python ] || /usr/bin/python3 -m venv --system-site-packages $(BSR_VENV)
 	$(BSR_VENV)/bin/pip install -q --no-deps BS-RoFormer==0.3.10 einops==0.8.2 \
-		beartype==0.23.1 rotary-embedding-torch==0.3.0 packaging
+		beartype==0.23.1 rotary-embedding-torch==0.3.0 packaging norbert==0.2.1
+	touch $@
 
 # binaries (with the song generator make-dataset and plot-metrics), man
 # pages, and the shipped configs and models in share/sepnet, where -c NAME

@@ -119,6 +119,25 @@ setup() {
 	[[ "$stderr" == "sepnet-fwd: "*"notamodel.safetensors"* ]]
 }
 
+@test "--wiener: the same stems from a whole record, stft --chunk and an audio file; not those of 0" {
+	make-dataset --seed 7 --train 0 --test 1 --seconds 8 ds > /dev/null
+	mv ds/test/*/mixture.wav song.wav
+	stft -m demo song.wav | sepnet-fwd -m demo --wiener 2 | istft -o 'whole/%s.wav'
+	stft -m demo --chunk 1.5 song.wav | sepnet-fwd -m demo --wiener 2 | istft -o 'chunk/%s.wav'
+	sepnet-fwd -m demo --wiener 2 song.wav -o 'file/%s.wav'
+	sepnet-fwd -m demo song.wav -o 'plain/%s.wav'
+	for s in drums bass other vocals; do
+		# blocks of 300 frames from the first, whatever the pieces: the
+		# same stems to the rounding of the cross-fade's sums
+		snt-cmp -t 1e-4 whole/$s.wav chunk/$s.wav
+		snt-cmp -t 1e-4 whole/$s.wav file/$s.wav
+		run snt-cmp -t 1e-3 plain/$s.wav whole/$s.wav
+		assert_failure
+	done
+	run sepnet-fwd --info -m demo --wiener 1
+	assert_line --index 2 --regexp '^latency 2\.769 s \(segment 1\.004 s, Wiener block 1\.741 s, '
+}
+
 @test "usage errors exit 2" {
 	run --separate-stderr sepnet-fwd
 	assert_failure 2
@@ -131,6 +150,11 @@ setup() {
 	assert_failure 2
 	run --separate-stderr sepnet-fwd -m fresh.safetensors -d tpu
 	assert_failure 2
+	for n in -1 101 x 1.5; do
+		run --separate-stderr sepnet-fwd -m fresh.safetensors --wiener "$n"
+		assert_failure 2
+		assert_equal "$stderr" "sepnet-fwd: --wiener: iterations from 0 to 100, not '$n'"
+	done
 	run --separate-stderr sepnet-fwd --init -c "$TINY"
 	assert_failure 2
 	run sepnet-fwd -h

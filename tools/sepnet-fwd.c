@@ -25,10 +25,10 @@ struct opts {
 
 static const char usage_text[] =
 	"usage: sepnet-fwd -m MODEL [-s STEMS] [-o PATTERN [-b 16|24|32f] [-r RATE]] [--overlap F]\n"
-	"                  [--segment S] [--batch N] [--[no-]prefetch] [--precision P]\n"
-	"                  [-d cpu|cuda] [-q] [FILE ...]\n"
+	"                  [--segment S] [--wiener N] [--batch N] [--[no-]prefetch]\n"
+	"                  [--precision P] [-d cpu|cuda] [-q] [FILE ...]\n"
 	"       sepnet-fwd -m MODEL -t TYPE -r RATE -c CHANNELS -o PATTERN [options]\n"
-	"       sepnet-fwd --info -m MODEL [--segment S] [--overlap F]\n"
+	"       sepnet-fwd --info -m MODEL [--segment S] [--overlap F] [--wiener N]\n"
 	"       sepnet-fwd --init -c CONFIG -o MODEL [--seed N]";
 static const char options_text[] =
 	"Mixtures (audio files, stft's spectrograms or waveform records; stdin without FILE)\n"
@@ -42,6 +42,8 @@ static const char options_text[] =
 	"  -r, --rate=RATE      -o files resampled to RATE Hz (default: the input's rate)\n"
 	"      --overlap=F      overlap of the model's segments, in [0, 1) (default 0.25)\n"
 	"      --segment=S      segments of S seconds, at most the model's (sets the latency)\n"
+	"      --wiener=N       refine the stems with N iterations of the multichannel Wiener\n"
+	"                       filter (Open-Unmix's EM, over blocks of 300 frames; default 0)\n"
 	"  -t, --type=TYPE      stdin is raw PCM (as sox -t raw): raw or s16, s24, s32, f32, f64,\n"
 	"                       u8, of -r RATE Hz and -c CHANNELS; files come out at RATE\n"
 	"      --batch=N        segments per forward pass (default 1 on the cpu, 8 on a GPU)\n"
@@ -83,9 +85,15 @@ static void fwd_info(const struct opts *o)
 	if (!L)
 		L = model_segment_frames(c);
 	double frame = (double)c->hop_length / c->sample_rate;
-	printf("latency %.3f s (segment %.3f s, n_fft %.3f s; plus a segment's compute)\n",
-	       L * frame + (double)c->n_fft / c->sample_rate, L * frame,
-	       (double)c->n_fft / c->sample_rate);
+	if (o->run.wiener)	// the stems wait for their block of the filter to fill
+		printf("latency %.3f s (segment %.3f s, Wiener block %.3f s, n_fft %.3f s; plus a "
+		       "segment's compute)\n", (L + PIPELINE_WIENER_FRAMES) * frame +
+		       (double)c->n_fft / c->sample_rate, L * frame, PIPELINE_WIENER_FRAMES * frame,
+		       (double)c->n_fft / c->sample_rate);
+	else
+		printf("latency %.3f s (segment %.3f s, n_fft %.3f s; plus a segment's compute)\n",
+		       L * frame + (double)c->n_fft / c->sample_rate, L * frame,
+		       (double)c->n_fft / c->sample_rate);
 	config_write(&m->cfg, stdout);
 	model_free(m);
 	close_stdout();
@@ -105,7 +113,7 @@ static void fwd_init(const struct opts *o)
 static void parse_options(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_OVERLAP = 256, OPT_BATCH, OPT_INFO, OPT_INIT, OPT_SEED, OPT_VERSION,
-	       OPT_PREFETCH, OPT_NO_PREFETCH, OPT_SEGMENT, OPT_PRECISION };
+	       OPT_PREFETCH, OPT_NO_PREFETCH, OPT_SEGMENT, OPT_PRECISION, OPT_WIENER };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -127,6 +135,7 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "type", required_argument, NULL, 't' },
 		{ "segment", required_argument, NULL, OPT_SEGMENT },
+		{ "wiener", required_argument, NULL, OPT_WIENER },
 		{ 0 },
 	};
 	struct pipeline_opts *r = &o->run;
@@ -159,6 +168,10 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		case OPT_SEGMENT:
 			if (parse_double(optarg, &r->segment_s) || !(r->segment_s > 0 && r->segment_s < 1e4))
 				die_usage("--segment: seconds above 0, not '%s'", optarg);
+			break;
+		case OPT_WIENER:
+			if (parse_int(optarg, &r->wiener) || r->wiener < 0 || r->wiener > 100)
+				die_usage("--wiener: iterations from 0 to 100, not '%s'", optarg);
 			break;
 		case OPT_INFO: o->info = true; break;
 		case OPT_PREFETCH: r->prefetch = 1; break;

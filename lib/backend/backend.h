@@ -115,6 +115,8 @@ struct backend_stft;
 	X(void, tensor_sum_rows, (real *acc, const real *x, int rows, int width,            \
 				  bool by_row))                                              \
 	X(void, stem_mix, (real *mix, const real *stems, int B, int S, int C, int64_t n))    \
+	X(void, wiener_em, (real *y, const real *x, int S, int C, int F, int64_t stride,    \
+			    int64_t n, int iterations))                                      \
 	X(void, chunk_gather, (real *seg, const real *in, const struct chunk_plan *p,        \
 			       int64_t s, int64_t rows, int64_t width))                      \
 	X(void, chunk_accumulate, (real *out, const real *seg, const struct chunk_plan *p,   \

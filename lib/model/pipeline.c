@@ -839,6 +839,7 @@ void pipeline_run(const struct pipeline_opts *o)
 	}
 	f.sp = separator_create(f.m);
 	separator_segment(f.sp, pipeline_segment_frames(&f.m->cfg, f.m->max_frames, o->segment_s));
+	separator_wiener(f.sp, o->wiener, PIPELINE_WIENER_FRAMES);
 	if (!f.sw)
 		f.w = snt_writer_open("-");
 	bool prefetch = o->prefetch < 0 ? !be->host : o->prefetch;

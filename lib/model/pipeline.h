@@ -41,9 +41,13 @@ struct pipeline_opts {
 	enum audio_raw raw_enc;
 	int raw_sr, raw_channels;
 	double segment_s;	/* --segment: seconds a segment (latency); 0: the model's */
+	int wiener;		/* --wiener: EM iterations of the Wiener post-filter; 0: none */
 	char **inputs;		/* audio files or SNT streams; none: stdin */
 	int ninputs;
 };
+
+/* The Wiener post-filter's blocks, in frames (Open-Unmix's wiener_win_len). */
+#define PIPELINE_WIENER_FRAMES 300
 
 /* --segment's frames for the model of config c (max_frames a segment at
  * most); 0 for segment_s 0 (the model's own).  Dies on a length out of

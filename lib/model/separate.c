@@ -28,7 +28,15 @@ struct separator {
 	int64_t R;		/* frames pushed */
 	int64_t next;		/* the next segment to run */
 	int64_t taken;		/* frames taken */
-	int keep[CONFIG_MAX_SOURCES], n_keep;	/* the stems kept, in the order taken */
+	int keep[CONFIG_MAX_SOURCES], n_keep;	/* the stems kept (in the window) */
+	int take[CONFIG_MAX_SOURCES], n_take;	/* the kept stems taken, in order */
+	/* The Wiener post-filter (separator_wiener): every stem is kept, and
+	 * final frames are refined in blocks of wiener_frames from the track's
+	 * first frame (the last block shorter), before any is taken; frames
+	 * before `filtered` are refined. */
+	int wiener, wiener_next;	/* EM iterations, 0: off; from the next track */
+	int64_t wiener_frames, filtered;
+	real *minus_ones;	/* [wiener_frames] −1s */
 	/* The total was known before the first segment ran: every segment's
 	 * place is known, so its ramps are divided by their sums as it runs
 	 * (chunk.h's plan weights) and a take copies.  Otherwise the ramps
@@ -87,6 +95,7 @@ void separator_free(struct separator *sp)
 	be->stft_free(sp->stft);
 	free(sp->den);
 	free(sp->ones);
+	free(sp->minus_ones);
 	free(sp->weight);
 	free(sp->start);
 	free(sp);
@@ -373,12 +382,20 @@ void separator_begin(struct separator *sp, double overlap, int64_t total, const 
 		die("separator_begin: overlap %g is outside [0, 1)", overlap);
 	if (n_out < 1 || n_out > sp->S)
 		die("separator_begin: %d stems kept of %d", n_out, sp->S);
+	sp->wiener = sp->wiener_next;
 	for (int k = 0; k < n_out; k++) {
 		if (idx[k] < 0 || idx[k] >= sp->S)
 			die("separator_begin: stem %d of %d", idx[k], sp->S);
-		sp->keep[k] = idx[k];
+		sp->keep[k] = idx[k];	// the filter keeps every stem, in the model's order
+		sp->take[k] = sp->wiener ? idx[k] : k;
 	}
-	sp->n_keep = n_out;
+	sp->n_keep = sp->n_take = n_out;
+	if (sp->wiener) {
+		sp->n_keep = sp->S;
+		for (int s = 0; s < sp->S; s++)
+			sp->keep[s] = s;
+	}
+	sp->filtered = 0;
 	sp->L = sp->seg ? sp->seg : sp->m->max_frames;
 	sp->hop = chunk_hop(sp->L, overlap);
 	sp->total = total;
@@ -393,12 +410,65 @@ void separator_begin(struct separator *sp, double overlap, int64_t total, const 
 	}
 }
 
+void separator_wiener(struct separator *sp, int iterations, int64_t frames)
+{
+	if (iterations < 0 || (iterations > 0 && frames < 1))
+		die("separator_wiener: %d iterations over blocks of %lld frames", iterations,
+		    (long long)frames);
+	sp->wiener_next = iterations;
+	sp->wiener_frames = frames;
+	free(sp->minus_ones);
+	sp->minus_ones = iterations ? xmalloc((size_t)frames * sizeof(real)) : NULL;
+	for (int64_t i = 0; iterations && i < frames; i++)
+		sp->minus_ones[i] = -1;
+}
+
 void separator_segment(struct separator *sp, int64_t frames)
 {
 	if (frames < 0 || frames > sp->m->max_frames)
 		die("separator_segment: %lld frames, the model takes 1 to %d", (long long)frames,
 		    sp->m->max_frames);
 	sp->seg = frames;
+}
+
+/* The window's frames [a, a + n) of every kept stem divided by their
+ * ramps' sum (den, then 1), in place, as a take would divide them: the
+ * frames copied out (tmp), subtracted exactly, and added back over den. */
+static void normalise_frames(struct separator *sp, int64_t a, int64_t n)
+{
+	const struct backend *be = sp->be;
+	int64_t rows = (int64_t)sp->n_keep * sp->C * sp->F, at = a - sp->w0;
+	real *t = backend_buffer_want(be, &sp->tmp, (size_t)rows * n * 2);
+	real *inv = xmalloc((size_t)n * sizeof *inv);
+	for (int64_t i = 0; i < n; i++) {
+		inv[i] = (real)(1 / sp->den[at + i]);
+		sp->den[at + i] = 1;
+	}
+	struct chunk_plan g = window_plan(sp->wcap, n, 1, &at, NULL);
+	be->chunk_gather(t, sp->wy, &g, 0, rows, 2);
+	g.weight = sp->minus_ones;
+	be->chunk_accumulate(sp->wy, t, &g, 0, rows, 2);
+	g.weight = inv;
+	be->chunk_accumulate(sp->wy, t, &g, 0, rows, 2);
+	free(inv);
+}
+
+/* The Wiener post-filter over every whole block of final frames, and the
+ * last, shorter one once the track's end is final. */
+static void wiener_blocks(struct separator *sp)
+{
+	if (!sp->wiener)
+		return;
+	int64_t fin = final_frames(sp), W = sp->wiener_frames;
+	bool end = sp->total >= 0 && fin == sp->total;
+	while (sp->filtered < fin && (fin - sp->filtered >= W || end)) {
+		int64_t n = fin - sp->filtered < W ? fin - sp->filtered : W, at = sp->filtered - sp->w0;
+		if (!sp->norm)
+			normalise_frames(sp, sp->filtered, n);
+		sp->be->wiener_em(sp->wy + at * 2, sp->wx + at * 2, sp->S, sp->C, sp->F, sp->wcap, n,
+				  sp->wiener);
+		sp->filtered += n;
+	}
 }
 
 static void push_backend(struct separator *sp, const real *x, int64_t n, bool last)
@@ -423,17 +493,18 @@ static void push_backend(struct separator *sp, const real *x, int64_t n, bool la
 	}
 	sp->R += n;
 	run_segments(sp);
+	wiener_blocks(sp);
 	if (sp->wx_lent)
 		sp->wx = NULL;	// the caller's memory is used up (no segment is left)
 }
 
 int64_t separator_ready(const struct separator *sp)
 {
-	return final_frames(sp) - sp->taken;
+	return (sp->wiener ? sp->filtered : final_frames(sp)) - sp->taken;
 }
 
-/* out (n_keep, C, F, n) complex on the backend: the next n final frames of
- * the kept stems; nothing to copy when the window is out itself. */
+/* out (n_take, C, F, n) complex on the backend: the next n final frames of
+ * the stems taken; nothing to copy when the window is out itself. */
 static void take_backend(struct separator *sp, real *out, int64_t n)
 {
 	const struct backend *be = sp->be;
@@ -448,18 +519,18 @@ static void take_backend(struct separator *sp, real *out, int64_t n)
 	}
 	struct chunk_plan g = window_plan(sp->wcap, n, 1, &f0, NULL);
 	if (sp->norm) {
-		for (int k = 0; k < sp->n_keep; k++)
-			be->chunk_gather(out + k * part, sp->wy + k * stem, &g, 0, rows, 2);
+		for (int k = 0; k < sp->n_take; k++)
+			be->chunk_gather(out + k * part, sp->wy + sp->take[k] * stem, &g, 0, rows, 2);
 	} else {
 		real *inv = xmalloc((size_t)n * sizeof *inv);
 		for (int64_t i = 0; i < n; i++)
 			inv[i] = (real)(1 / sp->den[f0 + i]);
 		int64_t zero = 0;
 		struct chunk_plan a = window_plan(n, n, 1, &zero, inv);
-		be->zero(out, sp->n_keep * part * sizeof(real));
+		be->zero(out, sp->n_take * part * sizeof(real));
 		real *t = backend_buffer_want(be, &sp->tmp, part);
-		for (int k = 0; k < sp->n_keep; k++) {
-			be->chunk_gather(t, sp->wy + k * stem, &g, 0, rows, 2);
+		for (int k = 0; k < sp->n_take; k++) {
+			be->chunk_gather(t, sp->wy + sp->take[k] * stem, &g, 0, rows, 2);
 			be->chunk_accumulate(out + k * part, t, &a, 0, rows, 2);
 		}
 		free(inv);
@@ -473,14 +544,18 @@ static void whole_track(struct separator *sp, real *out, const real *x, int64_t 
 			const int *idx, int n_out)
 {
 	separator_begin(sp, overlap, T, idx, n_out);
-	sp->wy = out, sp->wy_lent = true;
+	bool same = sp->n_keep == n_out;	// out can be the window: the same stems in order
+	for (int k = 0; k < n_out; k++)
+		same &= sp->take[k] == k;
+	if (same)
+		sp->wy = out, sp->wy_lent = true;
 	push_backend(sp, x, T, true);
 	take_backend(sp, out, T);
 }
 
 void separator_run(struct separator *sp, real *out, const real *x, int64_t T, double overlap)
 {
-	int all[CONFIG_MAX_SOURCES];
+	int all[CONFIG_MAX_SOURCES] = { 0 };
 	for (int s = 0; s < sp->S; s++)
 		all[s] = s;
 	if (T > 0)
@@ -545,7 +620,7 @@ void separator_push(struct separator *sp, const real *x, int64_t n, bool last)
 void separator_take(struct separator *sp, real *out, int64_t n)
 {
 	const struct backend *be = sp->be;
-	size_t floats = (size_t)sp->n_keep * sp->C * sp->F * n * 2;
+	size_t floats = (size_t)sp->n_take * sp->C * sp->F * n * 2;
 	real *d = on_backend(be, &sp->rec_out, out, floats, false);
 	take_backend(sp, d, n);
 	if (d != out)

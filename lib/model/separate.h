@@ -52,6 +52,13 @@ void separator_staged(struct separator *sp);
 /* Segments of `frames` frames (1 to the model's max_frames; 0: those) from
  * the next track on: shorter segments, less latency for a live stream. */
 void separator_segment(struct separator *sp, int64_t frames);
+/* The Wiener post-filter from the next track on (sepnet-fwd --wiener):
+ * `iterations` of EM (ops.h's wiener_em; 0: off) over every stem against
+ * the mixture, in blocks of `frames` final frames from the track's first
+ * (Open-Unmix's 300; the last block shorter), before they are taken.  The
+ * blocks do not depend on how the track is pushed; a live stream's stems
+ * wait for their block to fill. */
+void separator_wiener(struct separator *sp, int iterations, int64_t frames);
 void separator_begin(struct separator *sp, double overlap, int64_t total, const int *idx,
 		     int n_out);
 void separator_push(struct separator *sp, const real *x, int64_t n, bool last);

@@ -190,6 +190,18 @@ void band_mask_backward(real *dmask, const real *dyspec, const real *x, const in
 void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C, int F,
 		   int T);
 
+/* ---- the Wiener post-filter (wiener.c) ----
+ * y (S, C, F, ·) complex, stems refined in place with `iterations` of the
+ * multichannel Wiener filter's EM against the mixture x (C, F, ·) complex:
+ * norbert.expectation_maximization (eps WIENER_EPS) on frames [0, n) of
+ * rows `stride` frames apart, scaled first by max(1, max |x| / 10) as
+ * norbert.wiener does (Open-Unmix's post-filter).  Each bin on its own:
+ * v_j = mean_c |y_j|², R_j = Σ_t y_j y_jᴴ / (eps + Σ_t v_j), and per frame
+ * y_j = v_j R_j (Σ_k v_k R_k + √eps I)⁻¹ x.  C is 1 or 2. */
+#define WIENER_EPS 1e-10
+void wiener_em(real *y, const real *x, int S, int C, int F, int64_t stride, int64_t n,
+	       int iterations);
+
 /* ---- small tensor ops (tensor.c) ----
  * tensor_broadcast: out (rows, width) = vec (width) in every row (by_row
  * false) or vec[r] along row r (by_row true).  tensor_sum_rows: acc[i] +=

@@ -630,6 +630,23 @@ static void case_chunk(const struct backend *be, const int *d, struct op_io *io,
 	chunk_plan_free(plan);
 }
 
+/* d: S, C, F, T, iterations: the Wiener filter's EM on frames [3, T − 5) of
+ * rows T long (a block inside a window); the stems, refined in place, out */
+static void case_wiener(const struct backend *be, const int *d, struct op_io *io,
+			enum op_mode mode)
+{
+	int S = d[0], C = d[1], F = d[2], T = d[3];
+	size_t nx = (size_t)C * F * T * 2, ny = (size_t)S * nx;
+	if (mode == OP_SETUP) {
+		op_inputs(io, 2, (size_t[]){ nx, ny }, (bool[]){ false, false });
+		io->in_scale[0] = 40;	// a loud mixture: the filter's scale is not 1
+		op_outputs(io, 1, (size_t[]){ ny }, (bool[]){ true });
+	} else if (mode == OP_FORWARD) {
+		op_copy(be, io->out[0], io->in[1], ny);
+		be->wiener_em(io->out[0] + 3 * 2, io->in[0] + 3 * 2, S, C, F, T, T - 8, d[4]);
+	}
+}
+
 /* ---- the table ---- */
 
 #define F32 BACKEND_F32
@@ -691,6 +708,9 @@ static const struct op_case op_cases[] = {
 	{ "adamw", case_adamw, { 10007, 3 }, F32, 1e-6, "a sqrtf, a division, fma contractions" },
 	{ "ema", case_ema, { 10007, 500 }, F32, 1e-6, "a multiply and two adds" },
 	{ "ema", case_ema, { 10007, 999 }, F32, 1e-6, "a skipped update is 1e-3" },
+	{ "wiener", case_wiener, { 4, 2, 33, 50, 2 }, F32, 1e-5,
+	  "double inside; cuda keeps the stems in f32 between iterations" },
+	{ "wiener", case_wiener, { 2, 1, 33, 50, 1 }, F32, 1e-6, "mono: 1 / (M + eps)" },
 	{ "chunk", case_chunk, { 100, 30, 7 }, F32, 1e-7, "weights summing to 1 in f32" },
 };
 
