@@ -35,12 +35,17 @@ LIB_INCLUDES := $(LIB_LAYERS:%=-Ilib/%)
 CFLAGS += -std=c11 -D_GNU_SOURCE -march=$(ARCH) -fno-trapping-math -Wall -Wextra $(LIB_INCLUDES) -MMD -MP $(EXTRA_CFLAGS) \
 	-DSEPNET_SOURCE_DIR='"$(CURDIR)"'
 LDFLAGS += $(EXTRA_LDFLAGS)
-LDLIBS := -lsndfile -lsoxr -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -ldnnl -lcjson -lpthread -lm
+LDLIBS := -lsndfile -lsoxr -linih -lfftw3f -lfftw3f_threads -lfftw3 -lopenblas -ldnnl -lcjson -lfluidsynth -lpthread -lm
 
+# make-dataset --render's SoundFonts: the training set (FluidR3, MuseScore
+# General, csound's GM bank, two AVL drum kits) and TimGM6mb, held out
+SOUNDFONTS := fluid-soundfont-gm musescore-general-soundfont csound-soundfont \
+	avldrums.lv2-soundfont timgm6mb-soundfont
 # required to build and test; optional ones only draw pictures (gnuplot):
 # their absence is a notice, never a failure of work already done
 DEBIAN_PACKAGES := build-essential libsndfile1-dev libsoxr-dev libinih-dev libfftw3-dev \
-	libopenblas-dev libdnnl-dev libcjson-dev bats bats-assert bats-support sox time libopenmpi-dev openmpi-bin
+	libopenblas-dev libdnnl-dev libcjson-dev bats bats-assert bats-support sox time libopenmpi-dev openmpi-bin \
+	libfluidsynth-dev $(SOUNDFONTS)
 DEBIAN_OPTIONAL := gnuplot-nox
 
 # ---- what this machine has (one ✓/✗ line each) ----
@@ -52,6 +57,7 @@ HAVE_FFTW := $(call have_header,fftw3.h)
 HAVE_CBLAS := $(call have_header,cblas.h)
 HAVE_DNNL := $(call have_header,oneapi/dnnl/dnnl.h)
 HAVE_CJSON := $(call have_header,cjson/cJSON.h)
+HAVE_FLUIDSYNTH := $(call have_header,fluidsynth.h)
 HAVE_OPENMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null >/dev/null 2>&1 && echo y)
 NVCC := $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc; })
 ifneq ($(NO_CUDA),)
@@ -124,10 +130,11 @@ check-deps:
 	$(call check,$(HAVE_CBLAS),openblas,missing (make deps))
 	$(call check,$(HAVE_DNNL),onednn,missing (make deps))
 	$(call check,$(HAVE_CJSON),cjson,missing (make deps))
+	$(call check,$(HAVE_FLUIDSYNTH),fluidsynth,missing (make deps))
 	$(call check,$(HAVE_OPENMP),openmp,building single-threaded)
 	$(call check,$(if $(NVCC),y),nvcc$(if $(NVCC), $(NVCC)),$(if $(NO_CUDA),NO_CUDA set,not found): skipping CUDA)
 	$(call check,$(HAVE_MPI),mpi $(MPICC),$(if $(NO_MPI),NO_MPI set,no mpicc (make deps)): sepnet-train runs one process)
-	@missing=""; for v in "$(HAVE_SNDFILE)" "$(HAVE_SOXR)" "$(HAVE_INIH)" "$(HAVE_FFTW)" "$(HAVE_CBLAS)" "$(HAVE_DNNL)" "$(HAVE_CJSON)"; do \
+	@missing=""; for v in "$(HAVE_SNDFILE)" "$(HAVE_SOXR)" "$(HAVE_INIH)" "$(HAVE_FFTW)" "$(HAVE_CBLAS)" "$(HAVE_DNNL)" "$(HAVE_CJSON)" "$(HAVE_FLUIDSYNTH)"; do \
 		[ "$$v" = y ] || missing=1; done; \
 	if [ -n "$$missing" ]; then echo "missing libraries: run 'make deps' (as root) first" >&2; exit 1; fi
 

@@ -1,7 +1,10 @@
 /* make-dataset: write a MUSDB18-HQ-layout dataset of synthetic songs.
  *
- *   make-dataset [--seed N] [--train N] [--test N] [--seconds S] [--valid-names K] ROOT
+ *   make-dataset [--seed N] [--train N] [--test N] [--seconds S] [--valid-names K]
+ *                [--render [--soundfont FILE]... [-j N]] ROOT
  *
+ * --render composes songs and plays them with sampled instruments
+ * (lib/data/render.h, FluidSynth); without it, the songs below.
  * ROOT/{train,test}/<Artist - Title>/{mixture,drums,bass,other,vocals}.wav,
  * 44.1 kHz stereo 16-bit PCM like MUSDB18-HQ.  Each song has a random tempo,
  * key, chord progression and stem levels:
@@ -24,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "dataset.h"
+#include "render.h"
 #include "rng.h"
 #include "util.h"
 
@@ -34,7 +39,8 @@
 #define TWO_PI 6.283185307179586
 
 static const char usage[] =
-	"usage: make-dataset [--seed N] [--train N] [--test N] [--seconds S] [--valid-names K] ROOT";
+	"usage: make-dataset [--seed N] [--train N] [--test N] [--seconds S] [--valid-names K]\n"
+	"                    [--render [--soundfont FILE]... [-j N]] ROOT";
 static const char options_text[] =
 	"Synthetic songs in the MUSDB18-HQ layout: ROOT/{train,test}/SONG/{mixture,drums,bass,\n"
 	"other,vocals}.wav, 44.1 kHz stereo 16-bit; the same seed writes the same bytes.\n"
@@ -43,6 +49,12 @@ static const char options_text[] =
 	"      --test=N         songs in test (default 2)\n"
 	"      --seconds=S      durations between S and 1.25 S (default 5)\n"
 	"      --valid-names=K  name the first K train songs after MUSDB's validation tracks\n"
+	"      --render         composed songs played by sampled instruments (FluidSynth) from\n"
+	"                       SoundFonts, with reverb, EQ, compression and mixing levels\n"
+	"      --soundfont=FILE a SoundFont (.sf2, .sf3) to draw each stem's instruments from;\n"
+	"                       repeat for more (default: the installed training set, every\n"
+	"                       one of make deps but TimGM6mb, held out for evaluation)\n"
+	"  -j, --jobs=N         songs rendered at once (default: the cores)\n"
 	"  -h, --help           this help\n";
 
 struct song {
@@ -292,15 +304,113 @@ static void make_song(const char *dir, uint64_t seed, uint64_t index, double sec
 	free(q);
 }
 
+/* --render: stems already at their levels, quantised to 16 bits as they
+ * are (scaled down together in the rare case a stem or the mixture would
+ * clip) and the mixture their sum. */
+static void write_rendered(const char *dir, float *stem[NSTEMS], int64_t n)
+{
+	short *q = xmalloc(sizeof(short) * 2 * n * (NSTEMS + 1));
+	for (double g = 32768;; g *= 0.97) {
+		int32_t worst = 0;
+		for (int64_t i = 0; i < n; i++)
+			for (int c = 0; c < 2; c++) {
+				int32_t sum = 0;
+				for (int k = 0; k < NSTEMS; k++) {
+					long v = lrint(stem[k][c * n + i] * g);
+					q[2 * n * k + 2 * i + c] = (short)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+					worst = labs(v) > worst ? (int32_t)labs(v) : worst;
+					sum += q[2 * n * k + 2 * i + c];
+				}
+				q[2 * n * NSTEMS + 2 * i + c] = (short)(sum > 32767 ? 32767 : sum < -32768 ? -32768 : sum);
+				worst = abs(sum) > worst ? abs(sum) : worst;
+			}
+		if (worst <= 32767)
+			break;
+	}
+	char path[4096 + 32];
+	make_dir(dir);
+	for (int k = 0; k <= NSTEMS; k++) {
+		snprintf(path, sizeof path, "%s/%s.wav", dir, k < NSTEMS ? dataset_stem_names[k] : "mixture");
+		write_wav(path, q + 2 * n * k, n);
+	}
+	free(q);
+}
+
+/* The installed SoundFonts of make deps that --render draws from by
+ * default: every one but TimGM6mb, which is held out for evaluation. */
+static const char *const training_sfonts[] = {
+	"/usr/share/sounds/sf2/FluidR3_GM.sf2",
+	"/usr/share/sounds/sf3/MuseScore_General.sf3",
+	"/usr/share/sounds/sf2/sf_GMbank.sf2",
+	"/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2",
+	"/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2",
+};
+
 static const char *const words[] = {
 	"Amber", "Paper", "Velvet", "Iron", "Hollow", "Silver", "Quiet", "Neon",
 	"Harbor", "Engine", "Garden", "Signal", "River", "Lantern", "Orbit", "Meadow",
 };
 
-static void song_name(char *buf, size_t len, uint64_t seed, int index)
+static void song_name(char *buf, size_t len, uint64_t seed, int index, bool rendered)
 {
 	uint64_t h = rng_u64(seed, 1u << 20, (uint64_t)index);
-	snprintf(buf, len, "Synth %02d - %s %s", index, words[h % 16], words[(h >> 8) % 16]);
+	snprintf(buf, len, "%s %02d - %s %s", rendered ? "Rendered" : "Synth", index, words[h % 16],
+		 words[(h >> 8) % 16]);
+}
+
+/* Song i's folder: ROOT/{train,test}/NAME. */
+static void song_dir(char *dir, size_t len, const char *root, uint64_t seed, int i, int ntrain,
+		     int nvalid, bool rendered)
+{
+	char name[256];
+	if (i < nvalid)
+		snprintf(name, sizeof name, "%s", dataset_valid_names[i]);
+	else
+		song_name(name, sizeof name, seed, i, rendered);
+	snprintf(dir, len, "%s/%s/%s", root, i < ntrain ? "train" : "test", name);
+}
+
+/* --render: the songs on `jobs` threads, a renderer (its SoundFonts
+ * loaded) each; a line per song on stdout, in order. */
+static void render_songs(const char *root, uint64_t seed, int ntrain, int ntest, int nvalid,
+			 double seconds, const char *const *sfonts, int nsf, int jobs)
+{
+	int n = ntrain + ntest;
+	char **lines = xcalloc((size_t)(n ? n : 1), sizeof *lines);
+	#pragma omp parallel num_threads(jobs)
+	{
+		struct renderer *r = renderer_create(sfonts, nsf);
+		#pragma omp for schedule(dynamic)
+		for (int i = 0; i < n; i++) {
+			char dir[4096], line[2048];
+			float *stems[NSTEMS];
+			int64_t frames;
+			struct render_info info;
+			song_dir(dir, sizeof dir, root, seed, i, ntrain, nvalid, true);
+			render_song(r, seed, (uint64_t)i, seconds, stems, &frames, &info);
+			write_rendered(dir, stems, frames);
+			static const char *const keys[12] = { "C", "C#", "D", "Eb", "E", "F", "F#", "G",
+							      "Ab", "A", "Bb", "B" };
+			int k = snprintf(line, sizeof line, "%s: %.1f s, %s, %.0f bpm, %s %s, %d/4, %d bars in %d "
+					 "sections", strrchr(dir, '/') + 1, (double)frames / SR, info.style,
+					 info.bpm, keys[info.key], info.minor ? "minor" : "major", info.beats,
+					 info.bars, info.sections);
+			for (int s = 0; s < NSTEMS && k < (int)sizeof line; s++) {
+				const char *sf = strrchr(info.sfont[s], '/');
+				k += snprintf(line + k, sizeof line - (size_t)k, "; %s: %s (%s)",
+					      dataset_stem_names[s], info.program[s], sf ? sf + 1 : info.sfont[s]);
+			}
+			lines[i] = xstrdup(line);
+			for (int s = 0; s < NSTEMS; s++)
+				free(stems[s]);
+		}
+		renderer_free(r);
+	}
+	for (int i = 0; i < n; i++) {
+		printf("%s\n", lines[i]);
+		free(lines[i]);
+	}
+	free(lines);
 }
 
 int main(int argc, char **argv)
@@ -310,6 +420,9 @@ int main(int argc, char **argv)
 	int ntrain = 3, ntest = 2, nvalid = 0;
 	double seconds = 5;
 	const char *root = NULL;
+	bool render = false;
+	const char **sfonts = xcalloc((size_t)argc, sizeof *sfonts);
+	int nsf = 0, jobs = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int bad = 0;
@@ -325,6 +438,12 @@ int main(int argc, char **argv)
 			bad = parse_double(v, &seconds) || seconds <= 0, i++;
 		else if (!strcmp(a, "--valid-names"))
 			bad = parse_int(v, &nvalid) || nvalid < 0 || nvalid > DATASET_NVALID, i++;
+		else if (!strcmp(a, "--render"))
+			render = true;
+		else if (!strcmp(a, "--soundfont"))
+			bad = !v, sfonts[nsf++] = v, i++;
+		else if (!strcmp(a, "-j") || !strcmp(a, "--jobs"))
+			bad = parse_int(v, &jobs) || jobs < 1, i++;
 		else if (a[0] == '-' || root)
 			die_usage("%s\n%s", a[0] == '-' ? "unknown option" : "one ROOT only", usage);
 		else
@@ -336,20 +455,39 @@ int main(int argc, char **argv)
 		die_usage("%s", usage);
 	if (nvalid > ntrain)
 		die_usage("--valid-names %d exceeds --train %d", nvalid, ntrain);
+	if ((nsf || jobs) && !render)
+		die_usage("--soundfont and -j are for --render");
+	if (render && !nsf) {	// the training set that make deps installs
+		for (size_t k = 0; k < sizeof training_sfonts / sizeof *training_sfonts; k++)
+			if (!access(training_sfonts[k], R_OK))
+				sfonts[nsf++] = training_sfonts[k];
+		if (!nsf)
+			die("--render: none of the training SoundFonts is installed (%s, …): run make "
+			    "deps as root, or name one with --soundfont", training_sfonts[0]);
+	}
+	for (int k = 0; k < nsf; k++)
+		if (access(sfonts[k], R_OK))
+			die("%s:", sfonts[k]);
+	if (!jobs) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		jobs = cores > 0 ? (int)cores : 1;
+	}
 
-	char dir[4096], name[256];
+	char dir[4096];
 	make_dir(root);
 	for (int split = 0; split < 2; split++) {
 		snprintf(dir, sizeof dir, "%s/%s", root, split ? "test" : "train");
 		make_dir(dir);
 	}
-	for (int i = 0; i < ntrain + ntest; i++) {
-		if (i < nvalid)
-			snprintf(name, sizeof name, "%s", dataset_valid_names[i]);
-		else
-			song_name(name, sizeof name, (uint64_t)seed, i);
-		snprintf(dir, sizeof dir, "%s/%s/%s", root, i < ntrain ? "train" : "test", name);
-		make_song(dir, (uint64_t)seed, (uint64_t)i, seconds);
+	if (render) {
+		render_songs(root, (uint64_t)seed, ntrain, ntest, nvalid, seconds, sfonts, nsf, jobs);
+	} else {
+		for (int i = 0; i < ntrain + ntest; i++) {
+			song_dir(dir, sizeof dir, root, (uint64_t)seed, i, ntrain, nvalid, false);
+			make_song(dir, (uint64_t)seed, (uint64_t)i, seconds);
+		}
 	}
+	free(sfonts);
+	close_stdout();
 	return 0;
 }
