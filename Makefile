@@ -5,6 +5,7 @@
 #   make deps       install the Debian packages of docs/DESIGN.md §1 when missing
 #   make demo       the bundled demo
 #   make demo-model retrain models/demo.safetensors (about 40 min on 2 cores)
+#   make default-model  train on rendered songs, measure on held-out ones (runs/default)
 #   make bench      benchmarks (ratios against PyTorch, measured side by side)
 #   make golden     regenerate tests/golden/ with Debian's python3-torch
 #   make check-sanitize  the whole suite on an ASan+UBSan build (CI runs it)
@@ -242,6 +243,10 @@ unit: all
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) examples/demo.sh
+
+.PHONY: default-model
+default-model: all
+	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} examples/default-model.sh
 
 .PHONY: demo-model
 demo-model: all

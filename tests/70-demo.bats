@@ -128,7 +128,26 @@ setup() {
 	assert_equal "$stderr" "spec-dump: -p: a plane number >= 0, not '-1'"
 }
 
+@test "heldout.sh: a table per stem beside doing nothing, with and without --wiener" {
+	make-dataset --seed 31 --train 0 --test 2 --seconds 3 ds > /dev/null
+	run "$ROOT/examples/heldout.sh" -m demo -r ds -w "0 1" -o ev
+	assert_success
+	assert_line --index 0 --regexp '^model demo on 2 songs of ds/test \([0-9.]+ s\), mean SI-SDR in dB$'
+	assert_line --index 1 --regexp '^stem +nothing +wiener 0 +gain +wiener 1 +gain$'
+	for s in drums bass other vocals mean; do
+		assert_line --regexp "^$s +-?[0-9]+\.[0-9]{2}( +-?[0-9]+\.[0-9]{2} +[+-][0-9]+\.[0-9]{2}){2}\$"
+	done
+	assert_line --regexp '^--wiener 1: [0-9.]+ s for [0-9]+ s of audio'
+	[ -s ev/w1/2/vocals.wav ]
+}
+
 @test "demo.sh and spectrogram-plot: usage errors" {
+	run --separate-stderr "$ROOT/examples/heldout.sh" extra
+	assert_failure 2
+	assert_equal "$stderr" 'usage: heldout.sh [-m MODEL] [-r ROOT] [-w "0 1"] [-n SONGS] [-s SECONDS] [-o DIR]'
+	run --separate-stderr "$ROOT/examples/default-model.sh" -n 0
+	assert_failure 2
+	assert_equal "$stderr" "default-model.sh: -n: a positive step count, not '0'"
 	run --separate-stderr "$ROOT/examples/demo.sh" extra
 	assert_failure 2
 	assert_equal "$stderr" "usage: demo.sh [-m MODEL] [-s SEED] [-d SECONDS] [-o DIR]"

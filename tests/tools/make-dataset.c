@@ -29,6 +29,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "dataset.h"
 #include "render.h"
 #include "rng.h"
@@ -371,15 +375,22 @@ static void song_dir(char *dir, size_t len, const char *root, uint64_t seed, int
 }
 
 /* --render: the songs on `jobs` threads, a renderer (its SoundFonts
- * loaded) each; a line per song on stdout, in order. */
+ * loaded) each; a line per song on stdout, in order.  The first renderer
+ * is made here, before the threads, so that a SoundFont's error is said
+ * once; the other threads load theirs at once after it. */
 static void render_songs(const char *root, uint64_t seed, int ntrain, int ntest, int nvalid,
 			 double seconds, const char *const *sfonts, int nsf, int jobs)
 {
 	int n = ntrain + ntest;
 	char **lines = xcalloc((size_t)(n ? n : 1), sizeof *lines);
+	struct renderer *first = renderer_create(sfonts, nsf);
 	#pragma omp parallel num_threads(jobs)
 	{
-		struct renderer *r = renderer_create(sfonts, nsf);
+		int thread = 0;
+#ifdef _OPENMP
+		thread = omp_get_thread_num();
+#endif
+		struct renderer *r = thread == 0 ? first : renderer_create(sfonts, nsf);
 		#pragma omp for schedule(dynamic)
 		for (int i = 0; i < n; i++) {
 			char dir[4096], line[2048];
