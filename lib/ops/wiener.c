@@ -25,8 +25,9 @@ static double block_scale(const real *x, int CF, int64_t stride, int64_t n)
 }
 
 /* One bin: y (S, C, n) and x (C, n) complex doubles, refined in place
- * (iterations of EM); v (S, n) and R (S, C, C) complex are scratch. */
-static void bin_em(double *y, const double *x, double *v, double *R, int S, int C, int64_t n,
+ * (iterations of EM); v (S, n) and R (S, C, C) complex are scratch.
+ * Inlined where C is a constant (1 or 2), so its loops unroll. */
+static inline __attribute__((always_inline)) void bin_em(double *y, const double *x, double *v, double *R, int S, int C, int64_t n,
 		   int iterations)
 {
 	const double eps = WIENER_EPS, reg = sqrt(WIENER_EPS);
@@ -135,7 +136,10 @@ void wiener_em(real *y, const real *x, int S, int C, int F, int64_t stride, int6
 						yb[(j * C + c) * n * 2 + i] = yr[i] / scale;
 				}
 			}
-			bin_em(yb, xb, v, R, S, C, n, iterations);
+			if (C == 2)
+				bin_em(yb, xb, v, R, S, 2, n, iterations);
+			else
+				bin_em(yb, xb, v, R, S, 1, n, iterations);
 			for (int j = 0; j < S; j++)
 				for (int c = 0; c < C; c++) {
 					real *yr = y + (((size_t)j * C + c) * F + f) * stride * 2;
