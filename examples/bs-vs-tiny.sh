@@ -2,10 +2,11 @@
 # examples/bs-vs-tiny.sh: the band-split model against the transformer in
 # the same CPU wall time (issue 18's comparison; docs/DESIGN.md §4).
 #
-#   examples/bs-vs-tiny.sh [-o DIR] [-s SECONDS] [-m "CONFIG ..."]
+#   examples/bs-vs-tiny.sh [-o DIR] [-s SECONDS] [-m "CONFIG ..."] [-d ROOT]
 #
 # 1. 48 training and 8 held-out songs of 10-12.5 s from the test suite's
-#    generator (tests/tools/make-dataset, seed 11).
+#    generator (tests/tools/make-dataset, seed 11), or ROOT's train and
+#    test splits (a MUSDB18-HQ layout, e.g. make-dataset --render's).
 # 2. configs/tiny.ini and configs/bs-tiny.ini (or -m's configs), their [model] sections with
 #    one training recipe (demo.ini's: batch 4 of 1 s, learning rate 2e-3
 #    after 50 warm-up steps, waveform and spectral L1; no EMA, no
@@ -16,14 +17,15 @@
 #    istft) and sisdr scores them: a table of mean SI-SDR per stem, with the
 #    mixture (no separation) as a floor.
 set -euo pipefail
-usage="usage: bs-vs-tiny.sh [-o DIR] [-s SECONDS] [-m \"CONFIG ...\"]"
+usage="usage: bs-vs-tiny.sh [-o DIR] [-s SECONDS] [-m \"CONFIG ...\"] [-d ROOT]"
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=runs/bs-vs-tiny seconds=150 models="tiny bs-tiny"
-while getopts o:s:m:h opt; do
+out=runs/bs-vs-tiny seconds=150 models="tiny bs-tiny" data=
+while getopts o:s:m:d:h opt; do
 	case $opt in
 	o) out=$OPTARG ;;
 	s) seconds=$OPTARG ;;
 	m) models=$OPTARG ;;
+	d) data=$(cd "$OPTARG" && pwd) ;;
 	h) echo "$usage"; exit 0 ;;
 	*) echo "$usage" >&2; exit 2 ;;
 	esac
@@ -35,7 +37,11 @@ export PATH=$BIN:$TESTBIN:$PATH
 mkdir -p "$out"
 cd "$out"
 
-if [ ! -e data/.done ]; then
+if [ -n "$data" ]; then
+	[ -L data ] || [ ! -e data ] ||
+		{ echo "bs-vs-tiny.sh: $out/data holds generated songs: give another -o" >&2; exit 1; }
+	ln -sfn "$data" data
+elif [ ! -e data/.done ]; then
 	rm -rf data
 	make-dataset --seed 11 --train 48 --test 8 --seconds 10 data > /dev/null
 	touch data/.done
