@@ -79,8 +79,8 @@ for m in mixture "${names[@]}"; do
 	if [ "$m" = mixture ]; then
 		# every stem the mixture: the untrained transformer's equal split
 		# X / 4 (SI-SDR does not see the scale)
-		sepnet-fwd --init -c tiny.ini -o split.safetensors
-		stft -c tiny.ini mix.snt | sepnet-fwd -m split.safetensors | istft > est.snt
+		sepnet-fwd --init -c "$root/configs/tiny.ini" -o split.safetensors
+		stft -c "$root/configs/tiny.ini" mix.snt | sepnet-fwd -m split.safetensors | istft > est.snt
 		steps=-
 	else
 		ck=run-$m-$seconds/last.safetensors

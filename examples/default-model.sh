@@ -55,7 +55,7 @@ if [ ! -e "$run/data/.done" ]; then
 		"$run/data" > "$run/data.txt"
 	touch "$run/data/.done"
 fi
-[ -e "$run/valid.snt" ] || musdb-cat valid -r "$run/data" -c "$config" > "$run/valid.snt"
+[ -e "$run/valid.snt" ] || musdb-cat valid -r "$run/data" > "$run/valid.snt"
 
 # the training records: endless, so --steps ends the run (and musdb-cat
 # dies of the closed pipe: only sepnet-train's status counts)

@@ -134,6 +134,10 @@ compare "tiny f32 spectrogram" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/tiny-spec.s
 # chunked spectrograms: the separator's window carried across chunks
 tool stft -d cpu -c configs/tiny.ini --chunk 2 "$tmp/in.snt" > "$tmp/tiny-chunks.snt"
 compare "tiny f32 spectrogram, 2 s chunks" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/tiny-chunks.snt"
+# the Wiener post-filter (cuda/wiener.cu against lib/ops/wiener.c), over
+# chunks: blocks of 300 frames refined in the separator's window
+compare "tiny f32 spectrogram, 2 s chunks, --wiener 2" 1e-4 -m "$tmp/tiny.safetensors" --wiener 2 \
+	"$tmp/tiny-chunks.snt"
 # an audio file streamed into files (-o): stft_stream, the separator and
 # istft_stream on the device; the files compared as spectrograms
 tool istft -d cpu -o "$tmp/in.wav" "$tmp/tiny-spec.snt"
