@@ -4,8 +4,8 @@
 #   make test       install missing Debian packages, build, run every test
 #   make deps       install the Debian packages of docs/DESIGN.md §1 when missing
 #   make demo       the bundled demo
-#   make demo-model retrain models/demo.safetensors (about 40 min on 2 cores)
-#   make default-model  train on rendered songs, measure on held-out ones (runs/default)
+#   make default-model  retrain models/demo.safetensors on rendered songs and
+#                   measure it on held-out ones (about 60 min on 2 cores)
 #   make bench      benchmarks (ratios against PyTorch, measured side by side)
 #   make golden     regenerate tests/golden/ with Debian's python3-torch
 #   make check-sanitize  the whole suite on an ASan+UBSan build (CI runs it)
@@ -252,11 +252,8 @@ demo: deps
 
 .PHONY: default-model
 default-model: all
-	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} examples/default-model.sh
-
-.PHONY: demo-model
-demo-model: all
-	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} examples/demo-model.sh
+	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} \
+		examples/default-model.sh -c configs/default.ini -o runs/default -m models/demo.safetensors
 
 bench: all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/bench/run

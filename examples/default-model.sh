@@ -9,7 +9,7 @@
 #    (every one make deps installs but TimGM6mb); the first 6 carry MUSDB
 #    validation names, so musdb-cat keeps them out of training: they pick
 #    the best checkpoint.
-# 2. STEPS (default 20000) steps of CONFIG (default configs/demo.ini) on
+# 2. STEPS (default 20000) steps of CONFIG (default configs/default.ini) on
 #    musdb-cat's augmented random segments of the other songs (seed 1).
 # 3. The best checkpoint on the validation songs, without the optimizer
 #    moments and stored in f16, becomes MODEL (tests/tools/model-export;
@@ -24,7 +24,7 @@
 set -euo pipefail
 usage="usage: default-model.sh [-c CONFIG] [-o RUN_DIR] [-n STEPS] [-s SONGS] [-d SECONDS] [-m MODEL]"
 root=$(cd "$(dirname "$0")/.." && pwd)
-config=$root/configs/demo.ini run=runs/default steps=20000 songs=96 secs=60 model=
+config=$root/configs/default.ini run=runs/default steps=20000 songs=96 secs=60 model=
 while getopts c:o:n:s:d:m:h opt; do
 	case $opt in
 	c) config=$OPTARG ;;

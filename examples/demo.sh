@@ -3,10 +3,11 @@
 #
 #   examples/demo.sh [-m MODEL] [-s SEED] [-d SECONDS] [-o DIR]
 #
-# Makes an example song with the test suite's generator (tests/tools/
-# make-dataset; seed 2026, which the bundled model never saw: it was
-# trained on songs of seed 1, see examples/demo-model.sh), separates it
-# with the bundled model,
+# Renders an example song (tests/tools/make-dataset --render: composed,
+# played by sampled instruments) of seed 2026 with TimGM6mb, the SoundFont
+# held out of training: a song and instruments the bundled model never
+# heard (it was trained on seed 1's songs from the other SoundFonts, see
+# examples/default-model.sh), separates it with the bundled model,
 #
 #   stft -c CONFIG < DIR/song/mixture.wav | sepnet-fwd -m MODEL | istft -o 'DIR/%s.wav'
 #
@@ -43,12 +44,15 @@ stems="drums bass other vocals"
 # the example song: one test track of the generator, moved to DIR/song
 rm -rf "$dir/song" "$dir/.gen"
 mkdir -p "$dir"
-make-dataset --seed "$seed" --train 0 --test 1 --seconds "$seconds" "$dir/.gen"
+heldout_sf=/usr/share/sounds/sf2/TimGM6mb.sf2
+[ -r $heldout_sf ] || { echo "demo.sh: $heldout_sf missing: run make deps as root" >&2; exit 1; }
+make-dataset --render --soundfont $heldout_sf --seed "$seed" --train 0 --test 1 \
+	--seconds "$seconds" "$dir/.gen" > /dev/null
 mv "$dir/.gen/test/"*/ "$dir/song"
 rm -rf "$dir/.gen"
 song=$dir/song/mixture.wav
 echo "example song: $song ($(soxi -d "$song"), $(soxi -r "$song") Hz, $(soxi -c "$song") channels;" \
-	"make-dataset --seed $seed, never seen in training)"
+	"make-dataset --render --seed $seed with TimGM6mb: never heard in training)"
 info=$(sepnet-fwd --info -m "$model")
 value() { awk -v k="$1" '$1 == k { print $NF; exit }' <<<"$info"; }
 stft_opts=(-n "$(value n_fft)" -H "$(value hop_length)")

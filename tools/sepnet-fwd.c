@@ -43,7 +43,7 @@ static const char options_text[] =
 	"      --overlap=F      overlap of the model's segments, in [0, 1) (default 0.25)\n"
 	"      --segment=S      segments of S seconds, at most the model's (sets the latency)\n"
 	"      --wiener=N       refine the stems with N iterations of the multichannel Wiener\n"
-	"                       filter (Open-Unmix's EM, over blocks of 300 frames; default 0)\n"
+	"                       filter (Open-Unmix's EM, over blocks of 6.97 s; default 0)\n"
 	"  -t, --type=TYPE      stdin is raw PCM (as sox -t raw): raw or s16, s24, s32, f32, f64,\n"
 	"                       u8, of -r RATE Hz and -c CHANNELS; files come out at RATE\n"
 	"      --batch=N        segments per forward pass (default 1 on the cpu, 8 on a GPU)\n"
@@ -85,11 +85,11 @@ static void fwd_info(const struct opts *o)
 	if (!L)
 		L = model_segment_frames(c);
 	double frame = (double)c->hop_length / c->sample_rate;
+	int64_t W = pipeline_wiener_frames(c);
 	if (o->run.wiener)	// the stems wait for their block of the filter to fill
 		printf("latency %.3f s (segment %.3f s, Wiener block %.3f s, n_fft %.3f s; plus a "
-		       "segment's compute)\n", (L + PIPELINE_WIENER_FRAMES) * frame +
-		       (double)c->n_fft / c->sample_rate, L * frame, PIPELINE_WIENER_FRAMES * frame,
-		       (double)c->n_fft / c->sample_rate);
+		       "segment's compute)\n", (L + W) * frame + (double)c->n_fft / c->sample_rate,
+		       L * frame, W * frame, (double)c->n_fft / c->sample_rate);
 	else
 		printf("latency %.3f s (segment %.3f s, n_fft %.3f s; plus a segment's compute)\n",
 		       L * frame + (double)c->n_fft / c->sample_rate, L * frame,

@@ -804,6 +804,12 @@ static void reserve_outputs(struct fwd *f)
 	}
 }
 
+int64_t pipeline_wiener_frames(const struct config *c)
+{
+	int64_t frames = llround(PIPELINE_WIENER_SECONDS * c->sample_rate / c->hop_length);
+	return frames > 1 ? frames : 1;
+}
+
 int64_t pipeline_segment_frames(const struct config *c, int max_frames, double segment_s)
 {
 	if (segment_s <= 0)
@@ -839,7 +845,7 @@ void pipeline_run(const struct pipeline_opts *o)
 	}
 	f.sp = separator_create(f.m);
 	separator_segment(f.sp, pipeline_segment_frames(&f.m->cfg, f.m->max_frames, o->segment_s));
-	separator_wiener(f.sp, o->wiener, PIPELINE_WIENER_FRAMES);
+	separator_wiener(f.sp, o->wiener, pipeline_wiener_frames(&f.m->cfg));
 	if (!f.sw)
 		f.w = snt_writer_open("-");
 	bool prefetch = o->prefetch < 0 ? !be->host : o->prefetch;

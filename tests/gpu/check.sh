@@ -135,7 +135,7 @@ compare "tiny f32 spectrogram" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/tiny-spec.s
 tool stft -d cpu -c configs/tiny.ini --chunk 2 "$tmp/in.snt" > "$tmp/tiny-chunks.snt"
 compare "tiny f32 spectrogram, 2 s chunks" 1e-5 -m "$tmp/tiny.safetensors" "$tmp/tiny-chunks.snt"
 # the Wiener post-filter (cuda/wiener.cu against lib/ops/wiener.c), over
-# chunks: blocks of 300 frames refined in the separator's window
+# chunks: blocks of 6.97 s refined in the separator's window
 compare "tiny f32 spectrogram, 2 s chunks, --wiener 2" 1e-4 -m "$tmp/tiny.safetensors" --wiener 2 \
 	"$tmp/tiny-chunks.snt"
 # an audio file streamed into files (-o): stft_stream, the separator and
