@@ -23,7 +23,7 @@
 #define RENDER_STEMS 4	/* drums, bass, other, vocals */
 #define RENDER_SR 44100
 
-/* What a song was made of (make-dataset --render writes it to song.txt). */
+/* What a song was made of (make-dataset --render prints it, a line a song). */
 struct render_info {
 	char style[16];
 	double bpm;

@@ -114,6 +114,27 @@ static void test_waveform_equals_stft_separate_istft(void)
 /* out (S, C, F, T) complex: x separated as chunk.h defines it, segment by
  * segment with the plan's normalised weights: the reference of the
  * streaming separator. */
+/* The largest |got − ref| over the stems taken: got (n_out, stem) against
+ * ref's stems idx (S, stem). */
+static double stems_error(const float *got, const float *ref, const int *idx, int n_out,
+			  size_t stem)
+{
+	double worst = 0;
+	for (int j = 0; j < n_out; j++)
+		for (size_t i = 0; i < stem; i++)
+			worst = fmax(worst, fabs(got[j * stem + i] - ref[idx[j] * stem + i]));
+	return worst;
+}
+
+/* n frames of each of rows rows (complex): dst's from frame d0 (rows dT
+ * long) = src's from frame s0 (rows sT long). */
+static void copy_frames(float *dst, int64_t dT, int64_t d0, const float *src, int64_t sT,
+			int64_t s0, int64_t n, int64_t rows)
+{
+	for (int64_t r = 0; r < rows; r++)
+		memcpy(dst + (r * dT + d0) * 2, src + (r * sT + s0) * 2, (size_t)n * 2 * sizeof(float));
+}
+
 static void plan_separate(struct model *m, float *out, const float *x, int64_t T, double overlap)
 {
 	struct chunk_plan *p = chunk_plan_create(T, m->max_frames, overlap);
@@ -158,9 +179,7 @@ static void test_stream_equals_plan(void)
 					int64_t pushed = 0, taken = 0;
 					while (pushed < T) {
 						int64_t n = T - pushed < pieces[k] ? T - pushed : pieces[k];
-						for (int64_t r = 0; r < rows; r++)
-							memcpy(px + r * n * 2, x + (r * T + pushed) * 2,
-							       (size_t)n * 2 * sizeof(float));
+						copy_frames(px, n, 0, x, T, pushed, n, rows);
 						pushed += n;
 						separator_push(sp, px, n, pushed == T);
 						int64_t ready = separator_ready(sp);
@@ -172,18 +191,12 @@ static void test_stream_equals_plan(void)
 						      overlaps[o], (long long)pieces[k], (long long)pushed,
 						      (long long)(taken + ready));
 						separator_take(sp, part, ready);
-						for (int64_t r = 0; r < n_out * rows; r++)
-							memcpy(got + (r * T + taken) * 2, part + r * ready * 2,
-							       (size_t)ready * 2 * sizeof(float));
+						copy_frames(got, T, taken, part, ready, 0, ready, n_out * rows);
 						taken += ready;
 					}
 					CHECK(taken == T, "overlap %g T %lld pieces %lld: %lld frames taken",
 					      overlaps[o], (long long)T, (long long)pieces[k], (long long)taken);
-					double worst = 0;
-					for (int j = 0; j < n_out; j++)
-						for (size_t i = 0; i < stem; i++)
-							worst = fmax(worst, fabs(got[j * stem + i] -
-										 ref[idx[j] * stem + i]));
+					double worst = stems_error(got, ref, idx, n_out, stem);
 					// known: the plan's weights in its order, but the
 					// separator runs segments in batches of up to 2 and
 					// the plan one at a time: OpenBLAS picks its kernels
@@ -232,27 +245,20 @@ static void test_stream_wiener_equals_blocks(void)
 			bool whole_blocks = true;
 			while (pushed < T) {
 				int64_t n = T - pushed < pieces[k] ? T - pushed : pieces[k];
-				for (int64_t r = 0; r < rows; r++)
-					memcpy(px + r * n * 2, x + (r * T + pushed) * 2,
-					       (size_t)n * 2 * sizeof(float));
+				copy_frames(px, n, 0, x, T, pushed, n, rows);
 				pushed += n;
 				separator_push(sp, px, n, pushed == T);
 				int64_t ready = separator_ready(sp);
 				whole_blocks &= pushed == T || (taken + ready) % W == 0;
 				separator_take(sp, part, ready);
-				for (int64_t r = 0; r < n_out * rows; r++)
-					memcpy(got + (r * T + taken) * 2, part + r * ready * 2,
-					       (size_t)ready * 2 * sizeof(float));
+				copy_frames(got, T, taken, part, ready, 0, ready, n_out * rows);
 				taken += ready;
 			}
 			CHECK(whole_blocks, "pieces %lld: a block handed out before it was whole",
 			      (long long)pieces[k]);
 			CHECK(taken == T, "pieces %lld: %lld frames taken", (long long)pieces[k],
 			      (long long)taken);
-			double worst = 0;
-			for (int j = 0; j < n_out; j++)
-				for (size_t i = 0; i < stem; i++)
-					worst = fmax(worst, fabs(got[j * stem + i] - ref[idx[j] * stem + i]));
+			double worst = stems_error(got, ref, idx, n_out, stem);
 			// the stems before the filter differ by float rounding (see
 			// test_stream_equals_plan), which its divisions may grow
 			CHECK(worst < 1e-5 * top, "pieces %lld total %s: error %.3g of %.3g",
@@ -263,10 +269,7 @@ static void test_stream_wiener_equals_blocks(void)
 		const int *idx = k ? some : every;
 		int n_out = k ? 2 : 4;
 		separator_spectrogram(sp, got, x, T, 0.25, idx, n_out);
-		double worst = 0;
-		for (int j = 0; j < n_out; j++)
-			for (size_t i = 0; i < stem; i++)
-				worst = fmax(worst, fabs(got[j * stem + i] - ref[idx[j] * stem + i]));
+		double worst = stems_error(got, ref, idx, n_out, stem);
 		CHECK(worst < 1e-5 * top, "a whole record, %d stems: error %.3g of %.3g", n_out,
 		      worst, top);
 	}
