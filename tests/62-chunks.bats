@@ -185,3 +185,18 @@ setup() {
 	assert_failure 1
 	assert_output --regexp '^istft: short.snt: record 1 at byte 1000000: '
 }
+
+@test "istft reads a chunk's rows through a block, naming a NaN's value in the whole chunk" {
+	# 4096-point frames: the last chunk is 2 × 2049 × 87 complex values,
+	# 2.9 MB, read in blocks of 1506 rows (about 1 MiB); the NaN is its
+	# last value, in its third block
+	stft -c "$ROOT/configs/base.ini" --chunk 2.3 in.wav > big.snt
+	run snt-info big.snt
+	assert_line --index 1 --partial $'c64\t[2,2049,87]'
+	cp big.snt nan.snt
+	printf '\x00\x00\xc0\x7f' | dd of=nan.snt bs=1 seek=$(($(stat -c %s nan.snt) - 4)) conv=notrunc 2> /dev/null
+	run --separate-stderr istft nan.snt
+	assert_failure 1
+	assert_equal "$stderr" "istft: nan.snt: record 1: NaN or infinity at value $((2 * 2049 * 87 * 2 - 1)) (the input must be finite)"
+	istft big.snt > /dev/null
+}

@@ -95,8 +95,8 @@ struct track_inv {
 	int orig;		/* its rate */
 	int64_t M;		/* its samples, -1: the converter's */
 	int64_t written;	/* samples written at orig */
-	float *spec;		/* a chunk's payload, kept for the next */
-	size_t spec_cap;
+	float *block;		/* a block of a chunk's rows, on their way into the stream */
+	size_t block_cap;
 	int64_t index;		/* output chunks */
 	struct stem_stream *st;	/* -o: the track's files */
 };
@@ -121,7 +121,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	if (pos->index == 0) {
 		istft_stream_free(tr->is);
 		restore_stream_free(tr->rs);
-		free(tr->spec);
+		free(tr->block);
 		*tr = (struct track_inv){ .is = istft_stream_create(p->be, n_fft, hop, R),
 					  .n_fft = n_fft, .hop = hop, .M = -1 };
 		istft_stream_begin(tr->is, N);
@@ -140,17 +140,30 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	} else if (n_fft != tr->n_fft || hop != tr->hop)
 		die("%s: n_fft=%d hop=%d, the track's first chunk had n_fft=%d hop=%d", where, n_fft,
 		    hop, tr->n_fft, tr->hop);
-	size_t floats = (size_t)snt_numel(h) * 2;	// into the last chunk's buffer: no fresh pages
-	tr->spec = xreserve_big(tr->spec, &tr->spec_cap, floats, sizeof(float));
-	snt_read_payload_or_die(r, h, tr->spec);
-	int64_t bad = find_nonfinite(tr->spec, floats);
-	if (bad >= 0)
-		die("%s: NaN or infinity at value %lld (the input must be finite)", where, (long long)bad);
+	// the payload straight into the stream's frames, through a block of
+	// rows of about 1 MiB (checked there, in cache): no record-sized
+	// buffer, whose fresh pages cost more than the copy
+	int64_t stride, rows = R * F;
+	int64_t per = n > 0 ? (1 << 20) / (2 * n * (int64_t)sizeof(float)) : rows;
+	per = per < 1 ? 1 : per > rows ? rows : per;
+	float *at = istft_stream_place(tr->is, n, &stride);
+	tr->block = xreserve_big(tr->block, &tr->block_cap, (size_t)(per * 2 * n), sizeof(float));
+	for (int64_t q0 = 0; n > 0 && q0 < rows; q0 += per) {
+		int64_t k = rows - q0 < per ? rows - q0 : per;
+		snt_read_payload_part_or_die(r, tr->block, sizeof(float) * (uint64_t)(k * 2 * n));
+		int64_t bad = find_nonfinite(tr->block, (size_t)(k * 2 * n));
+		if (bad >= 0)
+			die("%s: NaN or infinity at value %lld (the input must be finite)", where,
+			    (long long)(q0 * 2 * n + bad));
+		for (int64_t q = 0; q < k; q++)
+			memcpy(at + (q0 + q) * 2 * stride, tr->block + q * 2 * n,
+			       sizeof(float) * 2 * (size_t)n);
+	}
 	if (N >= 0)	// a stream of open length says it on its last chunk
 		istft_stream_length(tr->is, N);
 	int64_t done = istft_stream_samples(tr->is);
 	const float *y;
-	int64_t m = istft_stream_push(tr->is, tr->spec, n, pos->last, &y);
+	int64_t m = istft_stream_push_placed(tr->is, pos->last, &y);
 	if (m < 0)
 		die("%s: inverse STFT failed", where);
 	int64_t offset = done, total = N;	// of the samples written
@@ -199,7 +212,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 			stem_stream_commit(tr->st);
 		istft_stream_free(tr->is);
 		restore_stream_free(tr->rs);
-		free(tr->spec);
+		free(tr->block);
 		*tr = (struct track_inv){ 0 };
 	}
 }

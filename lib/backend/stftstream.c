@@ -171,6 +171,7 @@ struct istft_stream {
 	size_t sub_cap, y_cap;
 	struct backend_buffer dspec, dy;
 	int64_t Ts, len;	/* the inverse being made */
+	int64_t placed;		/* frames placed for the next push, -1: none */
 };
 
 struct istft_stream *istft_stream_create(const struct backend *be, int n_fft, int hop,
@@ -180,6 +181,7 @@ struct istft_stream *istft_stream_create(const struct backend *be, int n_fft, in
 	s->be = be;
 	s->plan = be->stft_create(n_fft, hop);
 	s->n_fft = n_fft, s->hop = hop, s->rows = rows, s->F = n_fft / 2 + 1;
+	s->placed = -1;
 	return s;
 }
 
@@ -200,6 +202,7 @@ void istft_stream_begin(struct istft_stream *s, int64_t N)
 {
 	s->N = N;
 	s->u0 = s->nkeep = s->t1 = s->done = 0;
+	s->placed = -1;
 }
 
 void istft_stream_length(struct istft_stream *s, int64_t N)
@@ -213,25 +216,41 @@ static int inverse_rows(void *ctx, float *out, const float *in)
 	return s->be->stft_inverse(s->plan, out, in, s->rows, s->Ts, s->len);
 }
 
+float *istft_stream_place(struct istft_stream *s, int64_t n, int64_t *stride)
+{
+	// the kept frames and the new ones, row by row: (R, F, Ts)
+	int64_t Ts = s->nkeep + n, RF = s->rows * s->F;
+	s->sub = xreserve_big(s->sub, &s->sub_cap, (size_t)(2 * RF * Ts), sizeof(float));
+	for (int64_t q = 0; s->nkeep && q < RF; q++)
+		memcpy(s->sub + q * 2 * Ts, s->keep + q * 2 * s->nkeep, sizeof(float) * 2 * s->nkeep);
+	s->placed = n;
+	*stride = Ts;
+	return s->sub + 2 * s->nkeep;
+}
+
 int64_t istft_stream_push(struct istft_stream *s, const float *spec, int64_t n, bool last,
 			  const float **y)
 {
+	int64_t Ts;
+	float *at = istft_stream_place(s, n, &Ts);
+	for (int64_t q = 0; q < s->rows * s->F; q++)
+		memcpy(at + q * 2 * Ts, spec + q * 2 * n, sizeof(float) * 2 * n);
+	return istft_stream_push_placed(s, last, y);
+}
+
+int64_t istft_stream_push_placed(struct istft_stream *s, bool last, const float **y)
+{
 	int n_fft = s->n_fft, hop = s->hop;
-	int64_t R = s->rows, F = s->F, t1 = s->t1 + n, N = s->N;
+	int64_t n = s->placed, R = s->rows, F = s->F, t1 = s->t1 + n, N = s->N;
+	if (n < 0)
+		die("istft_stream_push_placed: no frames placed");
+	s->placed = -1;
 	if (last && N < 0)
 		N = (t1 - 1) * hop;
 	if (last && (1 + N / hop != t1 || N <= n_fft / 2))
 		return -1;
-	// the kept frames and the new ones, row by row: (R, F, Ts)
 	int64_t Ts = s->nkeep + n;
 	size_t sub_floats = (size_t)(2 * R * F * Ts);
-	s->sub = xreserve_big(s->sub, &s->sub_cap, sub_floats, sizeof(float));
-	for (int64_t q = 0; q < R * F; q++) {
-		if (s->nkeep)
-			memcpy(s->sub + q * 2 * Ts, s->keep + q * 2 * s->nkeep,
-			       sizeof(float) * 2 * s->nkeep);
-		memcpy(s->sub + (q * Ts + s->nkeep) * 2, spec + q * 2 * n, sizeof(float) * 2 * n);
-	}
 	// samples before E have every frame that covers them
 	int64_t E = last ? N : t1 * hop - n_fft / 2, u = s->u0 * hop, m = 0;
 	if (N >= 0 && E > N)

@@ -61,6 +61,12 @@ void istft_stream_length(struct istft_stream *s, int64_t N);
  * caller checks N against the frames first). */
 int64_t istft_stream_push(struct istft_stream *s, const float *spec, int64_t n, bool last,
 			  const float **y);
+/* istft_stream_push in two steps, for a caller that reads the frames
+ * straight into place (istft: no record-sized copy of its own): place
+ * returns where the next n frames go, row q (of rows·F) at
+ * at + 2·q·stride, n complex values each; push_placed then pushes them. */
+float *istft_stream_place(struct istft_stream *s, int64_t n, int64_t *stride);
+int64_t istft_stream_push_placed(struct istft_stream *s, bool last, const float **y);
 /* Samples handed out so far. */
 int64_t istft_stream_samples(const struct istft_stream *s);
 

@@ -258,8 +258,17 @@ static void window_room(struct separator *sp, int64_t until)
 		cap = sp->wcap;	// the frames taken make the room
 	else if (sp->total < 0)
 		cap += cap / 2 + sp->L + sp->hop;	// a live stream: grow in steps
-	else if (until < sp->total)	// chunks: room for the next, after what a take leaves
-		cap += sp->L + sp->hop;
+	else if (until < sp->total) {
+		// chunks: room for one more of this push's size after what a
+		// take of every ready frame leaves: with the total known the
+		// segment not run yet starts before R − L + 1, and frames
+		// final but not filtered are fewer than a Wiener block.  The
+		// window is touched fresh once (first touches cost ~15× a
+		// reuse on a VM), so it is no bigger than that.
+		int64_t left = sp->L - 1 + (sp->wiener ? sp->wiener_frames : 0);
+		if (cap < left + (until - sp->R))
+			cap = left + (until - sp->R);
+	}
 	want_ones(sp, cap);
 	window_side(sp, &sp->win_x, &sp->wx, sp->wx_lent, rows, cap, keep, shift);
 	window_side(sp, &sp->win_y, &sp->wy, sp->wy_lent, sp->n_keep * rows, cap, keep, shift);

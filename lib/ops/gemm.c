@@ -2,6 +2,7 @@
  * ops.h): the CPU GEMM of every linear layer and of the model's head; in
  * bf16 through gemm_bf16.c when mixed precision is on. */
 #include <cblas.h>
+#include <dlfcn.h>
 #include <stdbool.h>
 #include <threads.h>
 #ifdef _OPENMP
@@ -75,4 +76,19 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
 void blas_init_threads(void)
 {
 	openblas_set_num_threads(1);
+}
+
+/* OpenBLAS's pthread build starts a pool of nproc − 1 threads in its own
+ * constructor, and they spin (sched_yield) for about 0.1 s before they
+ * sleep: in every process that loads it, stft and istft included, which
+ * never run a GEMM, on the cores the pipeline's other stages need (13 %
+ * of istft's samples).  sepnet calls OpenBLAS single-threaded, so the pool
+ * stops before main; a build without one (serial, OpenMP) has no
+ * blas_thread_shutdown_ or a harmless one. */
+__attribute__((constructor)) static void blas_pool_off(void)
+{
+	openblas_set_num_threads(1);
+	int (*shutdown)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+	if (shutdown)
+		shutdown();
 }
