@@ -1,5 +1,6 @@
 /* chunk.cu: chunked inference's gather and cross-fade on the GPU, the twins
- * of chunk_gather and chunk_accumulate (lib/dsp/chunk.c); the plan stays
+ * of chunk_gather and chunk_accumulate (lib/dsp/chunk.c) and of the
+ * separator's mask_accumulate (lib/ops/mask.c); the plan stays
  * on the host and each segment's weights are uploaded per call. */
 #include "common.cuh"
 
@@ -26,6 +27,27 @@ __global__ static void chunk_accumulate_kernel(float *out, const float *seg, con
 		int64_t r = k / (L * width), e = k % (L * width), i = e / width;
 		float *o = out + (r * T + start) * width + e;
 		*o += weight[i] * seg[k];
+	}
+}
+
+// out (CF, T) complex += weight[i] · (m_re + i m_im) · x at frame start + i:
+// mask (S·2·CF, L) rows (2·stem)·CF + cf and (2·stem + 1)·CF + cf, x (CF, L)
+// complex; mask_kernel's product then chunk_accumulate_kernel's sum, one
+// thread per complex value of the segment
+__global__ static void mask_accumulate_kernel(float2 *out, const float *mask, const float2 *x,
+					      const float *weight, int64_t T, int64_t L,
+					      int64_t start, int64_t CF, int stem)
+{
+	GRID_STRIDE_LOOP(k, CF * L) {
+		int64_t cf = k / L, i = k % L;
+		float mr = mask[(2 * stem * CF + cf) * L + i];
+		float mi = mask[((2 * stem + 1) * CF + cf) * L + i];
+		float2 v = x[k];
+		float yr = __fsub_rn(__fmul_rn(mr, v.x), __fmul_rn(mi, v.y));
+		float yi = __fadd_rn(__fmul_rn(mr, v.y), __fmul_rn(mi, v.x));
+		float2 *o = out + cf * T + start + i;
+		o->x += weight[i] * yr;
+		o->y += weight[i] * yi;
 	}
 }
 
@@ -61,8 +83,8 @@ extern "C" void chunk_gather_cuda(float *seg, const float *in, const struct chun
 	chunk_gather_rows_cuda(seg, in, p->T, p->L, p->start[s], rows, width);
 }
 
-extern "C" void chunk_accumulate_cuda(float *out, const float *seg, const struct chunk_plan *p,
-				      int64_t s, int64_t rows, int64_t width)
+/* Segment s's weights on the device. */
+static const float *upload_weights(const struct chunk_plan *p, int64_t s)
 {
 	if (chunk_weights_cap < p->L) {
 		CUDA_CHECK(cudaFree(chunk_weights));	// waits for work still using it
@@ -71,5 +93,25 @@ extern "C" void chunk_accumulate_cuda(float *out, const float *seg, const struct
 	}
 	CUDA_CHECK(cudaMemcpyAsync(chunk_weights, p->weight + s * p->L, p->L * sizeof(float),
 				   cudaMemcpyHostToDevice, cuda_stream()));
-	chunk_accumulate_rows_cuda(out, seg, chunk_weights, p->T, p->L, p->start[s], rows, width);
+	return chunk_weights;
+}
+
+extern "C" void chunk_accumulate_cuda(float *out, const float *seg, const struct chunk_plan *p,
+				      int64_t s, int64_t rows, int64_t width)
+{
+	const float *w = upload_weights(p, s);
+	chunk_accumulate_rows_cuda(out, seg, w, p->T, p->L, p->start[s], rows, width);
+}
+
+extern "C" void mask_accumulate_cuda(float *out, const float *mask, const float *x,
+				     const struct chunk_plan *p, int64_t s, int S, int stem, int C,
+				     int F)
+{
+	(void)S;
+	const float *w = upload_weights(p, s);
+	int64_t CF = (int64_t)C * F;
+	mask_accumulate_kernel<<<grid_for(CF * p->L), 256, 0, cuda_stream()>>>(
+		reinterpret_cast<float2 *>(out), mask, reinterpret_cast<const float2 *>(x), w, p->T,
+		p->L, p->start[s], CF, stem);
+	LAUNCH_CHECK();
 }

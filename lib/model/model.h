@@ -42,7 +42,8 @@ struct arch {
 	void (*tensors)(struct model *m);
 	/* Its state on m->be: views of m->w and m->grads, the activation
 	 * arena for max_batch × max_frames (with the gradients' when
-	 * training), and m->x, m->yspec, m->dyspec pointed into it. */
+	 * training), and m->x, m->yspec, m->dyspec pointed into it (yspec
+	 * may wait for the first forward that makes it; m->mask see below). */
 	void *(*create)(struct model *m);
 	void (*free)(struct model *m, void *state);
 	/* The views again after m->w changed (model_use_weights). */
@@ -80,6 +81,13 @@ struct model {
 	real *x;		/* (B, C, F, T) complex: the mixture spectrogram */
 	real *yspec;		/* (B, S, C, F, T) complex: masked spectrograms Ŷ */
 	real *dyspec;		/* (B, S, C, F, T) complex: ∂loss/∂Ŷ (training) */
+	/* The masks of the last forward, (B, S·2·C·F, T) (mask_forward's
+	 * layout), where the architecture makes them so (the transformer),
+	 * else NULL.  masks_only: the forward stops there and m->yspec is not
+	 * made; the separator applies them in its cross-fade
+	 * (mask_accumulate), and a model only it runs never allocates yspec. */
+	real *mask;
+	bool masks_only;
 	int B, T;
 	/* dropout (when dropout_active and cfg.dropout > 0): masks are functions
 	 * of (cfg.seed, step, layer, element); on by default when training.

@@ -359,19 +359,44 @@ static void run_segments(struct separator *sp)
 		struct chunk_plan p = window_plan(sp->wcap, len, nb, sp->start, sp->weight);
 		for (int i = 0; i < nb; i++)
 			be->chunk_gather(m->x + i * seg_in, sp->wx, &p, i, rows, 2);
+		// masks the separator applies itself: each stem made and added to
+		// the window in one pass (no yspec: a segment's stems are the
+		// largest tensor of inference)
+		bool fused = m->mask != NULL;
+		m->masks_only = fused;
 		model_forward(m, nb, (int)len);
+		m->masks_only = false;
+		size_t seg_mask = (size_t)sp->S * seg_in;
 		for (int i = 0; i < nb - waits; i++)
-			for (int k = 0; k < sp->n_keep; k++)
-				be->chunk_accumulate(sp->wy + k * stem,
-						     m->yspec + i * seg_out + sp->keep[k] * seg_in, &p,
-						     i, rows, 2);
+			for (int k = 0; k < sp->n_keep; k++) {
+				if (fused)
+					be->mask_accumulate(sp->wy + k * stem, m->mask + i * seg_mask,
+							    m->x + i * seg_in, &p, i, sp->S, sp->keep[k],
+							    sp->C, sp->F);
+				else
+					be->chunk_accumulate(sp->wy + k * stem,
+							     m->yspec + i * seg_out + sp->keep[k] * seg_in,
+							     &p, i, rows, 2);
+			}
 		if (waits) {	// its stems wait, added as far as their weight is known
 			int i = nb - 1;
 			real *pw = backend_buffer_want(be, &sp->pend, (size_t)sp->n_keep * seg_in);
 			struct chunk_plan all = window_plan(len, len, 1, &(int64_t){ 0 }, NULL);
-			for (int k = 0; k < sp->n_keep; k++)
-				be->chunk_gather(pw + k * seg_in, m->yspec + i * seg_out + sp->keep[k] * seg_in,
-						 &all, 0, rows, 2);
+			if (fused) {
+				want_ones(sp, len);
+				all.weight = sp->ones;
+				be->zero(pw, (size_t)sp->n_keep * seg_in * sizeof(real));
+			}
+			for (int k = 0; k < sp->n_keep; k++) {
+				if (fused)
+					be->mask_accumulate(pw + k * seg_in, m->mask + i * seg_mask,
+							    m->x + i * seg_in, &all, 0, sp->S, sp->keep[k],
+							    sp->C, sp->F);
+				else
+					be->chunk_gather(pw + k * seg_in,
+							 m->yspec + i * seg_out + sp->keep[k] * seg_in,
+							 &all, 0, rows, 2);
+			}
 			sp->pend_w = xrealloc(sp->pend_w, (size_t)len * sizeof(real));
 			memcpy(sp->pend_w, sp->weight + i * len, (size_t)len * sizeof(real));
 			sp->pend_s = sp->next + i, sp->pend_done = 0;

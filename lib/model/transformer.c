@@ -44,6 +44,7 @@ struct transformer {
 	real *z_out;		/* (B, T, d) last block's output */
 	real *an, *rstd_out;	/* (B, T, d) out_norm output, (B, T) */
 	real *mask;		/* (B, S·2·C·F, T) the head's output, frames last */
+	real *yspec;		/* inference: m->yspec, outside the arena (made on first need) */
 	/* gradients (training only) */
 	real *dz;		/* (B, T, d) */
 	real *dmask;		/* (B, S·2·C·F, T): aliases mask (not needed in backward) */
@@ -161,9 +162,9 @@ static void plan_arena(struct model *m, struct transformer *tf, struct arena_pla
 	arena_want(ap, &tf->an, rows * d);
 	arena_want(ap, &tf->rstd_out, rows);
 	arena_want(ap, &tf->mask, rows * m->Dout);
-	arena_want(ap, &m->yspec, spec * m->S);
 	if (!m->training)
-		return;
+		return;	// yspec on first need (transformer_forward): the separator has none
+	arena_want(ap, &m->yspec, spec * m->S);
 	arena_want(ap, &m->dyspec, spec * m->S);
 	arena_want(ap, &tf->dz, rows * d);
 }
@@ -209,6 +210,7 @@ static void *transformer_create(struct model *m)
 			tf->blocks[l] = *b0;
 	}
 	tf->rope = rope_upload(be, m->max_frames, tf->A / tf->h);
+	m->mask = tf->mask;
 	return tf;
 }
 
@@ -216,6 +218,7 @@ static void transformer_free(struct model *m, void *state)
 {
 	struct transformer *tf = state;
 	m->be->free(tf->arena);
+	m->be->free(tf->yspec);
 	m->be->free(tf->rope);
 	free(tf->p.blocks);
 	free(tf->g.blocks);
@@ -256,6 +259,11 @@ static void transformer_forward(struct model *m, void *state, int B, int T)
 		be->blas_gemm(false, true, m->Dout, T, d, 1, P->out_w, d, tf->an + (size_t)b * T * d, d, 1,
 			 mb, T);
 	}
+	if (m->masks_only)
+		return;	// the separator applies them (mask_accumulate)
+	if (!m->yspec)	// inference: made by the first forward that wants it
+		m->yspec = tf->yspec = be->alloc((size_t)m->max_batch * m->S * m->Din * m->max_frames *
+						 sizeof(real));
 	be->mask_forward(m->yspec, tf->mask, m->x, B, m->S, m->C, m->F, T);
 }
 

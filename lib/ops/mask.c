@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "chunk.h"
 #include "ops.h"
 
 #define SIGMA_EPS 1e-5
@@ -50,6 +51,26 @@ void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, in
 					y[2 * t + 1] = mr[t] * xi + mi[t] * xr;
 				}
 			}
+}
+
+void mask_accumulate(real *out, const real *mask, const real *x, const struct chunk_plan *p,
+		     int64_t s, int S, int stem, int C, int F)
+{
+	int64_t T = p->T, L = p->L, t0 = p->start[s], CF = (int64_t)C * F;
+	const real *w = p->weight + s * L;
+	(void)S;	// the mask's stems: stem < S
+	#pragma omp parallel for
+	for (int64_t cf = 0; cf < CF; cf++) {
+		const real *mr = mask + ((2 * stem) * CF + cf) * L, *mi = mr + CF * L;
+		const real *xx = x + cf * L * 2;
+		real *o = out + (cf * T + t0) * 2;
+		for (int64_t i = 0; i < L; i++) {
+			real xr = xx[2 * i], xi = xx[2 * i + 1];
+			real yr = mr[i] * xr - mi[i] * xi, yi = mr[i] * xi + mi[i] * xr;
+			o[2 * i] += w[i] * yr;
+			o[2 * i + 1] += w[i] * yi;
+		}
+	}
 }
 
 void mask_backward(real *dmask, const real *dyspec, const real *x, int B, int S, int C,
