@@ -20,8 +20,11 @@
 # own GEMMs (blas_gemm 2048³ f32; gemm_bf16 2048³ in bf16, rounding
 # included).  "of peak" is the stage's GFLOP/s over that rate; for the
 # whole pipeline, the x realtime a machine doing nothing but GEMMs at that
-# rate would reach, and the share sepnet gets.  FFT stages count
-# 2.5 n log2 n per real transform of n (FFTW's convention).
+# rate would reach, and the share sepnet gets.  "of GEMMs" holds it against
+# the model's own GEMMs run alone at their shapes (gemm-peak -m CONFIG: K
+# is 192 to 768, the head's output 56 MB a segment), the rate the model's
+# arithmetic can reach here; the rest of the time is everything else.  FFT
+# stages count 2.5 n log2 n per real transform of n (FFTW's convention).
 # On a machine shared with other work, OpenMP's busy-waiting threads (both
 # sides use libgomp) make timings swing by 2-3x; OMP_WAIT_POLICY=passive in
 # the environment steadies them.
@@ -87,6 +90,11 @@ for c in $configs; do
 		printf "%.6g", (1 + 44100 / v["hop_length"]) * v["channels"] * 2.5 * n * log(n) / log(2) }' <<<"$info")
 	S=$(awk -F' = ' '/^sources/ { print split($2, _, ",") }' <<<"$info")
 	printf '%s (%s parameters, %.2f GFLOP per audio second)\n' "$c" "$params" "$(awk -v f="$flops" 'BEGIN { print f / 1e9 }')"
+	eval "$("$OBJDIR/tests/tools/gemm-peak" -m "$cfg")"	# model_sgemm= model_bf16=
+	[ "$has_bf16" = yes ] || model_bf16=$model_sgemm
+	printf '  its GEMMs alone at their shapes: %.1f GFLOP/s f32 (%.0f%% of sgemm 2048³), %.1f bf16 (%.0f%%)\n' \
+		"$model_sgemm" "$(awk -v a="$model_sgemm" -v b="$sgemm" 'BEGIN { print 100 * a / b }')" \
+		"$model_bf16" "$(awk -v a="$model_bf16" -v b="$([ "$has_bf16" = yes ] && echo "$bf16" || echo "$sgemm")" 'BEGIN { print 100 * a / b }')"
 
 	"$BINDIR/stft" -c "$cfg" < "$song" > "$tmp/spec.snt"
 	"$BINDIR/sepnet-fwd" -m "$model" < "$tmp/spec.snt" > "$tmp/stems.snt"
@@ -94,17 +102,18 @@ for c in $configs; do
 	t_f32=$(best_of "'$BINDIR/sepnet-fwd' --precision f32 -m '$model' < '$tmp/spec.snt' > /dev/null")
 	t_bf16=$(best_of "'$BINDIR/sepnet-fwd' --precision bf16 -m '$model' < '$tmp/spec.snt' > /dev/null")
 	t_istft=$(best_of "'$BINDIR/istft' < '$tmp/stems.snt' > /dev/null")
-	printf '  %-26s %-28s %9s %8s\n' stage "" GFLOP/s "of peak"
-	stage() {	# name seconds flops-per-audio-second peak
-		awk -v n="$1" -v t="$2" -v f="$3" -v p="$4" -v a="$secs" 'BEGIN {
+	printf '  %-26s %-28s %9s %8s %8s\n' stage "" GFLOP/s "of peak" "of GEMMs"
+	stage() {	# name seconds flops-per-audio-second peak model-GEMM-rate
+		awk -v n="$1" -v t="$2" -v f="$3" -v p="$4" -v m="$5" -v a="$secs" 'BEGIN {
 			g = f * a / t / 1e9
-			printf "  %-26s %7.3f s %7.1f x realtime %9.1f %8s\n", n, t, a / t, g,
-				(p > 0 ? sprintf("%.0f%%", 100 * g / p) : "") }'
+			printf "  %-26s %7.3f s %7.1f x realtime %9.1f %8s %8s\n", n, t, a / t, g,
+				(p > 0 ? sprintf("%.0f%%", 100 * g / p) : ""),
+				(m > 0 ? sprintf("%.0f%%", 100 * g / m) : "") }'
 	}
-	stage "stft (file to file)" "$t_stft" "$fft" 0
-	stage "sepnet-fwd f32" "$t_f32" "$flops" "$sgemm"
-	stage "sepnet-fwd bf16" "$t_bf16" "$flops" "$([ "$has_bf16" = yes ] && echo "$bf16" || echo "$sgemm")"
-	stage "istft (${S} stems)" "$t_istft" "$(awk -v f="$fft" -v s="$S" 'BEGIN { print f * s }')" 0
+	stage "stft (file to file)" "$t_stft" "$fft" 0 0
+	stage "sepnet-fwd f32" "$t_f32" "$flops" "$sgemm" "$model_sgemm"
+	stage "sepnet-fwd bf16" "$t_bf16" "$flops" "$([ "$has_bf16" = yes ] && echo "$bf16" || echo "$sgemm")" "$model_bf16"
+	stage "istft (${S} stems)" "$t_istft" "$(awk -v f="$fft" -v s="$S" 'BEGIN { print f * s }')" 0 0
 
 	declare -A best=()
 	for p in f32 bf16; do
@@ -114,11 +123,13 @@ for c in $configs; do
 		/usr/bin/time -f %M -o "$tmp/rss" "$BINDIR/sepnet-fwd" -m "$model" > /dev/null
 	rss=$(awk '{ printf "%.0f", $1 / 1024 }' "$tmp/rss")
 	for p in f32 bf16; do
-		peak=$sgemm
-		[ $p = bf16 ] && [ "$has_bf16" = yes ] && peak=$bf16
-		printf '  sepnet %-4s stft | sepnet-fwd | istft  %s  (GEMM bound %.1f x realtime: %.0f%% of it)\n' \
+		peak=$sgemm own=$model_sgemm
+		[ $p = bf16 ] && [ "$has_bf16" = yes ] && peak=$bf16 own=$model_bf16
+		printf '  sepnet %-4s stft | sepnet-fwd | istft  %s  (GEMM bound %.1f x realtime: %.0f%% of it; its GEMMs alone %.1f: %.0f%%)\n' \
 			$p "$(xrt "${best[$p]}")" "$(awk -v g="$peak" -v f="$flops" 'BEGIN { print g * 1e9 / f }')" \
-			"$(awk -v g="$peak" -v f="$flops" -v s="${best[$p]}" -v a="$secs" 'BEGIN { print 100 * (a / s) / (g * 1e9 / f) }')"
+			"$(awk -v g="$peak" -v f="$flops" -v s="${best[$p]}" -v a="$secs" 'BEGIN { print 100 * (a / s) / (g * 1e9 / f) }')" \
+			"$(awk -v g="$own" -v f="$flops" 'BEGIN { print g * 1e9 / f }')" \
+			"$(awk -v g="$own" -v f="$flops" -v s="${best[$p]}" -v a="$secs" 'BEGIN { print 100 * (a / s) / (g * 1e9 / f) }')"
 	done
 	echo "  (sepnet-fwd peak RSS $rss MiB)"
 	if out=$(/usr/bin/python3 tests/bench/torch_model.py "$model" "$secs" "$threads" "$repeats" 2>&1); then

@@ -2,23 +2,36 @@
  * the roofline that make bench holds each stage against.
  *
  *   gemm-peak [-n N] [-r REPEATS]     sgemm=GFLOP/s bf16=GFLOP/s
+ *   gemm-peak -m CONFIG [-r REPEATS]  model_sgemm=GFLOP/s model_bf16=GFLOP/s
  *   gemm-peak --has-bf16              yes or no
  *
  * sgemm: blas_gemm (OpenBLAS, split over OMP_NUM_THREADS threads as the
  * model's GEMMs are) on N×N×N, default 2048; bf16: gemm_bf16 (oneDNN, the
  * rounding of both operands included, as the model pays it), 0 on a
- * processor without bf16.  Best of REPEATS (default 5), after a warm-up. */
+ * processor without bf16.  Best of REPEATS (default 5), after a warm-up.
+ *
+ * -m: the GEMMs of a transformer config's forward over one segment, alone,
+ * at their own shapes and through the same calls (transformer.c, block.c,
+ * attention.c): the input projection and the head through blas_gemm, the
+ * linears through linear_forward (bias included, as the model runs them),
+ * attention's tiles serially inside a parallel region over (head, query
+ * block).  Their rate is the attainable roofline: the 2048³ one no GEMM
+ * of K = 192 reaches. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
+#include "config.h"
 #include "ops.h"
 #include "rng.h"
 #include "util.h"
 
-static const char usage[] = "usage: gemm-peak [-n N] [-r REPEATS] | --has-bf16";
+static const char usage[] = "usage: gemm-peak [-n N | -m CONFIG] [-r REPEATS] | --has-bf16";
 
 static double now(void)
 {
@@ -43,12 +56,133 @@ static double rate(bool bf16, int n, int repeats, const float *a, const float *b
 	return 2.0 * n * n * n / best * 1e-9;
 }
 
+/* ---- -m: a segment's GEMMs ---- */
+
+#define ATT_QB 64	/* attention.c's tiles */
+#define ATT_KB 256
+
+struct seg {
+	int T, d, A, h, Din, Dout, layers, n_ffn, hidden[CONFIG_MAX_FFN];
+	float *feat, *in_w, *z, *wbig, *bias, *act, *act2, *qkv, *S, *mask, *out_w;
+	size_t S_per;
+	double flops;
+};
+
+static float *filled(size_t n, uint64_t seed)
+{
+	float *p = xmalloc_big(n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		p[i] = rng_uniform(seed, 0, i) - 0.5f;
+	return p;
+}
+
+static void seg_create(struct seg *g, const struct config *c)
+{
+	g->T = (int)(1 + c->segment_length / c->hop_length);
+	g->d = c->emb_dim, g->A = c->attention_dim, g->h = c->n_heads, g->layers = c->n_layers;
+	g->Din = 2 * c->channels * config_freq_bins(c), g->Dout = c->n_sources * g->Din;
+	g->n_ffn = c->n_ffn;
+	int widest = 3 * g->A > g->d ? 3 * g->A : g->d;
+	for (int j = 0; j < c->n_ffn; j++) {
+		g->hidden[j] = c->ffn_hidden_dim[j];
+		widest = g->hidden[j] > widest ? g->hidden[j] : widest;
+	}
+	size_t T = g->T;
+	g->feat = filled((size_t)g->Din * T, 1), g->in_w = filled((size_t)g->d * g->Din, 2);
+	g->out_w = filled((size_t)g->Dout * g->d, 3);
+	g->wbig = filled((size_t)widest * widest, 4), g->bias = filled(widest, 5);
+	g->z = filled(T * g->d, 6), g->act = filled(T * widest, 7), g->act2 = filled(T * widest, 8);
+	g->qkv = filled(T * 3 * g->A, 9);
+	g->mask = xmalloc_big((size_t)g->Dout * T * sizeof(float));
+	g->S_per = (size_t)ATT_QB * ATT_KB;
+	g->S = xmalloc_big((size_t)max_threads() * g->S_per * sizeof(float));
+	// the bench's count (bench-model.sh): 2 × every GEMM's multiply-adds
+	double block = 4.0 * g->A * g->d + 2.0 * T * g->A, prev = g->d;
+	for (int j = 0; j < g->n_ffn; j++)
+		block += prev * g->hidden[j], prev = g->hidden[j];
+	block += prev * g->d;
+	g->flops = 2.0 * T * (2.0 * g->Din * g->d + g->layers * block);
+	g->flops += 2.0 * T * g->d * g->Dout - 2.0 * T * g->Din * g->d;	// the head is Dout wide
+}
+
+static void seg_free(struct seg *g)
+{
+	free(g->feat), free(g->in_w), free(g->out_w), free(g->wbig), free(g->bias);
+	free(g->z), free(g->act), free(g->act2), free(g->qkv), free(g->mask), free(g->S);
+}
+
+static void seg_attention(struct seg *g)
+{
+	int T = g->T, A = g->A, hs = A / g->h, ld = 3 * A, n_qb = (T + ATT_QB - 1) / ATT_QB;
+	#pragma omp parallel
+	{
+#ifdef _OPENMP
+		float *S = g->S + (size_t)omp_get_thread_num() * g->S_per;
+#else
+		float *S = g->S;
+#endif
+		#pragma omp for schedule(static)
+		for (int unit = 0; unit < g->h * n_qb; unit++) {
+			int h = unit / n_qb, q0 = unit % n_qb * ATT_QB;
+			int nq = T - q0 < ATT_QB ? T - q0 : ATT_QB;
+			const float *Q = g->qkv + (size_t)q0 * ld + h * hs;
+			float *O = g->act + (size_t)q0 * A + h * hs;
+			for (int k0 = 0; k0 < T; k0 += ATT_KB) {
+				int nk = T - k0 < ATT_KB ? T - k0 : ATT_KB;
+				const float *K = g->qkv + (size_t)k0 * ld + A + h * hs, *V = K + A;
+				blas_gemm(false, true, nq, nk, hs, 1, Q, ld, K, ld, 0, S, ATT_KB);
+				blas_gemm(false, false, nq, hs, nk, 1, S, ATT_KB, V, ld, 1, O, A);
+			}
+		}
+	}
+}
+
+static void seg_forward(struct seg *g)
+{
+	int T = g->T, d = g->d, A = g->A;
+	blas_gemm(true, true, T, d, g->Din, 1, g->feat, T, g->in_w, g->Din, 1, g->z, d);
+	for (int l = 0; l < g->layers; l++) {
+		linear_forward(g->qkv, g->z, g->wbig, g->bias, T, d, 3 * A);
+		seg_attention(g);
+		linear_forward(g->act2, g->act, g->wbig, g->bias, T, A, d);
+		int prev = d;
+		float *in = g->z, *out = g->act;
+		for (int j = 0; j < g->n_ffn; j++) {
+			linear_forward(out, in, g->wbig, g->bias, T, prev, g->hidden[j]);
+			prev = g->hidden[j];
+			in = out, out = out == g->act ? g->act2 : g->act;
+		}
+		linear_forward(out, in, g->wbig, g->bias, T, prev, d);
+	}
+	blas_gemm(false, true, g->Dout, T, d, 1, g->out_w, d, g->z, d, 1, g->mask, T);
+}
+
+static double model_rate(bool bf16, const struct config *c, int repeats)
+{
+	struct seg g = { 0 };
+	seg_create(&g, c);
+	gemm_set_bf16(bf16);
+	double best = 1e99;
+	for (int r = 0; r <= repeats; r++) {	// r == 0: the warm-up (first touches, JIT)
+		double t = now();
+		seg_forward(&g);
+		t = now() - t;
+		if (r > 0 && t < best)
+			best = t;
+	}
+	gemm_set_bf16(false);
+	double rate = g.flops / best * 1e-9;
+	seg_free(&g);
+	return rate;
+}
+
 int main(int argc, char **argv)
 {
 	int n = 2048, repeats = 5, c;
+	const char *cfg_path = NULL;
 	static const struct option longs[] = {
 		{ "has-bf16", no_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' }, { 0 } };
-	while ((c = getopt_long(argc, argv, "n:r:h", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:m:r:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			puts(gemm_bf16_available() ? "yes" : "no");
@@ -56,6 +190,9 @@ int main(int argc, char **argv)
 		case 'n':
 			if (parse_int(optarg, &n) || n < 16 || n > 16384)
 				die_usage("-n: a size from 16 to 16384, not '%s'", optarg);
+			break;
+		case 'm':
+			cfg_path = optarg;
 			break;
 		case 'r':
 			if (parse_int(optarg, &repeats) || repeats < 1)
@@ -67,6 +204,18 @@ int main(int argc, char **argv)
 		default:
 			die_usage("%s", usage);
 		}
+	}
+	if (cfg_path) {
+		struct config cfg;
+		config_defaults(&cfg);
+		config_load_or_die(&cfg, cfg_path);
+		if (strcmp(cfg.arch, "transformer"))
+			die("gemm-peak: %s: -m times the transformer's GEMMs, not arch %s", cfg_path,
+			    cfg.arch);
+		double s = model_rate(false, &cfg, repeats);
+		double h = gemm_bf16_available() ? model_rate(true, &cfg, repeats) : 0;
+		printf("model_sgemm=%.1f model_bf16=%.1f\n", s, h);
+		return 0;
 	}
 	size_t nn = (size_t)n * n;
 	float *a = xmalloc_big(nn * sizeof(float)), *b = xmalloc_big(nn * sizeof(float));
