@@ -8,6 +8,7 @@
 #include "ops.h"
 
 #define SIGMA_EPS 1e-5
+#define SUMSQ_BLOCKS 64	/* features_forward's slices of Σ x² */
 
 void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T)
 {
@@ -16,9 +17,20 @@ void features_forward(real *feat, real *sigma, const real *x, int B, int C, int 
 	size_t ex = (size_t)C * F * T;
 	for (int b = 0; b < B; b++) {
 		const real *xb = x + b * ex * 2;
-		double ss = 0;
-		for (size_t i = 0; i < 2 * ex; i++)
-			ss += (double)xb[i] * xb[i];
+		// Σ x² in double over SUMSQ_BLOCKS fixed slices, in parallel, then
+		// the slices in order: the same sum for any thread count
+		double part[SUMSQ_BLOCKS], ss = 0;
+		size_t n = 2 * ex, per = (n + SUMSQ_BLOCKS - 1) / SUMSQ_BLOCKS;
+		#pragma omp parallel for if (n > PARALLEL_MIN_CHEAP)
+		for (int k = 0; k < SUMSQ_BLOCKS; k++) {
+			size_t i0 = k * per < n ? k * per : n, i1 = i0 + per < n ? i0 + per : n;
+			double s = 0;
+			for (size_t i = i0; i < i1; i++)
+				s += (double)xb[i] * xb[i];
+			part[k] = s;
+		}
+		for (int k = 0; k < SUMSQ_BLOCKS; k++)
+			ss += part[k];
 		sigma[b] = (real)(sqrt(ss / ex) + SIGMA_EPS);
 		real inv = 1 / sigma[b];
 		real *fb = feat + b * ex * 2;
