@@ -90,9 +90,9 @@ struct backend_stft;
 			       int C, int F, int T))                                         \
 	X(void, mask_backward, (real *dmask, const real *dyspec, const real *x, int B, int S, \
 				int C, int F, int T))                                        \
-	X(void, mask_accumulate, (real *out, const real *mask, const real *x,               \
-				  const struct chunk_plan *p, int64_t s, int S, int stem,    \
-				  int C, int F))                                             \
+	X(void, mask_accumulate, (real *out, const real *mask, const real *bias,            \
+				  const real *x, const struct chunk_plan *p, int64_t s,      \
+				  int S, int stem, int C, int F))                            \
 	X(void, band_features, (real *feat, const real *x, const int *bands, int n_bands,   \
 				int B, int C, int F, int T))                                 \
 	X(void, band_mask_forward, (real *yspec, const real *mask, const real *x,           \

@@ -85,8 +85,11 @@ struct model {
 	 * layout), where the architecture makes them so (the transformer),
 	 * else NULL.  masks_only: the forward stops there and m->yspec is not
 	 * made; the separator applies them in its cross-fade
-	 * (mask_accumulate), and a model only it runs never allocates yspec. */
+	 * (mask_accumulate), and a model only it runs never allocates yspec.
+	 * mask_bias: the masks' bias per row (Dout), when masks_only left it
+	 * out of m->mask for mask_accumulate to add; else NULL. */
 	real *mask;
+	const real *mask_bias;
 	bool masks_only;
 	int B, T;
 	/* dropout (when dropout_active and cfg.dropout > 0): masks are functions

@@ -371,8 +371,8 @@ static void run_segments(struct separator *sp)
 			for (int k = 0; k < sp->n_keep; k++) {
 				if (fused)
 					be->mask_accumulate(sp->wy + k * stem, m->mask + i * seg_mask,
-							    m->x + i * seg_in, &p, i, sp->S, sp->keep[k],
-							    sp->C, sp->F);
+							    m->mask_bias, m->x + i * seg_in, &p, i, sp->S,
+							    sp->keep[k], sp->C, sp->F);
 				else
 					be->chunk_accumulate(sp->wy + k * stem,
 							     m->yspec + i * seg_out + sp->keep[k] * seg_in,
@@ -390,8 +390,8 @@ static void run_segments(struct separator *sp)
 			for (int k = 0; k < sp->n_keep; k++) {
 				if (fused)
 					be->mask_accumulate(pw + k * seg_in, m->mask + i * seg_mask,
-							    m->x + i * seg_in, &all, 0, sp->S, sp->keep[k],
-							    sp->C, sp->F);
+							    m->mask_bias, m->x + i * seg_in, &all, 0, sp->S,
+							    sp->keep[k], sp->C, sp->F);
 				else
 					be->chunk_gather(pw + k * seg_in,
 							 m->yspec + i * seg_out + sp->keep[k] * seg_in,

@@ -65,8 +65,8 @@ void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, in
 			}
 }
 
-void mask_accumulate(real *out, const real *mask, const real *x, const struct chunk_plan *p,
-		     int64_t s, int S, int stem, int C, int F)
+void mask_accumulate(real *out, const real *mask, const real *bias, const real *x,
+		     const struct chunk_plan *p, int64_t s, int S, int stem, int C, int F)
 {
 	int64_t T = p->T, L = p->L, t0 = p->start[s], CF = (int64_t)C * F;
 	const real *w = p->weight + s * L;
@@ -74,11 +74,14 @@ void mask_accumulate(real *out, const real *mask, const real *x, const struct ch
 	#pragma omp parallel for
 	for (int64_t cf = 0; cf < CF; cf++) {
 		const real *mr = mask + ((2 * stem) * CF + cf) * L, *mi = mr + CF * L;
+		real br = bias ? bias[(2 * stem) * CF + cf] : 0;
+		real bi = bias ? bias[(2 * stem + 1) * CF + cf] : 0;
 		const real *xx = x + cf * L * 2;
 		real *o = out + (cf * T + t0) * 2;
 		for (int64_t i = 0; i < L; i++) {
 			real xr = xx[2 * i], xi = xx[2 * i + 1];
-			real yr = mr[i] * xr - mi[i] * xi, yi = mr[i] * xi + mi[i] * xr;
+			real ar = br + mr[i], ai = bi + mi[i];
+			real yr = ar * xr - ai * xi, yi = ar * xi + ai * xr;
 			o[2 * i] += w[i] * yr;
 			o[2 * i + 1] += w[i] * yi;
 		}

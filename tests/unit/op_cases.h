@@ -630,9 +630,10 @@ static void case_chunk(const struct backend *be, const int *d, struct op_io *io,
 	chunk_plan_free(plan);
 }
 
-/* d: S, C, F, T, L: every stem of one segment's masks (S·2·C·F, L) and
- * mixture (C, F, L) added into a window of T frames at each segment of a
- * plan (25 % overlap), from a window that holds values already */
+/* d: S, C, F, T, L, bias: every stem of one segment's masks (S·2·C·F, L),
+ * with their bias or without, and mixture (C, F, L) added into a window of
+ * T frames at each segment of a plan (25 % overlap), from a window that
+ * holds values already */
 static void case_mask_accumulate(const struct backend *be, const int *d, struct op_io *io,
 				 enum op_mode mode)
 {
@@ -640,16 +641,17 @@ static void case_mask_accumulate(const struct backend *be, const int *d, struct 
 	int64_t T = d[3];
 	struct chunk_plan *plan = chunk_plan_create(T, d[4], 0.25);
 	size_t nm = (size_t)S * 2 * C * F * plan->L, nx = (size_t)C * F * plan->L * 2;
-	size_t nw = (size_t)S * C * F * T * 2;
+	size_t nw = (size_t)S * C * F * T * 2, nb = (size_t)S * 2 * C * F;
 	if (mode == OP_SETUP) {
-		op_inputs(io, 3, (size_t[]){ nm, nx, nw }, (bool[]){ false, false, false });
+		op_inputs(io, 4, (size_t[]){ nm, nx, nw, nb }, (bool[]){ false, false, false, false });
 		op_outputs(io, 1, (size_t[]){ nw }, (bool[]){ true });
 	} else if (mode == OP_FORWARD) {
 		op_copy(be, io->out[0], io->in[2], nw);
 		for (int64_t s = 0; s < plan->n; s++)
-			for (int k = 0; k < S; k++)
+			for (int k = 0; k < S; k++)	// with the bias (d[5]) or without
 				be->mask_accumulate(io->out[0] + (size_t)k * C * F * T * 2, io->in[0],
-						    io->in[1], plan, s, S, k, C, F);
+						    d[5] ? io->in[3] : NULL, io->in[1], plan, s, S, k,
+						    C, F);
 	}
 	chunk_plan_free(plan);
 }
@@ -736,8 +738,10 @@ static const struct op_case op_cases[] = {
 	  "double inside; cuda keeps the stems in f32 between iterations" },
 	{ "wiener", case_wiener, { 2, 1, 33, 50, 1 }, F32, 1e-6, "mono: 1 / (M + eps)" },
 	{ "chunk", case_chunk, { 100, 30, 7 }, F32, 1e-7, "weights summing to 1 in f32" },
-	{ "mask_accumulate", case_mask_accumulate, { 4, 2, 33, 100, 30 }, F32, 1e-6,
-	  "a complex product and a weighted sum per value" },
+	{ "mask_accumulate", case_mask_accumulate, { 4, 2, 33, 100, 30, 1 }, F32, 1e-6,
+	  "a sum, a complex product and a weighted sum per value" },
+	{ "mask_accumulate", case_mask_accumulate, { 4, 2, 33, 100, 30, 0 }, F32, 1e-6,
+	  "no bias: the masks as they are" },
 };
 
 #define N_OP_CASES (sizeof op_cases / sizeof *op_cases)
