@@ -185,6 +185,14 @@ static dnnl_primitive_t make(const struct key *k)
 
 	dnnl_primitive_desc_t pd;
 	CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, g.engine, NULL));
+	// oneDNN falls back to its reference kernel, 1000x slower, for what its
+	// JIT kernels do not cover (a bias along C's rows did): a bug here
+	const char *impl = NULL;
+	CHECK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
+	if (impl && !strncmp(impl, "ref", 3))
+		die("gemm_bf16: oneDNN chose its reference kernel (%s) for %dx%dx%d%s%s%s", impl,
+		    k->M, k->N, k->K, k->trans_a ? " A^T" : "", k->trans_b ? " B^T" : "",
+		    k->bias ? " +bias" : "");
 	dnnl_primitive_t p;
 	CHECK(dnnl_primitive_create(&p, pd));
 	dnnl_primitive_desc_destroy(pd);
