@@ -10,7 +10,7 @@ load helper
 # the rows of the op table (tests/unit/op_cases.h) and the other checks,
 # as the lines of check-ops name them
 TABLE=(linear linear_gelu gemm rmsnorm gelu rope attention residual features mask loss_time
-	loss_spectral broadcast sum_rows scale stem_mix adamw ema chunk)
+	loss_spectral broadcast sum_rows scale stem_mix adamw ema chunk mask_accumulate wiener)
 OTHERS=(sumsq stft_inverse_backward host_alloc upload_async separator)
 
 setup() {
@@ -63,6 +63,17 @@ setup() {
 		-e '^residual 10007x100 ' -e '^loss_time.* sisdr ' || true)
 	assert_equal "$others" ""
 	assert_line --regexp "^$(grep -c FAIL <<<"$output") of [0-9]+ checks failed$"
+}
+
+@test "gemm-peak -m: the rates of a transformer config's GEMMs alone; other archs refused" {
+	require gemm-peak
+	run --separate-stderr gemm-peak -m configs/tiny.ini -r 1
+	assert_success
+	assert_output --regexp '^model_sgemm=[0-9]+\.[0-9] model_bf16=[0-9]+\.[0-9]$'
+	[[ $output != *"sgemm=0.0 "* ]]
+	run --separate-stderr gemm-peak -m configs/bs-tiny.ini
+	assert_failure 1
+	assert_equal "$stderr" "gemm-peak: configs/bs-tiny.ini: -m times the transformer's GEMMs, not arch bsroformer"
 }
 
 @test "check-ops: an unknown option is a usage error" {

@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 {
 	int n = 2048, repeats = 5, c;
 	const char *cfg_path = NULL;
+	set_progname(argv[0]);
 	static const struct option longs[] = {
 		{ "has-bf16", no_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' }, { 0 } };
 	while ((c = getopt_long(argc, argv, "n:m:r:h", longs, NULL)) != -1) {
@@ -210,8 +211,7 @@ int main(int argc, char **argv)
 		config_defaults(&cfg);
 		config_load_or_die(&cfg, cfg_path);
 		if (strcmp(cfg.arch, "transformer"))
-			die("gemm-peak: %s: -m times the transformer's GEMMs, not arch %s", cfg_path,
-			    cfg.arch);
+			die("%s: -m times the transformer's GEMMs, not arch %s", cfg_path, cfg.arch);
 		double s = model_rate(false, &cfg, repeats);
 		double h = gemm_bf16_available() ? model_rate(true, &cfg, repeats) : 0;
 		printf("model_sgemm=%.1f model_bf16=%.1f\n", s, h);
