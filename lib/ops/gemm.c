@@ -26,9 +26,6 @@ static void blas_gemm_serial(bool trans_a, bool trans_b, int M, int N, int K, re
 		   trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* OpenBLAS single-threaded before the first GEMM, whoever calls it */
-static once_flag blas_once = ONCE_FLAG_INIT;
-
 void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
 	       const real *B, int ldb, real beta, real *C, int ldc)
 {
@@ -44,7 +41,7 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
 		return;
 	}
 #endif
-	call_once(&blas_once, blas_init_threads);
+	blas_init_threads();	// done before main (blas_pool_off): a check
 	int nt = (double)M * N * K > 1 << 18 ? max_threads() : 1;
 	if (nt == 1) {
 		blas_gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -73,22 +70,30 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
 	}
 }
 
-void blas_init_threads(void)
-{
-	openblas_set_num_threads(1);
-}
-
 /* OpenBLAS's pthread build starts a pool of nproc − 1 threads in its own
  * constructor, and they spin (sched_yield) for about 0.1 s before they
  * sleep: in every process that loads it, stft and istft included, which
  * never run a GEMM, on the cores the pipeline's other stages need (13 %
  * of istft's samples).  sepnet calls OpenBLAS single-threaded, so the pool
- * stops before main; a build without one (serial, OpenMP) has no
+ * stops before main, once: openblas_set_num_threads on a stopped pool
+ * starts it again.  A build without one (serial, OpenMP) has no
  * blas_thread_shutdown_ or a harmless one. */
-__attribute__((constructor)) static void blas_pool_off(void)
+static once_flag pool_once = ONCE_FLAG_INIT;
+
+static void pool_off(void)
 {
 	openblas_set_num_threads(1);
 	int (*shutdown)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
 	if (shutdown)
 		shutdown();
+}
+
+void blas_init_threads(void)
+{
+	call_once(&pool_once, pool_off);
+}
+
+__attribute__((constructor)) static void blas_pool_off(void)
+{
+	blas_init_threads();
 }

@@ -70,10 +70,11 @@ static inline real exp_fast(real x)
 void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, const real *A, int lda,
 	       const real *B, int ldb, real beta, real *C, int ldc);
 
-/* Make OpenBLAS single-threaded: blas_gemm splits work over OpenMP threads
- * itself (docs/DESIGN.md §7: one pool, no oversubscription).  blas_gemm
- * calls it once, before its first GEMM.  Each slice is an independent sgemm, so results are
- * bit-identical for a given thread count. */
+/* Make OpenBLAS single-threaded and stop its thread pool: blas_gemm splits
+ * work over OpenMP threads itself (docs/DESIGN.md §7: one pool, no
+ * oversubscription).  Done once, before main (gemm.c's constructor); a
+ * second call does nothing.  Each slice is an independent sgemm, so
+ * results are bit-identical for a given thread count. */
 void blas_init_threads(void);
 
 /* Mixed precision (gemm_bf16.c): with gemm_set_bf16(true) on a processor
