@@ -145,9 +145,14 @@ struct fwd {
 };
 
 /* Memory of at least floats from the backend's host allocator (pinned on
- * cuda, so copies to and from the device run at full speed). */
+ * cuda, so copies to and from the device run at full speed).  On the cpu
+ * it is xreserve_big's: 4× reserved, touched as written, so the stems
+ * record after a short first one (323 then 646 frames for 10 s chunks of
+ * base.ini) fits the first buffer. */
 static float *host_want(const struct backend *be, float *p, size_t *cap, size_t floats)
 {
+	if (be->host_alloc == backend_cpu.host_alloc)
+		return xreserve_big(p, cap, floats, sizeof(float));
 	if (*cap >= floats)
 		return p;
 	if (p)

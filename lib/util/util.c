@@ -153,13 +153,18 @@ void *xmalloc_big(size_t n)
 	return p;
 }
 
+#define RESERVE_MORE_MAX ((size_t)256 << 20)	/* bytes reserved beyond a request */
+
 void *xreserve_big(void *p, size_t *cap, size_t n, size_t size)
 {
 	if (p && *cap >= n)
 		return p;
 	free(p);
-	*cap = n;
-	return xmalloc_big(n * size);
+	size_t more = size && n <= SIZE_MAX / 4 / size ? 3 * n : 0;
+	if (size && more > RESERVE_MORE_MAX / size)
+		more = RESERVE_MORE_MAX / size;
+	*cap = n + more;
+	return xmalloc_big(*cap * size);
 }
 
 void *xcalloc(size_t count, size_t size)
