@@ -81,16 +81,20 @@ struct model {
 	real *x;		/* (B, C, F, T) complex: the mixture spectrogram */
 	real *yspec;		/* (B, S, C, F, T) complex: masked spectrograms Ŷ */
 	real *dyspec;		/* (B, S, C, F, T) complex: ∂loss/∂Ŷ (training) */
-	/* The masks of the last forward, (B, S·2·C·F, T) (mask_forward's
-	 * layout), where the architecture makes them so (the transformer),
-	 * else NULL.  masks_only: the forward stops there and m->yspec is not
-	 * made; the separator applies them in its cross-fade
-	 * (mask_accumulate), and a model only it runs never allocates yspec.
-	 * mask_bias: the masks' bias per row (Dout), when masks_only left it
-	 * out of m->mask for mask_accumulate to add; else NULL. */
-	real *mask;
-	const real *mask_bias;
-	bool masks_only;
+	/* The separator's way to the masks (separate.c), where the
+	 * architecture makes them in mask_forward's layout (the transformer:
+	 * has_mask_sink).  With mask_sink set the forward stops at the head and
+	 * makes the masks of example b, stem s (for each s with mask_want[s]:
+	 * stems not kept are never computed) into one stem's buffer, (2·C·F, T)
+	 * (mask_forward's rows of stem s) without their bias, and hands it and
+	 * the bias (2·C·F) to mask_sink, which applies them (mask_accumulate)
+	 * before the next; m->yspec is not made, nor the whole masks (56 MB a
+	 * base.ini segment: a model only the separator runs never allocates
+	 * them). */
+	bool has_mask_sink;
+	void (*mask_sink)(void *ctx, int b, int stem, const real *mask, const real *bias);
+	void *mask_sink_ctx;
+	bool mask_want[CONFIG_MAX_SOURCES];
 	int B, T;
 	/* dropout (when dropout_active and cfg.dropout > 0): masks are functions
 	 * of (cfg.seed, step, layer, element); on by default when training.

@@ -321,6 +321,34 @@ static void pend_settle(struct separator *sp)
 	pend_add(sp, sp->pend_done, safe - st < L ? safe - st : L);
 }
 
+/* A batch's masks as the model makes them (m->mask_sink): example b's
+ * stem into the window with its weights (p), or into pend when it is the
+ * batch's waiting segment (the examples from `applied` on). */
+struct sink_ctx {
+	struct separator *sp;
+	const struct chunk_plan *p, *all;
+	real *pw;
+	int applied;
+	size_t seg_in, stem;
+};
+
+static void apply_masks(void *arg, int b, int s, const real *mask, const real *bias)
+{
+	struct sink_ctx *c = arg;
+	struct separator *sp = c->sp;
+	const real *x = sp->m->x + b * c->seg_in;
+	for (int k = 0; k < sp->n_keep; k++) {
+		if (sp->keep[k] != s)
+			continue;
+		if (b < c->applied)
+			sp->be->mask_accumulate(sp->wy + k * c->stem, mask, bias, x, c->p, b, 1, 0,
+						sp->C, sp->F);
+		else
+			sp->be->mask_accumulate(c->pw + k * c->seg_in, mask, bias, x, c->all, 0, 1, 0,
+						sp->C, sp->F);
+	}
+}
+
 /* Run every segment that can run, max_batch at a time. */
 static void run_segments(struct separator *sp)
 {
@@ -359,44 +387,45 @@ static void run_segments(struct separator *sp)
 		struct chunk_plan p = window_plan(sp->wcap, len, nb, sp->start, sp->weight);
 		for (int i = 0; i < nb; i++)
 			be->chunk_gather(m->x + i * seg_in, sp->wx, &p, i, rows, 2);
-		// masks the separator applies itself: each stem made and added to
-		// the window in one pass (no yspec: a segment's stems are the
-		// largest tensor of inference)
-		bool fused = m->mask != NULL;
-		m->masks_only = fused;
-		model_forward(m, nb, (int)len);
-		m->masks_only = false;
-		size_t seg_mask = (size_t)sp->S * seg_in;
-		for (int i = 0; i < nb - waits; i++)
-			for (int k = 0; k < sp->n_keep; k++) {
-				if (fused)
-					be->mask_accumulate(sp->wy + k * stem, m->mask + i * seg_mask,
-							    m->mask_bias, m->x + i * seg_in, &p, i, sp->S,
-							    sp->keep[k], sp->C, sp->F);
-				else
-					be->chunk_accumulate(sp->wy + k * stem,
-							     m->yspec + i * seg_out + sp->keep[k] * seg_in,
-							     &p, i, rows, 2);
-			}
-		if (waits) {	// its stems wait, added as far as their weight is known
-			int i = nb - 1;
-			real *pw = backend_buffer_want(be, &sp->pend, (size_t)sp->n_keep * seg_in);
-			struct chunk_plan all = window_plan(len, len, 1, &(int64_t){ 0 }, NULL);
+		// masks the separator applies itself: each kept stem made and added
+		// to the window (or, waiting, to pend) in one pass (mask_sink: no
+		// yspec, no whole masks; stems not kept never computed)
+		bool fused = m->has_mask_sink;
+		real *pw = NULL;
+		struct chunk_plan all = window_plan(len, len, 1, &(int64_t){ 0 }, NULL);
+		if (waits) {
+			pw = backend_buffer_want(be, &sp->pend, (size_t)sp->n_keep * seg_in);
 			if (fused) {
 				want_ones(sp, len);
 				all.weight = sp->ones;
 				be->zero(pw, (size_t)sp->n_keep * seg_in * sizeof(real));
 			}
-			for (int k = 0; k < sp->n_keep; k++) {
-				if (fused)
-					be->mask_accumulate(pw + k * seg_in, m->mask + i * seg_mask,
-							    m->mask_bias, m->x + i * seg_in, &all, 0, sp->S,
-							    sp->keep[k], sp->C, sp->F);
-				else
+		}
+		if (fused) {
+			struct sink_ctx ctx = { .sp = sp, .p = &p, .all = &all, .pw = pw,
+						.applied = nb - waits, .seg_in = seg_in, .stem = stem };
+			for (int s = 0; s < sp->S; s++)
+				m->mask_want[s] = false;
+			for (int k = 0; k < sp->n_keep; k++)
+				m->mask_want[sp->keep[k]] = true;
+			m->mask_sink = apply_masks, m->mask_sink_ctx = &ctx;
+			model_forward(m, nb, (int)len);
+			m->mask_sink = NULL, m->mask_sink_ctx = NULL;
+		} else {
+			model_forward(m, nb, (int)len);
+			for (int i = 0; i < nb - waits; i++)
+				for (int k = 0; k < sp->n_keep; k++)
+					be->chunk_accumulate(sp->wy + k * stem,
+							     m->yspec + i * seg_out + sp->keep[k] * seg_in,
+							     &p, i, rows, 2);
+		}
+		if (waits) {	// its stems wait, added as far as their weight is known
+			int i = nb - 1;
+			if (!fused)
+				for (int k = 0; k < sp->n_keep; k++)
 					be->chunk_gather(pw + k * seg_in,
 							 m->yspec + i * seg_out + sp->keep[k] * seg_in,
 							 &all, 0, rows, 2);
-			}
 			sp->pend_w = xrealloc(sp->pend_w, (size_t)len * sizeof(real));
 			memcpy(sp->pend_w, sp->weight + i * len, (size_t)len * sizeof(real));
 			sp->pend_s = sp->next + i, sp->pend_done = 0;

@@ -43,7 +43,9 @@ struct transformer {
 	struct block_scratch sc;
 	real *z_out;		/* (B, T, d) last block's output */
 	real *an, *rstd_out;	/* (B, T, d) out_norm output, (B, T) */
-	real *mask;		/* (B, S·2·C·F, T) the head's output, frames last */
+	real *mask;		/* (B, S·2·C·F, T) the head's output, frames last; in
+				   inference made on first need, outside the arena */
+	real *stem_mask;	/* (2·C·F, T): one stem's masks, for m->mask_sink */
 	real *yspec;		/* inference: m->yspec, outside the arena (made on first need) */
 	/* gradients (training only) */
 	real *dz;		/* (B, T, d) */
@@ -161,9 +163,10 @@ static void plan_arena(struct model *m, struct transformer *tf, struct arena_pla
 		arena_want(ap, &tf->z_out, rows * d);
 	arena_want(ap, &tf->an, rows * d);
 	arena_want(ap, &tf->rstd_out, rows);
-	arena_want(ap, &tf->mask, rows * m->Dout);
+	arena_want(ap, &tf->stem_mask, (size_t)m->max_frames * m->Din);
 	if (!m->training)
-		return;	// yspec on first need (transformer_forward): the separator has none
+		return;	// the masks and yspec on first need: the separator has neither
+	arena_want(ap, &tf->mask, rows * m->Dout);
 	arena_want(ap, &m->yspec, spec * m->S);
 	arena_want(ap, &m->dyspec, spec * m->S);
 	arena_want(ap, &tf->dz, rows * d);
@@ -210,7 +213,7 @@ static void *transformer_create(struct model *m)
 			tf->blocks[l] = *b0;
 	}
 	tf->rope = rope_upload(be, m->max_frames, tf->A / tf->h);
-	m->mask = tf->mask;
+	m->has_mask_sink = true;
 	return tf;
 }
 
@@ -218,6 +221,8 @@ static void transformer_free(struct model *m, void *state)
 {
 	struct transformer *tf = state;
 	m->be->free(tf->arena);
+	if (!m->training)
+		m->be->free(tf->mask);
 	m->be->free(tf->yspec);
 	m->be->free(tf->rope);
 	free(tf->p.blocks);
@@ -253,19 +258,29 @@ static void transformer_forward(struct model *m, void *state, int B, int T)
 
 	be->rmsnorm_forward(tf->an, tf->rstd_out, tf->z_out, P->out_norm, N, d, RMSNORM_EPS);
 	// mask_b (Dout, T) = W_out (Dout, d) · an_bᵀ (d, T) + b_out
-	// (masks_only: the bias is the separator's to add, as it applies them:
-	// no pass over the 56 MB of a base.ini segment's masks before the GEMM,
-	// whose beta-1 sum costs oneDNN's bf16 kernel 20 %)
-	m->mask_bias = m->masks_only ? P->out_b : NULL;
+	if (m->mask_sink) {	// stem by stem, each applied before the next is made
+		// (beta 0: the bias is the sink's to add as it applies them, no pass
+		// over the masks before the GEMM, whose beta-1 sum costs oneDNN's
+		// bf16 kernel 20 %)
+		for (int b = 0; b < B; b++)
+			for (int s = 0; s < m->S; s++) {
+				if (!m->mask_want[s])
+					continue;
+				be->blas_gemm(false, true, m->Din, T, d, 1, P->out_w + (size_t)s * m->Din * d,
+					      d, tf->an + (size_t)b * T * d, d, 0, tf->stem_mask, T);
+				m->mask_sink(m->mask_sink_ctx, b, s, tf->stem_mask,
+					     P->out_b + (size_t)s * m->Din);
+			}
+		return;
+	}
+	if (!tf->mask)	// inference: made by the first forward that wants it
+		tf->mask = be->alloc((size_t)m->max_batch * m->max_frames * m->Dout * sizeof(real));
 	for (int b = 0; b < B; b++) {
 		real *mb = tf->mask + (size_t)b * m->Dout * T;
-		if (!m->masks_only)
-			be->tensor_broadcast(mb, P->out_b, m->Dout, T, true);
-		be->blas_gemm(false, true, m->Dout, T, d, 1, P->out_w, d, tf->an + (size_t)b * T * d, d,
-			      m->masks_only ? 0 : 1, mb, T);
+		be->tensor_broadcast(mb, P->out_b, m->Dout, T, true);
+		be->blas_gemm(false, true, m->Dout, T, d, 1, P->out_w, d, tf->an + (size_t)b * T * d, d, 1,
+			      mb, T);
 	}
-	if (m->masks_only)
-		return;	// the separator applies them (mask_accumulate)
 	if (!m->yspec)	// inference: made by the first forward that wants it
 		m->yspec = tf->yspec = be->alloc((size_t)m->max_batch * m->S * m->Din * m->max_frames *
 						 sizeof(real));
