@@ -601,6 +601,29 @@ static void take_backend(struct separator *sp, real *out, int64_t n)
 	sp->taken += n;
 }
 
+bool separator_rows_in_place(const struct separator *sp)
+{
+	// norm is fixed once the first segment runs; before, a take has no frames
+	return sp->be->host && (sp->norm || sp->wiener || sp->next == 0);
+}
+
+bool separator_take_rows(struct separator *sp, int64_t n,
+			 void (*put)(void *ctx, const real *row, int64_t n), void *ctx)
+{
+	if (!separator_rows_in_place(sp))
+		return false;
+	if (n > separator_ready(sp))
+		die("separator_take_rows: %lld frames asked, %lld final", (long long)n,
+		    (long long)separator_ready(sp));
+	int64_t rows = (int64_t)sp->C * sp->F, f0 = sp->taken - sp->w0;
+	size_t stem = (size_t)rows * sp->wcap * 2;
+	for (int k = 0; k < sp->n_take && n > 0; k++)
+		for (int64_t r = 0; r < rows; r++)
+			put(ctx, sp->wy + sp->take[k] * stem + (r * sp->wcap + f0) * 2, n);
+	sp->taken += n;
+	return true;
+}
+
 /* out (n_out, C, F, T) complex += stems idx of x (C, F, T) complex, both
  * backend memory: the track in one push, out its window. */
 static void whole_track(struct separator *sp, real *out, const real *x, int64_t T, double overlap,

@@ -64,6 +64,17 @@ void separator_begin(struct separator *sp, double overlap, int64_t total, const 
 void separator_push(struct separator *sp, const real *x, int64_t n, bool last);
 int64_t separator_ready(const struct separator *sp);
 void separator_take(struct separator *sp, real *out, int64_t n);
+/* separator_take without the record: the next n final frames as they lie
+ * in the window, put(ctx, row, n) once per row of (n_take, C, F, n) in
+ * order, each n complex values, for a caller that writes them out (no
+ * record-sized copy, whose pages are touched fresh).  Only where a take
+ * is a copy (a host backend, the total known from the start or the Wiener
+ * filter's frames already divided); false, nothing taken, elsewhere. */
+bool separator_take_rows(struct separator *sp, int64_t n,
+			 void (*put)(void *ctx, const real *row, int64_t n), void *ctx);
+/* Whether separator_take_rows would take (it does for the current track
+ * until its end, whatever is pushed). */
+bool separator_rows_in_place(const struct separator *sp);
 
 /* out (S, C, F, T) complex += every stem of x (C, F, T) complex, both
  * memory of the model's backend (the caller zeroes out): a track in one
