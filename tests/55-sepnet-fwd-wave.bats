@@ -246,6 +246,13 @@ setup() {
 	sepnet-fwd -m fresh.safetensors --prefetch mixed.snt > threads.snt
 	[ "$(snt-info threads.snt | wc -l)" -eq 3 ]
 	cmp plain.snt threads.snt
+	# chunks: written from the separator's window row by row without the
+	# writer thread, from a record with it: the same bytes
+	stft -c "$TINY" --chunk 0.3 a.wav > chunks.snt
+	sepnet-fwd -m fresh.safetensors --no-prefetch chunks.snt > plain.snt
+	sepnet-fwd -m fresh.safetensors --prefetch chunks.snt > threads.snt
+	[ "$(snt-info threads.snt | wc -l)" -ge 2 ]
+	cmp plain.snt threads.snt
 	# 24-bit: float WAV carries a PEAK chunk with a time stamp
 	sepnet-fwd -m fresh.safetensors --prefetch -b 24 -o 'p/%t-%s.wav' a.wav b.wav c.wav
 	sepnet-fwd -m fresh.safetensors --no-prefetch -b 24 -o 'q/%t-%s.wav' a.wav b.wav c.wav
