@@ -31,20 +31,19 @@ __global__ static void chunk_accumulate_kernel(float *out, const float *seg, con
 }
 
 // out (CF, T) complex += weight[i] · (m_re + i m_im) · x at frame start + i:
-// mask (S·2·CF, L) rows (2·stem)·CF + cf and (2·stem + 1)·CF + cf, plus bias
-// (S·2·CF) when given, x (CF, L) complex; mask_kernel's product then chunk_accumulate_kernel's sum, one
-// thread per complex value of the segment
+// mask (2·CF, L) one stem's rows, cf real and CF + cf imaginary, plus bias
+// (2·CF) when given, x (CF, L) complex; mask_kernel's product then
+// chunk_accumulate_kernel's sum, one thread per complex value of the segment
 __global__ static void mask_accumulate_kernel(float2 *out, const float *mask, const float *bias,
 					      const float2 *x, const float *weight, int64_t T,
-					      int64_t L, int64_t start, int64_t CF, int stem)
+					      int64_t L, int64_t start, int64_t CF)
 {
 	GRID_STRIDE_LOOP(k, CF * L) {
 		int64_t cf = k / L, i = k % L;
-		float mr = mask[(2 * stem * CF + cf) * L + i];
-		float mi = mask[((2 * stem + 1) * CF + cf) * L + i];
-		if (bias) {	// the head's bias, left out of the mask (separate.c)
-			mr = __fadd_rn(bias[2 * stem * CF + cf], mr);
-			mi = __fadd_rn(bias[(2 * stem + 1) * CF + cf], mi);
+		float mr = mask[cf * L + i], mi = mask[(CF + cf) * L + i];
+		if (bias) {	// the head's bias, left out of the mask (transformer.c)
+			mr = __fadd_rn(bias[cf], mr);
+			mi = __fadd_rn(bias[CF + cf], mi);
 		}
 		float2 v = x[k];
 		float yr = __fsub_rn(__fmul_rn(mr, v.x), __fmul_rn(mi, v.y));
@@ -108,14 +107,13 @@ extern "C" void chunk_accumulate_cuda(float *out, const float *seg, const struct
 }
 
 extern "C" void mask_accumulate_cuda(float *out, const float *mask, const float *bias,
-				     const float *x, const struct chunk_plan *p, int64_t s, int S,
-				     int stem, int C, int F)
+				     const float *x, const struct chunk_plan *p, int64_t s, int C,
+				     int F)
 {
-	(void)S;
 	const float *w = upload_weights(p, s);
 	int64_t CF = (int64_t)C * F;
 	mask_accumulate_kernel<<<grid_for(CF * p->L), 256, 0, cuda_stream()>>>(
 		reinterpret_cast<float2 *>(out), mask, bias, reinterpret_cast<const float2 *>(x), w,
-		p->T, p->L, p->start[s], CF, stem);
+		p->T, p->L, p->start[s], CF);
 	LAUNCH_CHECK();
 }

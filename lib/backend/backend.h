@@ -92,7 +92,7 @@ struct backend_stft;
 				int C, int F, int T))                                        \
 	X(void, mask_accumulate, (real *out, const real *mask, const real *bias,            \
 				  const real *x, const struct chunk_plan *p, int64_t s,      \
-				  int S, int stem, int C, int F))                            \
+				  int C, int F))                                             \
 	X(void, band_features, (real *feat, const real *x, const int *bands, int n_bands,   \
 				int B, int C, int F, int T))                                 \
 	X(void, band_mask_forward, (real *yspec, const real *mask, const real *x,           \

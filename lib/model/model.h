@@ -42,8 +42,8 @@ struct arch {
 	void (*tensors)(struct model *m);
 	/* Its state on m->be: views of m->w and m->grads, the activation
 	 * arena for max_batch × max_frames (with the gradients' when
-	 * training), and m->x, m->yspec, m->dyspec pointed into it (yspec
-	 * may wait for the first forward that makes it; m->mask see below). */
+	 * training), and m->x, m->yspec, m->dyspec pointed into it (in
+	 * inference yspec may wait for the first forward that makes it). */
 	void *(*create)(struct model *m);
 	void (*free)(struct model *m, void *state);
 	/* The views again after m->w changed (model_use_weights). */

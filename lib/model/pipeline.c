@@ -156,7 +156,7 @@ struct fwd {
  * base.ini) fits the first buffer. */
 static float *host_want(const struct backend *be, float *p, size_t *cap, size_t floats)
 {
-	if (be->host_alloc == backend_cpu.host_alloc)
+	if (be->host)	// host_alloc is xmalloc_big, host_free free
 		return xreserve_big(p, cap, floats, sizeof(float));
 	if (*cap >= floats)
 		return p;

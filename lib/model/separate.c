@@ -341,11 +341,11 @@ static void apply_masks(void *arg, int b, int s, const real *mask, const real *b
 		if (sp->keep[k] != s)
 			continue;
 		if (b < c->applied)
-			sp->be->mask_accumulate(sp->wy + k * c->stem, mask, bias, x, c->p, b, 1, 0,
-						sp->C, sp->F);
+			sp->be->mask_accumulate(sp->wy + k * c->stem, mask, bias, x, c->p, b, sp->C,
+						sp->F);
 		else
-			sp->be->mask_accumulate(c->pw + k * c->seg_in, mask, bias, x, c->all, 0, 1, 0,
-						sp->C, sp->F);
+			sp->be->mask_accumulate(c->pw + k * c->seg_in, mask, bias, x, c->all, 0, sp->C,
+						sp->F);
 	}
 }
 

@@ -71,10 +71,11 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
 }
 
 /* OpenBLAS's pthread build starts a pool of nproc − 1 threads in its own
- * constructor, and they spin (sched_yield) for about 0.1 s before they
- * sleep: in every process that loads it, stft and istft included, which
- * never run a GEMM, on the cores the pipeline's other stages need (13 %
- * of istft's samples).  sepnet calls OpenBLAS single-threaded, so the pool
+ * constructor, and they spin (sched_yield) until OpenBLAS's thread
+ * timeout before they sleep (its default, not timed here): in every
+ * process that loads it, stft and istft included, which never run a GEMM,
+ * on the cores the pipeline's other stages need (13 % of istft's samples,
+ * its system time 0.15 → 0.08 s without them).  sepnet calls OpenBLAS single-threaded, so the pool
  * stops before main, once: openblas_set_num_threads on a stopped pool
  * starts it again.  A build without one (serial, OpenMP) has no
  * blas_thread_shutdown_ or a harmless one. */

@@ -66,16 +66,14 @@ void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, in
 }
 
 void mask_accumulate(real *out, const real *mask, const real *bias, const real *x,
-		     const struct chunk_plan *p, int64_t s, int S, int stem, int C, int F)
+		     const struct chunk_plan *p, int64_t s, int C, int F)
 {
 	int64_t T = p->T, L = p->L, t0 = p->start[s], CF = (int64_t)C * F;
 	const real *w = p->weight + s * L;
-	(void)S;	// the mask's stems: stem < S
 	#pragma omp parallel for
 	for (int64_t cf = 0; cf < CF; cf++) {
-		const real *mr = mask + ((2 * stem) * CF + cf) * L, *mi = mr + CF * L;
-		real br = bias ? bias[(2 * stem) * CF + cf] : 0;
-		real bi = bias ? bias[(2 * stem + 1) * CF + cf] : 0;
+		const real *mr = mask + cf * L, *mi = mr + CF * L;
+		real br = bias ? bias[cf] : 0, bi = bias ? bias[CF + cf] : 0;
 		const real *xx = x + cf * L * 2;
 		real *o = out + (cf * T + t0) * 2;
 		for (int64_t i = 0; i < L; i++) {

@@ -174,16 +174,16 @@ void attention_backward(real *dqkv, const real *dout, const real *qkv, const rea
  * (B, S·2·C·F, T) ⊙ x; mask_backward overwrites dmask with ∂/∂mask. */
 void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
 void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F, int T);
-/* The separator's fused step (separate.c): one segment's stem applied and
- * cross-faded in one pass, no yspec made.  out (C·F rows, p->T frames)
- * complex += weight[s, i] · (M_stem ⊙ X)(cf, i) at frame p->start[s] + i,
- * mask (S·2·C·F, p->L) and x (C, F, p->L) complex the segment's, and
- * bias (S·2·C·F, or NULL) added to the mask's row first: exactly
- * mask_forward's product of the GEMM's beta-1 sum, added as
- * chunk_accumulate adds it. */
+/* The separator's fused step (separate.c): one stem of segment s applied
+ * and cross-faded in one pass, no yspec made.  out (C·F rows, p->T
+ * frames) complex += weight[s, i] · (M ⊙ X)(cf, i) at frame
+ * p->start[s] + i: mask (2·C·F, p->L) one stem's rows of mask_forward's
+ * layout (real parts, then imaginary), bias (2·C·F, or NULL) added to its
+ * rows first, x (C, F, p->L) complex the segment's: exactly mask_forward's
+ * product of the GEMM's beta-1 sum, added as chunk_accumulate adds it. */
 struct chunk_plan;
 void mask_accumulate(real *out, const real *mask, const real *bias, const real *x,
-		     const struct chunk_plan *p, int64_t s, int S, int stem, int C, int F);
+		     const struct chunk_plan *p, int64_t s, int C, int F);
 /* The band-split model's ends.  bands (n_bands + 1) holds the first bin of
  * each band and F last (backend memory).  Band-major layout: band j of
  * width w_j = bands[j+1] − bands[j] is a block (B·T, 2C·w_j) at offset

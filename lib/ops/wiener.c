@@ -27,8 +27,9 @@ static double block_scale(const real *x, int CF, int64_t stride, int64_t n)
 /* One bin: y (S, C, n) and x (C, n) complex doubles, refined in place
  * (iterations of EM); v (S, n) and R (S, C, C) complex are scratch.
  * Inlined where C is a constant (1 or 2), so its loops unroll. */
-static inline __attribute__((always_inline)) void bin_em(double *y, const double *x, double *v, double *R, int S, int C, int64_t n,
-		   int iterations)
+static inline __attribute__((always_inline)) void bin_em(double *y, const double *x, double *v,
+							 double *R, int S, int C, int64_t n,
+							 int iterations)
 {
 	const double eps = WIENER_EPS, reg = sqrt(WIENER_EPS);
 	size_t yc = (size_t)n * 2, ys = (size_t)C * yc;	// a channel's and a stem's doubles

@@ -630,8 +630,8 @@ static void case_chunk(const struct backend *be, const int *d, struct op_io *io,
 	chunk_plan_free(plan);
 }
 
-/* d: S, C, F, T, L, bias: every stem of one segment's masks (S·2·C·F, L),
- * with their bias or without, and mixture (C, F, L) added into a window of
+/* d: S, C, F, T, L, bias: each stem's rows of one segment's masks
+ * (S·2·C·F, L), with their bias or without, and mixture (C, F, L) added into a window of
  * T frames at each segment of a plan (25 % overlap), from a window that
  * holds values already */
 static void case_mask_accumulate(const struct backend *be, const int *d, struct op_io *io,
@@ -649,9 +649,10 @@ static void case_mask_accumulate(const struct backend *be, const int *d, struct 
 		op_copy(be, io->out[0], io->in[2], nw);
 		for (int64_t s = 0; s < plan->n; s++)
 			for (int k = 0; k < S; k++)	// with the bias (d[5]) or without
-				be->mask_accumulate(io->out[0] + (size_t)k * C * F * T * 2, io->in[0],
-						    d[5] ? io->in[3] : NULL, io->in[1], plan, s, S, k,
-						    C, F);
+				be->mask_accumulate(io->out[0] + (size_t)k * C * F * T * 2,
+						    io->in[0] + (size_t)k * 2 * C * F * plan->L,
+						    d[5] ? io->in[3] + (size_t)k * 2 * C * F : NULL,
+						    io->in[1], plan, s, C, F);
 	}
 	chunk_plan_free(plan);
 }
