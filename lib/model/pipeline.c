@@ -98,6 +98,7 @@ struct out_slot {
 	bool none;		/* nothing to write (a chunk whose frames are not final yet) */
 	int64_t direct;		/* > 0: no y; the write takes these frames from the
 				   separator's window, row by row (separator_take_rows) */
+	bool queued;		/* the writer's latest job, maybe not done */
 	char where[512];
 };
 
@@ -319,10 +320,13 @@ static void write_job(void *arg)
 /* Hand out to the writer (after the record before it is written). */
 static void start_write(struct fwd *f, struct out_slot *out)
 {
-	if (f->wr)
-		worker_run(f->wr, write_job, out);
-	else
+	if (!f->wr) {
 		write_job(out);
+		return;
+	}
+	worker_run(f->wr, write_job, out);	// after the job before it is done
+	for (int k = 0; k < 2; k++)
+		f->out[k].queued = &f->out[k] == out;
 }
 
 static void finish_writing(void *arg);
@@ -684,9 +688,16 @@ static void fwd_records(struct fwd *f)
 			separator_staged(f->sp);
 		if (f->rd)	// the next record, while this one computes
 			start_read(f, &f->in[(i + 1) % f->nslots]);
-		// the writer has finished with this slot: handing it the record
-		// before this one waited for the one before that
+		// the writer is done with this slot unless its record is the
+		// writer's latest job (the record before this one had nothing
+		// to write): then wait
 		struct out_slot *out = &f->out[i % f->nslots];
+		if (out->queued) {
+			const char *msg = worker_wait(f->wr);
+			if (msg)
+				die("%s", msg);
+			out->queued = false;
+		}
 		f->record_s = record_seconds(f, &in->h);
 		out->direct = 0;
 		if (in->h.dtype == SNT_C64)
