@@ -29,24 +29,16 @@ static int att_min(int a, int b)
 	return a < b ? a : b;
 }
 
-/* Row reductions in 8 lanes, combined in a fixed order: vectorizable
- * without -ffast-math, and the same for every thread count. */
 #define ATT_LANES 8
 
+/* The maximum is the same in any order: a simd reduction (finite x; 8
+ * lanes written out as row_sum's compiled to scalar code). */
 static real row_max(const real *x, int n)
 {
-	real lane[ATT_LANES];
-	for (int k = 0; k < ATT_LANES; k++)
-		lane[k] = -INFINITY;
-	int j = 0;
-	for (; j + ATT_LANES <= n; j += ATT_LANES)
-		for (int k = 0; k < ATT_LANES; k++)
-			lane[k] = x[j + k] > lane[k] ? x[j + k] : lane[k];
-	for (; j < n; j++)
-		lane[0] = x[j] > lane[0] ? x[j] : lane[0];
-	real m = lane[0];
-	for (int k = 1; k < ATT_LANES; k++)
-		m = lane[k] > m ? lane[k] : m;
+	real m = -INFINITY;
+	#pragma omp simd reduction(max : m)
+	for (int j = 0; j < n; j++)
+		m = x[j] > m ? x[j] : m;
 	return m;
 }
 
@@ -57,6 +49,8 @@ static void exp_shifted(real *x, int n, real shift)
 		x[j] = exp_fast(x[j] - shift);
 }
 
+/* A sum in 8 lanes, combined in a fixed order: vectorizable without
+ * -ffast-math, and the same for every thread count. */
 static real row_sum(const real *x, int n)
 {
 	real lane[ATT_LANES] = { 0 };

@@ -30,6 +30,14 @@
 #define PARALLEL_MIN_CHEAP (1 << 19)	/* additions, products */
 #define PARALLEL_MIN_COSTLY (1 << 15)	/* erf, exp, a hash per element */
 
+/* the polynomial's steps as fused multiply-adds where the processor has
+ * them (x86-64-v3, ARM64): half the instructions, one rounding each */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define EXP_FMA(a, b, c) __builtin_fmaf(a, b, c)
+#else
+#define EXP_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
 /* exp for hot loops (attention's softmax).  x is first clamped to
  * [-104, 104] (beyond, the result is 0 or +inf anyway; NaN gives 0), so
  * no value reaches the integer conversion out of its range.  In
@@ -51,13 +59,13 @@ static inline real exp_fast(real x)
 	float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
 	float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
 	float p = 1.0f / 5040;
-	p = p * r + 1.0f / 720;
-	p = p * r + 1.0f / 120;
-	p = p * r + 1.0f / 24;
-	p = p * r + 1.0f / 6;
-	p = p * r + 0.5f;
-	p = p * r + 1.0f;
-	p = p * r + 1.0f;
+	p = EXP_FMA(p, r, 1.0f / 720);
+	p = EXP_FMA(p, r, 1.0f / 120);
+	p = EXP_FMA(p, r, 1.0f / 24);
+	p = EXP_FMA(p, r, 1.0f / 6);
+	p = EXP_FMA(p, r, 0.5f);
+	p = EXP_FMA(p, r, 1.0f);
+	p = EXP_FMA(p, r, 1.0f);
 	int32_t k = (int32_t)n;
 	k = k < -127 ? -127 : k > 128 ? 128 : k;	// 2^-127 → 0.0f, 2^128 → inf
 	union { int32_t i; float f; } scale = { .i = (k + 127) << 23 };
