@@ -40,6 +40,17 @@ static void cpu_zero(void *p, size_t bytes)
 	memset(p, 0, bytes);
 }
 
+/* frozen weights: bf16 GEMMs round them once (gemm_bf16_freeze) */
+static void cpu_freeze(const void *p, size_t bytes)
+{
+	gemm_bf16_freeze(p, bytes / sizeof(float));
+}
+
+static void cpu_thaw(const void *p)
+{
+	gemm_bf16_thaw(p);
+}
+
 /* bf16 where the processor has it (gemm_bf16.c), else f32; TF32 is f32 */
 static void cpu_set_precision(enum backend_precision p)
 {
@@ -147,6 +158,8 @@ const struct backend backend_cpu = {
 	.download = cpu_copy,
 	.zero = cpu_zero,
 	.set_precision = cpu_set_precision,
+	.freeze = cpu_freeze,
+	.thaw = cpu_thaw,
 	.host_alloc = cpu_host_alloc,
 	.host_free = cpu_free,
 	.upload_async = cpu_copy,

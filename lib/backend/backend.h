@@ -136,6 +136,11 @@ struct backend {
 	void (*download)(void *dst, const void *src, size_t bytes);	/* backend → host, waits */
 	void (*zero)(void *p, size_t bytes);
 	void (*set_precision)(enum backend_precision p);
+	/* Memory whose contents will not change until thawed (an inference
+	 * model's weights): the backend may keep copies derived from it (cpu:
+	 * bf16-rounded weights, gemm_bf16_freeze).  NULL where it keeps none. */
+	void (*freeze)(const void *p, size_t bytes);
+	void (*thaw)(const void *p);
 
 	/* ---- overlap of I/O and compute (sepnet-fwd, sepnet-train) ---- */
 	/* Host memory that copies to and from the backend fastest: page-locked

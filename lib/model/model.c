@@ -83,10 +83,26 @@ struct model *model_create(const struct config *cfg, const struct backend *be, i
 	return m;
 }
 
+static void thaw(struct model *m)
+{
+	if (m->frozen && m->be->thaw)
+		m->be->thaw(m->own_w);
+	m->frozen = false;
+}
+
+void model_freeze(struct model *m)
+{
+	if (m->frozen || !m->be->freeze)
+		return;
+	m->be->freeze(m->own_w, m->n_params * sizeof(real));
+	m->frozen = true;
+}
+
 void model_free(struct model *m)
 {
 	if (!m)
 		return;
+	thaw(m);
 	m->arch->free(m, m->arch_state);
 	for (int i = 0; i < m->n_tensors; i++)
 		free((char *)m->tensors[i].name);
@@ -107,6 +123,7 @@ void model_init(struct model *m, uint64_t seed)
 
 void model_upload(struct model *m)
 {
+	thaw(m);
 	if (m->params != m->own_w)
 		m->be->upload(m->own_w, m->params, m->n_params * sizeof(real));
 }

@@ -69,6 +69,7 @@ struct model {
 	int Din, Dout;		/* 2CF features in, S·2·C·F mask values out, per frame */
 	int max_batch, max_frames;
 	bool training;		/* the arena holds every layer's activations and the gradients */
+	bool frozen;		/* model_freeze: the weights will not change */
 	/* the parameter table (checkpoint names and shapes) and its buffers */
 	int n_tensors;
 	struct safetensors_view *tensors;
@@ -127,6 +128,11 @@ void model_init(struct model *m, uint64_t seed);
  * backend. */
 void model_upload(struct model *m);
 void model_download(struct model *m);
+/* The weights are final (a loaded model at inference): the backend may
+ * keep copies derived from them (the cpu's bf16 GEMMs, a rounded copy made
+ * once instead of at every call).  model_init, model_upload and model_free
+ * thaw them. */
+void model_freeze(struct model *m);
 /* Run the forward with the weights w (backend memory, n_params in m's
  * layout, e.g. an EMA of them) until the next call; NULL: m's own. */
 void model_use_weights(struct model *m, real *w);

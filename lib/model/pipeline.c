@@ -897,6 +897,7 @@ void pipeline_run(const struct pipeline_opts *o)
 		refuse_tty_stdout();
 	int batch = o->batch ? o->batch : be == &backend_cpu ? 1 : 8;
 	f.m = checkpoint_open_model(o->model, be, batch, 0, false);
+	model_freeze(f.m);	// loaded: the weights are final
 	if (o->precision >= 0)
 		be->set_precision((enum backend_precision)o->precision);
 	f.n_out = select_stems(&f.m->cfg, o->stems, f.idx);

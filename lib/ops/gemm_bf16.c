@@ -8,7 +8,11 @@
  * AVX512-BF16 (tests/tools/gemm-peak measures both, 2048³).
  *
  * The operands are rounded into compact bf16 copies (the rounding is a
- * pass over A and B, in parallel), C stays f32 at its own stride.  A
+ * pass over A and B, in parallel), C stays f32 at its own stride; an
+ * operand in memory frozen by gemm_bf16_freeze (sepnet-fwd's weights) is
+ * read at its own stride from a bf16 mirror of that memory, rounded once
+ * at the first GEMM that reads it (16M weights of base.ini a segment were
+ * rounded again at every call: 3/5 of the rounding).  A
  * primitive is made once per shape (oneDNN JIT-compiles its kernels) and
  * kept in a small cache; the model's shapes are few and fixed, so after
  * the first pass no call compiles anything.  bias and GELU (gelu_erf) are
@@ -38,6 +42,8 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 	(void)B, (void)ldb, (void)beta, (void)C, (void)ldc, (void)bias, (void)gelu;
 	die("gemm_bf16: not in a double build");
 }
+void gemm_bf16_freeze(const float *p, size_t n) { (void)p, (void)n; }
+void gemm_bf16_thaw(const float *p) { (void)p; }
 
 #else
 
@@ -58,9 +64,20 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 #define CACHE_SLOTS 64
 
 struct key {
-	int M, N, K, ldc;
+	int M, N, K, lda, ldb, ldc;	/* lda, ldb: the bf16 operands' */
 	bool trans_a, trans_b, bias, gelu;
 	float alpha, beta;
+};
+
+/* Memory frozen by gemm_bf16_freeze (a model's weights at inference) and
+ * its bf16 mirror, element for element, rounded at the first GEMM that
+ * reads it: a weight is rounded once, not at every call. */
+#define FROZEN_SLOTS 8
+#define MIRROR_ROW 65536
+struct frozen {
+	const float *p;
+	size_t n;
+	uint16_t *mirror;	/* NULL until a GEMM reads p */
 };
 
 struct slot {
@@ -76,6 +93,7 @@ static struct {
 	int n_cached, next;
 	uint16_t *a, *b;	/* the rounded operands */
 	size_t a_cap, b_cap;
+	struct frozen frozen[FROZEN_SLOTS];
 	mtx_t lock;
 } g;
 
@@ -163,8 +181,8 @@ static void md(dnnl_memory_desc_t *d, int rows, int cols, bool trans, dnnl_data_
 static dnnl_primitive_t make(const struct key *k)
 {
 	dnnl_memory_desc_t a, b, c, bias;
-	md(&a, k->M, k->K, k->trans_a, dnnl_bf16, k->trans_a ? k->M : k->K);
-	md(&b, k->K, k->N, k->trans_b, dnnl_bf16, k->trans_b ? k->K : k->N);
+	md(&a, k->M, k->K, k->trans_a, dnnl_bf16, k->lda);
+	md(&b, k->K, k->N, k->trans_b, dnnl_bf16, k->ldb);
 	md(&c, k->M, k->N, false, dnnl_f32, k->ldc);
 	if (k->bias)
 		md(&bias, 1, k->N, false, dnnl_f32, k->N);
@@ -227,6 +245,54 @@ static dnnl_memory_t memory(int rows, int cols, bool trans, dnnl_data_type_t dt,
 	return m;
 }
 
+void gemm_bf16_freeze(const float *p, size_t n)
+{
+	if (!gemm_bf16_available() || !p || !n)
+		return;
+	mtx_lock(&g.lock);
+	struct frozen *f = NULL;
+	for (int i = 0; i < FROZEN_SLOTS && !f; i++)
+		if (!g.frozen[i].p)
+			f = &g.frozen[i];
+	if (f)	// else (more models than slots) this one's weights round per call
+		*f = (struct frozen){ .p = p, .n = n };
+	mtx_unlock(&g.lock);
+}
+
+void gemm_bf16_thaw(const float *p)
+{
+	if (!gemm_bf16_available() || !p)
+		return;
+	mtx_lock(&g.lock);
+	for (int i = 0; i < FROZEN_SLOTS; i++)
+		if (g.frozen[i].p == p) {
+			free(g.frozen[i].mirror);
+			g.frozen[i] = (struct frozen){ 0 };
+		}
+	mtx_unlock(&g.lock);
+}
+
+/* The bf16 mirror of an operand of rows × cols at stride ld that lies in
+ * frozen memory, or NULL. */
+static const uint16_t *frozen_mirror(const float *x, int rows, int cols, int ld)
+{
+	size_t extent = (size_t)(rows - 1) * ld + cols;
+	for (int i = 0; i < FROZEN_SLOTS; i++) {
+		struct frozen *f = &g.frozen[i];
+		if (!f->p || x < f->p || x >= f->p + f->n || (size_t)(x - f->p) + extent > f->n)
+			continue;
+		if (!f->mirror) {
+			f->mirror = xmalloc(f->n * sizeof *f->mirror);
+			// as rows of MIRROR_ROW (in parallel), then the rest
+			size_t rows = f->n / MIRROR_ROW, tail = rows * MIRROR_ROW;
+			round_rows(f->mirror, f->p, (int)rows, MIRROR_ROW, MIRROR_ROW);
+			round_rows(f->mirror + tail, f->p + tail, 1, (int)(f->n - tail), 0);
+		}
+		return f->mirror + (x - f->p);
+	}
+	return NULL;
+}
+
 void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
 	       int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
 	       bool gelu)
@@ -235,22 +301,33 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 		die("gemm_bf16: this processor has no bf16 (AVX512-BF16 or AMX)");
 	if (M == 0 || N == 0)
 		return;
+	mtx_lock(&g.lock);
+	// stored shapes: A is (M, K) or, transposed, (K, M); B (K, N) or (N, K);
+	// an operand in frozen memory is read from its mirror at its own
+	// stride, any other is rounded into a compact copy
+	int a_rows = trans_a ? K : M, a_cols = trans_a ? M : K;
+	int b_rows = trans_b ? N : K, b_cols = trans_b ? K : N;
+	const uint16_t *a = frozen_mirror(A, a_rows, a_cols, lda);
+	const uint16_t *b = frozen_mirror(B, b_rows, b_cols, ldb);
+	if (!a) {
+		uint16_t *c = want(&g.a, &g.a_cap, (size_t)M * K);
+		round_rows(c, A, a_rows, a_cols, lda);
+		a = c, lda = a_cols;
+	}
+	if (!b) {
+		uint16_t *c = want(&g.b, &g.b_cap, (size_t)K * N);
+		round_rows(c, B, b_rows, b_cols, ldb);
+		b = c, ldb = b_cols;
+	}
 	struct key k;
 	memset(&k, 0, sizeof k);	// the padding too: keys are compared with memcmp
-	k.M = M, k.N = N, k.K = K, k.ldc = ldc;
+	k.M = M, k.N = N, k.K = K, k.lda = lda, k.ldb = ldb, k.ldc = ldc;
 	k.trans_a = trans_a, k.trans_b = trans_b, k.bias = bias != NULL, k.gelu = gelu;
 	k.alpha = alpha, k.beta = beta;
 
-	mtx_lock(&g.lock);
-	// stored shapes: A is (M, K) or, transposed, (K, M); B (K, N) or (N, K)
-	uint16_t *a = want(&g.a, &g.a_cap, (size_t)M * K);
-	uint16_t *b = want(&g.b, &g.b_cap, (size_t)K * N);
-	round_rows(a, A, trans_a ? K : M, trans_a ? M : K, lda);
-	round_rows(b, B, trans_b ? N : K, trans_b ? K : N, ldb);
-
 	dnnl_primitive_t p = lookup(&k);
-	dnnl_memory_t ma = memory(M, K, trans_a, dnnl_bf16, trans_a ? M : K, a);
-	dnnl_memory_t mb = memory(K, N, trans_b, dnnl_bf16, trans_b ? K : N, b);
+	dnnl_memory_t ma = memory(M, K, trans_a, dnnl_bf16, lda, a);
+	dnnl_memory_t mb = memory(K, N, trans_b, dnnl_bf16, ldb, b);
 	dnnl_memory_t mc = memory(M, N, false, dnnl_f32, ldc, C);
 	dnnl_memory_t mbias = bias ? memory(1, N, false, dnnl_f32, N, bias) : NULL;
 	dnnl_exec_arg_t args[4] = {

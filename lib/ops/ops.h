@@ -101,6 +101,15 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 	       int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
 	       bool gelu);
 
+/* Memory of n floats whose contents stay as they are until thawed (a
+ * model's weights at inference): a bf16 GEMM that reads an operand there
+ * rounds the whole of it once, at the first such GEMM, and reads the bf16
+ * copy from then on.  Nothing without bf16; more than a few frozen at once
+ * round per call as before.  Writing frozen memory before thawing it makes
+ * later GEMMs read the old values. */
+void gemm_bf16_freeze(const float *p, size_t n);
+void gemm_bf16_thaw(const float *p);
+
 /* out = inp · weightᵀ + bias (nn.Linear).  bias may be NULL. */
 void linear_forward(real *out, const real *inp, const real *weight, const real *bias,
 		    int N, int in_dim, int out_dim);

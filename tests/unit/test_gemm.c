@@ -97,6 +97,57 @@ static void test_layouts(void)
 	free(A), free(B), free(C0), free(C);
 }
 
+/* Operands in frozen memory (a model's weights at inference) are read from
+ * its bf16 mirror at their own strides: the same bits as rounding them per
+ * call, in every layout, for an operand in the middle of the range and
+ * one that runs past its end; thawed, a GEMM sees new values. */
+static void test_frozen(void)
+{
+	if (!gemm_bf16_available()) {
+		printf("# no bf16 on this processor: gemm_bf16 not run\n");
+		return;
+	}
+	int M = 37, N = 53, K = 300, pad = 7;
+	size_t n = (size_t)(K + pad) * (N + pad) * 2 + 1000;
+	float *w = xmalloc(sizeof(float) * n), *X = xmalloc(sizeof(float) * M * K);
+	float *C0 = xmalloc(sizeof(float) * M * N), *C = xmalloc(sizeof(float) * M * N);
+	fill(w, n, 4);
+	fill(X, (size_t)M * K, 5);
+	for (int frozen_len = 0; frozen_len < 2; frozen_len++)
+		for (int t = 0; t < 4; t++) {
+			bool ta = t & 1, tb = t & 2;
+			int lda = ta ? M : K, ldb = (tb ? K : N) + pad;
+			const float *B = w + 500;	// (K, N) or (N, K) at stride ldb, inside w
+			gemm_bf16(ta, tb, M, N, K, 1, X, lda, B, ldb, 0, C0, N, NULL, false);
+			// all of w, or w up to the middle of B (B then is not read from it)
+			gemm_bf16_freeze(w, frozen_len ? 500 + (size_t)ldb * 10 : n);
+			gemm_bf16(ta, tb, M, N, K, 1, X, lda, B, ldb, 0, C, N, NULL, false);
+			CHECK(!memcmp(C, C0, sizeof(float) * M * N), "trans %d%d, frozen %s: differs",
+			      ta, tb, frozen_len ? "in part" : "whole");
+			// A frozen too: both from the mirror
+			gemm_bf16(!tb, !ta, N, M, K, 1, B, ldb, X, lda, 0, C, M, NULL, false);
+			gemm_bf16_thaw(w);
+			gemm_bf16(!tb, !ta, N, M, K, 1, B, ldb, X, lda, 0, C0, M, NULL, false);
+			CHECK(!memcmp(C, C0, sizeof(float) * M * N), "trans %d%d as A, frozen %s: differs",
+			      !tb, !ta, frozen_len ? "in part" : "whole");
+		}
+	// the mirror is what is read: a change before thawing is not seen
+	// (as documented), one after is
+	gemm_bf16_freeze(w, n);
+	gemm_bf16(false, false, M, N, K, 1, X, K, w, N, 0, C0, N, NULL, false);
+	for (size_t i = 0; i < n; i++)
+		w[i] = -w[i];
+	gemm_bf16(false, false, M, N, K, 1, X, K, w, N, 0, C, N, NULL, false);
+	CHECK(!memcmp(C, C0, sizeof(float) * M * N), "frozen memory read as it is, not the mirror");
+	gemm_bf16_thaw(w);
+	gemm_bf16(false, false, M, N, K, 1, X, K, w, N, 0, C, N, NULL, false);
+	bool negated = true;
+	for (int i = 0; i < M * N; i++)
+		negated &= C[i] == -C0[i];
+	CHECK(negated, "thawed memory changed: the GEMM read the old values");
+	free(w), free(X), free(C0), free(C);
+}
+
 /* 1×1×1 products: C = round(x) · 1 shows the rounding itself */
 static void test_rounding(void)
 {
@@ -203,6 +254,7 @@ int main(void)
 {
 	printf("# bf16 on this processor: %s\n", gemm_bf16_available() ? "yes" : "no");
 	RUN(test_layouts);
+	RUN(test_frozen);
 	RUN(test_rounding);
 	RUN(test_linear);
 	RUN(test_routing);
