@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,6 +590,35 @@ void snt_write_payload(struct snt_writer *w, const void *buf, uint64_t len)
 	if (len > w->remaining)
 		die("%s: %" PRIu64 " payload bytes written past the record end", w->name, len - w->remaining);
 	write_all(w, buf, len);
+	w->remaining -= len;
+}
+
+void snt_write_payloadv(struct snt_writer *w, struct iovec *iov, int n)
+{
+	uint64_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	if (len > w->remaining)
+		die("%s: %" PRIu64 " payload bytes written past the record end", w->name, len - w->remaining);
+	// the stream's buffer first, then the pieces straight from the
+	// caller's memory to the descriptor
+	if (fflush(w->fp) == EOF)
+		die_write(w->name);
+	int fd = fileno(w->fp);
+	while (n > 0) {
+		ssize_t got = writev(fd, iov, n < IOV_MAX ? n : IOV_MAX);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			die_write(w->name);
+		}
+		for (; n > 0 && (size_t)got >= iov->iov_len; iov++, n--)	// written whole
+			got -= (ssize_t)iov->iov_len;
+		if (n > 0) {	// a short write: the rest of this piece next
+			iov->iov_base = (char *)iov->iov_base + got;
+			iov->iov_len -= (size_t)got;
+		}
+	}
 	w->remaining -= len;
 }
 

@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 
 #define SNT_MAGIC "SNT1"
 #define SNT_MAX_RANK 8
@@ -126,6 +127,10 @@ struct snt_writer *snt_writer_from_fp(FILE *fp, const char *name);
 void snt_writer_close(struct snt_writer *w);
 void snt_write_header(struct snt_writer *w, const struct snt_header *h);
 void snt_write_payload(struct snt_writer *w, const void *buf, uint64_t len);
+/* The n pieces iov[0 .. n) in order, written from where they are (writev on
+ * the stream's descriptor, after flushing it): no copy.  iov is consumed
+ * (its entries changed by short writes). */
+void snt_write_payloadv(struct snt_writer *w, struct iovec *iov, int n);
 
 /* Little-endian conversions for dtypes wider than a byte are identity on
  * x86-64 and ARM64; the code assumes a little-endian host (checked at

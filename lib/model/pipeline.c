@@ -23,6 +23,7 @@
 
 /* The extra stem of -s: every source but vocals, summed (karaoke) */
 #define INSTRUMENTAL (-1)
+#define ROWS_PIECES 1024	/* rows of the window per writev: IOV_MAX */
 
 /* Indices into the model's sources of the stems named in list, in order;
  * INSTRUMENTAL for "instrumental" (a model with vocals and other sources). */
@@ -145,9 +146,9 @@ struct fwd {
 	struct chunk_seq seq;
 	int64_t out_index, out_offset;
 	struct audio_track track;	/* -o: a chunked spectrogram's files */
-	/* direct writes: rows gathered into writes of about 1 MiB */
-	float *rows_buf;
-	size_t rows_len, rows_cap;	/* floats */
+	/* direct writes: the window's rows gathered into writev's pieces */
+	struct iovec rows[ROWS_PIECES];
+	int n_rows;
 };
 
 /* Memory of at least floats from the backend's host allocator (pinned on
@@ -270,29 +271,20 @@ static void start_read(struct fwd *f, struct in_slot *in)
 
 /* ---- writing (in the writer thread with --prefetch) ---- */
 
-#define ROWS_BUF_FLOATS ((size_t)1 << 18)	/* 1 MiB */
-
 static void rows_flush(struct fwd *f)
 {
-	snt_write_payload(f->w, f->rows_buf, f->rows_len * sizeof(float));
-	f->rows_len = 0;
+	snt_write_payloadv(f->w, f->rows, f->n_rows);
+	f->n_rows = 0;
 }
 
-/* separator_take_rows' put: a row of the stems record into the writes */
+/* separator_take_rows' put: a row of the stems record, written from the
+ * window where it lies */
 static void put_row(void *ctx, const float *row, int64_t n)
 {
 	struct fwd *f = ctx;
-	size_t floats = (size_t)n * 2;
-	if (floats > f->rows_cap) {	// a row longer than the buffer: as it is
-		if (f->rows_len)
-			rows_flush(f);
-		snt_write_payload(f->w, row, floats * sizeof(float));
-		return;
-	}
-	if (f->rows_len + floats > f->rows_cap)
+	if (f->n_rows == ROWS_PIECES)
 		rows_flush(f);
-	memcpy(f->rows_buf + f->rows_len, row, floats * sizeof(float));
-	f->rows_len += floats;
+	f->rows[f->n_rows++] = (struct iovec){ (void *)row, (size_t)n * 2 * sizeof(float) };
 }
 
 static void write_job(void *arg)
@@ -305,11 +297,9 @@ static void write_job(void *arg)
 	}
 	snt_write_header(f->w, &out->h);
 	if (out->direct) {
-		if (!f->rows_buf)
-			f->rows_buf = xmalloc((f->rows_cap = ROWS_BUF_FLOATS) * sizeof(float));
 		if (!separator_take_rows(f->sp, out->direct, put_row, f))
 			die("separator_take_rows: the stems are not a copy of the window");
-		if (f->rows_len)
+		if (f->n_rows)
 			rows_flush(f);
 	} else {
 		snt_write_payload(f->w, out->y, out->y_floats * sizeof(float));
@@ -957,7 +947,6 @@ void pipeline_run(const struct pipeline_opts *o)
 		close_stdout();
 	stem_writer_free(f.sw);
 	free(f.track.frames), free(f.track.stems);
-	free(f.rows_buf);
 	chunk_seq_free(&f.seq);
 	separator_free(f.sp);
 	model_free(f.m);
