@@ -16,18 +16,16 @@
 #include <unistd.h>
 #endif
 
-/* ---- memory: plain host memory, 64-byte aligned like the model's arena ---- */
+/* ---- memory: zeroed host memory, page aligned, touched only as used ---- */
 
 static void *cpu_alloc(size_t bytes)
 {
-	void *p = xmalloc_big(bytes);
-	memset(p, 0, bytes);
-	return p;
+	return xcalloc_big(bytes);
 }
 
 static void cpu_free(void *p)
 {
-	free(p);
+	xfree_big(p);
 }
 
 static void cpu_copy(void *dst, const void *src, size_t bytes)
@@ -123,6 +121,11 @@ static void *cpu_host_alloc(size_t bytes)
 	return xmalloc_big(bytes);
 }
 
+static void cpu_host_free(void *p)
+{
+	free(p);
+}
+
 static void cpu_nothing(void)
 {
 }
@@ -161,7 +164,7 @@ const struct backend backend_cpu = {
 	.freeze = cpu_freeze,
 	.thaw = cpu_thaw,
 	.host_alloc = cpu_host_alloc,
-	.host_free = cpu_free,
+	.host_free = cpu_host_free,
 	.upload_async = cpu_copy,
 	.upload_fence = cpu_nothing,
 	.sync = cpu_nothing,
@@ -182,6 +185,14 @@ real *backend_buffer_want(const struct backend *be, struct backend_buffer *b, si
 		b->p = be->alloc(floats * sizeof(real));
 		b->cap = floats;
 	}
+	return b->p;
+}
+
+real *backend_buffer_want_zero(const struct backend *be, struct backend_buffer *b, size_t floats)
+{
+	if (b->cap < floats)
+		return backend_buffer_want(be, b, floats);	// alloc'd memory is zeroed
+	be->zero(b->p, floats * sizeof(real));
 	return b->p;
 }
 

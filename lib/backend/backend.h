@@ -200,6 +200,10 @@ struct backend_buffer {
 	size_t cap;	/* floats */
 };
 real *backend_buffer_want(const struct backend *be, struct backend_buffer *b, size_t floats);
+/* The same, its first floats zero: zeroed when kept, as alloc'd when made
+ * (not zeroed twice: on the cpu, a fresh buffer's pages stay untouched
+ * until used). */
+real *backend_buffer_want_zero(const struct backend *be, struct backend_buffer *b, size_t floats);
 void backend_buffer_free(const struct backend *be, struct backend_buffer *b);
 
 /* The backend named name ("cpu", "cuda"), or the default for NULL.  Dies

@@ -237,8 +237,7 @@ static void window_side(struct separator *sp, struct backend_buffer *own, real *
 		return;
 	}
 	struct backend_buffer b = { 0 };
-	real *p = backend_buffer_want(be, &b, floats);
-	be->zero(p, floats * sizeof(real));
+	real *p = backend_buffer_want(be, &b, floats);	// fresh: zero
 	move_frames(sp, p, cap, 0, *w, sp->wcap, shift, keep, rows);
 	backend_buffer_free(be, own);
 	*own = b;
@@ -546,8 +545,7 @@ static void push_backend(struct separator *sp, const real *x, int64_t n, bool la
 		sp->wx = (real *)x, sp->wx_lent = true;
 		if (!sp->wy_lent) {
 			size_t floats = (size_t)sp->n_keep * rows * n * 2;
-			sp->wy = backend_buffer_want(sp->be, &sp->win_y, floats);
-			sp->be->zero(sp->wy, floats * sizeof(real));
+			sp->wy = backend_buffer_want_zero(sp->be, &sp->win_y, floats);
 		}
 		sp->wcap = n;
 	} else {
@@ -744,8 +742,7 @@ void separator_waveform(struct separator *sp, real *y, const real *x, int64_t N,
 		die("separator_waveform: %lld samples are too few for n_fft %d", (long long)N,
 		    sp->m->cfg.n_fft);
 	size_t n = n_out * stem;
-	real *dout = backend_buffer_want(be, &sp->rec_out, n);
-	be->zero(dout, n * sizeof(real));
+	real *dout = backend_buffer_want_zero(be, &sp->rec_out, n);
 	whole_track(sp, dout, dx, T, overlap, idx, n_out);
 	real *dy = on_backend(be, &sp->rec_y, y, n_out * wave, false);
 	for (int i = 0; i < n_out; i++)

@@ -153,6 +153,49 @@ void *xmalloc_big(size_t n)
 	return p;
 }
 
+#ifdef __SANITIZE_ADDRESS__
+
+/* AddressSanitizer's builds: heap memory, which it guards and tracks */
+void *xcalloc_big(size_t n)
+{
+	void *p = xmalloc_big(n);
+	memset(p, 0, n);
+	return p;
+}
+
+void xfree_big(void *p)
+{
+	free(p);
+}
+
+#else
+
+#define BIG_HEADER ((size_t)4096)	/* the mapping's length, before the memory */
+
+void *xcalloc_big(size_t n)
+{
+	size_t len = BIG_HEADER + (n ? n : 1);
+	char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		die("out of memory allocating %zu MB", n >> 20);
+	if (huge_pages && n >= 2 * HUGE_PAGE)	// advice only, as in xmalloc_big
+		(void)madvise(base, len, MADV_HUGEPAGE);
+	memcpy(base, &len, sizeof len);
+	return base + BIG_HEADER;
+}
+
+void xfree_big(void *p)
+{
+	if (!p)
+		return;
+	char *base = (char *)p - BIG_HEADER;
+	size_t len;
+	memcpy(&len, base, sizeof len);
+	munmap(base, len);
+}
+
+#endif
+
 #define RESERVE_MORE_MAX ((size_t)256 << 20)	/* bytes reserved beyond a request */
 
 void *xreserve_big(void *p, size_t *cap, size_t n, size_t size)
