@@ -318,11 +318,16 @@ static void inverse_block(struct stft *s, struct stft_scratch *sc, const real *i
 	int nb = T - t0 < STFT_BLOCK ? (int)(T - t0) : STFT_BLOCK;
 	int b, f, k, F = s->bins;
 
-	for (f = 0; f < F; f++) {	// bin-major: a row's frames in one run
-		real *col = sc->spec + 2 * (size_t)f * STFT_BLOCK;
-		memcpy(col, in + 2 * ((size_t)f * T + t0), 2 * sizeof(real) * nb);
-		if (nb < STFT_BLOCK)
+	if (nb == STFT_BLOCK) {	// a whole block: copies of a constant size, inlined
+		for (f = 0; f < F; f++)	// bin-major: a row's frames in one run
+			memcpy(sc->spec + 2 * (size_t)f * STFT_BLOCK, in + 2 * ((size_t)f * T + t0),
+			       2 * sizeof(real) * STFT_BLOCK);
+	} else {
+		for (f = 0; f < F; f++) {
+			real *col = sc->spec + 2 * (size_t)f * STFT_BLOCK;
+			memcpy(col, in + 2 * ((size_t)f * T + t0), 2 * sizeof(real) * nb);
 			memset(col + 2 * nb, 0, 2 * sizeof(real) * (STFT_BLOCK - nb));
+		}
 	}
 	fft_c2r(s->plan, sc->frames, sc->spec);
 	for (b = 0; b < nb; b++) {

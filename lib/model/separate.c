@@ -223,12 +223,12 @@ static void window_side(struct separator *sp, struct backend_buffer *own, real *
 	if (lent)
 		die("separator: a track pushed whole has no room for more frames");
 	if (keep == 0) {
-		*w = backend_buffer_want(be, own, floats);
-		be->zero(*w, floats * sizeof(real));
+		*w = backend_buffer_want_zero(be, own, floats);
 		return;
 	}
 	if (be->host && cap == sp->wcap) {	// in place: each row's kept frames to its front
 		real *p = *w;
+		#pragma omp parallel for schedule(static) if (rows * cap > (1 << 19))
 		for (int64_t r = 0; r < rows; r++) {
 			real *row = p + r * cap * 2;
 			memmove(row, row + shift * 2, (size_t)keep * 2 * sizeof(real));
