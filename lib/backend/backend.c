@@ -33,9 +33,19 @@ static void cpu_copy(void *dst, const void *src, size_t bytes)
 	memcpy(dst, src, bytes);
 }
 
+/* in 2 MiB pieces over the threads: first touches in parallel, and plain
+ * stores (glibc's memset of hundreds of megabytes streams around the
+ * cache, and faulted 1 GB here in 0.2-0.8 s against 0.09 s this way) */
+#define ZERO_PIECE ((size_t)2 << 20)
+
 static void cpu_zero(void *p, size_t bytes)
 {
-	memset(p, 0, bytes);
+	size_t n = (bytes + ZERO_PIECE - 1) / ZERO_PIECE;
+	#pragma omp parallel for schedule(static) if (n > 1)
+	for (size_t i = 0; i < n; i++) {
+		size_t at = i * ZERO_PIECE;
+		memset((char *)p + at, 0, bytes - at < ZERO_PIECE ? bytes - at : ZERO_PIECE);
+	}
 }
 
 /* frozen weights: bf16 GEMMs round them once (gemm_bf16_freeze) */

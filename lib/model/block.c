@@ -20,12 +20,14 @@ void arena_want(struct arena_plan *ap, real **ptr, size_t n)
 	ap->n++;
 }
 
-real *arena_alloc(struct arena_plan *ap, const struct backend *be)
+real *arena_alloc(struct arena_plan *ap, const struct backend *be, bool touch)
 {
 	size_t total = 0;
 	for (int i = 0; i < ap->n; i++)
 		total += ap->req[i].n;
 	real *base = be->alloc(total * sizeof(real));
+	if (touch)
+		be->zero(base, total * sizeof(real));
 	size_t off = 0;
 	for (int i = 0; i < ap->n; i++) {
 		*ap->req[i].ptr = base + off;

@@ -27,8 +27,11 @@ struct arena_plan {
 
 /* Ask for n floats at *ptr (64-byte aligned). */
 void arena_want(struct arena_plan *ap, real **ptr, size_t n);
-/* One zeroed block of the backend's memory holding every request; frees the plan. */
-real *arena_alloc(struct arena_plan *ap, const struct backend *be);
+/* One zeroed block of the backend's memory holding every request; frees the
+ * plan.  touch: written through now (be->zero, in parallel on the cpu), for
+ * an arena every step uses whole (training): its first step then does not
+ * pay the first touches of gigabytes; else pages are touched as used. */
+real *arena_alloc(struct arena_plan *ap, const struct backend *be, bool touch);
 
 /* ---- dropout on residual sums ---- */
 

@@ -283,7 +283,7 @@ static void *bsroformer_create(struct model *m)
 	bs->head_g = xcalloc((size_t)m->S * bs->nb, sizeof *bs->head_g);
 	struct arena_plan ap = { 0 };
 	bs_plan_arena(m, bs, &ap);
-	bs->arena = arena_alloc(&ap, be);
+	bs->arena = arena_alloc(&ap, be, m->training);
 	if (m->training) {
 		bs->dmask = bs->mask;	// the mask is not needed by backward
 	} else {

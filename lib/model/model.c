@@ -78,7 +78,7 @@ struct model *model_create(const struct config *cfg, const struct backend *be, i
 	m->w = m->own_w;
 	m->params = be->host ? m->own_w : xcalloc(m->n_params, sizeof(real));
 	if (training)
-		m->grads = be->alloc(bytes);
+		be->zero(m->grads = be->alloc(bytes), bytes);	// touched now, as the arena
 	m->arch_state = arch->create(m);
 	return m;
 }

@@ -197,7 +197,7 @@ static void *transformer_create(struct model *m)
 	tf->blocks = xcalloc(c->n_layers, sizeof *tf->blocks);
 	struct arena_plan ap = { 0 };
 	plan_arena(m, tf, &ap);
-	tf->arena = arena_alloc(&ap, be);
+	tf->arena = arena_alloc(&ap, be, m->training);
 	if (m->training) {
 		// block l writes its output into block l+1's z_in (the last into
 		// z_out); the mask is not needed by backward, so its gradient takes
