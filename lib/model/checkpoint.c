@@ -1,4 +1,5 @@
 /* checkpoint.c: safetensors checkpoints of the model (see checkpoint.h). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,15 +126,50 @@ int checkpoint_read_config(const char *path, struct config *cfg, char *err, size
 	return rc;
 }
 
-int checkpoint_load(struct model *m, const char *path, float *adam_m, float *adam_v,
-		    char *err, size_t errlen)
+/* The model's weights as they lie in f's mapping, for the model to read
+ * in place: every model tensor F32 (little-endian, as the host), in the
+ * model's order one after the other as in its flat buffer, the first
+ * float-aligned; NULL otherwise (a file sepnet did not write, F16 or BF16
+ * storage) */
+static const real *weights_in_place(const struct safetensors_file *f, const struct model *m)
 {
-	struct safetensors_file f;
+#ifdef SEPNET_DOUBLE
+	(void)f, (void)m;
+	return NULL;	// the gradient checks' doubles are not the file's floats
+#else
+	if (!f->mapped || m->n_tensors == 0)
+		return NULL;
+	const char *base = NULL;
+	for (int i = 0; i < m->n_tensors; i++) {
+		const struct safetensors_view *v = &m->tensors[i];
+		const struct safetensors_tensor *t = safetensors_find(f, v->name);
+		if (!t || t->dtype != SAFETENSORS_F32 || t->numel != safetensors_view_numel(v))
+			return NULL;
+		if (i == 0)
+			base = (const char *)t->data - v->offset * sizeof(float);
+		if ((const char *)t->data != base + v->offset * sizeof(float))
+			return NULL;
+	}
+	if ((uintptr_t)base % _Alignof(float))
+		return NULL;
+	return (const real *)base;
+#endif
+}
+
+/* checkpoint_load; with `in_place`, the weights are read where the file's
+ * mapping holds them when they lie there as the model's buffer would
+ * (m->w points there, the file stays open with the model). */
+static int load(struct model *m, const char *path, float *adam_m, float *adam_v, bool in_place,
+		char *err, size_t errlen)
+{
+	struct safetensors_file *f = xcalloc(1, sizeof *f);
 	struct config cfg;
-	if (safetensors_open(&f, path, err, errlen))
+	if (safetensors_open(f, path, err, errlen)) {
+		free(f);
 		return -1;
+	}
 	int rc = -1;
-	if (config_from_file(&f, &cfg, err, errlen))
+	if (config_from_file(f, &cfg, err, errlen))
 		goto out;
 	const char *diff = config_model_diff(&cfg, &m->cfg);
 	if (diff) {
@@ -144,11 +180,17 @@ int checkpoint_load(struct model *m, const char *path, float *adam_m, float *ada
 	 * averaged weights (sepnet-train's last.safetensors): the model is the
 	 * raw weights; best.safetensors holds the EMA ones as its model */
 	static const char *const prefixes[] = { "", "opt.m.", "opt.v.", "ema." };
-	if (safetensors_check_names(&f, prefixes, 4, m->tensors, m->n_tensors, err, errlen))
+	if (safetensors_check_names(f, prefixes, 4, m->tensors, m->n_tensors, err, errlen))
 		goto out;
-	if (safetensors_read_views(&f, NULL, m->tensors, m->n_tensors, m->params, NULL, err, errlen))
-		goto out;
-	int64_t bad = find_nonfinite(m->params, m->n_params);
+	const real *mapped = in_place ? weights_in_place(f, m) : NULL;
+	const real *w = mapped;
+	if (!mapped) {
+		if (safetensors_read_views(f, NULL, m->tensors, m->n_tensors, m->params, NULL, err,
+					   errlen))
+			goto out;
+		w = m->params;
+	}
+	int64_t bad = find_nonfinite(w, m->n_params);
 	if (bad >= 0) {	// the view that holds it, for the message
 		int i = 0;
 		while (i + 1 < m->n_tensors && (int64_t)m->tensors[i + 1].offset <= bad)
@@ -157,18 +199,30 @@ int checkpoint_load(struct model *m, const char *path, float *adam_m, float *ada
 		goto out;
 	}
 	if (adam_m && adam_v &&
-	    (safetensors_read_views(&f, "opt.m.", m->tensors, m->n_tensors, adam_m, NULL, err, errlen) ||
-	     safetensors_read_views(&f, "opt.v.", m->tensors, m->n_tensors, adam_v, NULL, err, errlen)))
+	    (safetensors_read_views(f, "opt.m.", m->tensors, m->n_tensors, adam_m, NULL, err, errlen) ||
+	     safetensors_read_views(f, "opt.v.", m->tensors, m->n_tensors, adam_v, NULL, err, errlen)))
 		goto out;
+	if (mapped) {
+		m->weights_file = f;
+		model_use_weights(m, (real *)mapped);	// read only: the mapping is PROT_READ
+		return 0;
+	}
 	model_upload(m);
 	rc = 0;
 out:
-	safetensors_close(&f);
+	safetensors_close(f);
+	free(f);
 	return rc;
 }
 
-struct model *checkpoint_open_model(const char *path, const struct backend *be, int max_batch,
-				    int max_frames, bool training)
+int checkpoint_load(struct model *m, const char *path, float *adam_m, float *adam_v,
+		    char *err, size_t errlen)
+{
+	return load(m, path, adam_m, adam_v, false, err, errlen);
+}
+
+static struct model *open_model(const char *path, const struct backend *be, int max_batch,
+				int max_frames, bool training, bool in_place)
 {
 	struct config cfg;
 	char err[1024];
@@ -177,7 +231,18 @@ struct model *checkpoint_open_model(const char *path, const struct backend *be, 
 	if (max_frames <= 0)
 		max_frames = model_segment_frames(&cfg);
 	struct model *m = model_create(&cfg, be, max_batch, max_frames, training);
-	if (checkpoint_load(m, path, NULL, NULL, err, sizeof err))
+	if (load(m, path, NULL, NULL, in_place, err, sizeof err))
 		die("%s", err);
 	return m;
+}
+
+struct model *checkpoint_open_model(const char *path, const struct backend *be, int max_batch,
+				    int max_frames, bool training)
+{
+	return open_model(path, be, max_batch, max_frames, training, false);
+}
+
+struct model *checkpoint_map_model(const char *path, const struct backend *be, int max_batch)
+{
+	return open_model(path, be, max_batch, 0, false, be->host);
 }

@@ -86,16 +86,29 @@ struct model *model_create(const struct config *cfg, const struct backend *be, i
 static void thaw(struct model *m)
 {
 	if (m->frozen && m->be->thaw)
-		m->be->thaw(m->own_w);
-	m->frozen = false;
+		m->be->thaw(m->frozen);
+	m->frozen = NULL;
+}
+
+/* weights read in place from a checkpoint's mapping: closed, and (repoint)
+ * m's own weights read again */
+static void unmap(struct model *m, bool repoint)
+{
+	if (!m->weights_file)
+		return;
+	if (repoint && m->w != m->own_w)
+		model_use_weights(m, NULL);
+	safetensors_close(m->weights_file);
+	free(m->weights_file);
+	m->weights_file = NULL;
 }
 
 void model_freeze(struct model *m)
 {
 	if (m->frozen || !m->be->freeze)
 		return;
-	m->be->freeze(m->own_w, m->n_params * sizeof(real));
-	m->frozen = true;
+	m->be->freeze(m->w, m->n_params * sizeof(real));
+	m->frozen = m->w;
 }
 
 void model_free(struct model *m)
@@ -110,6 +123,7 @@ void model_free(struct model *m)
 	if (m->params != m->own_w)
 		free(m->params);
 	m->be->free(m->own_w);
+	unmap(m, false);	// the architecture's state is gone
 	if (m->grads)
 		m->be->free(m->grads);
 	free(m);
@@ -124,6 +138,7 @@ void model_init(struct model *m, uint64_t seed)
 void model_upload(struct model *m)
 {
 	thaw(m);
+	unmap(m, true);	// params are written: they are the weights again
 	if (m->params != m->own_w)
 		m->be->upload(m->own_w, m->params, m->n_params * sizeof(real));
 }

@@ -69,7 +69,7 @@ struct model {
 	int Din, Dout;		/* 2CF features in, S·2·C·F mask values out, per frame */
 	int max_batch, max_frames;
 	bool training;		/* the arena holds every layer's activations and the gradients */
-	bool frozen;		/* model_freeze: the weights will not change */
+	const real *frozen;	/* model_freeze's weights (w then), or NULL */
 	/* the parameter table (checkpoint names and shapes) and its buffers */
 	int n_tensors;
 	struct safetensors_view *tensors;
@@ -78,6 +78,9 @@ struct model {
 	real *w;		/* backend: the weights the ops read (params on a host backend) */
 	real *own_w;		/* the model's own weights on the backend */
 	real *grads;		/* backend, training only */
+	/* checkpoint_map_model: the checkpoint whose mapping w points into (the
+	 * page cache's pages, not copied), closed by model_free */
+	struct safetensors_file *weights_file;
 	/* the current batch, backend memory in the arena */
 	real *x;		/* (B, C, F, T) complex: the mixture spectrogram */
 	real *yspec;		/* (B, S, C, F, T) complex: masked spectrograms Ŷ */
@@ -128,7 +131,7 @@ void model_init(struct model *m, uint64_t seed);
  * backend. */
 void model_upload(struct model *m);
 void model_download(struct model *m);
-/* The weights are final (a loaded model at inference): the backend may
+/* The weights (w) are final (a loaded model at inference): the backend may
  * keep copies derived from them (the cpu's bf16 GEMMs, a rounded copy made
  * once instead of at every call).  model_init, model_upload and model_free
  * thaw them. */

@@ -886,7 +886,7 @@ void pipeline_run(const struct pipeline_opts *o)
 	if (!o->output || !strcmp(o->output, "-"))
 		refuse_tty_stdout();
 	int batch = o->batch ? o->batch : be == &backend_cpu ? 1 : 8;
-	f.m = checkpoint_open_model(o->model, be, batch, 0, false);
+	f.m = checkpoint_map_model(o->model, be, batch);	// the weights in place (cpu)
 	model_freeze(f.m);	// loaded: the weights are final
 	if (o->precision >= 0)
 		be->set_precision((enum backend_precision)o->precision);

@@ -292,6 +292,65 @@ static void test_checkpoint_roundtrip(void)
 	model_free(b);
 }
 
+/* m's forward on a fixed random mixture of T frames: its yspec, copied */
+static float *forward_of(struct model *m, int T)
+{
+	size_t in = (size_t)m->C * m->F * T * 2, out = in * m->S;
+	for (size_t i = 0; i < in; i++)
+		m->x[i] = rng_uniform(9, 10, i) - 0.5f;
+	model_forward(m, 1, T);
+	float *y = xmalloc(out * sizeof(float));
+	memcpy(y, m->yspec, out * sizeof(float));
+	return y;
+}
+
+/* checkpoint_map_model: an F32 checkpoint's weights read in place in its
+ * mapping (a training checkpoint's too: the moments come after), the
+ * same forward bit for bit as a copied load; F16 storage copied; a load
+ * or model_init afterwards makes the model's own buffer the weights. */
+static void test_checkpoint_map(void)
+{
+	struct config c = tiny_config();
+	struct model *a = model_create(&c, &backend_cpu, 1, 8, false);
+	model_init(a, 7);
+	for (size_t i = 0; i < a->n_params; i++)	// the head too: W_out starts at 0
+		a->params[i] += 0.05f * (rng_uniform(1, 2, i) - 0.5f);
+	float *mo = xcalloc(a->n_params, sizeof(float)), *vo = xcalloc(a->n_params, sizeof(float));
+	char path[300], half[300];
+	tmp_path(path, sizeof path, "map.safetensors");
+	tmp_path(half, sizeof half, "map-f16.safetensors");
+	checkpoint_save(path, a, mo, vo, NULL, 0);
+	checkpoint_export(half, a, SAFETENSORS_F16);
+	int T = 8;
+	float *want = forward_of(a, T);
+	size_t out = (size_t)a->S * a->C * a->F * T * 2;
+
+	struct model *m = checkpoint_map_model(path, &backend_cpu, 1);
+	CHECK(m->weights_file && m->w != m->own_w, "an F32 checkpoint's weights were copied");
+	float *got = forward_of(m, T);
+	CHECK(!memcmp(got, want, out * sizeof(float)), "in place: the forward differs");
+	free(got);
+	// a load into it: its own buffer again, the file closed
+	char err[1024];
+	CHECK(checkpoint_load(m, path, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	CHECK(!m->weights_file && m->w == m->own_w, "loaded, yet still read in place");
+	got = forward_of(m, T);
+	CHECK(!memcmp(got, want, out * sizeof(float)), "reloaded: the forward differs");
+	free(got);
+	model_free(m);
+
+	struct model *h = checkpoint_map_model(half, &backend_cpu, 1),
+		     *hc = checkpoint_open_model(half, &backend_cpu, 1, 0, false);
+	CHECK(!h->weights_file && h->w == h->own_w, "F16 storage read in place");
+	float *h1 = forward_of(h, T), *h2 = forward_of(hc, T);
+	CHECK(!memcmp(h1, h2, out * sizeof(float)), "F16: mapped and opened differ");
+	free(h1), free(h2);
+	model_free(h);
+	model_free(hc);
+	free(want), free(mo), free(vo);
+	model_free(a);
+}
+
 /* truncated file, other config, missing tensor, wrong shape */
 static void test_checkpoint_errors(void)
 {
@@ -553,6 +612,7 @@ int main(void)
 	RUN(test_untrained_split);
 	RUN(test_checkpoint_roundtrip);
 	RUN(test_checkpoint_errors);
+	RUN(test_checkpoint_map);
 	RUN(test_adamw);
 	RUN(test_training_steps);
 	RUN(test_threads);
