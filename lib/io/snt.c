@@ -607,9 +607,11 @@ void snt_write_payloadv(struct snt_writer *w, struct iovec *iov, int n)
 	int fd = fileno(w->fp);
 	while (n > 0) {
 		ssize_t got = writev(fd, iov, n < IOV_MAX ? n : IOV_MAX);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {	// nothing written of a nonempty piece: an error
+			if (got == 0)
+				errno = EIO;
 			die_write(w->name);
 		}
 		for (; n > 0 && (size_t)got >= iov->iov_len; iov++, n--)	// written whole

@@ -276,6 +276,8 @@ void gemm_bf16_thaw(const float *p)
  * frozen memory, or NULL. */
 static const uint16_t *frozen_mirror(const float *x, int rows, int cols, int ld)
 {
+	if (rows <= 0 || cols <= 0)
+		return NULL;
 	size_t extent = (size_t)(rows - 1) * ld + cols;
 	for (int i = 0; i < FROZEN_SLOTS; i++) {
 		struct frozen *f = &g.frozen[i];
