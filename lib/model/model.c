@@ -77,8 +77,10 @@ struct model *model_create(const struct config *cfg, const struct backend *be, i
 	m->own_w = be->alloc(bytes);
 	m->w = m->own_w;
 	m->params = be->host ? m->own_w : xcalloc(m->n_params, sizeof(real));
-	if (training)
-		be->zero(m->grads = be->alloc(bytes), bytes);	// touched now, as the arena
+	if (training) {
+		m->grads = be->alloc(bytes);
+		be->zero(m->grads, bytes);	// touched now, as the arena (arena_alloc)
+	}
 	m->arch_state = arch->create(m);
 	return m;
 }

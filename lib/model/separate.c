@@ -392,12 +392,13 @@ static void run_segments(struct separator *sp)
 		bool fused = m->has_mask_sink;
 		real *pw = NULL;
 		struct chunk_plan all = window_plan(len, len, 1, &(int64_t){ 0 }, NULL);
-		if (waits) {
-			pw = backend_buffer_want(be, &sp->pend, (size_t)sp->n_keep * seg_in);
+		if (waits) {	// fused: the masks are added into it, so zero
+			size_t floats = (size_t)sp->n_keep * seg_in;
+			pw = fused ? backend_buffer_want_zero(be, &sp->pend, floats)
+				   : backend_buffer_want(be, &sp->pend, floats);
 			if (fused) {
 				want_ones(sp, len);
 				all.weight = sp->ones;
-				be->zero(pw, (size_t)sp->n_keep * seg_in * sizeof(real));
 			}
 		}
 		if (fused) {

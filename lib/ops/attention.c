@@ -21,8 +21,6 @@
 #include "ops.h"
 #include "util.h"
 
-#define ATT_QB 64	/* query rows per tile */
-#define ATT_KB 256	/* key rows per tile: scores tile is 64 KiB in f32 */
 
 static int att_min(int a, int b)
 {
@@ -31,8 +29,8 @@ static int att_min(int a, int b)
 
 #define ATT_LANES 8
 
-/* The maximum is the same in any order: a simd reduction (finite x; 8
- * lanes written out as row_sum's compiled to scalar code). */
+/* The maximum is the same in any order: a simd reduction (finite x; the
+ * 8 lanes written out, as row_sum has them, compiled to scalar code). */
 static real row_max(const real *x, int n)
 {
 	real m = -INFINITY;

@@ -176,6 +176,11 @@ void residual_forward(real *out, const real *inp, const real *branch, size_t n, 
 void residual_backward(real *dbranch, const real *dout, size_t n, float p, uint64_t seed,
 		       uint64_t stream, uint64_t first);
 
+/* attention's tiles: query rows, key rows (a scores tile is 64 KiB in
+ * f32); tests/tools/gemm-peak -m times the same tiles */
+#define ATT_QB 64
+#define ATT_KB 256
+
 /* Multi-head attention (attention.c), non-causal, on a fused qkv [B, T, 3A]
  * after RoPE: out [B, T, A], lse [B, n_heads, T] (log-sum-exp of each
  * query's scaled scores, kept for backward).  Blocked over keys with an

@@ -12,8 +12,10 @@
  *
  * -m: the GEMMs of a transformer config's forward over one segment, alone,
  * at their own shapes and through the same calls (transformer.c, block.c,
- * attention.c): the input projection and the head through blas_gemm, the
- * linears through linear_forward (bias included, as the model runs them),
+ * attention.c, as sepnet-fwd makes them): the input projection and the
+ * head (stem by stem into one stem's buffer, beta 0) through blas_gemm,
+ * the linears through linear_forward (bias included), the weights frozen
+ * (gemm_bf16_freeze: bf16 reads them rounded once, as model_freeze has it),
  * attention's tiles serially inside a parallel region over (head, query
  * block).  Their rate is the attainable roofline: the 2048³ one no GEMM
  * of K = 192 reaches. */
@@ -58,11 +60,9 @@ static double rate(bool bf16, int n, int repeats, const float *a, const float *b
 
 /* ---- -m: a segment's GEMMs ---- */
 
-#define ATT_QB 64	/* attention.c's tiles */
-#define ATT_KB 256
-
 struct seg {
 	int T, d, A, h, Din, Dout, layers, n_ffn, hidden[CONFIG_MAX_FFN];
+	size_t widest;		/* wbig is widest × widest */
 	float *feat, *in_w, *z, *wbig, *bias, *act, *act2, *qkv, *S, *mask, *out_w;
 	size_t S_per;
 	double flops;
@@ -87,13 +87,14 @@ static void seg_create(struct seg *g, const struct config *c)
 		g->hidden[j] = c->ffn_hidden_dim[j];
 		widest = g->hidden[j] > widest ? g->hidden[j] : widest;
 	}
+	g->widest = widest;
 	size_t T = g->T;
 	g->feat = filled((size_t)g->Din * T, 1), g->in_w = filled((size_t)g->d * g->Din, 2);
 	g->out_w = filled((size_t)g->Dout * g->d, 3);
 	g->wbig = filled((size_t)widest * widest, 4), g->bias = filled(widest, 5);
 	g->z = filled(T * g->d, 6), g->act = filled(T * widest, 7), g->act2 = filled(T * widest, 8);
 	g->qkv = filled(T * 3 * g->A, 9);
-	g->mask = xmalloc_big((size_t)g->Dout * T * sizeof(float));
+	g->mask = xmalloc_big((size_t)g->Din * T * sizeof(float));	// one stem's
 	g->S_per = (size_t)ATT_QB * ATT_KB;
 	g->S = xmalloc_big((size_t)max_threads() * g->S_per * sizeof(float));
 	// the bench's count (bench-model.sh): 2 × every GEMM's multiply-adds
@@ -154,13 +155,23 @@ static void seg_forward(struct seg *g)
 		}
 		linear_forward(out, in, g->wbig, g->bias, T, prev, d);
 	}
-	blas_gemm(false, true, g->Dout, T, d, 1, g->out_w, d, g->z, d, 1, g->mask, T);
+	// the head stem by stem, beta 0, as the separator's mask_sink has it
+	int Din = g->Din;
+	for (int s = 0; s < g->Dout / Din; s++)
+		blas_gemm(false, true, Din, T, d, 1, g->out_w + (size_t)s * Din * d, d, g->z, d, 0,
+			  g->mask, T);
 }
 
 static double model_rate(bool bf16, const struct config *c, int repeats)
 {
 	struct seg g = { 0 };
 	seg_create(&g, c);
+	// the weights frozen, as sepnet-fwd has them (model_freeze): bf16
+	// reads them rounded once
+	const float *weights[] = { g.in_w, g.wbig, g.out_w };
+	size_t sizes[] = { (size_t)g.d * g.Din, g.widest * g.widest, (size_t)g.Dout * g.d };
+	for (int i = 0; i < 3; i++)
+		gemm_bf16_freeze(weights[i], sizes[i]);
 	gemm_set_bf16(bf16);
 	double best = 1e99;
 	for (int r = 0; r <= repeats; r++) {	// r == 0: the warm-up (first touches, JIT)
@@ -171,6 +182,8 @@ static double model_rate(bool bf16, const struct config *c, int repeats)
 			best = t;
 	}
 	gemm_set_bf16(false);
+	for (int i = 0; i < 3; i++)
+		gemm_bf16_thaw(weights[i]);
 	double rate = g.flops / best * 1e-9;
 	seg_free(&g);
 	return rate;
