@@ -44,6 +44,14 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 }
 void gemm_bf16_freeze(const float *p, size_t n) { (void)p, (void)n; }
 void gemm_bf16_thaw(const float *p) { (void)p; }
+bool gemm_f32_fused(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+		    int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
+		    bool gelu)
+{
+	(void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda;
+	(void)B, (void)ldb, (void)beta, (void)C, (void)ldc, (void)bias, (void)gelu;
+	return false;
+}
 
 #else
 
@@ -64,7 +72,8 @@ void gemm_bf16_thaw(const float *p) { (void)p; }
 #define CACHE_SLOTS 64
 
 struct key {
-	int M, N, K, lda, ldb, ldc;	/* lda, ldb: the bf16 operands' */
+	int M, N, K, lda, ldb, ldc;	/* lda, ldb: the operands' as oneDNN reads them */
+	bool f32;			/* f32 operands as they are (gemm_f32_fused), else bf16 */
 	bool trans_a, trans_b, bias, gelu;
 	float alpha, beta;
 };
@@ -88,7 +97,8 @@ struct slot {
 static struct {
 	dnnl_engine_t engine;
 	dnnl_stream_t stream;
-	bool available;
+	bool engine_ok;		/* oneDNN's CPU engine and stream made */
+	bool available;		/* and the processor has bf16 */
 	struct slot cache[CACHE_SLOTS];
 	int n_cached, next;
 	uint16_t *a, *b;	/* the rounded operands */
@@ -102,17 +112,17 @@ static atomic_bool bf16_on;
 
 static void init(void)
 {
+	if (dnnl_engine_create(&g.engine, dnnl_cpu, 0) != dnnl_success)
+		return;	// no bf16, and f32 stays OpenBLAS's
+	CHECK(dnnl_stream_create(&g.stream, g.engine, dnnl_stream_default_flags));
+	if (mtx_init(&g.lock, mtx_plain) != thrd_success)
+		die("gemm_bf16: mtx_init failed");
+	g.engine_ok = true;
 	// oneDNN's effective ISA honours DNNL_MAX_CPU_ISA: DNNL_MAX_CPU_ISA=AVX512_CORE
 	// in the environment turns bf16 off as on a processor without it
 	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
 	g.available = ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) ==
 		      (unsigned)dnnl_cpu_isa_avx512_core_bf16;
-	if (!g.available)
-		return;
-	CHECK(dnnl_engine_create(&g.engine, dnnl_cpu, 0));
-	CHECK(dnnl_stream_create(&g.stream, g.engine, dnnl_stream_default_flags));
-	if (mtx_init(&g.lock, mtx_plain) != thrd_success)
-		die("gemm_bf16: mtx_init failed");
 }
 
 bool gemm_bf16_available(void)
@@ -181,8 +191,9 @@ static void md(dnnl_memory_desc_t *d, int rows, int cols, bool trans, dnnl_data_
 static dnnl_primitive_t make(const struct key *k)
 {
 	dnnl_memory_desc_t a, b, c, bias;
-	md(&a, k->M, k->K, k->trans_a, dnnl_bf16, k->lda);
-	md(&b, k->K, k->N, k->trans_b, dnnl_bf16, k->ldb);
+	dnnl_data_type_t in = k->f32 ? dnnl_f32 : dnnl_bf16;
+	md(&a, k->M, k->K, k->trans_a, in, k->lda);
+	md(&b, k->K, k->N, k->trans_b, in, k->ldb);
 	md(&c, k->M, k->N, false, dnnl_f32, k->ldc);
 	if (k->bias)
 		md(&bias, 1, k->N, false, dnnl_f32, k->N);
@@ -207,6 +218,12 @@ static dnnl_primitive_t make(const struct key *k)
 	// JIT kernels do not cover (a bias along C's rows did): a bug here
 	const char *impl = NULL;
 	CHECK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
+	if (impl && !strncmp(impl, "ref", 3) && k->f32) {	// OpenBLAS's then
+		dnnl_primitive_desc_destroy(pd);
+		dnnl_post_ops_destroy(po);
+		dnnl_primitive_attr_destroy(attr);
+		return NULL;
+	}
 	if (impl && !strncmp(impl, "ref", 3))
 		die("gemm_bf16: oneDNN chose its reference kernel (%s) for %dx%dx%d%s%s%s", impl,
 		    k->M, k->N, k->K, k->trans_a ? " A^T" : "", k->trans_b ? " B^T" : "",
@@ -225,7 +242,7 @@ static dnnl_primitive_t lookup(const struct key *k)
 		if (!memcmp(&g.cache[i].key, k, sizeof *k))
 			return g.cache[i].prim;
 	struct slot *s = &g.cache[g.next];
-	if (g.n_cached == CACHE_SLOTS)
+	if (g.n_cached == CACHE_SLOTS && s->prim)
 		dnnl_primitive_destroy(s->prim);
 	else
 		g.n_cached++;
@@ -243,6 +260,44 @@ static dnnl_memory_t memory(int rows, int cols, bool trans, dnnl_data_type_t dt,
 	dnnl_memory_t m;
 	CHECK(dnnl_memory_create(&m, &d, g.engine, (void *)p));
 	return m;
+}
+
+static struct key key_of(bool f32, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+			 int lda, int ldb, float beta, int ldc, const float *bias, bool gelu)
+{
+	struct key k;
+	memset(&k, 0, sizeof k);	// the padding too: keys are compared with memcmp
+	k.M = M, k.N = N, k.K = K, k.lda = lda, k.ldb = ldb, k.ldc = ldc, k.f32 = f32;
+	k.trans_a = trans_a, k.trans_b = trans_b, k.bias = bias != NULL, k.gelu = gelu;
+	k.alpha = alpha, k.beta = beta;
+	return k;
+}
+
+/* C = the primitive p made for k on operands a and b (bf16 or f32 as k
+ * says); false when there is none (p NULL: oneDNN had only its reference
+ * kernel for an f32 k). */
+static bool execute(dnnl_primitive_t p, const struct key *k, const void *a, const void *b,
+		    float *C, const float *bias)
+{
+	if (!p)
+		return false;
+	dnnl_data_type_t in = k->f32 ? dnnl_f32 : dnnl_bf16;
+	dnnl_memory_t ma = memory(k->M, k->K, k->trans_a, in, k->lda, a);
+	dnnl_memory_t mb = memory(k->K, k->N, k->trans_b, in, k->ldb, b);
+	dnnl_memory_t mc = memory(k->M, k->N, false, dnnl_f32, k->ldc, C);
+	dnnl_memory_t mbias = bias ? memory(1, k->N, false, dnnl_f32, k->N, bias) : NULL;
+	dnnl_exec_arg_t args[4] = {
+		{ DNNL_ARG_SRC, ma }, { DNNL_ARG_WEIGHTS, mb }, { DNNL_ARG_DST, mc },
+		{ DNNL_ARG_BIAS, mbias },
+	};
+	CHECK(dnnl_primitive_execute(p, g.stream, bias ? 4 : 3, args));
+	CHECK(dnnl_stream_wait(g.stream));
+	dnnl_memory_destroy(ma);
+	dnnl_memory_destroy(mb);
+	dnnl_memory_destroy(mc);
+	if (mbias)
+		dnnl_memory_destroy(mbias);
+	return true;
 }
 
 void gemm_bf16_freeze(const float *p, size_t n)
@@ -321,29 +376,24 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 		round_rows(c, B, b_rows, b_cols, ldb);
 		b = c, ldb = b_cols;
 	}
-	struct key k;
-	memset(&k, 0, sizeof k);	// the padding too: keys are compared with memcmp
-	k.M = M, k.N = N, k.K = K, k.lda = lda, k.ldb = ldb, k.ldc = ldc;
-	k.trans_a = trans_a, k.trans_b = trans_b, k.bias = bias != NULL, k.gelu = gelu;
-	k.alpha = alpha, k.beta = beta;
-
-	dnnl_primitive_t p = lookup(&k);
-	dnnl_memory_t ma = memory(M, K, trans_a, dnnl_bf16, lda, a);
-	dnnl_memory_t mb = memory(K, N, trans_b, dnnl_bf16, ldb, b);
-	dnnl_memory_t mc = memory(M, N, false, dnnl_f32, ldc, C);
-	dnnl_memory_t mbias = bias ? memory(1, N, false, dnnl_f32, N, bias) : NULL;
-	dnnl_exec_arg_t args[4] = {
-		{ DNNL_ARG_SRC, ma }, { DNNL_ARG_WEIGHTS, mb }, { DNNL_ARG_DST, mc },
-		{ DNNL_ARG_BIAS, mbias },
-	};
-	CHECK(dnnl_primitive_execute(p, g.stream, bias ? 4 : 3, args));
-	CHECK(dnnl_stream_wait(g.stream));
-	dnnl_memory_destroy(ma);
-	dnnl_memory_destroy(mb);
-	dnnl_memory_destroy(mc);
-	if (mbias)
-		dnnl_memory_destroy(mbias);
+	struct key k = key_of(false, trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc, bias, gelu);
+	if (!execute(lookup(&k), &k, a, b, C, bias))
+		die("gemm_bf16: no oneDNN kernel for %dx%dx%d", M, N, K);	// make() died first
 	mtx_unlock(&g.lock);
+}
+
+bool gemm_f32_fused(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+		    int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
+		    bool gelu)
+{
+	call_once(&init_once, init);
+	if (!g.engine_ok || M == 0 || N == 0)
+		return g.engine_ok;
+	mtx_lock(&g.lock);
+	struct key k = key_of(true, trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc, bias, gelu);
+	bool done = execute(lookup(&k), &k, A, B, C, bias);
+	mtx_unlock(&g.lock);
+	return done;
 }
 
 #endif

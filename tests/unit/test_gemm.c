@@ -1,6 +1,7 @@
 /* test_gemm.c: the CPU's bf16 GEMM (lib/ops/gemm_bf16.c) against the
  * exact product of the bf16-rounded inputs, in every layout blas_gemm is
- * called with; its rounding (to nearest, ties to even, NaN kept); the
+ * called with, and its f32 twin (gemm_f32_fused) against the exact
+ * product of the inputs; its rounding (to nearest, ties to even, NaN kept); the
  * bias and GELU epilogue of linear_forward and linear_gelu_forward; and
  * that blas_gemm takes the bf16 path only when mixed precision is on.
  *
@@ -95,6 +96,64 @@ static void test_layouts(void)
 			CHECK(kept, "trans %d%d: C's padding written", ta, tb);
 		}
 	free(A), free(B), free(C0), free(C);
+}
+
+/* gemm_f32_fused, every layout, alpha and beta, a padded C, with and
+ * without its epilogue: f32 accumulation's error, C's padding kept; M or N
+ * of 0 writes nothing.  Where oneDNN has no kernel (false) nothing is
+ * checked but that C is untouched. */
+static void test_f32_fused(void)
+{
+	int M = 37, N = 53, K = 300, ldc = N + 5;
+	float *A = xmalloc(sizeof(float) * M * K), *B = xmalloc(sizeof(float) * K * N);
+	float *C0 = xmalloc(sizeof(float) * M * ldc), *C = xmalloc(sizeof(float) * M * ldc);
+	float *bias = xmalloc(sizeof(float) * N);
+	fill(A, (size_t)M * K, 1);
+	fill(B, (size_t)K * N, 2);
+	fill(C0, (size_t)M * ldc, 3);
+	fill(bias, N, 9);
+	const float alphas[] = { 1, 0.125f }, betas[] = { 0, 1 };
+	for (int t = 0; t < 4; t++)
+		for (int s = 0; s < 2; s++) {
+			bool ta = t & 1, tb = t & 2;
+			int lda = ta ? M : K, ldb = tb ? K : N;
+			memcpy(C, C0, sizeof(float) * M * ldc);
+			if (!gemm_f32_fused(ta, tb, M, N, K, alphas[s], A, lda, B, ldb, betas[s], C, ldc,
+					    NULL, false)) {
+				CHECK(!memcmp(C, C0, sizeof(float) * M * ldc), "refused, yet C written");
+				continue;
+			}
+			double e = gemm_error(ta, tb, M, N, K, alphas[s], A, lda, B, ldb, betas[s], C0, C,
+					      ldc, false);
+			CHECK(e < K * 0x1p-24, "trans %d%d alpha %g beta %g: error %.3g", ta, tb,
+			      alphas[s], betas[s], e);
+			bool kept = true;
+			for (int i = 0; i < M; i++)
+				kept &= !memcmp(C + (size_t)i * ldc + N, C0 + (size_t)i * ldc + N,
+						5 * sizeof(float));
+			CHECK(kept, "trans %d%d: C's padding written", ta, tb);
+		}
+	// bias, then GELU: against blas_gemm's product with them added after
+	float *R = xmalloc(sizeof(float) * M * N);
+	blas_gemm(false, true, M, N, K, 1, A, K, B, K, 0, R, N);
+	for (int gelu = 0; gelu < 2; gelu++) {
+		if (!gemm_f32_fused(false, true, M, N, K, 1, A, K, B, K, 0, C, N, bias, gelu))
+			continue;
+		double worst = 0;
+		for (int i = 0; i < M; i++)
+			for (int j = 0; j < N; j++) {
+				double s = (double)R[(size_t)i * N + j] + bias[j];
+				double want = gelu ? 0.5 * s * erfc(-s / sqrt(2)) : s;
+				worst = fmax(worst, fabs(C[(size_t)i * N + j] - want) / (1 + fabs(want)));
+			}
+		CHECK(worst < 1e-5, "epilogue %s: error %.3g", gelu ? "bias+GELU" : "bias", worst);
+	}
+	memcpy(C, C0, sizeof(float) * M * ldc);
+	CHECK(gemm_f32_fused(false, false, 0, N, K, 1, A, K, B, N, 0, C, ldc, NULL, false) &&
+		      gemm_f32_fused(false, false, M, 0, K, 1, A, K, B, N, 0, C, ldc, NULL, false) &&
+		      !memcmp(C, C0, sizeof(float) * M * ldc),
+	      "an empty product wrote C");
+	free(A), free(B), free(C0), free(C), free(bias), free(R);
 }
 
 /* Operands in frozen memory (a model's weights at inference) are read from
@@ -255,6 +314,7 @@ int main(void)
 	printf("# bf16 on this processor: %s\n", gemm_bf16_available() ? "yes" : "no");
 	RUN(test_layouts);
 	RUN(test_frozen);
+	RUN(test_f32_fused);
 	RUN(test_rounding);
 	RUN(test_linear);
 	RUN(test_routing);
