@@ -1,6 +1,8 @@
-/* gemm.c: row-major GEMM through OpenBLAS, split over OpenMP threads (see
- * ops.h): the CPU GEMM of every linear layer and of the model's head; in
- * bf16 through gemm_bf16.c when mixed precision is on. */
+/* gemm.c: row-major GEMM (see ops.h): the CPU GEMM of every linear layer
+ * and of the model's head.  Outside OpenMP regions through oneDNN's f32
+ * matmul (gemm_bf16.c: gemm_f32_fused), or in bf16 there when mixed
+ * precision is on; inside them (attention's tiles), and where oneDNN has
+ * no JIT kernel, through OpenBLAS, split over OpenMP threads. */
 #include <cblas.h>
 #include <dlfcn.h>
 #include <stdbool.h>
@@ -40,6 +42,11 @@ void blas_gemm(bool trans_a, bool trans_b, int M, int N, int K, real alpha, cons
 		gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, false);
 		return;
 	}
+	// oneDNN's f32 kernels where a call's overhead (a primitive looked up,
+	// memory descriptors made) is small beside the work
+	if ((double)M * N * K > 1 << 18 &&
+	    gemm_f32_fused(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, false))
+		return;
 #endif
 	blas_init_threads();	// done before main (blas_pool_off): a check
 	int nt = (double)M * N * K > 1 << 18 ? max_threads() : 1;

@@ -44,6 +44,7 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 }
 void gemm_bf16_freeze(const float *p, size_t n) { (void)p, (void)n; }
 void gemm_bf16_thaw(const float *p) { (void)p; }
+void gemm_set_f32_onednn(bool on) { (void)on; }
 bool gemm_f32_fused(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
 		    int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
 		    bool gelu)
@@ -68,8 +69,9 @@ bool gemm_f32_fused(bool trans_a, bool trans_b, int M, int N, int K, float alpha
 	} while (0)
 
 /* Primitives kept: every GEMM shape of a model's forward and backward
- * (about a dozen) with room to spare; past it the oldest is replaced. */
-#define CACHE_SLOTS 64
+ * (a dozen for the transformer; bs-small's bands, f32 training, 60) with
+ * room to spare; past it the oldest is replaced. */
+#define CACHE_SLOTS 256
 
 struct key {
 	int M, N, K, lda, ldb, ldc;	/* lda, ldb: the operands' as oneDNN reads them */
@@ -108,7 +110,7 @@ static struct {
 } g;
 
 static once_flag init_once = ONCE_FLAG_INIT;
-static atomic_bool bf16_on;
+static atomic_bool bf16_on, f32_off;
 
 static void init(void)
 {
@@ -129,6 +131,11 @@ bool gemm_bf16_available(void)
 {
 	call_once(&init_once, init);
 	return g.available;
+}
+
+void gemm_set_f32_onednn(bool on)
+{
+	atomic_store(&f32_off, !on);
 }
 
 void gemm_set_bf16(bool on)
@@ -387,8 +394,14 @@ bool gemm_f32_fused(bool trans_a, bool trans_b, int M, int N, int K, float alpha
 		    bool gelu)
 {
 	call_once(&init_once, init);
-	if (!g.engine_ok || M == 0 || N == 0)
-		return g.engine_ok;
+	if (!g.engine_ok || atomic_load_explicit(&f32_off, memory_order_relaxed))
+		return false;
+#ifdef _OPENMP
+	if (omp_in_parallel())	// one thread's GEMM: OpenBLAS's, serial
+		return false;
+#endif
+	if (M == 0 || N == 0)
+		return true;
 	mtx_lock(&g.lock);
 	struct key k = key_of(true, trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc, bias, gelu);
 	bool done = execute(lookup(&k), &k, A, B, C, bias);

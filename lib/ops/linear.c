@@ -3,13 +3,6 @@
 
 #include "ops.h"
 
-#if !defined SEPNET_DOUBLE && defined _OPENMP
-#include <omp.h>
-static bool in_parallel(void) { return omp_in_parallel(); }
-#elif !defined SEPNET_DOUBLE
-static bool in_parallel(void) { return false; }
-#endif
-
 void linear_forward(real *out, const real *inp, const real *weight, const real *bias,
 		    int N, int in_dim, int out_dim)
 {
@@ -20,8 +13,8 @@ void linear_forward(real *out, const real *inp, const real *weight, const real *
 			  out_dim, bias, false);
 		return;
 	}
-	if (!in_parallel() && gemm_f32_fused(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight,
-					      in_dim, 0, out, out_dim, bias, false))
+	if (gemm_f32_fused(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight, in_dim, 0, out,
+			   out_dim, bias, false))
 		return;
 #endif
 	if (bias) {
@@ -61,8 +54,8 @@ void linear_gelu_forward(real *out, const real *inp, const real *weight, const r
 			  out_dim, bias, true);
 		return;
 	}
-	if (!in_parallel() && gemm_f32_fused(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight,
-					      in_dim, 0, out, out_dim, bias, true))
+	if (gemm_f32_fused(false, true, N, out_dim, in_dim, 1, inp, in_dim, weight, in_dim, 0, out,
+			   out_dim, bias, true))
 		return;
 #endif
 	// blocks of fixed rows, whatever the thread count: the same bits for any;

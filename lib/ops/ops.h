@@ -112,12 +112,15 @@ void gemm_bf16_thaw(const float *p);
 
 /* gemm_bf16's call in f32: C = alpha · op(A) op(B) [+ bias per column] +
  * beta · C [then GELU (erf)] through oneDNN's f32 matmul, the operands as
- * they are.  linear_forward and linear_gelu_forward use it outside OpenMP
- * regions: at the model's shapes (K 192 to 768) oneDNN's kernels ran
- * 5-30 % faster than OpenBLAS's sgemm here, and the epilogue saves a pass
- * over the output (the bias before, GELU after).  Returns false, having
- * done nothing, where oneDNN has no JIT kernel for it (the caller then
- * uses OpenBLAS); M or N of 0 does nothing and returns true. */
+ * they are.  blas_gemm, linear_forward and linear_gelu_forward use it:
+ * at the model's shapes (K 192 to 768) oneDNN's kernels ran up to 30 %
+ * faster than OpenBLAS's sgemm here, and the epilogue saves a pass over
+ * the output (the bias before, GELU after).  Returns false, having done
+ * nothing, inside an OpenMP region (a thread's own GEMM), where oneDNN has
+ * no JIT kernel for it, and while turned off by gemm_set_f32_onednn(false)
+ * (gemm-peak's OpenBLAS rate): the caller then uses OpenBLAS.  M or N of 0
+ * does nothing and returns true. */
+void gemm_set_f32_onednn(bool on);
 bool gemm_f32_fused(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
 		    int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias,
 		    bool gelu);

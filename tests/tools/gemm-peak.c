@@ -1,12 +1,13 @@
 /* gemm-peak: the GEMM rates of this machine through sepnet's own GEMMs,
  * the roofline that make bench holds each stage against.
  *
- *   gemm-peak [-n N] [-r REPEATS]     sgemm=GFLOP/s bf16=GFLOP/s
+ *   gemm-peak [-n N] [-r REPEATS]     sgemm=GFLOP/s bf16=GFLOP/s openblas=.. onednn=..
  *   gemm-peak -m CONFIG [-r REPEATS]  model_sgemm=GFLOP/s model_bf16=GFLOP/s
  *   gemm-peak --has-bf16              yes or no
  *
- * sgemm: blas_gemm (OpenBLAS, split over OMP_NUM_THREADS threads as the
- * model's GEMMs are) on N×N×N, default 2048; bf16: gemm_bf16 (oneDNN, the
+ * sgemm: blas_gemm on N×N×N, default 2048, the faster of its two f32
+ * kernels: OpenBLAS's (split over OMP_NUM_THREADS threads; openblas=)
+ * and oneDNN's (onednn=, what the model's GEMMs run now); bf16: gemm_bf16 (oneDNN, the
  * rounding of both operands included, as the model pays it), 0 on a
  * processor without bf16.  Best of REPEATS (default 5), after a warm-up.
  *
@@ -235,9 +236,12 @@ int main(int argc, char **argv)
 	float *out = xmalloc_big(nn * sizeof(float));
 	for (size_t i = 0; i < nn; i++)
 		a[i] = rng_uniform(1, 0, i) - 0.5f, b[i] = rng_uniform(2, 0, i) - 0.5f;
-	double s = rate(false, n, repeats, a, b, out);
+	gemm_set_f32_onednn(false);
+	double ob = rate(false, n, repeats, a, b, out);
+	gemm_set_f32_onednn(true);
+	double dn = rate(false, n, repeats, a, b, out);
 	double h = gemm_bf16_available() ? rate(true, n, repeats, a, b, out) : 0;
-	printf("sgemm=%.1f bf16=%.1f\n", s, h);
+	printf("sgemm=%.1f bf16=%.1f openblas=%.1f onednn=%.1f\n", ob > dn ? ob : dn, h, ob, dn);
 	free(a), free(b), free(out);
 	return 0;
 }
