@@ -97,9 +97,33 @@ struct track_inv {
 	int64_t written;	/* samples written at orig */
 	float *block;		/* a block of a chunk's rows, on their way into the stream */
 	size_t block_cap;
+	float *y;		/* a chunk's samples (R, m), for the converter or the files */
+	size_t y_cap;
 	int64_t index;		/* output chunks */
 	struct stem_stream *st;	/* -o: the track's files */
 };
+
+/* o: the waveform record of m samples a spectrogram chunk h makes, chunk
+ * index of the track's output at sample offset of total (-1: open). */
+static void record_header(struct snt_header *o, const struct snt_header *h, int64_t m,
+			  int64_t index, int64_t offset, int64_t total, bool last)
+{
+	snt_header_free(o);
+	snt_header_init(o);
+	snt_header_copy(o, h);
+	int64_t shape[SNT_MAX_RANK];
+	memcpy(shape, h->shape, sizeof shape);
+	shape[h->rank - 2] = m;
+	snt_header_set_dtype(o, SNT_F32);
+	snt_header_set_shape(o, h->rank - 1, shape);
+	static const char *const keys[] = { "n_fft", "hop", "window", "center", "length" };
+	for (int k = 0; k < 5; k++)
+		snt_header_del(o, keys[k]);
+	if (total >= 0)
+		snt_header_setf(o, "length", "%lld", (long long)total);
+	chunk_pos_set(o, &(struct chunk_pos){ .chunked = true, .index = index, .offset = offset,
+					      .total = total, .last = last });
+}
 
 static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader *r,
 			struct snt_header *h, const struct chunk_pos *pos, struct snt_writer *w,
@@ -122,6 +146,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 		istft_stream_free(tr->is);
 		restore_stream_free(tr->rs);
 		free(tr->block);
+		free(tr->y);
 		*tr = (struct track_inv){ .is = istft_stream_create(p->be, n_fft, hop, R),
 					  .n_fft = n_fft, .hop = hop, .M = -1 };
 		istft_stream_begin(tr->is, N);
@@ -140,79 +165,86 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	} else if (n_fft != tr->n_fft || hop != tr->hop)
 		die("%s: n_fft=%d hop=%d, the track's first chunk had n_fft=%d hop=%d", where, n_fft,
 		    hop, tr->n_fft, tr->hop);
-	// the payload straight into the stream's frames, through a block of
-	// rows of about 1 MiB (checked there, in cache): no record-sized
-	// buffer, whose fresh pages cost more than the copy
-	int64_t stride, rows = R * F;
-	int64_t per = n > 0 ? (1 << 20) / (2 * n * (int64_t)sizeof(float)) : rows;
-	per = per < 1 ? 1 : per > rows ? rows : per;
-	float *at = istft_stream_place(tr->is, n, &stride);
+	// the payload straight into the stream's frames, one signal (a stem's
+	// channel: F rows) at a time, through a block of rows of about 1 MiB
+	// (checked there, in cache): no record-sized buffer, whose fresh pages
+	// cost more than the copy, and each signal inverted as it comes
+	int64_t stride, per = n > 0 ? (1 << 20) / (2 * n * (int64_t)sizeof(float)) : F;
+	per = per < 1 ? 1 : per > F ? F : per;
 	tr->block = xreserve_big(tr->block, &tr->block_cap, (size_t)(per * 2 * n), sizeof(float));
-	for (int64_t q0 = 0; n > 0 && q0 < rows; q0 += per) {
-		int64_t k = rows - q0 < per ? rows - q0 : per;
-		snt_read_payload_part_or_die(r, tr->block, sizeof(float) * (uint64_t)(k * 2 * n));
-		int64_t bad = find_nonfinite(tr->block, (size_t)(k * 2 * n));
-		if (bad >= 0)
-			die("%s: NaN or infinity at value %lld (the input must be finite)", where,
-			    (long long)(q0 * 2 * n + bad));
-		for (int64_t q = 0; q < k; q++)
-			memcpy(at + (q0 + q) * 2 * stride, tr->block + q * 2 * n,
-			       sizeof(float) * 2 * (size_t)n);
-	}
 	if (N >= 0)	// a stream of open length says it on its last chunk
 		istft_stream_length(tr->is, N);
-	int64_t done = istft_stream_samples(tr->is);
-	const float *y;
-	int64_t m = istft_stream_push_placed(tr->is, pos->last, &y);
-	if (m < 0)
-		die("%s: inverse STFT failed", where);
-	int64_t offset = done, total = N;	// of the samples written
-	if (tr->rs) {	// at orig: the converter's samples, M of them in all
-		offset = tr->written, total = tr->M;
-		m = restore_stream_push(tr->rs, y, m, pos->last, &y);
-		tr->written += m;
-		if (pos->last)
-			total = tr->written;	// the converter's count when no length was given
+	int64_t done = istft_stream_samples(tr->is), m = -1;
+	// straight out as each signal's samples are made, or gathered (R, m)
+	// for the rate converter or the files
+	bool direct = w && !tr->rs;
+	struct snt_header o;
+	snt_header_init(&o);
+	for (int64_t sig = 0; sig < R; sig++) {
+		float *at = istft_stream_place_rows(tr->is, n, sig, 1, &stride);
+		for (int64_t q0 = 0; n > 0 && q0 < F; q0 += per) {
+			int64_t k = F - q0 < per ? F - q0 : per;
+			snt_read_payload_part_or_die(r, tr->block, sizeof(float) * (uint64_t)(k * 2 * n));
+			int64_t bad = find_nonfinite(tr->block, (size_t)(k * 2 * n));
+			if (bad >= 0)
+				die("%s: NaN or infinity at value %lld (the input must be finite)", where,
+				    (long long)((sig * F + q0) * 2 * n + bad));
+			for (int64_t q = 0; q < k; q++)
+				memcpy(at + (q0 + q) * 2 * stride, tr->block + q * 2 * n,
+				       sizeof(float) * 2 * (size_t)n);
+		}
+		const float *ys;
+		int64_t ms = istft_stream_push_rows(tr->is, pos->last, &ys);
+		if (ms < 0 || (m >= 0 && ms != m))
+			die("%s: inverse STFT failed", where);
+		m = ms;
+		if (!direct) {
+			if (sig == 0)
+				tr->y = xreserve_big(tr->y, &tr->y_cap, (size_t)(R * m > 0 ? R * m : 1),
+						     sizeof(float));
+			memcpy(tr->y + sig * m, ys, sizeof(float) * (size_t)m);
+			continue;
+		}
+		if (sig == 0 && (m > 0 || pos->last)) {	// the record's header, its length known now
+			record_header(&o, h, m, tr->index++, done, N, pos->last);
+			snt_write_header(w, &o);
+		}
+		if (m > 0)
+			snt_write_payload(w, ys, sizeof(float) * m);
 	}
-	if (m > 0 || pos->last) {
-		struct snt_header o;
-		snt_header_init(&o);
-		snt_header_copy(&o, h);
-		int64_t shape[SNT_MAX_RANK];
-		memcpy(shape, h->shape, sizeof shape);
-		shape[h->rank - 2] = m;
-		snt_header_set_dtype(&o, SNT_F32);
-		snt_header_set_shape(&o, h->rank - 1, shape);
-		static const char *const keys[] = { "n_fft", "hop", "window", "center", "length" };
-		for (int k = 0; k < 5; k++)
-			snt_header_del(&o, keys[k]);
-		if (tr->rs) {
+	if (!direct) {
+		const float *y = tr->y;
+		int64_t offset = done, total = N;	// of the samples written
+		if (tr->rs) {	// at orig: the converter's samples, M of them in all
+			offset = tr->written, total = tr->M;
+			m = restore_stream_push(tr->rs, y, m, pos->last, &y);
+			tr->written += m;
+			if (pos->last)
+				total = tr->written;	// the converter's count when no length was given
+		}
+		if (w && (m > 0 || pos->last)) {
+			record_header(&o, h, m, tr->index++, offset, total, pos->last);
 			snt_header_setf(&o, "sr", "%d", tr->orig);
 			snt_header_del(&o, "orig_sr");
 			snt_header_del(&o, "orig_length");
-		}
-		if (total >= 0)
-			snt_header_setf(&o, "length", "%lld", (long long)total);
-		if (w) {
-			chunk_pos_set(&o, &(struct chunk_pos){ .chunked = true, .index = tr->index++,
-							       .offset = offset, .total = total,
-							       .last = pos->last });
 			snt_write_header(w, &o);
 			snt_write_payload(w, y, sizeof(float) * R * m);
-		} else {
+		} else if (!w && (m > 0 || pos->last)) {
+			record_header(&o, h, m, 0, 0, total, false);
 			chunk_pos_set(&o, &(struct chunk_pos){ 0 });
 			if (!tr->st)
 				tr->st = stem_writer_open_track(sw, &o, index, where);
 			stem_stream_write(tr->st, y, m);
 		}
-		snt_header_free(&o);
 	}
+	snt_header_free(&o);
 	if (pos->last) {
 		if (tr->st)
 			stem_stream_commit(tr->st);
 		istft_stream_free(tr->is);
 		restore_stream_free(tr->rs);
 		free(tr->block);
+		free(tr->y);
 		*tr = (struct track_inv){ 0 };
 	}
 }

@@ -164,14 +164,17 @@ struct istft_stream {
 	int64_t rows, F;
 	int64_t N;		/* the track's samples, -1 until its end */
 	float *keep;		/* (rows, F, nkeep) the frames u0 .. kept */
+	float *keep_next;	/* (rows, F, nk): the push's, as its groups make them */
+	size_t keep_cap, keep_next_cap;
 	int64_t u0, nkeep;
 	int64_t t1;		/* frames pushed */
 	int64_t done;		/* samples handed out */
-	float *sub, *y;		/* a push's frames (rows, F, Ts) and samples (rows, len) */
+	float *sub, *y;		/* a group's frames (nr, F, Ts) and samples (nr, len) */
 	size_t sub_cap, y_cap;
 	struct backend_buffer dspec, dy;
 	int64_t Ts, len;	/* the inverse being made */
 	int64_t placed;		/* frames placed for the next push, -1: none */
+	int64_t r0, nr;		/* the rows placed: a group of a push (all of them in one) */
 };
 
 struct istft_stream *istft_stream_create(const struct backend *be, int n_fft, int hop,
@@ -193,6 +196,7 @@ void istft_stream_free(struct istft_stream *s)
 	backend_buffer_free(s->be, &s->dspec);
 	backend_buffer_free(s->be, &s->dy);
 	free(s->keep);
+	free(s->keep_next);
 	free(s->sub);
 	free(s->y);
 	free(s);
@@ -203,6 +207,7 @@ void istft_stream_begin(struct istft_stream *s, int64_t N)
 	s->N = N;
 	s->u0 = s->nkeep = s->t1 = s->done = 0;
 	s->placed = -1;
+	s->r0 = s->nr = 0;
 }
 
 void istft_stream_length(struct istft_stream *s, int64_t N)
@@ -213,19 +218,34 @@ void istft_stream_length(struct istft_stream *s, int64_t N)
 static int inverse_rows(void *ctx, float *out, const float *in)
 {
 	struct istft_stream *s = ctx;
-	return s->be->stft_inverse(s->plan, out, in, s->rows, s->Ts, s->len);
+	return s->be->stft_inverse(s->plan, out, in, s->nr, s->Ts, s->len);
+}
+
+float *istft_stream_place_rows(struct istft_stream *s, int64_t n, int64_t r0, int64_t nr,
+			       int64_t *stride)
+{
+	if (r0 != (s->r0 + s->nr) % s->rows || nr < 1 || r0 + nr > s->rows)
+		die("istft_stream_place_rows: rows %lld .. %lld after %lld .. %lld of %lld",
+		    (long long)r0, (long long)(r0 + nr), (long long)s->r0,
+		    (long long)(s->r0 + s->nr), (long long)s->rows);
+	if (r0 > 0 && n != s->Ts - s->nkeep)
+		die("istft_stream_place_rows: %lld frames in a push of %lld", (long long)n,
+		    (long long)(s->Ts - s->nkeep));
+	// the kept frames and the new ones, row by row: (nr, F, Ts)
+	int64_t Ts = s->nkeep + n, F = s->F, q0 = r0 * F, Q = nr * F;
+	s->sub = xreserve_big(s->sub, &s->sub_cap, (size_t)(2 * Q * Ts), sizeof(float));
+	for (int64_t q = 0; s->nkeep && q < Q; q++)
+		memcpy(s->sub + q * 2 * Ts, s->keep + (q0 + q) * 2 * s->nkeep,
+		       sizeof(float) * 2 * s->nkeep);
+	s->placed = n;
+	s->r0 = r0, s->nr = nr, s->Ts = Ts;
+	*stride = Ts;
+	return s->sub + 2 * s->nkeep;
 }
 
 float *istft_stream_place(struct istft_stream *s, int64_t n, int64_t *stride)
 {
-	// the kept frames and the new ones, row by row: (R, F, Ts)
-	int64_t Ts = s->nkeep + n, RF = s->rows * s->F;
-	s->sub = xreserve_big(s->sub, &s->sub_cap, (size_t)(2 * RF * Ts), sizeof(float));
-	for (int64_t q = 0; s->nkeep && q < RF; q++)
-		memcpy(s->sub + q * 2 * Ts, s->keep + q * 2 * s->nkeep, sizeof(float) * 2 * s->nkeep);
-	s->placed = n;
-	*stride = Ts;
-	return s->sub + 2 * s->nkeep;
+	return istft_stream_place_rows(s, n, 0, s->rows, stride);
 }
 
 int64_t istft_stream_push(struct istft_stream *s, const float *spec, int64_t n, bool last,
@@ -238,18 +258,18 @@ int64_t istft_stream_push(struct istft_stream *s, const float *spec, int64_t n, 
 	return istft_stream_push_placed(s, last, y);
 }
 
-int64_t istft_stream_push_placed(struct istft_stream *s, bool last, const float **y)
+int64_t istft_stream_push_rows(struct istft_stream *s, bool last, const float **y)
 {
 	int n_fft = s->n_fft, hop = s->hop;
-	int64_t n = s->placed, R = s->rows, F = s->F, t1 = s->t1 + n, N = s->N;
+	int64_t n = s->placed, R = s->nr, F = s->F, t1 = s->t1 + n, N = s->N;
 	if (n < 0)
-		die("istft_stream_push_placed: no frames placed");
+		die("istft_stream_push_rows: no frames placed");
 	s->placed = -1;
 	if (last && N < 0)
 		N = (t1 - 1) * hop;
 	if (last && (1 + N / hop != t1 || N <= n_fft / 2))
 		return -1;
-	int64_t Ts = s->nkeep + n;
+	int64_t Ts = s->Ts;
 	size_t sub_floats = (size_t)(2 * R * F * Ts);
 	// samples before E have every frame that covers them
 	int64_t E = last ? N : t1 * hop - n_fft / 2, u = s->u0 * hop, m = 0;
@@ -260,32 +280,45 @@ int64_t istft_stream_push_placed(struct istft_stream *s, bool last, const float 
 		m = E - s->done;
 		size_t y_floats = (size_t)(R * len);
 		s->y = xreserve_big(s->y, &s->y_cap, y_floats, sizeof(float));
-		s->Ts = Ts, s->len = len;
+		s->len = len;
 		if (on_rows(s->be, &s->dspec, &s->dy, s->sub, sub_floats, s->y, y_floats,
 			    inverse_rows, s))
 			return -1;
 		for (int64_t q = 0; q < R; q++)	// samples done .. E of each row
 			memmove(s->y + q * m, s->y + q * len + (s->done - u), sizeof(float) * m);
-		s->done = E;
 	}
 	*y = s->y;
-	s->t1 = t1;
-	if (last) {
-		s->nkeep = 0;
-		return m;
-	}
+	bool end = s->r0 + R == s->rows;	// the push's last group
 	// keep the frames that cover the samples still to make, and enough of
-	// them for the inverse's reflect length
-	int64_t u0 = s->done - n_fft / 2 >= 0 ? (s->done - n_fft / 2) / hop + 1 : 0;
+	// them for the inverse's reflect length: this group's into keep_next
+	int64_t done = m ? E : s->done;
+	int64_t u0 = done - n_fft / 2 >= 0 ? (done - n_fft / 2) / hop + 1 : 0;
 	u0 -= n_fft / (2 * hop) + 1;
 	if (u0 < s->u0)
 		u0 = s->u0;
-	int64_t k0 = u0 - s->u0, nk = Ts - k0;
-	s->keep = xrealloc(s->keep, sizeof(float) * (size_t)(2 * R * F * (nk ? nk : 1)));
-	for (int64_t q = 0; q < R * F; q++)
-		memcpy(s->keep + q * 2 * nk, s->sub + (q * Ts + k0) * 2, sizeof(float) * 2 * nk);
-	s->u0 = u0, s->nkeep = nk;
+	int64_t k0 = u0 - s->u0, nk = last ? 0 : Ts - k0, RF = s->rows * F;
+	if (nk) {
+		s->keep_next = xreserve_big(s->keep_next, &s->keep_next_cap, (size_t)(2 * RF * nk),
+					    sizeof(float));
+		for (int64_t q = 0; q < R * F; q++)
+			memcpy(s->keep_next + (s->r0 * F + q) * 2 * nk, s->sub + (q * Ts + k0) * 2,
+			       sizeof(float) * 2 * nk);
+	}
+	if (end) {	// the push made: every row's kept frames from keep_next
+		float *k = s->keep;
+		size_t c = s->keep_cap;
+		s->keep = s->keep_next, s->keep_cap = s->keep_next_cap;
+		s->keep_next = k, s->keep_next_cap = c;
+		s->t1 = t1, s->done = done, s->u0 = u0, s->nkeep = nk;
+	}
 	return m;
+}
+
+int64_t istft_stream_push_placed(struct istft_stream *s, bool last, const float **y)
+{
+	if (s->placed >= 0 && (s->r0 != 0 || s->nr != s->rows))
+		die("istft_stream_push_placed: a group of rows placed (istft_stream_push_rows)");
+	return istft_stream_push_rows(s, last, y);
 }
 
 int64_t istft_stream_samples(const struct istft_stream *s)

@@ -15,7 +15,8 @@
  * frames has arrived (before t1·hop − n_fft/2 for frames up to t1) are
  * inverted with the frames kept from before (those covering samples not
  * made yet, and enough for the inverse's reflect length) and handed out.
- * Memory: the kept frames plus a push's. */
+ * Memory: the kept frames plus a push's (a group's of rows, pushed by
+ * groups). */
 #ifndef SEPNET_STFTSTREAM_H
 #define SEPNET_STFTSTREAM_H
 
@@ -67,6 +68,16 @@ int64_t istft_stream_push(struct istft_stream *s, const float *spec, int64_t n, 
  * at + 2·q·stride, n complex values each; push_placed then pushes them. */
 float *istft_stream_place(struct istft_stream *s, int64_t n, int64_t *stride);
 int64_t istft_stream_push_placed(struct istft_stream *s, bool last, const float **y);
+/* The same by groups of rows, for a caller that reads a push's frames
+ * signal by signal (istft: a stem's channel at a time, so no more than a
+ * group's frames are in memory at once): place_rows takes rows r0 .. r0 + nr
+ * (of rows, each of F rows of bins), in order, every group of a push
+ * with the same n; push_rows inverts them and returns their samples made
+ * final, (nr, m) at *y (m the same for every group of a push), or -1 as
+ * push_placed.  The push is made when its last row has been pushed. */
+float *istft_stream_place_rows(struct istft_stream *s, int64_t n, int64_t r0, int64_t nr,
+			       int64_t *stride);
+int64_t istft_stream_push_rows(struct istft_stream *s, bool last, const float **y);
 /* Samples handed out so far. */
 int64_t istft_stream_samples(const struct istft_stream *s);
 
