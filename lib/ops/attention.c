@@ -70,6 +70,12 @@ void attention_forward(real *out, real *lse, const real *qkv, int B, int T, int 
 	int hs = A / n_heads, ld = 3 * A;
 	int n_qb = (T + ATT_QB - 1) / ATT_QB;
 	real scale = 1 / sqrt((real)hs);
+#ifndef SEPNET_DOUBLE
+	if (gemm_bf16_active() && attention_bf16_available(hs)) {	// as the GPU's bf16 forward
+		attention_forward_bf16(out, lse, qkv, B, T, A, n_heads);
+		return;
+	}
+#endif
 	#pragma omp parallel
 	{
 		real *S = xmalloc((size_t)ATT_QB * ATT_KB * sizeof(real));

@@ -153,16 +153,6 @@ bool gemm_bf16_active(void)
 	return atomic_load_explicit(&bf16_on, memory_order_relaxed);
 }
 
-/* f32 to bf16, to nearest with ties to even; a NaN stays a (quiet) NaN */
-static inline uint16_t to_bf16(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	uint32_t r = u + 0x7fffu + ((u >> 16) & 1u);
-	r = (u & 0x7fffffffu) > 0x7f800000u ? u | 0x400000u : r;
-	return (uint16_t)(r >> 16);
-}
-
 /* dst (rows, cols) compact = src (rows, cols) at stride ld, rounded */
 static void round_rows(uint16_t *dst, const float *src, int rows, int cols, int ld)
 {
@@ -172,7 +162,7 @@ static void round_rows(uint16_t *dst, const float *src, int rows, int cols, int 
 		uint16_t *d = dst + (size_t)r * cols;
 		#pragma omp simd
 		for (int c = 0; c < cols; c++)
-			d[c] = to_bf16(s[c]);
+			d[c] = f32_to_bf16(s[c]);
 	}
 }
 

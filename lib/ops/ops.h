@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "real.h"
 
@@ -91,6 +92,16 @@ void blas_init_threads(void);
  * accumulate in f32, as cuBLAS's FAST_16BF does; GEMMs inside an OpenMP
  * region (attention's tiles) stay f32.  Off, or without bf16: f32.
  * gemm_bf16_active: on, and not called inside an OpenMP region. */
+/* f32 to bf16 bits, to nearest with ties to even; a NaN stays a (quiet) NaN */
+static inline uint16_t f32_to_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	uint32_t r = u + 0x7fffu + ((u >> 16) & 1u);
+	r = (u & 0x7fffffffu) > 0x7f800000u ? u | 0x400000u : r;
+	return (uint16_t)(r >> 16);
+}
+
 bool gemm_bf16_available(void);
 void gemm_set_bf16(bool on);
 bool gemm_bf16_active(void);
@@ -195,6 +206,15 @@ void residual_backward(real *dbranch, const real *dout, size_t n, float p, uint6
  * f32); tests/tools/gemm-peak -m times the same tiles */
 #define ATT_QB 64
 #define ATT_KB 256
+
+/* attention_forward in mixed precision (attention_bf16.c, the GPU's bf16
+ * forward's twin): Q, K, V and P rounded to bf16, products accumulated in
+ * f32, the softmax and lse in f32.  attention_forward runs it while
+ * gemm_bf16_active() where attention_bf16_available(head size) (AVX512-BF16,
+ * an even head of at most 64). */
+bool attention_bf16_available(int hs);
+void attention_forward_bf16(float *out, float *lse, const float *qkv, int B, int T, int A,
+			    int n_heads);
 
 /* Multi-head attention (attention.c), non-causal, on a fused qkv [B, T, 3A]
  * after RoPE: out [B, T, A], lse [B, n_heads, T] (log-sum-exp of each

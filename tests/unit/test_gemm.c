@@ -1,7 +1,8 @@
 /* test_gemm.c: the CPU's bf16 GEMM (lib/ops/gemm_bf16.c) against the
  * exact product of the bf16-rounded inputs, in every layout blas_gemm is
  * called with, and its f32 twin (gemm_f32_fused) against the exact
- * product of the inputs; its rounding (to nearest, ties to even, NaN kept); the
+ * product of the inputs; attention's bf16 forward against attention in
+ * double on the rounded inputs; its rounding (to nearest, ties to even, NaN kept); the
  * bias and GELU epilogue of linear_forward and linear_gelu_forward; and
  * that blas_gemm takes the bf16 path only when mixed precision is on.
  *
@@ -309,6 +310,79 @@ static void test_routing(void)
 	free(A), free(B), free(C), free(Z);
 }
 
+/* attention_forward_bf16 against attention in double on the rounded
+ * inputs, the probabilities rounded as the kernel rounds them (each
+ * exp(s − max) to bf16, the sum of the unrounded ones dividing): f32
+ * accumulation's error, and one probability's bf16 step where its f32
+ * exp may round the other way; lse to f32 rounding.  Odd lengths, two
+ * query blocks, heads of 16, 24 and 64; attention_forward takes this path
+ * only with bf16 on. */
+static void test_attention_bf16(void)
+{
+	static const int shapes[][3] = { { 75, 3, 24 }, { 33, 2, 64 }, { 130, 2, 16 } };	// T, heads, hs
+	if (!gemm_bf16_available() || !attention_bf16_available(24)) {
+		printf("# no AVX512-BF16 here: attention_forward_bf16 not run\n");
+		return;
+	}
+	for (int c = 0; c < 3; c++) {
+		int B = 2, T = shapes[c][0], H = shapes[c][1], hs = shapes[c][2], A = H * hs;
+		size_t nqkv = (size_t)B * T * 3 * A;
+		float *qkv = xmalloc(sizeof(float) * nqkv), *out = xmalloc(sizeof(float) * B * T * A);
+		float *lse = xmalloc(sizeof(float) * B * H * T), *o2 = xmalloc(sizeof(float) * B * T * A);
+		float *l2 = xmalloc(sizeof(float) * B * H * T);
+		double *sc = xmalloc(sizeof(double) * T), *e = xmalloc(sizeof(double) * T);
+		fill(qkv, nqkv, 10 + c);
+		for (size_t i = 0; i < nqkv; i++)
+			qkv[i] *= 3;	// scores of a few units: a peaked softmax
+		attention_forward_bf16(out, lse, qkv, B, T, A, H);
+		double worst = 0, worst_lse = 0, scale = 1 / sqrt((double)hs);
+		for (int b = 0; b < B; b++)
+			for (int h = 0; h < H; h++)
+				for (int i = 0; i < T; i++) {
+					const float *q = qkv + ((size_t)b * T + i) * 3 * A + h * hs;
+					double m = -INFINITY, sum = 0;
+					for (int j = 0; j < T; j++) {
+						const float *k = qkv + ((size_t)b * T + j) * 3 * A + A + h * hs;
+						double d = 0;
+						for (int x = 0; x < hs; x++)
+							d += (double)bf16(q[x]) * bf16(k[x]);
+						sc[j] = d * scale;
+						m = fmax(m, sc[j]);
+					}
+					for (int j = 0; j < T; j++)
+						sum += e[j] = exp(sc[j] - m);
+					double l = lse[((size_t)b * H + h) * T + i];
+					worst_lse = fmax(worst_lse, fabs(l - (m + log(sum))) / (1 + fabs(l)));
+					for (int x = 0; x < hs; x++) {
+						double o = 0, mag = 0, step = 0;
+						for (int j = 0; j < T; j++) {
+							double v = bf16(qkv[((size_t)b * T + j) * 3 * A + 2 * A + h * hs + x]);
+							double pv = bf16((float)e[j]) * v;
+							o += pv;
+							mag += fabs(pv);
+							step = fmax(step, fabs(e[j] * v) * 0x1p-8);
+						}
+						double got = out[((size_t)b * T + i) * A + h * hs + x];
+						double err = fabs(got - o / sum) / ((1e-5 * mag + step) / sum + 1e-30);
+						worst = fmax(worst, err);
+					}
+				}
+		CHECK(worst <= 1, "T %d, %d heads of %d: output off by %.3g of its bound", T, H, hs,
+		      worst);
+		CHECK(worst_lse < 1e-5, "T %d, %d heads of %d: lse error %.3g", T, H, hs, worst_lse);
+		// attention_forward: this with bf16 on, the f32 forward off
+		gemm_set_bf16(true);
+		attention_forward(o2, l2, qkv, B, T, A, H);
+		CHECK(!memcmp(o2, out, sizeof(float) * B * T * A) &&
+			      !memcmp(l2, lse, sizeof(float) * B * H * T),
+		      "attention_forward with bf16 on is not attention_forward_bf16");
+		gemm_set_bf16(false);
+		attention_forward(o2, l2, qkv, B, T, A, H);
+		CHECK(memcmp(o2, out, sizeof(float) * B * T * A), "attention_forward with bf16 off is bf16's");
+		free(qkv), free(out), free(lse), free(o2), free(l2), free(sc), free(e);
+	}
+}
+
 int main(void)
 {
 	printf("# bf16 on this processor: %s\n", gemm_bf16_available() ? "yes" : "no");
@@ -318,5 +392,6 @@ int main(void)
 	RUN(test_rounding);
 	RUN(test_linear);
 	RUN(test_routing);
+	RUN(test_attention_bf16);
 	return test_summary();
 }
