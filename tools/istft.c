@@ -165,10 +165,12 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	} else if (n_fft != tr->n_fft || hop != tr->hop)
 		die("%s: n_fft=%d hop=%d, the track's first chunk had n_fft=%d hop=%d", where, n_fft,
 		    hop, tr->n_fft, tr->hop);
-	// the payload straight into the stream's frames, one signal (a stem's
-	// channel: F rows) at a time, through a block of rows of about 1 MiB
-	// (checked there, in cache): no record-sized buffer, whose fresh pages
-	// cost more than the copy, and each signal inverted as it comes
+	// the payload straight into the stream's frames, a group of signals (a
+	// stem's channel: F rows each) at a time, one per thread on the CPU (the
+	// backend inverts a row per thread) and all on a GPU (one upload),
+	// through a block of rows of about 1 MiB (checked there, in cache): no
+	// record-sized buffer, whose fresh pages cost more than the copy, and
+	// each group inverted as it comes
 	int64_t stride, per = n > 0 ? (1 << 20) / (2 * n * (int64_t)sizeof(float)) : F;
 	per = per < 1 ? 1 : per > F ? F : per;
 	tr->block = xreserve_big(tr->block, &tr->block_cap, (size_t)(per * 2 * n), sizeof(float));
@@ -180,10 +182,12 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	bool direct = w && !tr->rs;
 	struct snt_header o;
 	snt_header_init(&o);
-	for (int64_t sig = 0; sig < R; sig++) {
-		float *at = istft_stream_place_rows(tr->is, n, sig, 1, &stride);
-		for (int64_t q0 = 0; n > 0 && q0 < F; q0 += per) {
-			int64_t k = F - q0 < per ? F - q0 : per;
+	int64_t group = p->be->host ? max_threads() : R;
+	for (int64_t sig = 0; sig < R; sig += group) {
+		int64_t nr = R - sig < group ? R - sig : group;
+		float *at = istft_stream_place_rows(tr->is, n, sig, nr, &stride);
+		for (int64_t q0 = 0; n > 0 && q0 < nr * F; q0 += per) {
+			int64_t k = nr * F - q0 < per ? nr * F - q0 : per;
 			snt_read_payload_part_or_die(r, tr->block, sizeof(float) * (uint64_t)(k * 2 * n));
 			int64_t bad = find_nonfinite(tr->block, (size_t)(k * 2 * n));
 			if (bad >= 0)
@@ -202,7 +206,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 			if (sig == 0)
 				tr->y = xreserve_big(tr->y, &tr->y_cap, (size_t)(R * m > 0 ? R * m : 1),
 						     sizeof(float));
-			memcpy(tr->y + sig * m, ys, sizeof(float) * (size_t)m);
+			memcpy(tr->y + sig * m, ys, sizeof(float) * (size_t)(nr * m));
 			continue;
 		}
 		if (sig == 0 && (m > 0 || pos->last)) {	// the record's header, its length known now
@@ -210,7 +214,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 			snt_write_header(w, &o);
 		}
 		if (m > 0)
-			snt_write_payload(w, ys, sizeof(float) * m);
+			snt_write_payload(w, ys, sizeof(float) * nr * m);
 	}
 	if (!direct) {
 		const float *y = tr->y;
