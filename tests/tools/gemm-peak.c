@@ -18,7 +18,8 @@
  * the linears through linear_forward (bias included), the weights frozen
  * (gemm_bf16_freeze: bf16 reads them rounded once, as model_freeze has it),
  * attention's tiles serially inside a parallel region over (head, query
- * block).  Their rate is the attainable roofline: the 2048³ one no GEMM
+ * block), or in bf16 where attention_forward runs it the fused bf16
+ * forward (attention_bf16.c, its softmax included).  Their rate is the attainable roofline: the 2048³ one no GEMM
  * of K = 192 reaches. */
 #include <getopt.h>
 #include <stdio.h>
@@ -64,7 +65,7 @@ static double rate(bool bf16, int n, int repeats, const float *a, const float *b
 struct seg {
 	int T, d, A, h, Din, Dout, layers, n_ffn, hidden[CONFIG_MAX_FFN];
 	size_t widest;		/* wbig is widest × widest */
-	float *feat, *in_w, *z, *wbig, *bias, *act, *act2, *qkv, *S, *mask, *out_w;
+	float *feat, *in_w, *z, *wbig, *bias, *act, *act2, *qkv, *S, *mask, *out_w, *lse;
 	size_t S_per;
 	double flops;
 };
@@ -94,7 +95,7 @@ static void seg_create(struct seg *g, const struct config *c)
 	g->out_w = filled((size_t)g->Dout * g->d, 3);
 	g->wbig = filled((size_t)widest * widest, 4), g->bias = filled(widest, 5);
 	g->z = filled(T * g->d, 6), g->act = filled(T * widest, 7), g->act2 = filled(T * widest, 8);
-	g->qkv = filled(T * 3 * g->A, 9);
+	g->qkv = filled(T * 3 * g->A, 9), g->lse = filled(T * g->h, 10);
 	g->mask = xmalloc_big((size_t)g->Din * T * sizeof(float));	// one stem's
 	g->S_per = (size_t)ATT_QB * ATT_KB;
 	g->S = xmalloc_big((size_t)max_threads() * g->S_per * sizeof(float));
@@ -111,11 +112,16 @@ static void seg_free(struct seg *g)
 {
 	free(g->feat), free(g->in_w), free(g->out_w), free(g->wbig), free(g->bias);
 	free(g->z), free(g->act), free(g->act2), free(g->qkv), free(g->mask), free(g->S);
+	free(g->lse);
 }
 
 static void seg_attention(struct seg *g)
 {
 	int T = g->T, A = g->A, hs = A / g->h, ld = 3 * A, n_qb = (T + ATT_QB - 1) / ATT_QB;
+	if (gemm_bf16_active() && attention_bf16_available(hs)) {	// as attention_forward
+		attention_forward_bf16(g->act, g->lse, g->qkv, 1, T, A, g->h);
+		return;
+	}
 	#pragma omp parallel
 	{
 #ifdef _OPENMP
