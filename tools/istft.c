@@ -177,7 +177,7 @@ static void istft_chunk(struct track_inv *tr, struct plans *p, struct snt_reader
 	if (N >= 0)	// a stream of open length says it on its last chunk
 		istft_stream_length(tr->is, N);
 	int64_t done = istft_stream_samples(tr->is), m = -1;
-	// straight out as each signal's samples are made, or gathered (R, m)
+	// straight out as each group's samples are made, or gathered (R, m)
 	// for the rate converter or the files
 	bool direct = w && !tr->rs;
 	struct snt_header o;

@@ -191,7 +191,8 @@ void attention_forward_bf16(float *out, float *lse, const float *qkv, int B, int
 		#pragma omp for schedule(static)
 		for (int unit = 0; unit < B * n_heads * n_qb; unit++) {
 			int b = unit / (n_heads * n_qb), h = unit / n_qb % n_heads, qb = unit % n_qb;
-			int q0 = qb * ATT_QB, nq = att_min_bf16(ATT_QB, T - q0), nqp = (nq + QG - 1) / QG * QG;
+			int q0 = qb * ATT_QB, nq = att_min_bf16(ATT_QB, T - q0);
+			int nqp = (nq + QG - 1) / QG * QG;	// whole tiles, the rows past nq zero
 			const float *base = qkv + (size_t)b * T * ld + h * hs;
 			if (b != have_b || h != have_h) {	// this head's keys and values, rounded
 				for (int p = 0; p < P; p++) {

@@ -239,10 +239,10 @@ static dnnl_primitive_t lookup(const struct key *k)
 		if (!memcmp(&g.cache[i].key, k, sizeof *k))
 			return g.cache[i].prim;
 	struct slot *s = &g.cache[g.next];
-	if (g.n_cached == CACHE_SLOTS && s->prim)
-		dnnl_primitive_destroy(s->prim);
-	else
+	if (g.n_cached < CACHE_SLOTS)
 		g.n_cached++;
+	else if (s->prim)	// NULL: a shape oneDNN had no kernel for
+		dnnl_primitive_destroy(s->prim);
 	g.next = (g.next + 1) % CACHE_SLOTS;
 	s->key = *k;
 	s->prim = make(k);
@@ -392,6 +392,8 @@ bool gemm_f32_fused(bool trans_a, bool trans_b, int M, int N, int K, float alpha
 #endif
 	if (M == 0 || N == 0)
 		return true;
+	if (K <= 0)	// C = beta · C: OpenBLAS's
+		return false;
 	mtx_lock(&g.lock);
 	struct key k = key_of(true, trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc, bias, gelu);
 	bool done = execute(lookup(&k), &k, A, B, C, bias);

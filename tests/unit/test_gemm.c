@@ -348,14 +348,16 @@ static void test_attention_bf16(void)
 					for (int x = 0; x < hs; x++) {
 						double o = 0, mag = 0, step = 0;
 						for (int j = 0; j < T; j++) {
-							double v = bf16(qkv[((size_t)b * T + j) * 3 * A + 2 * A + h * hs + x]);
+							size_t at = ((size_t)b * T + j) * 3 * A + 2 * A + h * hs;
+							double v = bf16(qkv[at + x]);
 							double pv = bf16((float)e[j]) * v;
 							o += pv;
 							mag += fabs(pv);
 							step = fmax(step, fabs(e[j] * v) * 0x1p-8);
 						}
 						double got = out[((size_t)b * T + i) * A + h * hs + x];
-						double err = fabs(got - o / sum) / ((1e-5 * mag + step) / sum + 1e-30);
+						double bound = (1e-5 * mag + step) / sum + 1e-30;
+						double err = fabs(got - o / sum) / bound;
 						worst = fmax(worst, err);
 					}
 				}
