@@ -206,10 +206,12 @@ void attention_forward_bf16(float *out, float *lse, const float *qkv, int B, int
 				for (int jp = 0; jp < Tp2; jp++) {
 					uint32_t *row = Vp + (size_t)jp * HB * KB;
 					int j = 2 * jp;
-					const float *v0 = base + (size_t)j * ld + 2 * A, *v1 = v0 + ld;
-					for (int c = 0; c < HB * KB; c++)
-						row[c] = c >= hs || j >= T ? 0
-							 : pair(v0[c], j + 1 < T ? v1[c] : 0);
+					memset(row, 0, sizeof(uint32_t) * HB * KB);
+					if (j >= T)
+						continue;
+					const float *v0 = base + (size_t)j * ld + 2 * A;
+					for (int c = 0; c < hs; c++)
+						row[c] = pair(v0[c], j + 1 < T ? v0[ld + c] : 0);
 				}
 				have_b = b, have_h = h;
 			}
