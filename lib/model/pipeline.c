@@ -459,6 +459,18 @@ static void stream_stems(struct fwd *f, struct audio_track *a, int64_t n, bool l
 		stem_stream_write(a->st, y, k);
 }
 
+/* The frames of a chunk (`left` of them still to push) to push next: on
+ * a host backend those the separator wants for its next batch of segments
+ * (separator_wants), its stems taken after each push, so that the stems'
+ * window holds a batch of segments, not the chunk's frames plus a segment
+ * (base.ini's four stems: 57 against 113 MB, every page of it touched
+ * fresh); on a device, whose copies are of whole records, the chunk. */
+static int64_t piece(const struct fwd *f, int64_t left)
+{
+	int64_t n = f->be->host ? separator_wants(f->sp) : left;
+	return n < left ? n : left;
+}
+
 /* One chunk of a chunked spectrogram with -o: separated as
  * separate_chunk does, and the stems' samples that became final written to
  * the track's files (stem_stream, back at orig_sr and orig_length), as
@@ -493,11 +505,17 @@ static void chunk_to_files(struct fwd *f, struct in_slot *in, struct out_slot *o
 		begin_track(f, pos->total);
 	}
 	const char *len = snt_header_get(&in->h, "length");	// on the last chunk, at least
-	int64_t N;
+	int64_t N, T = in->h.shape[2];
 	if (len && !parse_int64(len, &N))
 		istft_stream_length(a->is, N);
-	separator_push(f->sp, in->x, in->h.shape[2], pos->last);
-	stream_stems(f, a, separator_ready(f->sp), pos->last, in->where);
+	for (int64_t t = 0, n; t < T || T == 0; t += n) {	// a batch of segments at a time
+		n = piece(f, T - t);
+		bool end = t + n == T;
+		separator_push_part(f->sp, in->x, T, t, n, pos->last && end);
+		stream_stems(f, a, separator_ready(f->sp), pos->last && end, in->where);
+		if (end)
+			break;
+	}
 	if (pos->last) {
 		stem_stream_commit(a->st);
 		istft_stream_free(a->is);
@@ -506,24 +524,13 @@ static void chunk_to_files(struct fwd *f, struct in_slot *in, struct out_slot *o
 	}
 }
 
-/* One chunk of a chunked spectrogram: pushed into the track's stream,
- * and the frames that became final written as the output's next chunk
- * (none when no frame is final yet; every remaining one at the last). */
-static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *out,
-			   const struct chunk_pos *pos)
+/* out: the frames of the separator that became final, as the output's
+ * next chunk (none when no frame is final yet; every remaining one at the
+ * last). */
+static void chunk_record(struct fwd *f, struct in_slot *in, struct out_slot *out,
+			 const struct chunk_pos *pos, bool last)
 {
 	const struct model *m = f->m;
-	const struct snt_header *h = &in->h;
-	if (f->sw) {
-		chunk_to_files(f, in, out, pos);
-		return;
-	}
-	if (pos->index == 0) {
-		begin_track(f, pos->total);
-		f->out_index = f->out_offset = 0;
-	}
-	int64_t T = h->shape[2];
-	separator_push(f->sp, in->x, T, pos->last);
 	int64_t n = separator_ready(f->sp);
 	out->none = n == 0;
 	if (out->none)
@@ -539,13 +546,45 @@ static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *o
 		take_stems(f, out->y, n);
 	}
 	int64_t shape[4] = { f->n_out, m->C, m->F, n };
-	out_header(f, out, h, SNT_C64, 4, shape, -1);
+	out_header(f, out, &in->h, SNT_C64, 4, shape, -1);
 	struct chunk_pos o = { .chunked = true, .index = f->out_index++, .offset = f->out_offset,
-			       .total = pos->total, .last = pos->last };
+			       .total = pos->total, .last = last };
 	chunk_pos_set(&out->h, &o);
 	f->out_offset += n;
 	out->audio = false;
 	out->y_floats = stems;
+}
+
+/* One chunk of a chunked spectrogram: pushed into the track's stream,
+ * and the frames that became final written as the output's next chunk
+ * (none when no frame is final yet; every remaining one at the last). */
+static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *out,
+			   const struct chunk_pos *pos)
+{
+	const struct snt_header *h = &in->h;
+	if (f->sw) {
+		chunk_to_files(f, in, out, pos);
+		return;
+	}
+	if (pos->index == 0) {
+		begin_track(f, pos->total);
+		f->out_index = f->out_offset = 0;
+	}
+	int64_t T = h->shape[2];
+	// with no writer thread each record is written before the next push,
+	// so a chunk goes in pieces (piece()), each piece's final frames a
+	// record of their own; a writer thread holds one record a chunk
+	for (int64_t t = 0, n; t < T || T == 0; t += n) {
+		n = f->wr ? T - t : piece(f, T - t);
+		bool end = t + n == T;
+		separator_push_part(f->sp, in->x, T, t, n, pos->last && end);
+		if (end)
+			break;
+		chunk_record(f, in, out, pos, false);
+		if (!out->none)
+			write_job(out);
+	}
+	chunk_record(f, in, out, pos, pos->last);
 }
 
 static void separate_spectrogram(struct fwd *f, struct in_slot *in, struct out_slot *out)

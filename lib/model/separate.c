@@ -42,20 +42,26 @@ struct separator {
 	 * (chunk.h's plan weights) and a take copies.  Otherwise the ramps
 	 * are summed in den and a take divides. */
 	bool norm;
-	/* the window of frames [w0, w0 + wcap), zero from R on: wx the input
-	 * (C·F rows) and wy the kept stems' weighted sum (n_keep·C·F rows),
-	 * both interleaved complex on the backend; each is its own buffer
+	/* The windows, interleaved complex on the backend: wx the input (C·F
+	 * rows) over frames [w0, w0 + wcap), zero from R on, and wy the kept
+	 * stems' weighted sum (n_keep·C·F rows) over frames [y0, y0 + ycap),
+	 * zero from y_hi (the end of the segments run so far) on.  wy holds
+	 * only the frames not taken that a segment has reached or will reach
+	 * in this push: its frames beyond y_hi would be zero, so its size is
+	 * a segment's when the caller takes after each (separator_wants), where
+	 * wx holds L − 1 frames beyond.  With the Wiener filter, which reads
+	 * both at one stride, wy's frames are wx's.  Each is its own buffer
 	 * (win_x, win_y) or, for a track pushed in one piece, the caller's
-	 * memory (lent) */
-	int64_t w0, wcap;
+	 * memory (lent). */
+	int64_t w0, wcap, y0, ycap, y_hi;
 	real *wx, *wy;
 	bool wx_lent, wy_lent;
 	struct backend_buffer win_x, win_y, tmp;
-	double *den;		/* [wcap] per frame the ramps' sum (!norm) */
+	double *den;		/* [ycap] per frame of wy the ramps' sum (!norm) */
 	real *ones;		/* [ones_cap] 1s */
 	int64_t ones_cap;
 	real *weight;		/* [max_batch × L] a batch's weights */
-	int64_t *start;		/* [max_batch] a batch's starts in the window */
+	int64_t *start, *ystart;	/* [max_batch] a batch's starts in wx and wy */
 	/* With the total open, a segment runs once its frames are here; until
 	 * the next one's place is known its stems wait here (n_keep·C·F rows
 	 * of L frames), added to the window as far as their weight is known
@@ -98,6 +104,7 @@ void separator_free(struct separator *sp)
 	free(sp->minus_ones);
 	free(sp->weight);
 	free(sp->start);
+	free(sp->ystart);
 	free(sp);
 }
 
@@ -213,10 +220,11 @@ static void want_ones(struct separator *sp, int64_t n)
 	sp->ones_cap = n;
 }
 
-/* One side of the window (rows) to cap frames, zero but for the `keep`
- * frames from `shift` moved to its front: in place when none are kept. */
+/* One window (rows of `old` frames) to cap frames, zero but for the
+ * `keep` frames from `shift` moved to its front: in place when the size
+ * stays. */
 static void window_side(struct separator *sp, struct backend_buffer *own, real **w, bool lent,
-			int64_t rows, int64_t cap, int64_t keep, int64_t shift)
+			int64_t rows, int64_t old, int64_t cap, int64_t keep, int64_t shift)
 {
 	const struct backend *be = sp->be;
 	size_t floats = (size_t)rows * cap * 2;
@@ -226,7 +234,7 @@ static void window_side(struct separator *sp, struct backend_buffer *own, real *
 		*w = backend_buffer_want_zero(be, own, floats);
 		return;
 	}
-	if (be->host && cap == sp->wcap) {	// in place: each row's kept frames to its front
+	if (be->host && cap == old) {	// in place: each row's kept frames to its front
 		real *p = *w;
 		#pragma omp parallel for schedule(static) if (rows * cap > (1 << 19))
 		for (int64_t r = 0; r < rows; r++) {
@@ -238,45 +246,92 @@ static void window_side(struct separator *sp, struct backend_buffer *own, real *
 	}
 	struct backend_buffer b = { 0 };
 	real *p = backend_buffer_want(be, &b, floats);	// fresh: zero
-	move_frames(sp, p, cap, 0, *w, sp->wcap, shift, keep, rows);
+	move_frames(sp, p, cap, 0, *w, old, shift, keep, rows);
 	backend_buffer_free(be, own);
 	*own = b;
 	*w = p;
 }
 
-/* Room in the window for frames up to `until`: frames taken leave it, and
- * it grows when that is not enough. */
+/* The end of the frames wy holds once frames up to `until` are pushed:
+ * y_hi, or the end of the last segment that can then run (run_segments'
+ * conditions with R = until; the total is set before a last push). */
+static int64_t wy_until(struct separator *sp, int64_t until)
+{
+	int64_t R = sp->R, end = sp->y_hi, len = seg_frames(sp);
+	bool norm = sp->next == 0 ? sp->total >= 0 : sp->norm;
+	sp->R = until;
+	for (int64_t s = sp->next;; s++) {
+		int64_t st = seg_start(sp, s), nx = seg_start(sp, s + 1);
+		if (st < 0 || st + len > sp->R || (nx == NOT_YET && norm))
+			break;
+		if (st + len > end)
+			end = st + len;
+		if (nx == NOT_YET)
+			break;	// it waits: no segment after it can run yet
+	}
+	sp->R = R;
+	return end;
+}
+
+/* wy (and den) to hold frames from `taken` to y_end: the frames taken
+ * leave it, and it grows when that is not enough. */
+static void wy_room(struct separator *sp, int64_t y_end, int64_t cap)
+{
+	int64_t rows = (int64_t)sp->n_keep * sp->C * sp->F, shift = sp->taken - sp->y0;
+	int64_t keep = sp->y_hi > sp->taken ? sp->y_hi - sp->taken : 0;
+	if (y_end - sp->y0 <= sp->ycap && cap == sp->ycap)
+		return;
+	window_side(sp, &sp->win_y, &sp->wy, sp->wy_lent, rows, sp->ycap, cap, keep, shift);
+	double *den = cap == sp->ycap ? sp->den : xcalloc((size_t)cap, sizeof *den);
+	if (keep > 0)
+		memmove(den, sp->den + shift, (size_t)keep * sizeof *den);
+	memset(den + keep, 0, (size_t)(cap - keep) * sizeof *den);
+	if (den != sp->den)
+		free(sp->den);
+	sp->den = den;
+	sp->y0 = sp->taken, sp->ycap = cap;
+}
+
+/* Room in the windows for frames up to `until`: frames taken leave them,
+ * and they grow when that is not enough. */
 static void window_room(struct separator *sp, int64_t until)
 {
 	int64_t rows = (int64_t)sp->C * sp->F;
 	int64_t keep = sp->R - sp->taken, shift = sp->taken - sp->w0;
-	if (until - sp->w0 <= sp->wcap)
-		return;
-	int64_t cap = until - sp->taken;
-	if (cap < sp->wcap)
-		cap = sp->wcap;	// the frames taken make the room
-	else if (sp->total < 0)
-		cap += cap / 2 + sp->L + sp->hop;	// a live stream: grow in steps
-	else if (until < sp->total) {
-		// chunks: room for one more of this push's size after what a
-		// take of every ready frame leaves: with the total known the
-		// segment not run yet starts before R − L + 1, and frames
-		// final but not filtered are fewer than a Wiener block.  The
-		// window is touched fresh once (first touches cost ~15× a
-		// reuse on a VM), so it is no bigger than that.
-		int64_t left = sp->L - 1 + (sp->wiener ? sp->wiener_frames : 0);
-		if (cap < left + (until - sp->R))
-			cap = left + (until - sp->R);
+	if (until - sp->w0 > sp->wcap) {
+		int64_t cap = until - sp->taken;
+		if (cap < sp->wcap)
+			cap = sp->wcap;	// the frames taken make the room
+		else if (sp->total < 0)
+			cap += cap / 2 + sp->L + sp->hop;	// a live stream: grow in steps
+		else if (until < sp->total) {
+			// chunks: room for one more of this push's size after what a
+			// take of every ready frame leaves: with the total known the
+			// segment not run yet starts before R − L + 1, and frames
+			// final but not filtered are fewer than a Wiener block.  The
+			// window is touched fresh once (first touches cost ~15× a
+			// reuse on a VM), so it is no bigger than that.
+			int64_t left = sp->L - 1 + (sp->wiener ? sp->wiener_frames : 0);
+			if (cap < left + (until - sp->R))
+				cap = left + (until - sp->R);
+		}
+		want_ones(sp, cap);
+		window_side(sp, &sp->win_x, &sp->wx, sp->wx_lent, rows, sp->wcap, cap, keep, shift);
+		sp->w0 = sp->taken, sp->wcap = cap;
 	}
-	want_ones(sp, cap);
-	window_side(sp, &sp->win_x, &sp->wx, sp->wx_lent, rows, cap, keep, shift);
-	window_side(sp, &sp->win_y, &sp->wy, sp->wy_lent, sp->n_keep * rows, cap, keep, shift);
-	double *den = xcalloc((size_t)cap, sizeof *den);
-	if (keep > 0)
-		memcpy(den, sp->den + shift, (size_t)keep * sizeof *den);
-	free(sp->den);
-	sp->den = den;
-	sp->w0 = sp->taken, sp->wcap = cap;
+	if (sp->wiener) {	// wiener_em reads wx and wy at one stride: wy's frames are wx's
+		sp->y_hi = sp->R;	// its frames from R on are zero, as wx's
+		wy_room(sp, until, sp->wcap);
+		return;
+	}
+	int64_t y_end = wy_until(sp, until), cap = y_end - sp->taken;
+	if (y_end - sp->y0 <= sp->ycap)
+		return;
+	if (cap < sp->ycap)
+		cap = sp->ycap;	// the frames taken make the room
+	else if (sp->total < 0 && sp->ycap > 0)
+		cap += cap / 2;	// a live stream: grow in steps
+	wy_room(sp, y_end, cap);
 }
 
 /* Frames [a, b) of the waiting segment into the window, with its weights
@@ -287,15 +342,15 @@ static void pend_add(struct separator *sp, int64_t a, int64_t b)
 	int64_t rows = (int64_t)sp->C * sp->F, L = sp->L, st = seg_start(sp, sp->pend_s);
 	if (b <= a)
 		return;
-	int64_t n = b - a, at = st + a - sp->w0;
+	int64_t n = b - a, at = st + a - sp->y0;
 	for (int64_t i = a; i < b; i++)
-		sp->den[st - sp->w0 + i] += sp->pend_w[i];
+		sp->den[st - sp->y0 + i] += sp->pend_w[i];
 	real *t = backend_buffer_want(be, &sp->tmp, (size_t)rows * n * 2);
 	struct chunk_plan g = window_plan(L, n, 1, &a, NULL),
-			  p = window_plan(sp->wcap, n, 1, &at, sp->pend_w + a);
+			  p = window_plan(sp->ycap, n, 1, &at, sp->pend_w + a);
 	for (int k = 0; k < sp->n_keep; k++) {
 		be->chunk_gather(t, sp->pend.p + (size_t)k * rows * L * 2, &g, 0, rows, 2);
-		be->chunk_accumulate(sp->wy + (size_t)k * rows * sp->wcap * 2, t, &p, 0, rows, 2);
+		be->chunk_accumulate(sp->wy + (size_t)k * rows * sp->ycap * 2, t, &p, 0, rows, 2);
 	}
 	sp->pend_done = b;
 }
@@ -354,7 +409,7 @@ static void run_segments(struct separator *sp)
 	const struct backend *be = sp->be;
 	struct model *m = sp->m;
 	int64_t rows = (int64_t)sp->C * sp->F, len = seg_frames(sp);
-	size_t seg_in = rows * len * 2, seg_out = sp->S * seg_in, stem = rows * sp->wcap * 2;
+	size_t seg_in = rows * len * 2, seg_out = sp->S * seg_in, stem = rows * sp->ycap * 2;
 	bool dropout = m->dropout_active;
 	if (sp->next == 0)
 		sp->norm = sp->total >= 0;	// nothing is summed yet
@@ -376,16 +431,22 @@ static void run_segments(struct separator *sp)
 				if (sp->norm)
 					r /= ramp_sum(sp, st + i);
 				else if (!waits)
-					sp->den[st - sp->w0 + i] += r;
+					sp->den[st - sp->y0 + i] += r;
 				w[i] = (real)r;
 			}
-			sp->start[nb] = st - sp->w0;
+			sp->start[nb] = st - sp->w0, sp->ystart[nb] = st - sp->y0;
+			if (st + len - sp->y0 > sp->ycap)
+				die("separator: segment %lld past wy's %lld frames", (long long)s,
+				    (long long)sp->ycap);
+			if (st + len > sp->y_hi)
+				sp->y_hi = st + len;
 		}
 		if (nb == 0)
 			break;
-		struct chunk_plan p = window_plan(sp->wcap, len, nb, sp->start, sp->weight);
+		struct chunk_plan px = window_plan(sp->wcap, len, nb, sp->start, sp->weight),
+				  p = window_plan(sp->ycap, len, nb, sp->ystart, sp->weight);
 		for (int i = 0; i < nb; i++)
-			be->chunk_gather(m->x + i * seg_in, sp->wx, &p, i, rows, 2);
+			be->chunk_gather(m->x + i * seg_in, sp->wx, &px, i, rows, 2);
 		// masks the separator applies itself: each kept stem made and added
 		// to the window (or, waiting, to pend) in one pass (mask_sink: no
 		// yspec, no whole masks; stems not kept never computed)
@@ -462,7 +523,7 @@ void separator_begin(struct separator *sp, double overlap, int64_t total, const 
 	sp->L = sp->seg ? sp->seg : sp->m->max_frames;
 	sp->hop = chunk_hop(sp->L, overlap);
 	sp->total = total;
-	sp->R = sp->next = sp->taken = sp->w0 = sp->wcap = 0;
+	sp->R = sp->next = sp->taken = sp->w0 = sp->wcap = sp->y0 = sp->ycap = sp->y_hi = 0;
 	sp->norm = false;
 	sp->pend_s = -1;
 	sp->wx = sp->wy = NULL;	// the last track's buffers stay for window_room
@@ -470,6 +531,7 @@ void separator_begin(struct separator *sp, double overlap, int64_t total, const 
 	if (!sp->weight) {
 		sp->weight = xmalloc((size_t)sp->m->max_batch * sp->m->max_frames * sizeof(real));
 		sp->start = xmalloc((size_t)sp->m->max_batch * sizeof *sp->start);
+		sp->ystart = xmalloc((size_t)sp->m->max_batch * sizeof *sp->ystart);
 	}
 }
 
@@ -500,14 +562,14 @@ void separator_segment(struct separator *sp, int64_t frames)
 static void normalise_frames(struct separator *sp, int64_t a, int64_t n)
 {
 	const struct backend *be = sp->be;
-	int64_t rows = (int64_t)sp->n_keep * sp->C * sp->F, at = a - sp->w0;
+	int64_t rows = (int64_t)sp->n_keep * sp->C * sp->F, at = a - sp->y0;
 	real *t = backend_buffer_want(be, &sp->tmp, (size_t)rows * n * 2);
 	real *inv = xmalloc((size_t)n * sizeof *inv);
 	for (int64_t i = 0; i < n; i++) {
 		inv[i] = (real)(1 / sp->den[at + i]);
 		sp->den[at + i] = 1;
 	}
-	struct chunk_plan g = window_plan(sp->wcap, n, 1, &at, NULL);
+	struct chunk_plan g = window_plan(sp->ycap, n, 1, &at, NULL);
 	be->chunk_gather(t, sp->wy, &g, 0, rows, 2);
 	g.weight = sp->minus_ones;
 	be->chunk_accumulate(sp->wy, t, &g, 0, rows, 2);
@@ -524,6 +586,9 @@ static void wiener_blocks(struct separator *sp)
 		return;
 	int64_t fin = final_frames(sp), W = sp->wiener_frames;
 	bool end = sp->total >= 0 && fin == sp->total;
+	if (sp->y0 != sp->w0 || sp->ycap != sp->wcap)
+		die("separator: the Wiener filter's windows differ (wy %lld + %lld, wx %lld + %lld)",
+		    (long long)sp->y0, (long long)sp->ycap, (long long)sp->w0, (long long)sp->wcap);
 	while (sp->filtered < fin && (fin - sp->filtered >= W || end)) {
 		int64_t n = fin - sp->filtered < W ? fin - sp->filtered : W, at = sp->filtered - sp->w0;
 		if (!sp->norm)
@@ -534,7 +599,9 @@ static void wiener_blocks(struct separator *sp)
 	}
 }
 
-static void push_backend(struct separator *sp, const real *x, int64_t n, bool last)
+/* Frames x0 .. x0 + n of x (C, F, xT) complex, backend memory. */
+static void push_backend(struct separator *sp, const real *x, int64_t xT, int64_t x0, int64_t n,
+			 bool last)
 {
 	int64_t rows = (int64_t)sp->C * sp->F;
 	if (sp->total >= 0 && (sp->R + n > sp->total || (last && sp->R + n < sp->total)))
@@ -542,22 +609,27 @@ static void push_backend(struct separator *sp, const real *x, int64_t n, bool la
 		    (long long)(sp->R + n), (long long)sp->total);
 	if (last)
 		sp->total = sp->R + n;
-	if (sp->R == 0 && n > 0 && sp->total == n) {	// the whole track: it is the window
+	if (sp->R == 0 && n > 0 && sp->total == n && x0 == 0 && xT == n) {	// the whole track: it is the window
 		sp->wx = (real *)x, sp->wx_lent = true;
 		if (!sp->wy_lent) {
 			size_t floats = (size_t)sp->n_keep * rows * n * 2;
 			sp->wy = backend_buffer_want_zero(sp->be, &sp->win_y, floats);
 		}
-		sp->wcap = n;
+		sp->wcap = sp->ycap = n;
 	} else {
 		window_room(sp, sp->R + n);
-		move_frames(sp, sp->wx, sp->wcap, sp->R - sp->w0, x, n, 0, n, rows);
+		move_frames(sp, sp->wx, sp->wcap, sp->R - sp->w0, x, xT, x0, n, rows);
 	}
 	sp->R += n;
 	run_segments(sp);
 	wiener_blocks(sp);
 	if (sp->wx_lent)
 		sp->wx = NULL;	// the caller's memory is used up (no segment is left)
+}
+
+void separator_window(const struct separator *sp, int64_t *x, int64_t *y)
+{
+	*x = sp->wcap, *y = sp->ycap;
 }
 
 int64_t separator_ready(const struct separator *sp)
@@ -570,8 +642,8 @@ int64_t separator_ready(const struct separator *sp)
 static void take_backend(struct separator *sp, real *out, int64_t n)
 {
 	const struct backend *be = sp->be;
-	int64_t rows = (int64_t)sp->C * sp->F, f0 = sp->taken - sp->w0;
-	size_t stem = (size_t)rows * sp->wcap * 2, part = (size_t)rows * n * 2;
+	int64_t rows = (int64_t)sp->C * sp->F, f0 = sp->taken - sp->y0;
+	size_t stem = (size_t)rows * sp->ycap * 2, part = (size_t)rows * n * 2;
 	if (n > separator_ready(sp))
 		die("separator_take: %lld frames asked, %lld final", (long long)n,
 		    (long long)separator_ready(sp));
@@ -579,7 +651,7 @@ static void take_backend(struct separator *sp, real *out, int64_t n)
 		sp->taken += n;
 		return;
 	}
-	struct chunk_plan g = window_plan(sp->wcap, n, 1, &f0, NULL);
+	struct chunk_plan g = window_plan(sp->ycap, n, 1, &f0, NULL);
 	if (sp->norm) {
 		for (int k = 0; k < sp->n_take; k++)
 			be->chunk_gather(out + k * part, sp->wy + sp->take[k] * stem, &g, 0, rows, 2);
@@ -614,11 +686,11 @@ bool separator_take_rows(struct separator *sp, int64_t n,
 	if (n > separator_ready(sp))
 		die("separator_take_rows: %lld frames asked, %lld final", (long long)n,
 		    (long long)separator_ready(sp));
-	int64_t rows = (int64_t)sp->C * sp->F, f0 = sp->taken - sp->w0;
-	size_t stem = (size_t)rows * sp->wcap * 2;
+	int64_t rows = (int64_t)sp->C * sp->F, f0 = sp->taken - sp->y0;
+	size_t stem = (size_t)rows * sp->ycap * 2;
 	for (int k = 0; k < sp->n_take && n > 0; k++)
 		for (int64_t r = 0; r < rows; r++)
-			put(ctx, sp->wy + sp->take[k] * stem + (r * sp->wcap + f0) * 2, n);
+			put(ctx, sp->wy + sp->take[k] * stem + (r * sp->ycap + f0) * 2, n);
 	sp->taken += n;
 	return true;
 }
@@ -634,7 +706,7 @@ static void whole_track(struct separator *sp, real *out, const real *x, int64_t 
 		same &= sp->take[k] == k;
 	if (same)
 		sp->wy = out, sp->wy_lent = true;
-	push_backend(sp, x, T, true);
+	push_backend(sp, x, T, 0, T, true);
 	take_backend(sp, out, T);
 }
 
@@ -696,10 +768,37 @@ static const real *staged(struct separator *sp, const real *x)
 
 void separator_push(struct separator *sp, const real *x, int64_t n, bool last)
 {
+	separator_push_part(sp, x, n, 0, n, last);
+}
+
+void separator_push_part(struct separator *sp, const real *x, int64_t T, int64_t t0, int64_t n,
+			 bool last)
+{
+	if (t0 < 0 || n < 0 || t0 + n > T)
+		die("separator_push_part: frames %lld to %lld of %lld", (long long)t0,
+		    (long long)(t0 + n), (long long)T);
 	const real *dx = staged(sp, x);
 	if (!dx)
-		dx = on_backend(sp->be, &sp->rec_x, x, (size_t)sp->C * sp->F * n * 2, true);
-	push_backend(sp, dx, n, last);
+		dx = on_backend(sp->be, &sp->rec_x, x, (size_t)sp->C * sp->F * T * 2, true);
+	push_backend(sp, dx, T, t0, n, last);
+}
+
+int64_t separator_wants(const struct separator *sp)
+{
+	int64_t end = -1, len = seg_frames(sp);
+	if (sp->total >= 0) {	// every place known: the next batch's last segment's end
+		for (int64_t s = sp->next; s < sp->next + sp->m->max_batch; s++) {
+			int64_t st = seg_start(sp, s);
+			if (st == NO_SEGMENT)
+				break;
+			end = st + len;
+		}
+		if (end < 0)
+			end = sp->total;
+	} else {	// a segment runs once a frame past its end is here
+		end = (sp->next + sp->m->max_batch - 1) * sp->hop + sp->L + 1;
+	}
+	return end > sp->R ? end - sp->R : 1;
 }
 
 void separator_take(struct separator *sp, real *out, int64_t n)

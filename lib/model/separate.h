@@ -62,6 +62,19 @@ void separator_wiener(struct separator *sp, int iterations, int64_t frames);
 void separator_begin(struct separator *sp, double overlap, int64_t total, const int *idx,
 		     int n_out);
 void separator_push(struct separator *sp, const real *x, int64_t n, bool last);
+/* separator_push of frames t0 .. t0 + n of the record x (C, F, T) complex
+ * (host memory, or staged: on a device backend each call copies x whole,
+ * so push whole records there). */
+void separator_push_part(struct separator *sp, const real *x, int64_t T, int64_t t0, int64_t n,
+			 bool last);
+/* The frames to push before the next max_batch segments can run (or the
+ * track ends), at least 1.  A caller that holds more frames and pushes
+ * them this many at a time, taking every ready frame after each push,
+ * keeps the stems' window at a batch of segments (less the hop): pushed
+ * whole, it holds the chunk's frames plus a segment. */
+int64_t separator_wants(const struct separator *sp);
+/* The frames the windows hold now: *x of the input, *y of the stems. */
+void separator_window(const struct separator *sp, int64_t *x, int64_t *y);
 int64_t separator_ready(const struct separator *sp);
 void separator_take(struct separator *sp, real *out, int64_t n);
 /* separator_take without the record: the next n final frames as they lie

@@ -214,6 +214,69 @@ static void test_stream_equals_plan(void)
 	model_free(m);
 }
 
+/* A track in chunks, each pushed separator_wants frames at a time from
+ * the chunk in place (separator_push_part), every final frame taken after
+ * each push, as sepnet-fwd pushes on the cpu: the plan's stems, and the
+ * stems' window no bigger than a batch of segments (with the total known;
+ * open, it grows in steps as a live stream's does). */
+static void test_stream_wants(void)
+{
+	struct model *m = random_model(2);
+	int64_t rows = (int64_t)m->C * m->F, L = m->max_frames;
+	static const int every[] = { 0, 1, 2, 3 };
+	static const double overlaps[] = { 0, 0.25, 0.6 };
+	static const int64_t lengths[] = { 97, 15, 41, 19 }, chunks[] = { 1, 7, 23, 200 };
+	struct separator *sp = separator_create(m);
+	for (int o = 0; o < 3; o++)
+		for (int l = 0; l < 4; l++) {
+			int64_t T = lengths[l], hop = chunk_hop(L, overlaps[o]);
+			size_t stem = (size_t)rows * T * 2;
+			float *x = random_signal(stem, 41 + l), *ref = xmalloc(4 * stem * sizeof(float));
+			float *got = xmalloc(4 * stem * sizeof(float));
+			float *part = xmalloc(4 * stem * sizeof(float)), *px = xmalloc(stem * sizeof(float));
+			plan_separate(m, ref, x, T, overlaps[o]);
+			for (int k = 0; k < 4; k++)
+				for (int known = 0; known < 2; known++) {
+					separator_begin(sp, overlaps[o], known ? T : -1, every, 4);
+					int64_t pushed = 0, taken = 0, pushes = 0, most = 0;
+					while (pushed < T) {	// a chunk of up to chunks[k] frames
+						int64_t c = T - pushed < chunks[k] ? T - pushed : chunks[k];
+						copy_frames(px, c, 0, x, T, pushed, c, rows);
+						for (int64_t t = 0; t < c;) {
+							int64_t n = separator_wants(sp);
+							CHECK(n >= 1, "wants %lld", (long long)n);
+							if (n > c - t)
+								n = c - t;
+							separator_push_part(sp, px, c, t, n, pushed + t + n == T);
+							t += n, pushes++;
+							int64_t ready = separator_ready(sp), wx, wy;
+							separator_take(sp, part, ready);
+							copy_frames(got, T, taken, part, ready, 0, ready, 4 * rows);
+							taken += ready;
+							separator_window(sp, &wx, &wy);
+							most = wy > most ? wy : most;
+						}
+						pushed += c;
+					}
+					CHECK(taken == T, "T %lld chunks %lld: %lld frames taken", (long long)T,
+					      (long long)chunks[k], (long long)taken);
+					CHECK(!known || most <= L + hop,
+					      "overlap %g T %lld chunks %lld: the stems' window held %lld frames, "
+					      "a batch of 2 segments is %lld",
+					      overlaps[o], (long long)T, (long long)chunks[k], (long long)most,
+					      (long long)(L + hop));
+					double worst = stems_error(got, ref, every, 4, stem);
+					CHECK(known ? worst < 1e-6 : worst < 1e-5,
+					      "overlap %g T %lld chunks %lld total %s: error %.3g (%lld pushes)",
+					      overlaps[o], (long long)T, (long long)chunks[k],
+					      known ? "known" : "unknown", worst, (long long)pushes);
+				}
+			free(x), free(ref), free(got), free(part), free(px);
+		}
+	separator_free(sp);
+	model_free(m);
+}
+
 /* With the Wiener post-filter: the plan's stems refined block by block
  * (blocks of W frames from the track's first), whatever the pieces pushed,
  * the total known or not, every stem taken or some; a frame is handed out
@@ -315,6 +378,7 @@ int main(void)
 {
 	RUN(test_spectrogram_equals_model_separate);
 	RUN(test_stream_equals_plan);
+	RUN(test_stream_wants);
 	RUN(test_stream_wiener_equals_blocks);
 	RUN(test_waveform_equals_stft_separate_istft);
 	RUN(test_backend_stft_rows);
