@@ -32,11 +32,11 @@ __global__ static void chunk_accumulate_kernel(float *out, const float *seg, con
 
 // out (CF, T) complex += weight[i] · (m_re + i m_im) · x at frame start + i:
 // mask (2·CF, L) one stem's rows, cf real and CF + cf imaginary, plus bias
-// (2·CF) when given, x (CF, L) complex; mask_kernel's product then
+// (2·CF) when given, x (CF, xT) complex, its first L frames; mask_kernel's product then
 // chunk_accumulate_kernel's sum, one thread per complex value of the segment
 __global__ static void mask_accumulate_kernel(float2 *out, const float *mask, const float *bias,
 					      const float2 *x, const float *weight, int64_t T,
-					      int64_t L, int64_t start, int64_t CF)
+					      int64_t L, int64_t start, int64_t CF, int64_t xT)
 {
 	GRID_STRIDE_LOOP(k, CF * L) {
 		int64_t cf = k / L, i = k % L;
@@ -45,7 +45,7 @@ __global__ static void mask_accumulate_kernel(float2 *out, const float *mask, co
 			mr = __fadd_rn(bias[cf], mr);
 			mi = __fadd_rn(bias[CF + cf], mi);
 		}
-		float2 v = x[k];
+		float2 v = x[cf * xT + i];
 		float yr = __fsub_rn(__fmul_rn(mr, v.x), __fmul_rn(mi, v.y));
 		float yi = __fadd_rn(__fmul_rn(mr, v.y), __fmul_rn(mi, v.x));
 		float2 *o = out + cf * T + start + i;
@@ -108,12 +108,12 @@ extern "C" void chunk_accumulate_cuda(float *out, const float *seg, const struct
 
 extern "C" void mask_accumulate_cuda(float *out, const float *mask, const float *bias,
 				     const float *x, const struct chunk_plan *p, int64_t s, int C,
-				     int F)
+				     int F, int64_t xT)
 {
 	const float *w = upload_weights(p, s);
 	int64_t CF = (int64_t)C * F;
 	mask_accumulate_kernel<<<grid_for(CF * p->L), 256, 0, cuda_stream()>>>(
 		reinterpret_cast<float2 *>(out), mask, bias, reinterpret_cast<const float2 *>(x), w,
-		p->T, p->L, p->start[s], CF);
+		p->T, p->L, p->start[s], CF, xT);
 	LAUNCH_CHECK();
 }

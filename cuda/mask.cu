@@ -5,15 +5,19 @@
 /* ---- kernels ---- */
 
 // partial[b][blk] = Σ x_b² over the slice of example b that block blk strides
-// over; x is (B, n) floats; grid (n_blocks, B), 256 threads, double sums
-__global__ static void sumsq_partial_kernel(double *partial, const float *x, int64_t n)
+// over; x is (B, rows, stride) floats, of each row its first `row` (n =
+// rows · row in all); grid (n_blocks, B), 256 threads, double sums
+__global__ static void sumsq_partial_kernel(double *partial, const float *x, int64_t n,
+					    int64_t rows, int64_t row, int64_t stride)
 {
 	__shared__ double sh[BLOCK_SUM_THREADS];
-	const float *xb = x + blockIdx.y * n;
+	const float *xb = x + blockIdx.y * rows * stride;
 	double s = 0;
 	for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-	     i += (int64_t)gridDim.x * blockDim.x)
-		s += (double)xb[i] * xb[i];
+	     i += (int64_t)gridDim.x * blockDim.x) {
+		float v = xb[i / row * stride + i % row];
+		s += (double)v * v;
+	}
 	s = block_sum(s, sh);
 	if (threadIdx.x == 0)
 		partial[blockIdx.y * gridDim.x + blockIdx.x] = s;
@@ -32,16 +36,17 @@ __global__ static void sigma_kernel(float *sigma, const double *partial, int n_b
 	sigma[b] = (float)(sqrt(s / count) + 1e-5);
 }
 
-// feat (B, 2CF, T) from x (B, CF, T) complex: row cf the real parts, row CF + cf
-// the imaginary parts, over σ_b; one thread per complex input element
+// feat (B, 2CF, T) from x (B, CF, xT) complex, its first T frames: row cf the
+// real parts, row CF + cf the imaginary parts, over σ_b; one thread per
+// complex input element
 __global__ static void features_kernel(float *feat, const float *sigma, const float *x, int B,
-				       int CF, int T)
+				       int CF, int T, int64_t xT)
 {
 	int64_t per = (int64_t)CF * T;
 	GRID_STRIDE_LOOP(k, B * per) {
 		int64_t b = k / per, e = k % per;	// e = cf · T + t
 		float inv = 1 / sigma[b];
-		float2 v = reinterpret_cast<const float2 *>(x)[k];
+		float2 v = reinterpret_cast<const float2 *>(x)[(b * CF + e / T) * xT + e % T];
 		feat[b * 2 * per + e] = v.x * inv;
 		feat[b * 2 * per + per + e] = v.y * inv;
 	}
@@ -88,7 +93,7 @@ static double *sumsq_scratch;
 static size_t sumsq_cap;
 
 extern "C" void features_forward_cuda(float *feat, float *sigma, const float *x, int B, int C,
-				      int F, int T)
+				      int F, int T, int64_t xT)
 {
 	cudaStream_t stream = cuda_stream();
 	const int n_blocks = 64;	// per example: enough to fill the GPU for B ≥ 2
@@ -99,12 +104,14 @@ extern "C" void features_forward_cuda(float *feat, float *sigma, const float *x,
 		sumsq_cap = need;
 	}
 	int64_t per = (int64_t)C * F * T;	// complex values per example
-	sumsq_partial_kernel<<<dim3(n_blocks, B), 256, 0, stream>>>(sumsq_scratch, x, 2 * per);
+	sumsq_partial_kernel<<<dim3(n_blocks, B), 256, 0, stream>>>(sumsq_scratch, x, 2 * per,
+								     (int64_t)C * F, 2 * (int64_t)T,
+								     2 * xT);
 	LAUNCH_CHECK();
 	sigma_kernel<<<(B + 63) / 64, 64, 0, stream>>>(sigma, sumsq_scratch, n_blocks, B,
 							(double)per);
 	LAUNCH_CHECK();
-	features_kernel<<<grid_for(B * per), 256, 0, stream>>>(feat, sigma, x, B, C * F, T);
+	features_kernel<<<grid_for(B * per), 256, 0, stream>>>(feat, sigma, x, B, C * F, T, xT);
 	LAUNCH_CHECK();
 }
 

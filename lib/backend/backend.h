@@ -85,14 +85,14 @@ struct backend_stft;
 	X(void, residual_backward, (real *dbranch, const real *dout, size_t n, float p,      \
 				    uint64_t seed, uint64_t stream, uint64_t first))         \
 	X(void, features_forward, (real *feat, real *sigma, const real *x, int B, int C,    \
-				   int F, int T))                                            \
+				   int F, int T, int64_t xT))                                \
 	X(void, mask_forward, (real *yspec, const real *mask, const real *x, int B, int S,  \
 			       int C, int F, int T))                                         \
 	X(void, mask_backward, (real *dmask, const real *dyspec, const real *x, int B, int S, \
 				int C, int F, int T))                                        \
 	X(void, mask_accumulate, (real *out, const real *mask, const real *bias,            \
 				  const real *x, const struct chunk_plan *p, int64_t s,      \
-				  int C, int F))                                             \
+				  int C, int F, int64_t xT))                                 \
 	X(void, band_features, (real *feat, const real *x, const int *bands, int n_bands,   \
 				int B, int C, int F, int T))                                 \
 	X(void, band_mask_forward, (real *yspec, const real *mask, const real *x,           \

@@ -98,6 +98,12 @@ struct model {
 	bool has_mask_sink;
 	void (*mask_sink)(void *ctx, int b, int stem, const real *mask, const real *bias);
 	void *mask_sink_ctx;
+	/* With mask_sink set and one example, the input read in place where
+	 * x_view is set: (C, F, x_view_T) complex, each row's first T frames
+	 * (a segment in the separator's window: no copy into x, whose pages
+	 * are then never touched). */
+	const real *x_view;
+	int64_t x_view_T;
 	bool mask_want[CONFIG_MAX_SOURCES];
 	int B, T;
 	/* dropout (when dropout_active and cfg.dropout > 0): masks are functions

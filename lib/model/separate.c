@@ -190,14 +190,24 @@ static struct chunk_plan window_plan(int64_t T, int64_t len, int64_t n, int64_t 
 }
 
 /* dst (rows, dT) at frame d0 += src (rows, sT) frames s0 .. s0 + n: added
- * straight from src when it is those frames, else through tmp; dst is zero
- * there when this is a copy. */
+ * straight from src when it is those frames or host memory (a push's piece
+ * of a chunk), else through tmp; dst is zero there when this is a copy. */
 static void move_frames(struct separator *sp, real *dst, int64_t dT, int64_t d0, const real *src,
 			int64_t sT, int64_t s0, int64_t n, int64_t rows)
 {
 	const struct backend *be = sp->be;
 	if (n <= 0)
 		return;
+	if (be->host && !(s0 == 0 && sT == n)) {	// chunk_accumulate's sum (1 · x), row by row
+		#pragma omp parallel for schedule(static) if (rows * n > (1 << 16))
+		for (int64_t r = 0; r < rows; r++) {
+			real *o = dst + (r * dT + d0) * 2;
+			const real *x = src + (r * sT + s0) * 2;
+			for (int64_t i = 0; i < 2 * n; i++)
+				o[i] += x[i];
+		}
+		return;
+	}
 	struct chunk_plan a = window_plan(dT, n, 1, &d0, sp->ones);
 	if (s0 == 0 && sT == n) {
 		be->chunk_accumulate(dst, src, &a, 0, rows, 2);
@@ -384,22 +394,24 @@ struct sink_ctx {
 	real *pw;
 	int applied;
 	size_t seg_in, stem;
+	const real *x;		/* the batch's input: example b at x + b · seg_in */
+	int64_t xT;		/* its rows' frames apart */
 };
 
 static void apply_masks(void *arg, int b, int s, const real *mask, const real *bias)
 {
 	struct sink_ctx *c = arg;
 	struct separator *sp = c->sp;
-	const real *x = sp->m->x + b * c->seg_in;
+	const real *x = c->x + b * c->seg_in;
 	for (int k = 0; k < sp->n_keep; k++) {
 		if (sp->keep[k] != s)
 			continue;
 		if (b < c->applied)
 			sp->be->mask_accumulate(sp->wy + k * c->stem, mask, bias, x, c->p, b, sp->C,
-						sp->F);
+						sp->F, c->xT);
 		else
 			sp->be->mask_accumulate(c->pw + k * c->seg_in, mask, bias, x, c->all, 0, sp->C,
-						sp->F);
+						sp->F, c->xT);
 	}
 }
 
@@ -445,12 +457,15 @@ static void run_segments(struct separator *sp)
 			break;
 		struct chunk_plan px = window_plan(sp->wcap, len, nb, sp->start, sp->weight),
 				  p = window_plan(sp->ycap, len, nb, sp->ystart, sp->weight);
-		for (int i = 0; i < nb; i++)
-			be->chunk_gather(m->x + i * seg_in, sp->wx, &px, i, rows, 2);
 		// masks the separator applies itself: each kept stem made and added
 		// to the window (or, waiting, to pend) in one pass (mask_sink: no
 		// yspec, no whole masks; stems not kept never computed)
 		bool fused = m->has_mask_sink;
+		// one segment (the cpu's batch) read in place from the window by the
+		// model and by the masks' pass, else gathered into m->x
+		bool view = fused && nb == 1;
+		for (int i = 0; i < nb && !view; i++)
+			be->chunk_gather(m->x + i * seg_in, sp->wx, &px, i, rows, 2);
 		real *pw = NULL;
 		struct chunk_plan all = window_plan(len, len, 1, &(int64_t){ 0 }, NULL);
 		if (waits) {	// fused: the masks are added into it, so zero
@@ -464,14 +479,17 @@ static void run_segments(struct separator *sp)
 		}
 		if (fused) {
 			struct sink_ctx ctx = { .sp = sp, .p = &p, .all = &all, .pw = pw,
-						.applied = nb - waits, .seg_in = seg_in, .stem = stem };
+						.applied = nb - waits, .seg_in = seg_in, .stem = stem,
+						.x = view ? sp->wx + sp->start[0] * 2 : m->x,
+						.xT = view ? sp->wcap : len };
 			for (int s = 0; s < sp->S; s++)
 				m->mask_want[s] = false;
 			for (int k = 0; k < sp->n_keep; k++)
 				m->mask_want[sp->keep[k]] = true;
 			m->mask_sink = apply_masks, m->mask_sink_ctx = &ctx;
+			m->x_view = view ? ctx.x : NULL, m->x_view_T = ctx.xT;
 			model_forward(m, nb, (int)len);
-			m->mask_sink = NULL, m->mask_sink_ctx = NULL;
+			m->mask_sink = NULL, m->mask_sink_ctx = NULL, m->x_view = NULL;
 		} else {
 			model_forward(m, nb, (int)len);
 			for (int i = 0; i < nb - waits; i++)

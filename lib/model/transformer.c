@@ -242,7 +242,10 @@ static void transformer_forward(struct model *m, void *state, int B, int T)
 	int d = tf->d, N = B * T;
 	size_t spec = (size_t)m->Din * T;	// floats per example
 
-	be->features_forward(tf->feat, tf->sigma, m->x, B, m->C, m->F, T);
+	if (m->x_view && (!m->mask_sink || B != 1))
+		die("transformer_forward: an input read in place needs the mask sink and one example");
+	be->features_forward(tf->feat, tf->sigma, m->x_view ? m->x_view : m->x, B, m->C, m->F, T,
+			     m->x_view ? m->x_view_T : T);
 	// z_b (T, d) = feat_bᵀ (T, Din) · W_inᵀ + b_in
 	real *z = tf->blocks[0].z_in;
 	be->tensor_broadcast(z, P->in_b, N, d, false);

@@ -228,19 +228,24 @@ void attention_backward(real *dqkv, const real *dout, const real *qkv, const rea
 /* ---- the model's input and output (mask.c) ----
  * feat (B, 2CF, T) = features of x (B, C, F, T) complex divided by sigma (B)
  * = sqrt(mean |x_b|²) + 1e-5; yspec (B, S, C, F, T) complex = mask
- * (B, S·2·C·F, T) ⊙ x; mask_backward overwrites dmask with ∂/∂mask. */
-void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T);
+ * (B, S·2·C·F, T) ⊙ x; mask_backward overwrites dmask with ∂/∂mask.
+ * features_forward's x has rows of xT ≥ T frames (B, C, F, xT), its first T
+ * each row's (xT = T: packed; more: a segment in the separator's window,
+ * read in place), summed in the order of the packed rows: the same bits. */
+void features_forward(real *feat, real *sigma, const real *x, int B, int C, int F, int T,
+		      int64_t xT);
 void mask_forward(real *yspec, const real *mask, const real *x, int B, int S, int C, int F, int T);
 /* The separator's fused step (separate.c): one stem of segment s applied
  * and cross-faded in one pass, no yspec made.  out (C·F rows, p->T
  * frames) complex += weight[s, i] · (M ⊙ X)(cf, i) at frame
  * p->start[s] + i: mask (2·C·F, p->L) one stem's rows of mask_forward's
  * layout (real parts, then imaginary), bias (2·C·F, or NULL) added to its
- * rows first, x (C, F, p->L) complex the segment's: exactly mask_forward's
- * product of the GEMM's beta-1 sum, added as chunk_accumulate adds it. */
+ * rows first, x (C, F, p->L) complex the segment's, its rows xT ≥ p->L
+ * frames apart (features_forward's xT): exactly mask_forward's product of
+ * the GEMM's beta-1 sum, added as chunk_accumulate adds it. */
 struct chunk_plan;
 void mask_accumulate(real *out, const real *mask, const real *bias, const real *x,
-		     const struct chunk_plan *p, int64_t s, int C, int F);
+		     const struct chunk_plan *p, int64_t s, int C, int F, int64_t xT);
 /* The band-split model's ends.  bands (n_bands + 1) holds the first bin of
  * each band and F last (backend memory).  Band-major layout: band j of
  * width w_j = bands[j+1] − bands[j] is a block (B·T, 2C·w_j) at offset

@@ -60,7 +60,7 @@ typedef void op_case_fn(const struct backend *be, const int *d, struct op_io *io
 struct op_case {
 	const char *name;	/* printed with its shape */
 	op_case_fn *run;
-	int d[6];		/* sizes, named in the case function */
+	int d[8];		/* sizes, named in the case function */
 	enum backend_precision prec;
 	double tol;		/* cuda against cpu: relative L2 error */
 	const char *why;	/* the tolerance's reason */
@@ -391,13 +391,14 @@ static void case_features(const struct backend *be, const int *d, struct op_io *
 			  enum op_mode mode)
 {
 	int B = d[0], C = d[1], F = d[2], T = d[3];
-	size_t n = (size_t)B * C * F * T * 2;
+	int64_t xT = T + d[4];	// x's rows d[4] frames longer than read (a window's)
+	size_t n = (size_t)B * C * F * T * 2, nx = (size_t)B * C * F * xT * 2;
 	if (mode == OP_SETUP) {
-		op_inputs(io, 1, (size_t[]){ n }, (bool[]){ false });
+		op_inputs(io, 1, (size_t[]){ nx }, (bool[]){ false });
 		io->in_scale[0] = 4;
 		op_outputs(io, 2, (size_t[]){ n, B }, (bool[]){ true, true });
 	} else if (mode == OP_FORWARD) {
-		be->features_forward(io->out[0], io->out[1], io->in[0], B, C, F, T);
+		be->features_forward(io->out[0], io->out[1], io->in[0], B, C, F, T, xT);
 	}
 }
 
@@ -630,17 +631,18 @@ static void case_chunk(const struct backend *be, const int *d, struct op_io *io,
 	chunk_plan_free(plan);
 }
 
-/* d: S, C, F, T, L, bias: each stem's rows of one segment's masks
- * (S·2·C·F, L), with their bias or without, and mixture (C, F, L) added into a window of
- * T frames at each segment of a plan (25 % overlap), from a window that
- * holds values already */
+/* d: S, C, F, T, L, bias, pad: each stem's rows of one segment's masks
+ * (S·2·C·F, L), with their bias or without, and mixture (C, F, L + pad)
+ * (its first L frames) added into a window of T frames at each segment of
+ * a plan (25 % overlap), from a window that holds values already */
 static void case_mask_accumulate(const struct backend *be, const int *d, struct op_io *io,
 				 enum op_mode mode)
 {
 	int S = d[0], C = d[1], F = d[2];
 	int64_t T = d[3];
 	struct chunk_plan *plan = chunk_plan_create(T, d[4], 0.25);
-	size_t nm = (size_t)S * 2 * C * F * plan->L, nx = (size_t)C * F * plan->L * 2;
+	int64_t xT = plan->L + d[6];
+	size_t nm = (size_t)S * 2 * C * F * plan->L, nx = (size_t)C * F * xT * 2;
 	size_t nw = (size_t)S * C * F * T * 2, nb = (size_t)S * 2 * C * F;
 	if (mode == OP_SETUP) {
 		op_inputs(io, 4, (size_t[]){ nm, nx, nw, nb }, (bool[]){ false, false, false, false });
@@ -652,7 +654,7 @@ static void case_mask_accumulate(const struct backend *be, const int *d, struct 
 				be->mask_accumulate(io->out[0] + (size_t)k * C * F * T * 2,
 						    io->in[0] + (size_t)k * 2 * C * F * plan->L,
 						    d[5] ? io->in[3] + (size_t)k * 2 * C * F : NULL,
-						    io->in[1], plan, s, C, F);
+						    io->in[1], plan, s, C, F, xT);
 	}
 	chunk_plan_free(plan);
 }
@@ -720,7 +722,9 @@ static const struct op_case op_cases[] = {
 	{ "residual", case_residual, { 10007, 0 }, F32, 1e-6, "an add" },
 	{ "residual", case_residual, { 10007, 100 }, F32, 1e-6,
 	  "masks from rng.h on both sides: one element dropped differently is 1e-2" },
-	{ "features", case_features, { 2, 2, 33, 50 }, F32, 1e-6, "σ's sum in double, a multiply" },
+	{ "features", case_features, { 2, 2, 33, 50, 0 }, F32, 1e-6, "σ's sum in double, a multiply" },
+	{ "features", case_features, { 1, 2, 33, 50, 23 }, F32, 1e-6,
+	  "x's rows 23 frames longer (a window's, read in place)" },
 	{ "mask", case_mask, { 2, 4, 2, 33, 50 }, F32, 1e-6, "complex products, sums of two" },
 	{ "loss_time", case_loss_time, { 8, 2206 }, F32, 1e-5,
 	  "sums in double in another order, stored in f32; dx through a few double operations" },
@@ -739,10 +743,12 @@ static const struct op_case op_cases[] = {
 	  "double inside; cuda keeps the stems in f32 between iterations" },
 	{ "wiener", case_wiener, { 2, 1, 33, 50, 1 }, F32, 1e-6, "mono: 1 / (M + eps)" },
 	{ "chunk", case_chunk, { 100, 30, 7 }, F32, 1e-7, "weights summing to 1 in f32" },
-	{ "mask_accumulate", case_mask_accumulate, { 4, 2, 33, 100, 30, 1 }, F32, 1e-6,
+	{ "mask_accumulate", case_mask_accumulate, { 4, 2, 33, 100, 30, 1, 0 }, F32, 1e-6,
 	  "a sum, a complex product and a weighted sum per value" },
-	{ "mask_accumulate", case_mask_accumulate, { 4, 2, 33, 100, 30, 0 }, F32, 1e-6,
+	{ "mask_accumulate", case_mask_accumulate, { 4, 2, 33, 100, 30, 0, 0 }, F32, 1e-6,
 	  "no bias: the masks as they are" },
+	{ "mask_accumulate", case_mask_accumulate, { 4, 2, 33, 100, 30, 1, 17 }, F32, 1e-6,
+	  "the mixture's rows 17 frames longer (a window's, read in place)" },
 };
 
 #define N_OP_CASES (sizeof op_cases / sizeof *op_cases)

@@ -148,6 +148,30 @@ static void plan_separate(struct model *m, float *out, const float *x, int64_t T
 	chunk_plan_free(p);
 }
 
+/* A track of T frames of random input x, the plan's stems of it (ref),
+ * and room for the stems taken (got), a take (part) and a piece (px). */
+struct track {
+	float *x, *ref, *got, *part, *px;
+	size_t stem;		/* floats of a stem, or of x */
+};
+
+static struct track track_make(struct model *m, int64_t T, double overlap, uint64_t seed)
+{
+	struct track t = { .stem = (size_t)m->C * m->F * T * 2 };
+	t.x = random_signal(t.stem, seed);
+	t.ref = xmalloc(4 * t.stem * sizeof(float));
+	t.got = xmalloc(4 * t.stem * sizeof(float));
+	t.part = xmalloc(4 * t.stem * sizeof(float));
+	t.px = xmalloc(t.stem * sizeof(float));
+	plan_separate(m, t.ref, t.x, T, overlap);
+	return t;
+}
+
+static void track_free(struct track *t)
+{
+	free(t->x), free(t->ref), free(t->got), free(t->part), free(t->px);
+}
+
 /* A track pushed in pieces, every final frame taken after each push, the
  * total known from the start or only at the last push, every stem kept or
  * some in another order: the stems of chunk.h's plan whatever the pieces,
@@ -165,11 +189,9 @@ static void test_stream_equals_plan(void)
 	for (int o = 0; o < 3; o++)
 		for (int l = 0; l < 3; l++) {
 			int64_t T = lengths[l];
-			size_t stem = (size_t)rows * T * 2;
-			float *x = random_signal(stem, 17 + l), *ref = xmalloc(4 * stem * sizeof(float));
-			float *got = xmalloc(4 * stem * sizeof(float));
-			float *part = xmalloc(4 * stem * sizeof(float)), *px = xmalloc(stem * sizeof(float));
-			plan_separate(m, ref, x, T, overlaps[o]);
+			struct track t = track_make(m, T, overlaps[o], 17 + l);
+			float *x = t.x, *ref = t.ref, *got = t.got, *part = t.part, *px = t.px;
+			size_t stem = t.stem;
 			for (int k = 0; k < 4; k++)
 				for (int known = 0; known < 2; known++) {
 					// every stem, or some in another order
@@ -208,7 +230,7 @@ static void test_stream_equals_plan(void)
 					      overlaps[o], (long long)T, (long long)pieces[k],
 					      known ? "known" : "unknown", worst);
 				}
-			free(x), free(ref), free(got), free(part), free(px);
+			track_free(&t);
 		}
 	separator_free(sp);
 	model_free(m);
@@ -230,11 +252,9 @@ static void test_stream_wants(void)
 	for (int o = 0; o < 3; o++)
 		for (int l = 0; l < 4; l++) {
 			int64_t T = lengths[l], hop = chunk_hop(L, overlaps[o]);
-			size_t stem = (size_t)rows * T * 2;
-			float *x = random_signal(stem, 41 + l), *ref = xmalloc(4 * stem * sizeof(float));
-			float *got = xmalloc(4 * stem * sizeof(float));
-			float *part = xmalloc(4 * stem * sizeof(float)), *px = xmalloc(stem * sizeof(float));
-			plan_separate(m, ref, x, T, overlaps[o]);
+			struct track t = track_make(m, T, overlaps[o], 41 + l);
+			float *x = t.x, *ref = t.ref, *got = t.got, *part = t.part, *px = t.px;
+			size_t stem = t.stem;
 			for (int k = 0; k < 4; k++)
 				for (int known = 0; known < 2; known++) {
 					separator_begin(sp, overlaps[o], known ? T : -1, every, 4);
@@ -271,7 +291,7 @@ static void test_stream_wants(void)
 					      overlaps[o], (long long)T, (long long)chunks[k],
 					      known ? "known" : "unknown", worst, (long long)pushes);
 				}
-			free(x), free(ref), free(got), free(part), free(px);
+			track_free(&t);
 		}
 	separator_free(sp);
 	model_free(m);
@@ -349,6 +369,35 @@ static void test_stream_wiener_equals_blocks(void)
 	model_free(m);
 }
 
+/* features_forward and mask_accumulate reading x's rows in place, xT
+ * frames apart (a segment in the separator's window): the bits of the
+ * packed rows, σ's sum included. */
+static void test_ops_in_place(void)
+{
+	int C = 2, F = 33;
+	int64_t T = 50, xT = 77, at = 11, CF = (int64_t)C * F;
+	float *win = random_signal((size_t)CF * xT * 2, 61), *x = xmalloc(CF * T * 2 * sizeof(float));
+	for (int64_t r = 0; r < CF; r++)
+		memcpy(x + r * T * 2, win + (r * xT + at) * 2, (size_t)T * 2 * sizeof(float));
+	float *fa = xmalloc(CF * T * 2 * sizeof(float)), *fb = xmalloc(CF * T * 2 * sizeof(float));
+	float sa, sb;
+	features_forward(fa, &sa, x, 1, C, F, (int)T, T);
+	features_forward(fb, &sb, win + at * 2, 1, C, F, (int)T, xT);
+	CHECK(sa == sb && !memcmp(fa, fb, CF * T * 2 * sizeof(float)),
+	      "features in place: sigma %.9g against %.9g", sb, sa);
+	struct chunk_plan *plan = chunk_plan_create(3 * T, T, 0.25);
+	float *mask = random_signal(2 * CF * T, 62), *bias = random_signal(2 * CF, 63);
+	float *oa = random_signal(CF * 3 * T * 2, 64), *ob = xmalloc(CF * 3 * T * 2 * sizeof(float));
+	memcpy(ob, oa, CF * 3 * T * 2 * sizeof(float));
+	for (int64_t k = 0; k < plan->n; k++) {
+		mask_accumulate(oa, mask, bias, x, plan, k, C, F, T);
+		mask_accumulate(ob, mask, bias, win + at * 2, plan, k, C, F, xT);
+	}
+	CHECK(!memcmp(oa, ob, CF * 3 * T * 2 * sizeof(float)), "mask_accumulate in place");
+	chunk_plan_free(plan);
+	free(win), free(x), free(fa), free(fb), free(mask), free(bias), free(oa), free(ob);
+}
+
 /* The table's stft ops on many rows equal stft.h row by row. */
 static void test_backend_stft_rows(void)
 {
@@ -382,5 +431,6 @@ int main(void)
 	RUN(test_stream_wiener_equals_blocks);
 	RUN(test_waveform_equals_stft_separate_istft);
 	RUN(test_backend_stft_rows);
+	RUN(test_ops_in_place);
 	return test_summary();
 }
