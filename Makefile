@@ -116,7 +116,7 @@ TEST_TOOL_SRCS := $(wildcard tests/tools/*.c)
 TEST_TOOL_BINS := $(TEST_TOOL_SRCS:tests/tools/%.c=$(OBJDIR)/tests/tools/%)
 LIBA := $(if $(filter build,$(OBJDIR)),lib/libsepnet.a,$(OBJDIR)/libsepnet.a)
 
-.PHONY: all check-deps deps test unit demo bench golden install clean check-sanitize fuzz
+.PHONY: all check-deps deps test unit demo bench wisdom golden install clean check-sanitize fuzz
 .SECONDARY:
 .DEFAULT_GOAL := all
 
@@ -257,6 +257,13 @@ default-model: all
 
 bench: all
 	@OBJDIR=$(OBJDIR) BINDIR=$(BINDIR) tests/bench/run
+
+# FFTW's measured plans for the STFT's sizes, compiled in (lib/dsp/fft.c):
+# made anew on this machine, then rebuilt with them
+wisdom: all
+	$(OBJDIR)/tests/tools/fft-wisdom > lib/dsp/fft_wisdom.inc.tmp
+	mv lib/dsp/fft_wisdom.inc.tmp lib/dsp/fft_wisdom.inc
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all
 
 # the references from PyPI, in a venv over Debian's python3-torch, numpy
 # and scipy: the band-split model's (the bs-roformer package,

@@ -20,6 +20,7 @@
 #ifndef SEPNET_FFT_H
 #define SEPNET_FFT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "real.h"
 
@@ -29,6 +30,18 @@ struct fft_plan *fft_plan_create(int n, int batch);
 void fft_plan_free(struct fft_plan *p);
 int fft_plan_n(const struct fft_plan *p);
 int fft_plan_batch(const struct fft_plan *p);
+/* Which of p's transforms were planned from the compiled-in wisdom (fft.c):
+ * FFT_R2C_WISE | FFT_C2R_WISE, 0 for FFTW_ESTIMATE's plans. */
+#define FFT_R2C_WISE 1
+#define FFT_C2R_WISE 2
+int fft_plan_wise(const struct fft_plan *p);
+/* Whether FFTW took the compiled-in wisdom (the FFTW build and SIMD
+ * extensions it was made with). */
+bool fft_wisdom_in(void);
+/* FFTW_MEASURE's plans for batches of `batch` signals of each length n[k]
+ * as fft_plan_create makes them, as wisdom (FFTW's text, free() it): the
+ * body of fft_wisdom.inc (`make wisdom`).  Forgets all other wisdom. */
+char *fft_wisdom_measure(const int *n, int count, int batch);
 
 /* out: complex [batch][n/2+1], in: real [batch][n] (preserved) */
 void fft_r2c(const struct fft_plan *p, real *out, const real *in);

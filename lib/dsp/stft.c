@@ -27,11 +27,6 @@
 #include "stft.h"
 #include "util.h"
 
-/* 16 frames of 4096: 256 KiB real + 256 KiB complex scratch, within L2,
- * while each output row write is 16 complex values (two cache lines).
- * Measured on 4096/1024: as fast as 8, faster than tiles of 32-128 frames
- * transposed in 8x8 blocks (the scratch then falls out of L2). */
-#define STFT_BLOCK 16
 /* Blocks per thread below which threads cost more than they save. */
 #define STFT_MIN_BLOCKS_PER_THREAD 4
 /* torch.istft refuses an envelope below this ("window overlap add min") */

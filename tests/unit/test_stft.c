@@ -408,6 +408,30 @@ static void test_fft_roundtrip(void)
 	fft_plan_free(p);
 }
 
+/* The configs' sizes are planned from the compiled-in wisdom (fft.c) where
+ * FFTW took it: a plan's layout changed without `make wisdom` falls back to
+ * FFTW_ESTIMATE silently, 25-35 % slower, and fails here.  (The plans'
+ * results are the golden and DFT checks' above.) */
+static void test_fft_wisdom(void)
+{
+	static const int sizes[] = { 512, 1024, 2048, 4096 };
+	if (!fft_wisdom_in()) {
+		printf("# FFTW did not take the compiled-in wisdom (another FFTW build or CPU): "
+		       "every plan FFTW_ESTIMATE's\n");
+		return;
+	}
+	for (int k = 0; k < 4; k++) {
+		struct fft_plan *p = fft_plan_create(sizes[k], STFT_BLOCK);
+		CHECK(fft_plan_wise(p) == (FFT_R2C_WISE | FFT_C2R_WISE),
+		      "n %d batch %d: planned from the wisdom %d (make wisdom)", sizes[k], STFT_BLOCK,
+		      fft_plan_wise(p));
+		fft_plan_free(p);
+	}
+	struct fft_plan *p = fft_plan_create(12, 3);	// no wisdom: FFTW_ESTIMATE
+	CHECK(fft_plan_wise(p) == 0, "n 12 batch 3: planned from the wisdom %d", fft_plan_wise(p));
+	fft_plan_free(p);
+}
+
 /* ---- a track in pieces (backend/stftstream.h) ----
  *
  * Pushed in pieces of any size, every final frame taken after each push,
@@ -507,6 +531,7 @@ static void test_stream(void)
 int main(void)
 {
 	RUN(test_fft_roundtrip);
+	RUN(test_fft_wisdom);
 	RUN(test_window);
 	RUN(test_dft);
 	RUN(test_reconstruction);
