@@ -144,6 +144,23 @@ static void spectral_keys(const struct stft_ctx *ctx, struct snt_header *h)
 	snt_header_set(h, "center", "1");
 }
 
+/* stft_stream_take_rows' put: a bin's frames, one of the payload's pieces */
+static void put_bin(void *ctx, const float *bin, int64_t n)
+{
+	snt_rowv_add(ctx, bin, sizeof(float) * 2 * (size_t)n);
+}
+
+/* The next n final frames of fs as w's payload, written from where the
+ * stream holds them: no record-sized copy (13 % of stft's time). */
+static void write_frames(struct snt_writer *w, struct stft_stream *fs, int64_t n)
+{
+	struct snt_rowv *v = xmalloc(sizeof *v);
+	v->w = w, v->n = 0;
+	stft_stream_take_rows(fs, n, put_bin, v);
+	snt_rowv_flush(v);
+	free(v);
+}
+
 /* A chunked waveform track being transformed as its chunks come. */
 struct track_fwd {
 	struct stft_stream *fs;
@@ -174,8 +191,6 @@ static void stft_chunk(struct stft_ctx *ctx, struct track_fwd *tr, struct snt_wr
 	int rate = wave_rate(h, where);
 	ctx->done_s += rate ? (double)n / rate : 0;
 	if (t > 0) {
-		float *out = xmalloc_big(sizeof(float) * R * F * t * 2);
-		stft_stream_take(tr->fs, out, t);
 		int64_t shape[SNT_MAX_RANK];
 		memcpy(shape, h->shape, sizeof shape);
 		shape[h->rank - 1] = F, shape[h->rank] = t;
@@ -191,8 +206,7 @@ static void stft_chunk(struct stft_ctx *ctx, struct track_fwd *tr, struct snt_wr
 						      .total = pos->total >= 0 ? 1 + pos->total / ctx->hop : -1,
 						      .last = pos->last });
 		snt_write_header(w, h);
-		snt_write_payload(w, out, sizeof(float) * R * F * t * 2);
-		free(out);
+		write_frames(w, tr->fs, t);
 		tr->offset += t;
 	}
 	progress_draw(&ctx->progress, ctx->done_s);
@@ -284,8 +298,6 @@ static void stft_audio(struct stft_ctx *ctx, struct snt_writer *w, const struct 
 	// it is no longer
 	int64_t Tc = chunk_frames(ctx, rate, T < 0 ? INT64_MAX : T), t0 = 0, k = 0;
 	bool chunked = T < 0 || Tc < T;
-	float *out = NULL;
-	size_t out_cap = 0;
 	for (bool end = false; !end;) {
 		const float *x;
 		int64_t n = wave_stream_read(ws, &x, &end);
@@ -303,16 +315,13 @@ static void stft_audio(struct stft_ctx *ctx, struct snt_writer *w, const struct 
 			if (want <= 0 || ready < want)
 				break;
 			int64_t t1 = t0 + want;
-			size_t floats = (size_t)(C * F * want * 2);
-			out = xreserve_big(out, &out_cap, floats, sizeof(float));
-			stft_stream_take(fs, out, want);
 			snt_header_set_shape(&h, 3, (int64_t[]){ C, F, want });
 			if (chunked)
 				chunk_pos_set(&h, &(struct chunk_pos){ .chunked = true, .index = k++,
 								       .offset = t0, .total = T,
 								       .last = t1 == T });
 			snt_write_header(w, &h);
-			snt_write_payload(w, out, sizeof(float) * floats);
+			write_frames(w, fs, want);
 			ctx->done_s += (double)(t1 == T ? N - t0 * ctx->hop : want * ctx->hop) / rate;
 			progress_draw(&ctx->progress, ctx->done_s);
 			t0 = t1;
@@ -321,7 +330,6 @@ static void stft_audio(struct stft_ctx *ctx, struct snt_writer *w, const struct 
 	if (t0 != T)
 		die("%s: %lld of %lld frames made (a shorter file than its header says?)", where,
 		    (long long)t0, (long long)T);
-	free(out);
 	stft_stream_free(fs);
 	wave_stream_close(ws);
 	snt_header_free(&h);

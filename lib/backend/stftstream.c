@@ -124,13 +124,12 @@ static int forward_rows(void *ctx, float *out, const float *in)
 	return s->be->stft_forward(s->plan, out, in, s->rows, s->len);
 }
 
-void stft_stream_take(struct stft_stream *s, float *out, int64_t n)
+/* The next n final frames into s->frames (rows, F, T) from frame k0. */
+static void take_frames(struct stft_stream *s, int64_t n, int64_t *T_, int64_t *k0_)
 {
 	if (n > stft_stream_ready(s))
 		die("stft_stream_take: %lld frames asked, %lld final", (long long)n,
 		    (long long)stft_stream_ready(s));
-	if (n <= 0)
-		return;
 	int64_t t1 = s->t0 + n, a, b;
 	stft_span(s->n_fft, s->hop, s->t0, t1, s->ended ? s->N : -1, &a, &b);
 	if (a < s->a0 || b > s->a0 + s->n)
@@ -145,9 +144,29 @@ void stft_stream_take(struct stft_stream *s, float *out, int64_t n)
 	s->len = len;
 	if (on_rows(s->be, &s->dx, &s->dy, s->sub, in_floats, s->frames, out_floats, forward_rows, s))
 		die("stft_stream_take: the STFT of %lld samples failed", (long long)len);
+	s->t0 = t1;
+	*T_ = T, *k0_ = k0;
+}
+
+void stft_stream_take(struct stft_stream *s, float *out, int64_t n)
+{
+	int64_t T, k0;
+	if (n <= 0)
+		return;
+	take_frames(s, n, &T, &k0);
 	for (int64_t q = 0; q < s->rows * s->F; q++)	// the frames asked for, bin by bin
 		memcpy(out + q * 2 * n, s->frames + (q * T + k0) * 2, sizeof(float) * 2 * (size_t)n);
-	s->t0 = t1;
+}
+
+void stft_stream_take_rows(struct stft_stream *s, int64_t n,
+			   void (*put)(void *ctx, const float *bin, int64_t n), void *ctx)
+{
+	int64_t T, k0;
+	if (n <= 0)
+		return;
+	take_frames(s, n, &T, &k0);
+	for (int64_t q = 0; q < s->rows * s->F; q++)
+		put(ctx, s->frames + (q * T + k0) * 2, n);
 }
 
 int64_t stft_stream_samples(const struct stft_stream *s)

@@ -44,6 +44,12 @@ int stft_stream_push(struct stft_stream *s, const float *x, int64_t stride, int6
 int64_t stft_stream_ready(const struct stft_stream *s);
 /* The next n of them: out (rows, F, n) interleaved complex. */
 void stft_stream_take(struct stft_stream *s, float *out, int64_t n);
+/* stft_stream_take without out: put(ctx, bin, n) once per (row, bin) in
+ * out's order, bin the n complex values where the stream holds them
+ * (until its next call), for a caller that writes them out (stft: no
+ * record-sized copy). */
+void stft_stream_take_rows(struct stft_stream *s, int64_t n,
+			   void (*put)(void *ctx, const float *bin, int64_t n), void *ctx);
 /* Samples pushed. */
 int64_t stft_stream_samples(const struct stft_stream *s);
 

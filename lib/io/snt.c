@@ -624,6 +624,19 @@ void snt_write_payloadv(struct snt_writer *w, struct iovec *iov, int n)
 	w->remaining -= len;
 }
 
+void snt_rowv_add(struct snt_rowv *v, const void *p, size_t bytes)
+{
+	if (v->n == SNT_ROWV)
+		snt_rowv_flush(v);
+	v->iov[v->n++] = (struct iovec){ (void *)(uintptr_t)p, bytes };
+}
+
+void snt_rowv_flush(struct snt_rowv *v)
+{
+	snt_write_payloadv(v->w, v->iov, v->n);
+	v->n = 0;
+}
+
 /* ---- half precision ---- */
 
 float snt_f16_to_f32(uint16_t h)

@@ -131,6 +131,18 @@ void snt_write_payload(struct snt_writer *w, const void *buf, uint64_t len);
  * the stream's descriptor, after flushing it): no copy.  iov is consumed
  * (its entries changed by short writes). */
 void snt_write_payloadv(struct snt_writer *w, struct iovec *iov, int n);
+/* A payload's pieces gathered for snt_write_payloadv and written
+ * SNT_ROWV (IOV_MAX) at a time as they come, each from where it lies
+ * until then (rows of a window: no record-sized copy).  Set w, add the
+ * pieces in order, flush after the last. */
+#define SNT_ROWV 1024
+struct snt_rowv {
+	struct snt_writer *w;
+	int n;
+	struct iovec iov[SNT_ROWV];
+};
+void snt_rowv_add(struct snt_rowv *v, const void *p, size_t bytes);
+void snt_rowv_flush(struct snt_rowv *v);
 
 /* Little-endian conversions for dtypes wider than a byte are identity on
  * x86-64 and ARM64; the code assumes a little-endian host (checked at

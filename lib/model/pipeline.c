@@ -23,7 +23,6 @@
 
 /* The extra stem of -s: every source but vocals, summed (karaoke) */
 #define INSTRUMENTAL (-1)
-#define ROWS_PIECES 1024	/* rows of the window per writev: IOV_MAX */
 
 /* Indices into the model's sources of the stems named in list, in order;
  * INSTRUMENTAL for "instrumental" (a model with vocals and other sources). */
@@ -146,9 +145,7 @@ struct fwd {
 	struct chunk_seq seq;
 	int64_t out_index, out_offset;
 	struct audio_track track;	/* -o: a chunked spectrogram's files */
-	/* direct writes: the window's rows gathered into writev's pieces */
-	struct iovec rows[ROWS_PIECES];
-	int n_rows;
+	struct snt_rowv rows;	/* direct writes: the window's rows, writev's pieces */
 };
 
 /* Memory of at least floats from the backend's host allocator (pinned on
@@ -271,20 +268,12 @@ static void start_read(struct fwd *f, struct in_slot *in)
 
 /* ---- writing (in the writer thread with --prefetch) ---- */
 
-static void rows_flush(struct fwd *f)
-{
-	snt_write_payloadv(f->w, f->rows, f->n_rows);
-	f->n_rows = 0;
-}
-
 /* separator_take_rows' put: a row of the stems record, written from the
  * window where it lies */
 static void put_row(void *ctx, const float *row, int64_t n)
 {
 	struct fwd *f = ctx;
-	if (f->n_rows == ROWS_PIECES)
-		rows_flush(f);
-	f->rows[f->n_rows++] = (struct iovec){ (void *)row, (size_t)n * 2 * sizeof(float) };
+	snt_rowv_add(&f->rows, row, (size_t)n * 2 * sizeof(float));
 }
 
 static void write_job(void *arg)
@@ -297,10 +286,10 @@ static void write_job(void *arg)
 	}
 	snt_write_header(f->w, &out->h);
 	if (out->direct) {
+		f->rows.w = f->w;
 		if (!separator_take_rows(f->sp, out->direct, put_row, f))
 			die("separator_take_rows: the stems are not a copy of the window");
-		if (f->n_rows)
-			rows_flush(f);
+		snt_rowv_flush(&f->rows);
 	} else {
 		snt_write_payload(f->w, out->y, out->y_floats * sizeof(float));
 	}

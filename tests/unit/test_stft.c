@@ -434,10 +434,23 @@ static void test_fft_wisdom(void)
 
 /* ---- a track in pieces (backend/stftstream.h) ----
  *
- * Pushed in pieces of any size, every final frame taken after each push,
+ * Pushed in pieces of any size, every final frame taken after each push
+ * (copied out, or row by row where the stream holds them, as stft writes),
  * the STFT of a track is its whole STFT bit for bit, and the iSTFT of
  * its frames pushed in pieces is the whole iSTFT bit for bit, whether a
  * push places every row at once or one row at a time (istft's). */
+/* stft_stream_take_rows' put: bin q of the take at frame t of got (R·F, T) */
+struct bins_at {
+	float *got;
+	int64_t T, t, q;
+};
+
+static void put_bins(void *ctx, const float *bin, int64_t n)
+{
+	struct bins_at *at = ctx;
+	memcpy(at->got + (at->q++ * at->T + at->t) * 2, bin, sizeof(float) * 2 * (size_t)n);
+}
+
 static void test_stream(void)
 {
 	static const int ffts[][2] = { { 256, 64 }, { 256, 100 }, { 64, 16 } };
@@ -465,10 +478,16 @@ static void test_stream(void)
 					CHECK(!stft_stream_push(ss, x + pushed - n, N, n, pushed == N),
 					      "push refused");
 					int64_t r = stft_stream_ready(ss);
-					stft_stream_take(ss, part, r);
-					for (int64_t q = 0; q < R * F; q++)
-						memcpy(got + (q * T + taken) * 2, part + q * r * 2,
-						       sizeof(float) * 2 * r);
+					if (k & 2) {	// as stft writes them, from where they lie
+						struct bins_at at = { got, T, taken, 0 };
+						stft_stream_take_rows(ss, r, put_bins, &at);
+						CHECK(at.q == (r ? R * F : 0), "%lld bins put", (long long)at.q);
+					} else {
+						stft_stream_take(ss, part, r);
+						for (int64_t q = 0; q < R * F; q++)
+							memcpy(got + (q * T + taken) * 2, part + q * r * 2,
+							       sizeof(float) * 2 * r);
+					}
 					taken += r;
 				}
 				CHECK(taken == T, "n_fft %d hop %d N %lld pieces %lld: %lld of %lld frames",
