@@ -6,12 +6,12 @@
 # and x realtime:
 #   waveform  sepnet-fwd -m MODEL -o 'out/%s.flac' song.wav   (streamed)
 #   pipeline  stft -m MODEL song.wav | sepnet-fwd -m MODEL |
-#             istft -o 'out/%s.flac'                          (30 s chunks)
+#             istft -o 'out/%s.flac'                          (stft's chunks)
 # Memory that does not grow from the first length to the second is bounded
 # by the model, a segment and a block or chunk, not the track.  Then, on a
 # 2-minute file, the streamed paths against the whole-track ones (best of
 # 2, run alternately): sepnet-fwd FILE -o (streamed) against sepnet-fwd
-# FILE > whole.snt (a whole record), and the pipeline on 30 s chunks
+# FILE > whole.snt (a whole record), and the pipeline on stft's chunks
 # against stft --chunk 0.  Last the live mode's latency
 # (tests/tools/live-latency: input paced in real time) against --info's
 # worst case, --segment 1 and 0.3.
