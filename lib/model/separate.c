@@ -816,7 +816,11 @@ int64_t separator_wants(const struct separator *sp)
 	} else {	// a segment runs once a frame past its end is here
 		end = (sp->next + sp->m->max_batch - 1) * sp->hop + sp->L + 1;
 	}
-	return end > sp->R ? end - sp->R : 1;
+	// a batch's hops at most: the input's window is sized for a push of
+	// this one's size (window_room), so a first push of a whole segment
+	// would leave it a segment bigger than the pushes after it need
+	int64_t n = end > sp->R ? end - sp->R : 1, most = sp->hop * sp->m->max_batch;
+	return n < most ? n : most;
 }
 
 void separator_take(struct separator *sp, real *out, int64_t n)

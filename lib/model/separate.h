@@ -67,11 +67,13 @@ void separator_push(struct separator *sp, const real *x, int64_t n, bool last);
  * so push whole records there). */
 void separator_push_part(struct separator *sp, const real *x, int64_t T, int64_t t0, int64_t n,
 			 bool last);
-/* The frames to push before the next max_batch segments can run (or the
- * track ends), at least 1.  A caller that holds more frames and pushes
- * them this many at a time, taking every ready frame after each push,
- * keeps the stems' window at a batch of segments (less the hop): pushed
- * whole, it holds the chunk's frames plus a segment. */
+/* The frames to push next: those before the next max_batch segments can
+ * run (or the track ends), at most max_batch hops, at least 1.  A caller
+ * that holds more frames and pushes them this many at a time, taking
+ * every ready frame after each push, keeps the stems' window at a batch
+ * of segments (less the hop) and the input's at L − 1 frames and a
+ * batch's hops: pushed whole, both hold the chunk's frames plus a
+ * segment. */
 int64_t separator_wants(const struct separator *sp);
 /* The frames the windows hold now: *x of the input, *y of the stems. */
 void separator_window(const struct separator *sp, int64_t *x, int64_t *y);

@@ -238,9 +238,10 @@ static void test_stream_equals_plan(void)
 
 /* A track in chunks, each pushed separator_wants frames at a time from
  * the chunk in place (separator_push_part), every final frame taken after
- * each push, as sepnet-fwd pushes on the cpu: the plan's stems, and the
- * stems' window no bigger than a batch of segments (with the total known;
- * open, it grows in steps as a live stream's does). */
+ * each push, as sepnet-fwd pushes on the cpu: the plan's stems, the
+ * stems' window no bigger than a batch of segments and the input's than
+ * L − 1 frames and a batch's hops (with the total known; open, they grow
+ * in steps as a live stream's do). */
 static void test_stream_wants(void)
 {
 	struct model *m = random_model(2);
@@ -258,7 +259,7 @@ static void test_stream_wants(void)
 			for (int k = 0; k < 4; k++)
 				for (int known = 0; known < 2; known++) {
 					separator_begin(sp, overlaps[o], known ? T : -1, every, 4);
-					int64_t pushed = 0, taken = 0, pushes = 0, most = 0;
+					int64_t pushed = 0, taken = 0, pushes = 0, most = 0, most_x = 0;
 					while (pushed < T) {	// a chunk of up to chunks[k] frames
 						int64_t c = T - pushed < chunks[k] ? T - pushed : chunks[k];
 						copy_frames(px, c, 0, x, T, pushed, c, rows);
@@ -275,6 +276,7 @@ static void test_stream_wants(void)
 							taken += ready;
 							separator_window(sp, &wx, &wy);
 							most = wy > most ? wy : most;
+							most_x = wx > most_x ? wx : most_x;
 						}
 						pushed += c;
 					}
@@ -285,6 +287,11 @@ static void test_stream_wants(void)
 					      "a batch of 2 segments is %lld",
 					      overlaps[o], (long long)T, (long long)chunks[k], (long long)most,
 					      (long long)(L + hop));
+					CHECK(!known || most_x <= L - 1 + 2 * hop,
+					      "overlap %g T %lld chunks %lld: the input's window held %lld frames, "
+					      "L - 1 and 2 hops are %lld",
+					      overlaps[o], (long long)T, (long long)chunks[k], (long long)most_x,
+					      (long long)(L - 1 + 2 * hop));
 					double worst = stems_error(got, ref, every, 4, stem);
 					CHECK(known ? worst < 1e-6 : worst < 1e-5,
 					      "overlap %g T %lld chunks %lld total %s: error %.3g (%lld pushes)",
