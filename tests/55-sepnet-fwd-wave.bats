@@ -253,6 +253,14 @@ setup() {
 	sepnet-fwd -m fresh.safetensors --prefetch chunks.snt > threads.snt
 	[ "$(snt-info threads.snt | wc -l)" -ge 2 ]
 	cmp plain.snt threads.snt
+	# chunks longer than a segment go in pieces, each piece's final frames
+	# a record of their own, with the writer thread too
+	make_wav d.wav 6
+	stft -c "$TINY" --chunk 2.5 d.wav > long.snt
+	sepnet-fwd -m fresh.safetensors --no-prefetch long.snt > plain.snt
+	sepnet-fwd -m fresh.safetensors --prefetch long.snt > threads.snt
+	[ "$(snt-info threads.snt | wc -l)" -gt "$(snt-info long.snt | wc -l)" ]
+	cmp plain.snt threads.snt
 	# 24-bit: float WAV carries a PEAK chunk with a time stamp
 	sepnet-fwd -m fresh.safetensors --prefetch -b 24 -o 'p/%t-%s.wav' a.wav b.wav c.wav
 	sepnet-fwd -m fresh.safetensors --no-prefetch -b 24 -o 'q/%t-%s.wav' a.wav b.wav c.wav

@@ -560,18 +560,21 @@ static void separate_chunk(struct fwd *f, struct in_slot *in, struct out_slot *o
 		f->out_index = f->out_offset = 0;
 	}
 	int64_t T = h->shape[2];
-	// with no writer thread each record is written before the next push,
-	// so a chunk goes in pieces (piece()), each piece's final frames a
-	// record of their own; a writer thread holds one record a chunk
+	// a chunk in pieces (piece()), each piece's final frames a record of
+	// their own, written before the next piece is pushed (with a writer
+	// thread, once it has written the records before: the same bytes);
+	// the last piece's record is the caller's to write
 	for (int64_t t = 0, n; t < T || T == 0; t += n) {
-		n = f->wr ? T - t : piece(f, T - t);
+		n = piece(f, T - t);
 		bool end = t + n == T;
 		separator_push_part(f->sp, in->x, T, t, n, pos->last && end);
 		if (end)
 			break;
 		chunk_record(f, in, out, pos, false);
-		if (!out->none)
+		if (!out->none) {
+			finish_writing(f);
 			write_job(out);
+		}
 	}
 	chunk_record(f, in, out, pos, pos->last);
 }
