@@ -144,21 +144,13 @@ static void spectral_keys(const struct stft_ctx *ctx, struct snt_header *h)
 	snt_header_set(h, "center", "1");
 }
 
-/* stft_stream_take_rows' put: a bin's frames, one of the payload's pieces */
-static void put_bin(void *ctx, const float *bin, int64_t n)
-{
-	snt_rowv_add(ctx, bin, sizeof(float) * 2 * (size_t)n);
-}
-
 /* The next n final frames of fs as w's payload, written from where the
  * stream holds them: no record-sized copy (13 % of stft's time). */
 static void write_frames(struct snt_writer *w, struct stft_stream *fs, int64_t n)
 {
-	struct snt_rowv *v = xmalloc(sizeof *v);
-	v->w = w, v->n = 0;
-	stft_stream_take_rows(fs, n, put_bin, v);
-	snt_rowv_flush(v);
-	free(v);
+	struct snt_rowv v = { .w = w };
+	stft_stream_take_rows(fs, n, snt_rowv_put_c64, &v);
+	snt_rowv_flush(&v);
 }
 
 /* A chunked waveform track being transformed as its chunks come. */

@@ -631,6 +631,11 @@ void snt_rowv_add(struct snt_rowv *v, const void *p, size_t bytes)
 	v->iov[v->n++] = (struct iovec){ (void *)(uintptr_t)p, bytes };
 }
 
+void snt_rowv_put_c64(void *rowv, const float *values, int64_t n)
+{
+	snt_rowv_add(rowv, values, (size_t)n * 2 * sizeof(float));
+}
+
 void snt_rowv_flush(struct snt_rowv *v)
 {
 	snt_write_payloadv(v->w, v->iov, v->n);

@@ -143,6 +143,9 @@ struct snt_rowv {
 };
 void snt_rowv_add(struct snt_rowv *v, const void *p, size_t bytes);
 void snt_rowv_flush(struct snt_rowv *v);
+/* snt_rowv_add of n complex floats, in the shape of a take's put
+ * (separator_take_rows, stft_stream_take_rows), rowv the struct snt_rowv. */
+void snt_rowv_put_c64(void *rowv, const float *values, int64_t n);
 
 /* Little-endian conversions for dtypes wider than a byte are identity on
  * x86-64 and ARM64; the code assumes a little-endian host (checked at

@@ -268,14 +268,6 @@ static void start_read(struct fwd *f, struct in_slot *in)
 
 /* ---- writing (in the writer thread with --prefetch) ---- */
 
-/* separator_take_rows' put: a row of the stems record, written from the
- * window where it lies */
-static void put_row(void *ctx, const float *row, int64_t n)
-{
-	struct fwd *f = ctx;
-	snt_rowv_add(&f->rows, row, (size_t)n * 2 * sizeof(float));
-}
-
 static void write_job(void *arg)
 {
 	struct out_slot *out = arg;
@@ -287,7 +279,7 @@ static void write_job(void *arg)
 	snt_write_header(f->w, &out->h);
 	if (out->direct) {
 		f->rows.w = f->w;
-		if (!separator_take_rows(f->sp, out->direct, put_row, f))
+		if (!separator_take_rows(f->sp, out->direct, snt_rowv_put_c64, &f->rows))
 			die("separator_take_rows: the stems are not a copy of the window");
 		snt_rowv_flush(&f->rows);
 	} else {

@@ -410,7 +410,7 @@ static void test_fft_roundtrip(void)
 
 /* The configs' sizes are planned from the compiled-in wisdom (fft.c) where
  * FFTW took it: a plan's layout changed without `make wisdom` falls back to
- * FFTW_ESTIMATE silently, 25-35 % slower, and fails here.  (The plans'
+ * FFTW_ESTIMATE silently, 20-30 % slower, and fails here.  (The plans'
  * results are the golden and DFT checks' above.) */
 static void test_fft_wisdom(void)
 {
